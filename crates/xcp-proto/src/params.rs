@@ -1,0 +1,281 @@
+//! Session parameters: the context every parse and emit needs.
+//!
+//! Byte order and address granularity come from the CONNECT response, MAX_CTO and MAX_DTO
+//! too; the DAQ layout comes from GET_DAQ_PROCESSOR_INFO and GET_DAQ_RESOLUTION_INFO.
+//! Nothing in this crate assumes little-endian or byte-granular memory.
+
+use core::fmt;
+
+/// Byte order of multi-byte protocol fields (CONNECT `COMM_MODE_BASIC` bit 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum ByteOrder {
+    /// Little-endian ("Intel"), bit value 0.
+    #[default]
+    Intel,
+    /// Big-endian ("Motorola"), bit value 1.
+    Motorola,
+}
+
+/// Address granularity: the size of one addressable element (CONNECT `COMM_MODE_BASIC` bits 1–2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum AddressGranularity {
+    /// One byte per element.
+    #[default]
+    Byte,
+    /// Two bytes per element.
+    Word,
+    /// Four bytes per element.
+    Dword,
+}
+
+impl AddressGranularity {
+    /// Bytes per element: 1, 2 or 4.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Self::Byte => 1,
+            Self::Word => 2,
+            Self::Dword => 4,
+        }
+    }
+
+    /// The two-bit code used in `COMM_MODE_BASIC`.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Byte => 0,
+            Self::Word => 1,
+            Self::Dword => 2,
+        }
+    }
+
+    /// Decodes the two-bit code; 3 is reserved and yields `None`.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Byte),
+            1 => Some(Self::Word),
+            2 => Some(Self::Dword),
+            _ => None,
+        }
+    }
+}
+
+/// Identification field type of DAQ/STIM DTOs (DAQ key byte bits 6–7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum IdField {
+    /// Absolute ODT number in one byte (the PID).
+    #[default]
+    AbsoluteOdt,
+    /// Relative ODT number byte, absolute DAQ list number byte.
+    RelativeOdtDaqByte,
+    /// Relative ODT number byte, absolute DAQ list number word.
+    RelativeOdtDaqWord,
+    /// Relative ODT number byte, a fill byte, absolute DAQ list number word (aligned).
+    RelativeOdtDaqWordAligned,
+}
+
+impl IdField {
+    /// Length of the identification field in bytes: 1, 2, 3 or 4.
+    #[allow(clippy::len_without_is_empty, reason = "a field size, not a collection")]
+    pub const fn len(self) -> usize {
+        match self {
+            Self::AbsoluteOdt => 1,
+            Self::RelativeOdtDaqByte => 2,
+            Self::RelativeOdtDaqWord => 3,
+            Self::RelativeOdtDaqWordAligned => 4,
+        }
+    }
+
+    /// The two-bit code of the DAQ key byte (bits 6–7).
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::AbsoluteOdt => 0,
+            Self::RelativeOdtDaqByte => 1,
+            Self::RelativeOdtDaqWord => 2,
+            Self::RelativeOdtDaqWordAligned => 3,
+        }
+    }
+
+    /// Decodes the two-bit code (only the low two bits are used).
+    pub const fn from_code(code: u8) -> Self {
+        match code & 3 {
+            0 => Self::AbsoluteOdt,
+            1 => Self::RelativeOdtDaqByte,
+            2 => Self::RelativeOdtDaqWord,
+            _ => Self::RelativeOdtDaqWordAligned,
+        }
+    }
+}
+
+/// Size of the DTO timestamp field (GET_DAQ_RESOLUTION_INFO `TIMESTAMP_MODE` bits 0–2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum TimestampSize {
+    /// The slave has no timestamps.
+    #[default]
+    None,
+    /// One byte.
+    Byte,
+    /// Two bytes.
+    Word,
+    /// Four bytes.
+    Dword,
+}
+
+impl TimestampSize {
+    /// Length in bytes: 0, 1, 2 or 4.
+    #[allow(clippy::len_without_is_empty, reason = "a field size, not a collection")]
+    pub const fn len(self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::Byte => 1,
+            Self::Word => 2,
+            Self::Dword => 4,
+        }
+    }
+
+    /// Decodes the three-bit size code (0, 1, 2 or 4); other values are reserved.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::None),
+            1 => Some(Self::Byte),
+            2 => Some(Self::Word),
+            4 => Some(Self::Dword),
+            _ => None,
+        }
+    }
+
+    /// The three-bit size code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Byte => 1,
+            Self::Word => 2,
+            Self::Dword => 4,
+        }
+    }
+}
+
+/// How DAQ and STIM DTOs are laid out in this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DaqLayout {
+    /// Identification field type.
+    pub id_field: IdField,
+    /// Timestamp size used by DAQ lists that have timestamps switched on.
+    pub timestamp: TimestampSize,
+    /// Overload is indicated by the most significant bit of the PID.
+    pub overload_pid_msb: bool,
+}
+
+/// Everything a codec needs to know about the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionParams {
+    /// Byte order of multi-byte fields.
+    pub byte_order: ByteOrder,
+    /// Size of an addressable element.
+    pub address_granularity: AddressGranularity,
+    /// Maximum CTO length in bytes (8..=255).
+    pub max_cto: u8,
+    /// Maximum DTO length in bytes (8..=65535).
+    pub max_dto: u16,
+    /// DTO layout.
+    pub daq: DaqLayout,
+}
+
+impl SessionParams {
+    /// Parameters before CONNECT: Intel order, byte granularity, the largest lengths.
+    ///
+    /// CONNECT and its response decode the same under any parameters, so this is what a master
+    /// uses until it knows better.
+    pub const BEFORE_CONNECT: Self = Self {
+        byte_order: ByteOrder::Intel,
+        address_granularity: AddressGranularity::Byte,
+        max_cto: 255,
+        max_dto: u16::MAX,
+        daq: DaqLayout {
+            id_field: IdField::AbsoluteOdt,
+            timestamp: TimestampSize::None,
+            overload_pid_msb: false,
+        },
+    };
+
+    /// Bytes per address-granularity element.
+    pub const fn ag(&self) -> usize {
+        self.address_granularity.bytes()
+    }
+}
+
+impl Default for SessionParams {
+    fn default() -> Self {
+        Self::BEFORE_CONNECT
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for SessionParams {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self {
+            byte_order: u.arbitrary()?,
+            address_granularity: u.arbitrary()?,
+            max_cto: u.int_in_range(8..=255)?,
+            max_dto: u.int_in_range(8..=u16::MAX)?,
+            daq: u.arbitrary()?,
+        })
+    }
+}
+
+impl fmt::Display for SessionParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "byte_order={} ag={} max_cto={} max_dto={}",
+            match self.byte_order {
+                ByteOrder::Intel => "intel",
+                ByteOrder::Motorola => "motorola",
+            },
+            self.address_granularity.bytes(),
+            self.max_cto,
+            self.max_dto
+        )
+    }
+}
+
+/// A slave address: 32-bit address plus 8-bit address extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Address {
+    /// Address extension.
+    pub ext: u8,
+    /// Address.
+    pub addr: u32,
+}
+
+impl Address {
+    /// An address with extension `ext`.
+    pub const fn new(ext: u8, addr: u32) -> Self {
+        Self { ext, addr }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "addr={:#010x} ext={}", self.addr, self.ext)
+    }
+}
+
+/// DAQ list number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DaqListNumber(pub u16);
+
+/// ODT number within a DAQ list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct OdtNumber(pub u8);
+
+/// Event channel number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct EventChannel(pub u16);

@@ -1,0 +1,264 @@
+//! XCP on CAN and CAN FD framing.
+//!
+//! CAN carries one XCP packet per frame with no header; the packet length is the frame's data
+//! length, padding included (packets tolerate trailing bytes). Classic CAN allows 0–8 data
+//! bytes; CAN FD also 12, 16, 20, 24, 32, 48 and 64, so a packet of another length is padded
+//! up to the next valid length. With MAX_DLC_REQUIRED every frame is padded to MAX_DLC.
+//!
+//! Identifiers are named by direction: [`CanConfig::cmd_id`] is what the master sends on
+//! (A2L `CAN_ID_MASTER`), [`CanConfig::res_id`] what the slave answers on (A2L
+//! `CAN_ID_SLAVE`). In the A2L, bit 31 of an identifier marks a 29-bit (extended) id.
+
+use core::fmt;
+
+use crate::error::{DecodeError, EncodeError};
+
+/// Valid CAN FD data lengths, indexed by DLC.
+pub const FD_LENGTHS: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64];
+
+/// A CAN identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CanId {
+    /// The identifier (11 or 29 bits).
+    pub id: u32,
+    /// 29-bit extended identifier.
+    pub extended: bool,
+}
+
+impl CanId {
+    /// Bit 31 of an A2L identifier: extended id.
+    pub const A2L_EXTENDED_BIT: u32 = 0x8000_0000;
+
+    /// A standard (11-bit) identifier.
+    ///
+    /// # Errors
+    /// `InvalidField` when `id` does not fit 11 bits.
+    pub const fn standard(id: u32) -> Result<Self, EncodeError> {
+        if id > 0x7FF {
+            return Err(EncodeError::InvalidField {
+                packet: "CAN_ID",
+                field: "STANDARD_ID",
+                value: id as u64,
+            });
+        }
+        Ok(Self {
+            id,
+            extended: false,
+        })
+    }
+
+    /// An extended (29-bit) identifier.
+    ///
+    /// # Errors
+    /// `InvalidField` when `id` does not fit 29 bits.
+    pub const fn extended(id: u32) -> Result<Self, EncodeError> {
+        if id > 0x1FFF_FFFF {
+            return Err(EncodeError::InvalidField {
+                packet: "CAN_ID",
+                field: "EXTENDED_ID",
+                value: id as u64,
+            });
+        }
+        Ok(Self { id, extended: true })
+    }
+
+    /// Decodes an A2L identifier (bit 31 set: extended).
+    ///
+    /// # Errors
+    /// `InvalidField` when the remaining bits do not fit the identifier's width.
+    pub const fn from_a2l(raw: u32) -> Result<Self, EncodeError> {
+        if raw & Self::A2L_EXTENDED_BIT != 0 {
+            Self::extended(raw & !Self::A2L_EXTENDED_BIT)
+        } else {
+            Self::standard(raw)
+        }
+    }
+
+    /// Encodes as an A2L identifier.
+    pub const fn to_a2l(self) -> u32 {
+        if self.extended {
+            self.id | Self::A2L_EXTENDED_BIT
+        } else {
+            self.id
+        }
+    }
+}
+
+impl fmt::Display for CanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.extended {
+            write!(f, "{:#010x}x", self.id)
+        } else {
+            write!(f, "{:#05x}", self.id)
+        }
+    }
+}
+
+/// XCP on CAN settings (A2L `XCP_ON_CAN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CanConfig {
+    /// Master→slave identifier (A2L `CAN_ID_MASTER`).
+    pub cmd_id: CanId,
+    /// Slave→master identifier (A2L `CAN_ID_SLAVE`).
+    pub res_id: CanId,
+    /// CAN FD.
+    pub fd: bool,
+    /// MAX_DLC: the largest data length (8 classic, up to 64 FD).
+    pub max_dlc: u8,
+    /// MAX_DLC_REQUIRED: pad every frame to `max_dlc`.
+    pub max_dlc_required: bool,
+    /// Byte used for padding.
+    pub padding: u8,
+}
+
+impl Default for CanConfig {
+    fn default() -> Self {
+        Self {
+            cmd_id: CanId {
+                id: 0x7E0,
+                extended: false,
+            },
+            res_id: CanId {
+                id: 0x7E1,
+                extended: false,
+            },
+            fd: false,
+            max_dlc: 8,
+            max_dlc_required: false,
+            padding: 0,
+        }
+    }
+}
+
+impl fmt::Display for CanConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cmd_id={} (master→slave) res_id={} (slave→master) {} max_dlc={}{}",
+            self.cmd_id,
+            self.res_id,
+            if self.fd { "CAN FD" } else { "CAN" },
+            self.max_dlc,
+            if self.max_dlc_required {
+                " padded"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// DLC for a data length, or `None` when the length is not valid on this bus.
+pub fn dlc_for_len(len: usize, fd: bool) -> Option<u8> {
+    let limit = if fd { 64 } else { 8 };
+    if len > limit {
+        return None;
+    }
+    FD_LENGTHS
+        .iter()
+        .position(|&l| usize::from(l) == len)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// Data length for a DLC (CAN FD table; classic CAN treats 9–15 as 8).
+pub fn len_for_dlc(dlc: u8, fd: bool) -> Option<usize> {
+    match (dlc, fd) {
+        (0..=8, _) => Some(usize::from(dlc)),
+        (9..=15, false) => Some(8),
+        (9..=15, true) => Some(usize::from(FD_LENGTHS[usize::from(dlc)])),
+        _ => None,
+    }
+}
+
+/// Smallest valid data length that holds `len` bytes.
+pub fn round_up_len(len: usize, fd: bool) -> Option<usize> {
+    let limit = if fd { 64 } else { 8 };
+    FD_LENGTHS
+        .iter()
+        .map(|&l| usize::from(l))
+        .find(|&l| l >= len && l <= limit)
+}
+
+impl CanConfig {
+    fn max_len(&self) -> usize {
+        let bus = if self.fd { 64 } else { 8 };
+        usize::from(self.max_dlc).min(bus)
+    }
+
+    /// Data length of the frame that carries a packet of `len` bytes.
+    ///
+    /// # Errors
+    /// `TooLong` when the packet exceeds MAX_DLC; `InvalidField` for an empty packet.
+    pub fn frame_len(&self, len: usize) -> Result<usize, EncodeError> {
+        if len == 0 {
+            return Err(EncodeError::InvalidField {
+                packet: "CAN_FRAME",
+                field: "LEN",
+                value: 0,
+            });
+        }
+        let max = self.max_len();
+        if len > max {
+            return Err(EncodeError::TooLong {
+                packet: "CAN_FRAME",
+                len,
+                max,
+            });
+        }
+        let target = if self.max_dlc_required { max } else { len };
+        round_up_len(target, self.fd).ok_or(EncodeError::TooLong {
+            packet: "CAN_FRAME",
+            len: target,
+            max,
+        })
+    }
+
+    /// Writes the frame data for `packet` into `out` (padding included); returns its length.
+    ///
+    /// # Errors
+    /// As [`frame_len`](Self::frame_len); `BufferTooSmall` when `out` is too short.
+    pub fn encode(&self, packet: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+        let n = self.frame_len(packet.len())?;
+        if out.len() < n {
+            return Err(EncodeError::BufferTooSmall {
+                packet: "CAN_FRAME",
+                needed: n,
+                available: out.len(),
+            });
+        }
+        out[..packet.len()].copy_from_slice(packet);
+        out[packet.len()..n].fill(self.padding);
+        Ok(n)
+    }
+
+    /// Checks received frame data and returns the XCP packet (padding still attached).
+    ///
+    /// # Errors
+    /// `Empty` for a frame without data, `TooLong` beyond MAX_DLC, `InvalidField` for a
+    /// length that is not a valid DLC length, or shorter than MAX_DLC when MAX_DLC_REQUIRED.
+    pub fn decode<'a>(&self, data: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        if data.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        let max = self.max_len();
+        if data.len() > max {
+            return Err(DecodeError::TooLong {
+                packet: "CAN_FRAME",
+                len: data.len(),
+                max,
+            });
+        }
+        let valid = dlc_for_len(data.len(), self.fd).is_some()
+            && (!self.max_dlc_required || data.len() == round_up_len(max, self.fd).unwrap_or(max));
+        if !valid {
+            return Err(DecodeError::InvalidField {
+                packet: "CAN_FRAME",
+                field: "DLC",
+                value: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(data)
+    }
+}
