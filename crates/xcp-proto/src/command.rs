@@ -1372,8 +1372,8 @@ impl<'a> Command<'a> {
             Self::ModifyBits { .. }
             | Self::SetDaqPtr { .. }
             | Self::AllocOdtEntry { .. }
-            | Self::TimeCorrelationProperties { .. }
-            | Self::DtoCtrProperties { .. } => 6,
+            | Self::TimeCorrelationProperties { .. } => 6,
+            Self::DtoCtrProperties { .. } => 7,
             Self::SetMta { .. }
             | Self::ShortUpload { .. }
             | Self::BuildChecksum { .. }
