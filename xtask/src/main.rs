@@ -1,2 +1,190 @@
-//! xtask placeholder
-fn main() {}
+//! # xtask: project automation for xcpkit
+//!
+//! `cargo xtask ci` is the single entry point for every check CI runs; `.ci/run` calls only
+//! it. Other subcommands: `fuzz` (libFuzzer, needs nightly and cargo-fuzz) and `bench`.
+//! The tidy tests (`cargo test -p xtask`) keep the house rules true: the crate layering of
+//! STYLE.md §2, where `unsafe` may appear, crate docs and lints, and test hygiene.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool"
+)]
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "xcpkit project automation")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Every CI check: fmt, clippy, tests, docs, cargo-deny, fuzz-corpus replay, tidy.
+    Ci,
+    /// Run a fuzz target with cargo-fuzz (nightly) for a while.
+    Fuzz {
+        /// Target name (command, response, event, dto, eth_stream, sxi, can, usb).
+        target: String,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+    },
+    /// Run the criterion benchmarks.
+    Bench,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Ci => ci(),
+        Cmd::Fuzz { target, secs } => run(
+            "cargo fuzz",
+            Command::new("cargo")
+                .args(["+nightly", "fuzz", "run", &target, "--"])
+                .arg(format!("-max_total_time={secs}"))
+                .current_dir(root().join("fuzz")),
+        ),
+        Cmd::Bench => run(
+            "benchmarks",
+            Command::new("cargo").args(["bench", "--workspace"]),
+        ),
+    }
+}
+
+/// The workspace root (the parent of this crate).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    let start = Instant::now();
+    println!("==> {step}");
+    let status = cmd
+        .current_dir_if_unset(root())
+        .status()
+        .with_context(|| format!("could not start {step}; is cargo on PATH?"))?;
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    println!("==> {step}: ok in {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+trait CurrentDirIfUnset {
+    fn current_dir_if_unset(&mut self, dir: PathBuf) -> &mut Self;
+}
+
+impl CurrentDirIfUnset for Command {
+    fn current_dir_if_unset(&mut self, dir: PathBuf) -> &mut Self {
+        if self.get_current_dir().is_none() {
+            self.current_dir(dir);
+        }
+        self
+    }
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new("cargo");
+    c.args(args);
+    c
+}
+
+fn has_cargo_tool(name: &str) -> bool {
+    Command::new("cargo")
+        .args([name, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn ci() -> Result<()> {
+    let start = Instant::now();
+    run("rustfmt", &mut cargo(&["fmt", "--all", "--check"]))?;
+    run(
+        "clippy",
+        &mut cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "xcp-proto without default features (no alloc)",
+        &mut cargo(&["check", "-p", "xcp-proto", "--no-default-features"]),
+    )?;
+    let nextest = has_cargo_tool("nextest");
+    if nextest {
+        run(
+            "tests (nextest)",
+            &mut cargo(&[
+                "nextest",
+                "run",
+                "--all-features",
+                "--no-fail-fast",
+                "-E",
+                "not binary(corpus)",
+            ]),
+        )?;
+    } else {
+        run(
+            "tests (cargo test; nextest not installed)",
+            &mut cargo(&["test", "--all-features", "--", "--skip", "corpus_replays"]),
+        )?;
+    }
+    run(
+        "doc tests",
+        &mut cargo(&["test", "--doc", "--all-features", "-p", "xcp-proto"]),
+    )?;
+    run(
+        "fuzz-corpus replay",
+        &mut cargo(&[
+            "test",
+            "--all-features",
+            "-p",
+            "xcp-proto",
+            "--test",
+            "corpus",
+        ]),
+    )?;
+    let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    run("rustdoc", &mut doc)?;
+    if !has_cargo_tool("deny") {
+        run(
+            "install cargo-deny",
+            &mut cargo(&["install", "cargo-deny", "--locked"]),
+        )?;
+    }
+    // Advisories need the RustSec database from the network; licenses, bans and sources
+    // need only the lock file.
+    run(
+        "cargo-deny",
+        &mut cargo(&["deny", "check", "licenses", "bans", "sources"]),
+    )?;
+    if has_cargo_tool("hack") {
+        run(
+            "feature powerset",
+            &mut cargo(&["hack", "check", "--each-feature", "--no-dev-deps"]),
+        )?;
+    } else {
+        println!("==> cargo-hack not installed: skipping the per-feature check");
+    }
+    println!(
+        "==> all checks passed in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

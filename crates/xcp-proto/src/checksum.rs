@@ -44,7 +44,11 @@ const fn crc16_arc_table() -> [u16; 256] {
         let mut c = i as u16;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xA001 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xA001
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -60,7 +64,11 @@ const fn crc16_ccitt_table() -> [u16; 256] {
         let mut c = (i as u16) << 8;
         let mut k = 0;
         while k < 8 {
-            c = if c & 0x8000 != 0 { (c << 1) ^ 0x1021 } else { c << 1 };
+            c = if c & 0x8000 != 0 {
+                (c << 1) ^ 0x1021
+            } else {
+                c << 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -76,7 +84,11 @@ const fn crc32_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -160,7 +172,8 @@ impl Checksum {
                 let ws = self.word_size();
                 if self.carry_len > 0 {
                     let take = (ws - self.carry_len).min(data.len());
-                    self.carry[self.carry_len..self.carry_len + take].copy_from_slice(&data[..take]);
+                    self.carry[self.carry_len..self.carry_len + take]
+                        .copy_from_slice(&data[..take]);
                     self.carry_len += take;
                     data = &data[take..];
                     if self.carry_len == ws {

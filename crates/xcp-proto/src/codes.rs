@@ -489,7 +489,8 @@ mod tests {
         assert_eq!(CommandCode::WriteDaqMultiple.to_u8(), 0xC7);
         assert_eq!(CommandCode::from(0xC0), CommandCode::Level1);
         assert_eq!(CommandCode::from(0xC4), CommandCode::Unknown(0xC4));
-        assert_eq!(CommandCode::ALL.len(), 61);
+        // 0xC5..=0xFF are all assigned (59 codes), plus the level-1 prefix 0xC0.
+        assert_eq!(CommandCode::ALL.len(), 60);
         assert_eq!(ErrorCode::ALL.len(), 23);
     }
 

@@ -65,7 +65,10 @@ impl OdtEntryList {
         check_max("WRITE_DAQ_MULTIPLE", entries.len(), MAX_WRITE_DAQ_MULTIPLE)?;
         let mut list = Self::new();
         list.items[..entries.len()].copy_from_slice(entries);
-        #[allow(clippy::cast_possible_truncation, reason = "checked against MAX_WRITE_DAQ_MULTIPLE above")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "checked against MAX_WRITE_DAQ_MULTIPLE above"
+        )]
         let len = entries.len() as u8;
         list.len = len;
         Ok(list)
@@ -638,9 +641,9 @@ impl<'a> Command<'a> {
             Self::WriteDaqMultiple { .. } => C::WriteDaqMultiple,
             Self::TimeCorrelationProperties { .. } => C::TimeCorrelationProperties,
             Self::DtoCtrProperties { .. } => C::DtoCtrProperties,
-            Self::GetVersion | Self::SetDaqListPackedMode { .. } | Self::GetDaqListPackedMode { .. } => {
-                C::Level1
-            }
+            Self::GetVersion
+            | Self::SetDaqListPackedMode { .. }
+            | Self::GetDaqListPackedMode { .. } => C::Level1,
             Self::Unknown { code, .. } => CommandCode::from_u8(*code),
         }
     }
@@ -683,7 +686,9 @@ impl<'a> Command<'a> {
         let mut r = Reader::at(bytes, 1, params.byte_order, packet);
         use CommandCode as C;
         let cmd = match code {
-            C::Connect => Self::Connect { mode: r.u8("MODE")? },
+            C::Connect => Self::Connect {
+                mode: r.u8("MODE")?,
+            },
             C::Disconnect => Self::Disconnect,
             C::GetStatus => Self::GetStatus,
             C::Synch => Self::Synch,
@@ -1030,7 +1035,12 @@ impl<'a> Command<'a> {
         w.reserve(len)?;
         w.u8(self.code().to_u8())?;
         let check_data = |data: &[u8], field: &'static str| {
-            ensure(data.len().is_multiple_of(ag), packet, field, data.len() as u64)
+            ensure(
+                data.len().is_multiple_of(ag),
+                packet,
+                field,
+                data.len() as u64,
+            )
         };
         match *self {
             Self::Connect { mode } => w.u8(mode)?,
@@ -1108,11 +1118,12 @@ impl<'a> Command<'a> {
             }
             Self::ShortDownload { addr, data } => {
                 check_data(data, "DATA_ELEMENTS")?;
-                let count = u8::try_from(data.len() / ag).map_err(|_| EncodeError::InvalidField {
-                    packet,
-                    field: "NUMBER_OF_DATA_ELEMENTS",
-                    value: (data.len() / ag) as u64,
-                })?;
+                let count =
+                    u8::try_from(data.len() / ag).map_err(|_| EncodeError::InvalidField {
+                        packet,
+                        field: "NUMBER_OF_DATA_ELEMENTS",
+                        value: (data.len() / ag) as u64,
+                    })?;
                 w.u8(count)?;
                 w.zeros(1)?;
                 w.u8(addr.ext)?;
@@ -1314,9 +1325,9 @@ impl<'a> Command<'a> {
             }
             Self::Unknown { code, data } => {
                 let known = match CommandCode::from_u8(code) {
-                    CommandCode::Level1 => {
-                        data.first().is_none_or(|&s| Level1Code::from_u8(s).is_known())
-                    }
+                    CommandCode::Level1 => data
+                        .first()
+                        .is_none_or(|&s| Level1Code::from_u8(s).is_known()),
                     c => c.is_known(),
                 };
                 ensure(!known, packet, "COMMAND_CODE", u64::from(code))?;
@@ -1525,7 +1536,10 @@ impl fmt::Display for Command<'_> {
                 mode,
                 verify_type,
                 value,
-            } => write!(f, " mode={mode} type={verify_type:#06x} value={value:#010x}"),
+            } => write!(
+                f,
+                " mode={mode} type={verify_type:#06x} value={value:#010x}"
+            ),
             Self::WriteDaqMultiple { ref entries } => {
                 write!(f, " n={}", entries.len())?;
                 for e in entries.as_slice() {

@@ -190,8 +190,8 @@ impl<'a> Event<'a> {
             }
             Self::EcuStateChange { state } => w.u8(state)?,
             Self::Other { code, data } => {
-                let dedicated = code.is_known()
-                    && !matches!(code, EventCode::User | EventCode::Transport);
+                let dedicated =
+                    code.is_known() && !matches!(code, EventCode::User | EventCode::Transport);
                 if dedicated {
                     return Err(EncodeError::InvalidField {
                         packet,

@@ -60,6 +60,9 @@ pub mod command;
 pub mod dto;
 pub mod error;
 pub mod event;
+#[cfg(feature = "arbitrary")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod params;
 pub mod response;
 pub mod tl;

@@ -77,7 +77,10 @@ pub enum IdField {
 
 impl IdField {
     /// Length of the identification field in bytes: 1, 2, 3 or 4.
-    #[allow(clippy::len_without_is_empty, reason = "a field size, not a collection")]
+    #[allow(
+        clippy::len_without_is_empty,
+        reason = "a field size, not a collection"
+    )]
     pub const fn len(self) -> usize {
         match self {
             Self::AbsoluteOdt => 1,
@@ -125,7 +128,10 @@ pub enum TimestampSize {
 
 impl TimestampSize {
     /// Length in bytes: 0, 1, 2 or 4.
-    #[allow(clippy::len_without_is_empty, reason = "a field size, not a collection")]
+    #[allow(
+        clippy::len_without_is_empty,
+        reason = "a field size, not a collection"
+    )]
     pub const fn len(self) -> usize {
         match self {
             Self::None => 0,

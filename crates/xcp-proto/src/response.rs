@@ -10,7 +10,9 @@ use crate::codes::{ChecksumType, CommandCode, ErrorCode, Level1Code, Resources, 
 use crate::command::{OdtEntry, Pending, fmt_hex};
 use crate::error::{DecodeError, EncodeError};
 use crate::event::{Event, Serv};
-use crate::params::{Address, AddressGranularity, ByteOrder, IdField, SessionParams, TimestampSize};
+use crate::params::{
+    Address, AddressGranularity, ByteOrder, IdField, SessionParams, TimestampSize,
+};
 use crate::wire::{Reader, Writer, check_max, ensure};
 
 /// CONNECT response.
@@ -225,7 +227,10 @@ impl DaqClock {
         }
     }
 
-    pub(crate) fn parse_body(r: &mut Reader<'_>, packet: &'static str) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_body(
+        r: &mut Reader<'_>,
+        packet: &'static str,
+    ) -> Result<Self, DecodeError> {
         let trigger_info = r.u8("TRIGGER_INFO")?;
         let payload_fmt = r.u8("PAYLOAD_FMT")?;
         if payload_fmt == 0 {
@@ -281,7 +286,11 @@ impl DaqClock {
         2 + size(0) + size(2) + size(4) + if self.cluster.is_some() { 3 } else { 0 } + 1
     }
 
-    pub(crate) fn emit_body(&self, w: &mut Writer<'_>, packet: &'static str) -> Result<(), EncodeError> {
+    pub(crate) fn emit_body(
+        &self,
+        w: &mut Writer<'_>,
+        packet: &'static str,
+    ) -> Result<(), EncodeError> {
         let fmt = self.payload_fmt;
         w.u8(self.trigger_info)?;
         w.u8(fmt)?;
@@ -304,7 +313,9 @@ impl DaqClock {
         let mut put = |shift: u8, v: Option<u64>, field: &'static str| -> Result<(), EncodeError> {
             match (Self::field_size(fmt, shift), v) {
                 (Some(0), None) => Ok(()),
-                (Some(4), Some(v)) if v <= u64::from(u32::MAX) => w.u32(v.try_into().unwrap_or(u32::MAX)),
+                (Some(4), Some(v)) if v <= u64::from(u32::MAX) => {
+                    w.u32(v.try_into().unwrap_or(u32::MAX))
+                }
                 (Some(8), Some(v)) => w.u64(v),
                 _ => Err(EncodeError::InvalidField {
                     packet,
@@ -341,7 +352,11 @@ impl fmt::Display for DaqClock {
             write!(f, " timestamp={t}")?;
         }
         if self.payload_fmt != 0 {
-            write!(f, " trigger={:#04x} fmt={:#04x}", self.trigger_info, self.payload_fmt)?;
+            write!(
+                f,
+                " trigger={:#04x} fmt={:#04x}",
+                self.trigger_info, self.payload_fmt
+            )?;
         }
         if let Some(t) = self.grandmaster {
             write!(f, " grandmaster={t}")?;
@@ -766,7 +781,9 @@ impl<'a> Response<'a> {
                 let length = r.u32("LENGTH")?;
                 let data = if mode & 1 != 0 {
                     let rest = r.rest();
-                    let n = usize::try_from(length).unwrap_or(usize::MAX).min(rest.len());
+                    let n = usize::try_from(length)
+                        .unwrap_or(usize::MAX)
+                        .min(rest.len());
                     &rest[..n]
                 } else {
                     &[]
@@ -1028,8 +1045,7 @@ impl<'a> Response<'a> {
             | Self::TimeCorrelation(_) => 7,
             Self::Id(id) => 7 + id.data.len(),
             Self::Seed(s) => 1 + s.seed.len(),
-            Self::Unlock { .. }
-            | Self::StartStopDaqList { .. } => 1,
+            Self::Unlock { .. } | Self::StartStopDaqList { .. } => 1,
             Self::Upload { data } => params.ag() - 1 + data.len(),
             Self::Raw { data } => data.len(),
             Self::CalPage { .. } => 3,
@@ -1123,7 +1139,12 @@ impl<'a> Response<'a> {
             Self::Unlock { protection } => w.u8(protection.0)?,
             Self::Upload { data } => {
                 let ag = params.ag();
-                ensure(data.len() % ag == 0, "UPLOAD", "DATA_ELEMENTS", data.len() as u64)?;
+                ensure(
+                    data.len() % ag == 0,
+                    "UPLOAD",
+                    "DATA_ELEMENTS",
+                    data.len() as u64,
+                )?;
                 w.zeros(ag - 1)?;
                 w.bytes(data)?;
             }
@@ -1322,9 +1343,14 @@ impl fmt::Display for Response<'_> {
             Self::PagProcessorInfo {
                 max_segments,
                 properties,
-            } => write!(f, " max_segments={max_segments} properties={properties:#04x}"),
+            } => write!(
+                f,
+                " max_segments={max_segments} properties={properties:#04x}"
+            ),
             Self::SegmentInfo(SegmentInfo::Basic { info }) => write!(f, " basic_info={info:#x}"),
-            Self::SegmentInfo(SegmentInfo::Mapping { info }) => write!(f, " mapping_info={info:#x}"),
+            Self::SegmentInfo(SegmentInfo::Mapping { info }) => {
+                write!(f, " mapping_info={info:#x}")
+            }
             Self::SegmentInfo(SegmentInfo::Standard {
                 max_pages,
                 address_extension,
@@ -1338,7 +1364,10 @@ impl fmt::Display for Response<'_> {
             Self::PageInfo {
                 properties,
                 init_segment,
-            } => write!(f, " properties={properties:#04x} init_segment={init_segment}"),
+            } => write!(
+                f,
+                " properties={properties:#04x} init_segment={init_segment}"
+            ),
             Self::SegmentMode { mode } => write!(f, " mode={mode:#04x}"),
             Self::DaqListMode(m) => write!(
                 f,

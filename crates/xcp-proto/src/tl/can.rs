@@ -141,11 +141,7 @@ impl fmt::Display for CanConfig {
             self.res_id,
             if self.fd { "CAN FD" } else { "CAN" },
             self.max_dlc,
-            if self.max_dlc_required {
-                " padded"
-            } else {
-                ""
-            }
+            if self.max_dlc_required { " padded" } else { "" }
         )
     }
 }

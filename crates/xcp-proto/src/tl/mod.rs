@@ -39,7 +39,10 @@ pub enum HeaderFormat {
 
 impl HeaderFormat {
     /// Header length in bytes.
-    #[allow(clippy::len_without_is_empty, reason = "a field size, not a collection")]
+    #[allow(
+        clippy::len_without_is_empty,
+        reason = "a field size, not a collection"
+    )]
     pub const fn len(self) -> usize {
         match self {
             Self::LenByte => 1,
@@ -79,7 +82,10 @@ impl HeaderFormat {
     /// Writes the header for a packet of `len` bytes; `len` must fit the LEN field.
     fn write(self, out: &mut [u8], len: usize, ctr: u16) {
         let [c0, c1] = ctr.to_le_bytes();
-        #[allow(clippy::cast_possible_truncation, reason = "callers check len <= max_packet_len")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "callers check len <= max_packet_len"
+        )]
         let [l0, l1] = (len as u16).to_le_bytes();
         match self {
             Self::LenByte => out[0] = l0,
@@ -216,7 +222,10 @@ impl Framing {
         let sum = self.tail_value(&out[..end]);
         match self.tail {
             Tail::None => {}
-            #[allow(clippy::cast_possible_truncation, reason = "byte checksum is below 256")]
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "byte checksum is below 256"
+            )]
             Tail::Byte => out[end] = sum as u8,
             Tail::Word => out[end..end + 2].copy_from_slice(&sum.to_le_bytes()),
         }

@@ -155,7 +155,10 @@ impl<'a> Iterator for Unpack<'a> {
         }
         match self.config.framing().decode(self.rest, self.max_len) {
             Ok((frame, used)) => {
-                let slot = self.config.slot_len(frame.packet.len()).min(self.rest.len());
+                let slot = self
+                    .config
+                    .slot_len(frame.packet.len())
+                    .min(self.rest.len());
                 self.rest = &self.rest[slot.max(used)..];
                 if self.config.packing == Packing::Single {
                     self.done = true;
