@@ -34,6 +34,17 @@ fn params(sel: u8) -> SessionParams {
     }
 }
 
+fn header_format(sel: u8) -> HeaderFormat {
+    match sel % 6 {
+        0 => HeaderFormat::LenByte,
+        1 => HeaderFormat::LenCtrByte,
+        2 => HeaderFormat::LenFillByte,
+        3 => HeaderFormat::LenWord,
+        4 => HeaderFormat::LenCtrWord,
+        _ => HeaderFormat::LenFillWord,
+    }
+}
+
 /// Decodes `data[1..]` as a command.
 pub fn check_command(data: &[u8]) {
     let Some((&sel, pkt)) = data.split_first() else {
@@ -133,14 +144,7 @@ pub fn check_sxi(data: &[u8]) {
     let Some((&sel, stream)) = data.split_first() else {
         return;
     };
-    let header = match sel % 6 {
-        0 => HeaderFormat::LenByte,
-        1 => HeaderFormat::LenCtrByte,
-        2 => HeaderFormat::LenFillByte,
-        3 => HeaderFormat::LenWord,
-        4 => HeaderFormat::LenCtrWord,
-        _ => HeaderFormat::LenFillWord,
-    };
+    let header = header_format(sel);
     let tail = match (sel / 6) % 3 {
         0 => Tail::None,
         1 => Tail::Byte,
@@ -189,14 +193,7 @@ pub fn check_usb(data: &[u8]) {
         return;
     };
     let cfg = tl::usb::UsbConfig {
-        header: match sel % 6 {
-            0 => HeaderFormat::LenByte,
-            1 => HeaderFormat::LenCtrByte,
-            2 => HeaderFormat::LenFillByte,
-            3 => HeaderFormat::LenWord,
-            4 => HeaderFormat::LenCtrWord,
-            _ => HeaderFormat::LenFillWord,
-        },
+        header: header_format(sel),
         packing: if sel & 0x40 != 0 {
             tl::usb::Packing::Multiple
         } else {
