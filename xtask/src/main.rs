@@ -146,7 +146,7 @@ fn ci() -> Result<()> {
     }
     run(
         "doc tests",
-        &mut cargo(&["test", "--doc", "--all-features", "-p", "xcp-proto"]),
+        &mut cargo(&["test", "--doc", "--all-features"]),
     )?;
     run(
         "fuzz-corpus replay",
