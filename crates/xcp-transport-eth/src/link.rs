@@ -222,12 +222,19 @@ impl PacketTx for EthTx {
         self.ctr = self.ctr.wrapping_add(1);
         self.stats.packets += 1;
         self.stats.bytes += packet.len() as u64;
-        if self.flush_interval.is_zero() {
+        if self.flush_interval.is_zero() || !self.packer.fits(1) {
             return self.flush();
         }
-        let now = Instant::now();
-        let first = *self.first_queued.get_or_insert(now);
-        if now.duration_since(first) >= self.flush_interval || !self.packer.fits(1) {
+        // One clock read when a segment starts, then one per 16 packets: the owner's
+        // `poll_flush` catches the deadline exactly, `send` only needs to notice a stream
+        // of packets that keeps a segment open too long.
+        let frames = self.packer.frames();
+        if frames == 1 {
+            self.first_queued = Some(Instant::now());
+        } else if frames.is_multiple_of(16)
+            && let Some(first) = self.first_queued
+            && first.elapsed() >= self.flush_interval
+        {
             self.flush()?;
         }
         Ok(())
@@ -308,13 +315,35 @@ impl ReadEnd {
     }
 }
 
+/// The end of a wait, read from the clock only when the wait actually has to block: a
+/// receive that finds a packet already buffered costs no clock read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    timeout: Duration,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Duration) -> Self {
+        Self { timeout, at: None }
+    }
+
+    pub(crate) fn at(&mut self) -> Instant {
+        *self.at.get_or_insert_with(|| Instant::now() + self.timeout)
+    }
+
+    pub(crate) fn left(&mut self) -> Duration {
+        self.at().saturating_duration_since(Instant::now())
+    }
+}
+
 /// Sets a socket read timeout for the time left until `deadline`; `false` when none is left.
 fn arm(
     current: &mut Option<Duration>,
-    deadline: Instant,
+    deadline: &mut Deadline,
     set: impl FnOnce(Option<Duration>) -> io::Result<()>,
 ) -> Result<bool, ReadEnd> {
-    let left = deadline.saturating_duration_since(Instant::now());
+    let left = deadline.left();
     if left.is_zero() {
         return Ok(false);
     }
@@ -362,7 +391,7 @@ impl StreamReader {
     /// The next packet as `(offset, len, ctr)` in the buffer, or `None` at the deadline.
     pub(crate) fn next(
         &mut self,
-        deadline: Instant,
+        deadline: &mut Deadline,
     ) -> Result<Option<(usize, usize, u16)>, ReadEnd> {
         loop {
             match Framing::ETH.decode(&self.buf[self.start..self.end], self.max_packet) {
@@ -468,7 +497,7 @@ impl DatagramReader {
     /// The next packet of the current datagram, or a new datagram, or `None` at the deadline.
     pub(crate) fn step(
         &mut self,
-        deadline: Instant,
+        deadline: &mut Deadline,
         connected: bool,
     ) -> Result<Option<DatagramStep>, ReadEnd> {
         if self.pos < self.len {
@@ -594,7 +623,7 @@ impl EthRx {
 
 impl PacketRx for EthRx {
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Deadline::after(timeout);
         if self.dead {
             return Err(TransportError::Disconnected {
                 peer: self.peer.clone(),
@@ -602,7 +631,7 @@ impl PacketRx for EthRx {
             });
         }
         let found = match &mut self.kind {
-            RxKind::Tcp(reader) => match reader.next(deadline) {
+            RxKind::Tcp(reader) => match reader.next(&mut deadline) {
                 Ok(Some((off, len, ctr))) => {
                     self.count.packet(len, ctr);
                     Some((off, len))
@@ -615,7 +644,7 @@ impl PacketRx for EthRx {
                 }
             },
             RxKind::Udp(reader) => loop {
-                match reader.step(deadline, true) {
+                match reader.step(&mut deadline, true) {
                     Ok(Some(DatagramStep::Packet(off, len, ctr))) => {
                         self.count.packet(len, ctr);
                         break Some((off, len));
@@ -626,7 +655,7 @@ impl PacketRx for EthRx {
                     Err(end) => return Err(end.into_error(&self.peer)),
                 }
             },
-            RxKind::Server(server) => server.next(deadline, &mut self.count)?,
+            RxKind::Server(server) => server.next(&mut deadline, &mut self.count)?,
         };
         Ok(found.map(|(off, len)| match &self.kind {
             RxKind::Tcp(r) => r.packet(off, len),

@@ -15,7 +15,7 @@ use xcp_transport::{Transport, TransportError};
 
 use crate::client::size_buffers;
 use crate::link::{
-    DatagramReader, DatagramStep, EthRx, EthTx, PeerSlot, RxCount, StreamReader, Target,
+    DatagramReader, DatagramStep, Deadline, EthRx, EthTx, PeerSlot, RxCount, StreamReader, Target,
 };
 use crate::{EthConfig, Protocol};
 
@@ -345,7 +345,7 @@ impl ServerRx {
     /// The next packet of the current master as `(offset, len)`.
     pub(crate) fn next(
         &mut self,
-        deadline: Instant,
+        deadline: &mut Deadline,
         count: &mut RxCount,
     ) -> Result<Option<(usize, usize)>, TransportError> {
         match &mut self.kind {
@@ -353,8 +353,7 @@ impl ServerRx {
                 incoming, current, ..
             } => loop {
                 if current.is_none() {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match incoming.recv_timeout(left) {
+                    match incoming.recv_timeout(deadline.left()) {
                         Ok((stream, addr)) => {
                             if let Err(e) = start_tcp(&stream, &self.config.eth) {
                                 let _ = stream.shutdown(Shutdown::Both);
