@@ -610,6 +610,20 @@ impl EthRx {
         Self::with_kind(RxKind::Server(Box::new(rx)), config, "master".into())
     }
 
+    /// Lowers the largest packet accepted, for a master that learned MAX_CTO and MAX_DTO from
+    /// CONNECT: a LEN above `max` then ends the link as malformed. The limit never rises
+    /// above the configured one (the buffers are sized for it). Applies to client links; a
+    /// server takes its limit from its configuration.
+    pub fn limit_packet_len(&mut self, max: usize) {
+        let max = max.clamp(1, self.max_packet);
+        self.max_packet = max;
+        match &mut self.kind {
+            RxKind::Tcp(r) => r.max_packet = max,
+            RxKind::Udp(r) => r.max_packet = max,
+            RxKind::Server(_) => {}
+        }
+    }
+
     fn with_kind(kind: RxKind, config: &EthConfig, peer: String) -> Self {
         Self {
             kind,
