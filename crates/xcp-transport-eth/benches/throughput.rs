@@ -190,7 +190,8 @@ fn main() {
             continue;
         }
         let config = EthConfig {
-            max_segment: segment,
+            max_datagram: 1472,
+            tcp_segment: segment,
             ..EthConfig::default()
         };
         let per_segment = segment / (dto_len + 4);

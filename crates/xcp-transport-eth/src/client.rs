@@ -55,7 +55,7 @@ pub fn connect(
     protocol: Protocol,
     config: &EthConfig,
 ) -> Result<EthClient, TransportError> {
-    config.validate()?;
+    config.validate(protocol)?;
     let peer = format!("slave {addr} ({protocol})");
     match protocol {
         Protocol::Tcp => {

@@ -1,8 +1,9 @@
 //! XCP on Ethernet: TCP and UDP, master (client) and slave (server) sides, IPv4 and IPv6.
 //!
 //! Every XCP packet travels behind the 4-byte LEN/CTR header of [`xcp_proto::tl::eth`].
-//! The send half packs several packets into one datagram or TCP write, up to
-//! [`EthConfig::max_segment`] bytes, and sends them when the segment is full, on
+//! The send half packs several packets into one datagram (up to [`EthConfig::max_datagram`],
+//! 1472 bytes by default) or one TCP write (up to [`EthConfig::tcp_segment`], 64 KiB), and
+//! sends them when the segment is full, on
 //! [`PacketTx::flush`](xcp_transport::PacketTx::flush), or once the oldest packet has waited
 //! [`EthConfig::flush_interval`] (1 ms by default). The receive half unpacks datagrams and
 //! reassembles the TCP stream, checks every LEN against the largest packet allowed, and counts
@@ -76,15 +77,18 @@ impl std::fmt::Display for Protocol {
 /// Settings shared by both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EthConfig {
-    /// Largest datagram payload or TCP write, in bytes, headers included. Packets are packed
-    /// up to this size. 1472 fits a standard 1500-byte Ethernet frame; jumbo frames allow
-    /// about 8972; over TCP on one host larger writes are cheaper.
-    pub max_segment: usize,
+    /// Largest UDP datagram payload, headers included. Packets are packed up to this size.
+    /// 1472 fits a standard 1500-byte Ethernet frame; jumbo frames allow about 8972.
+    pub max_datagram: usize,
+    /// Largest TCP write. The stream has no datagram limit, so larger writes only save
+    /// system calls; latency is bounded by `flush_interval` and explicit flushes.
+    pub tcp_segment: usize,
     /// How long the first queued packet may wait for company before the segment is sent.
     /// Zero sends every packet at once.
     pub flush_interval: Duration,
-    /// Largest XCP packet sent or accepted; `None` means `max_segment` − 4 (capped at 65535).
-    /// A received LEN above it ends the link with an error instead of an allocation.
+    /// Largest XCP packet sent or accepted, on both protocols; `None` means
+    /// `max_datagram` − 4 (1468 by default, capped at 65535). A received LEN above it ends a
+    /// TCP link with an error instead of an allocation, and discards a UDP datagram.
     pub max_packet_len: Option<usize>,
     /// Longest wait for a TCP connection to open.
     pub connect_timeout: Duration,
@@ -97,7 +101,8 @@ pub struct EthConfig {
 impl Default for EthConfig {
     fn default() -> Self {
         Self {
-            max_segment: DEFAULT_MAX_DATAGRAM,
+            max_datagram: DEFAULT_MAX_DATAGRAM,
+            tcp_segment: 64 * 1024,
             flush_interval: Duration::from_millis(1),
             max_packet_len: None,
             connect_timeout: Duration::from_secs(2),
@@ -111,18 +116,26 @@ impl EthConfig {
     /// The largest XCP packet this configuration carries.
     pub fn max_packet_len(&self) -> usize {
         self.max_packet_len.unwrap_or_else(|| {
-            self.max_segment
+            self.max_datagram
                 .saturating_sub(HEADER_LEN)
                 .min(usize::from(u16::MAX))
         })
     }
 
-    fn validate(&self) -> Result<(), xcp_transport::TransportError> {
+    /// The packing unit for `protocol`: a datagram or a TCP write.
+    pub fn segment(&self, protocol: Protocol) -> usize {
+        match protocol {
+            Protocol::Tcp => self.tcp_segment,
+            Protocol::Udp => self.max_datagram,
+        }
+    }
+
+    fn validate(&self, protocol: Protocol) -> Result<(), xcp_transport::TransportError> {
         let bad = |why: String| Err(xcp_transport::TransportError::Config(why));
-        if self.max_segment < HEADER_LEN + 8 {
+        let segment = self.segment(protocol);
+        if segment < HEADER_LEN + 8 {
             return bad(format!(
-                "max_segment {} is too small; it must hold a 4-byte header and an 8-byte CTO",
-                self.max_segment
+                "the {protocol} segment size {segment} is too small; it must hold a 4-byte header and an 8-byte CTO"
             ));
         }
         let max_packet = self.max_packet_len();
@@ -131,10 +144,9 @@ impl EthConfig {
                 "max_packet_len {max_packet} is outside 8..=65535 (LEN is 16 bits, a CTO is at least 8 bytes)"
             ));
         }
-        if max_packet + HEADER_LEN > self.max_segment {
+        if max_packet + HEADER_LEN > segment {
             return bad(format!(
-                "max_packet_len {max_packet} plus the 4-byte header exceeds max_segment {}",
-                self.max_segment
+                "max_packet_len {max_packet} plus the 4-byte header exceeds the {protocol} segment size {segment}"
             ));
         }
         Ok(())

@@ -11,7 +11,7 @@ use xcp_proto::tl::Framing;
 use xcp_proto::tl::eth::{CtrTracker, HEADER_LEN, Packer};
 use xcp_transport::{PacketRx, PacketTx, RxStats, TransportError, TxStats};
 
-use crate::EthConfig;
+use crate::{EthConfig, Protocol};
 
 /// Where a server's send half writes: the current master, which the receive half installs.
 #[derive(Debug)]
@@ -68,10 +68,11 @@ pub struct EthTx {
 }
 
 impl EthTx {
-    fn with_sink(sink: Sink, config: &EthConfig, peer: String) -> Self {
+    fn with_sink(sink: Sink, config: &EthConfig, protocol: Protocol, peer: String) -> Self {
+        let segment = config.segment(protocol);
         Self {
             sink,
-            packer: Packer::new(vec![0; config.max_segment], config.max_segment),
+            packer: Packer::new(vec![0; segment], segment),
             ctr: 0,
             first_queued: None,
             flush_interval: config.flush_interval,
@@ -83,14 +84,14 @@ impl EthTx {
     }
 
     pub(crate) fn tcp(stream: TcpStream, config: &EthConfig, peer: String) -> Self {
-        Self::with_sink(Sink::Tcp(stream), config, peer)
+        Self::with_sink(Sink::Tcp(stream), config, Protocol::Tcp, peer)
     }
 
     pub(crate) fn udp(socket: Arc<UdpSocket>, config: &EthConfig, peer: String) -> Self {
-        Self::with_sink(Sink::Udp(socket), config, peer)
+        Self::with_sink(Sink::Udp(socket), config, Protocol::Udp, peer)
     }
 
-    pub(crate) fn server(slot: Arc<PeerSlot>, config: &EthConfig) -> Self {
+    pub(crate) fn server(slot: Arc<PeerSlot>, config: &EthConfig, protocol: Protocol) -> Self {
         Self::with_sink(
             Sink::Server {
                 slot,
@@ -98,6 +99,7 @@ impl EthTx {
                 target: None,
             },
             config,
+            protocol,
             "master".into(),
         )
     }

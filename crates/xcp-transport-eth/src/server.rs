@@ -143,7 +143,7 @@ impl EthServer {
     /// [`TransportError::Io`] when the address cannot be bound (in use, not local);
     /// [`TransportError::Config`] for inconsistent settings.
     pub fn bind(config: ServerConfig) -> Result<Self, TransportError> {
-        config.eth.validate()?;
+        config.eth.validate(config.protocol)?;
         let bind_err = |e| {
             TransportError::io(
                 format!(
@@ -210,7 +210,7 @@ impl EthServer {
             config,
         };
         Ok(Self {
-            tx: EthTx::server(slot, &config.eth),
+            tx: EthTx::server(slot, &config.eth, config.protocol),
             rx: EthRx::server(rx, &config.eth),
             handle: ServerHandle(shared),
         })

@@ -129,7 +129,7 @@ fn udp_ipv4_carries_every_packet_size() {
 #[test]
 fn udp_jumbo_datagrams_carry_packets_up_to_8968_bytes() {
     let eth = EthConfig {
-        max_segment: 8972,
+        max_datagram: 8972,
         ..EthConfig::default()
     };
     let server = EthServer::bind(ServerConfig {
@@ -515,11 +515,11 @@ fn client_errors_say_what_to_check() {
         "{err}"
     );
     let bad = EthConfig {
-        max_segment: 10,
+        max_datagram: 10,
         ..EthConfig::default()
     };
     assert!(matches!(
-        connect(addr, Protocol::Tcp, &bad),
+        connect(addr, Protocol::Udp, &bad),
         Err(TransportError::Config(_))
     ));
 }
@@ -745,4 +745,33 @@ fn fault_injection_wraps_an_ethernet_client() {
     assert_eq!(rx.faults().dropped, 1);
     // The transport itself lost nothing: the counter saw every packet.
     assert_eq!(rx.stats().lost, 0);
+}
+
+#[test]
+fn tcp_packs_into_large_writes_and_splits_at_the_segment_size() {
+    let server = EthServer::bind(ServerConfig {
+        eth: EthConfig {
+            tcp_segment: 4096,
+            ..EthConfig::default()
+        },
+        ..local(Protocol::Tcp, "127.0.0.1")
+    })
+    .expect("bind");
+    let mut raw = raw_tcp(&server);
+    let (mut tx, mut rx) = server.split();
+    raw.write_all(&eth_frame(0, &CONNECT)).expect("write");
+    assert_eq!(recv_vec(&mut rx), CONNECT);
+    for i in 0..100u8 {
+        tx.send(&[i; 100]).expect("send");
+    }
+    tx.flush().expect("flush");
+    // 104 bytes per frame: 39 frames per 4096-byte write, so 100 packets take 3 writes.
+    assert_eq!(tx.stats().frames, 3);
+    let mut all = vec![0u8; 100 * 104];
+    raw.read_exact(&mut all).expect("all frames");
+    for (i, frame) in all.chunks(104).enumerate() {
+        let i = u8::try_from(i).expect("< 100");
+        assert_eq!(&frame[..4], &[100, 0, i, 0]);
+        assert_eq!(&frame[4..], &[i; 100]);
+    }
 }
