@@ -323,11 +323,17 @@ impl ReadEnd {
 pub(crate) struct Deadline {
     timeout: Duration,
     at: Option<Instant>,
+    /// Whether the socket was read once already: a zero timeout still polls it once.
+    polled: bool,
 }
 
 impl Deadline {
     pub(crate) fn after(timeout: Duration) -> Self {
-        Self { timeout, at: None }
+        Self {
+            timeout,
+            at: None,
+            polled: false,
+        }
     }
 
     pub(crate) fn at(&mut self) -> Instant {
@@ -346,9 +352,10 @@ fn arm(
     set: impl FnOnce(Option<Duration>) -> io::Result<()>,
 ) -> Result<bool, ReadEnd> {
     let left = deadline.left();
-    if left.is_zero() {
+    if left.is_zero() && deadline.polled {
         return Ok(false);
     }
+    deadline.polled = true;
     // The kernel counts in microseconds or coarser; re-arm only on a real change.
     let left = left.max(Duration::from_micros(100));
     let changed = current.is_none_or(|c| c.abs_diff(left) > Duration::from_micros(500));

@@ -775,3 +775,19 @@ fn tcp_packs_into_large_writes_and_splits_at_the_segment_size() {
         assert_eq!(&frame[4..], &[i; 100]);
     }
 }
+
+#[test]
+fn a_zero_timeout_polls_the_socket_once() {
+    let server = EthServer::bind(local(Protocol::Udp, "127.0.0.1")).expect("bind");
+    let addr = server.local_addr();
+    let (mut stx, mut srx) = server.split();
+    let (mut tx, mut rx) = connect(addr, Protocol::Udp, &EthConfig::default())
+        .expect("connect")
+        .split();
+    assert_eq!(rx.recv(Duration::ZERO).expect("poll"), None);
+    tx.send_now(&CONNECT).expect("send");
+    assert_eq!(recv_vec(&mut srx), CONNECT);
+    // Loopback UDP queues the datagram before `send` returns, so one poll finds it.
+    stx.send_now(&[0xFF, 7]).expect("send");
+    assert_eq!(rx.recv(Duration::ZERO).expect("poll"), Some(&[0xFF, 7][..]));
+}

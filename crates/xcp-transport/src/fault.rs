@@ -329,6 +329,7 @@ impl<R> FaultRx<R> {
 impl<R: PacketRx> PacketRx for FaultRx<R> {
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
         let deadline = Instant::now() + timeout;
+        let mut polled = false;
         loop {
             let now = Instant::now();
             self.release_due(now);
@@ -338,7 +339,8 @@ impl<R: PacketRx> PacketRx for FaultRx<R> {
                 self.delivered.bytes += self.current.len() as u64;
                 return Ok(Some(&self.current));
             }
-            if now >= deadline {
+            // A zero timeout still asks the inner transport once.
+            if now >= deadline && polled {
                 // A packet held for reordering is not lost when nothing follows it.
                 if let Some(h) = self.held.take() {
                     self.ready.push_back(h);
@@ -349,6 +351,7 @@ impl<R: PacketRx> PacketRx for FaultRx<R> {
             let next_delayed = self.delayed.iter().map(|d| d.0).min();
             let until = next_delayed.map_or(deadline, |t| t.min(deadline));
             let wait = until.saturating_duration_since(now);
+            polled = true;
             let got = self.inner.recv(wait)?.map(<[u8]>::to_vec);
             if let Some(p) = got {
                 self.accept(p, Instant::now());

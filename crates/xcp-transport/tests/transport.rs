@@ -228,3 +228,13 @@ fn tracing_logs_commands_and_responses_in_spec_words() {
     assert!(lines[4].contains("ACCESS_LOCKED"), "{text}");
     assert!(lines[5].contains("DAQ odt=3"), "{text}");
 }
+
+#[test]
+fn a_zero_timeout_still_asks_the_inner_transport() {
+    let (master, slave) = mem::pair();
+    let (_mt, mut mr) = FaultInjecting::new(master, FaultConfig::seeded(3)).split();
+    let (mut st, _sr) = slave.split();
+    assert_eq!(mr.recv(Duration::ZERO).expect("poll"), None);
+    st.send_now(&[1, 2]).expect("send");
+    assert_eq!(mr.recv(Duration::ZERO).expect("poll"), Some(&[1, 2][..]));
+}
