@@ -1,0 +1,85 @@
+//! The slave clock: nanoseconds since the Unix epoch, read cheaply.
+//!
+//! The epoch offset is taken once from the system clock when the slave is built; after that
+//! the clock is monotonic (the TSC or `Instant`), so DAQ timestamps never jump back when the
+//! system clock is adjusted, and recordings of several slaves on one host line up.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::ClockSource;
+use crate::sync::clock::{read_tsc, tsc_is_invariant};
+
+/// A calibrated clock.
+#[derive(Debug, Clone, Copy)]
+pub struct SlaveClock {
+    start: Instant,
+    unix_start_ns: u64,
+    tsc: Option<Tsc>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tsc {
+    start: u64,
+    /// Nanoseconds per tick, as a 32.32 fixed-point number.
+    mult: u64,
+}
+
+impl SlaveClock {
+    /// A clock of the given source; a TSC clock calibrates for about 20 ms.
+    pub fn new(source: ClockSource) -> Self {
+        let start = Instant::now();
+        let unix_start_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let tsc = (source == ClockSource::Tsc && tsc_is_invariant())
+            .then(|| calibrate(start))
+            .flatten();
+        Self {
+            start,
+            unix_start_ns,
+            tsc,
+        }
+    }
+
+    /// Whether the TSC is in use.
+    pub fn uses_tsc(&self) -> bool {
+        self.tsc.is_some()
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        if let Some(tsc) = self.tsc
+            && let Some(now) = read_tsc()
+        {
+            let ticks = u128::from(now.wrapping_sub(tsc.start));
+            let ns = (ticks * u128::from(tsc.mult)) >> 32;
+            return self
+                .unix_start_ns
+                .wrapping_add(u64::try_from(ns).unwrap_or(u64::MAX));
+        }
+        let ns = self.start.elapsed().as_nanos();
+        self.unix_start_ns
+            .wrapping_add(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+}
+
+fn calibrate(start: Instant) -> Option<Tsc> {
+    let t0 = read_tsc()?;
+    let i0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(20));
+    let t1 = read_tsc()?;
+    let ns = i0.elapsed().as_nanos();
+    let ticks = u128::from(t1.checked_sub(t0)?);
+    if ticks == 0 {
+        return None;
+    }
+    let mult = u64::try_from((ns << 32) / ticks).ok()?;
+    // Project the TSC back to `start` so both sources share one origin.
+    let since_start = u64::try_from(i0.duration_since(start).as_nanos()).ok()?;
+    let back = u64::try_from((u128::from(since_start) << 32) / u128::from(mult.max(1))).ok()?;
+    Some(Tsc {
+        start: t0.wrapping_sub(back),
+        mult,
+    })
+}

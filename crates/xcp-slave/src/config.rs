@@ -1,0 +1,175 @@
+//! Slave configuration: protocol parameters, DAQ capacity, timestamps, protection.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use xcp_proto::{ByteOrder, ChecksumType, IdField, Resources};
+
+/// How DAQ loss is reported to the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverloadIndication {
+    /// Not reported on the wire (still counted in [`crate::SlaveStats`]).
+    None,
+    /// The most significant bit of the next DTO's PID of an affected list is set.
+    PidBit,
+    /// `EV_DAQ_OVERLOAD` is sent once per overload episode.
+    Event,
+}
+
+/// The slave clock used for DAQ timestamps and GET_DAQ_CLOCK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockSource {
+    /// `std::time::Instant` (about 26 ns per reading on a KVM guest).
+    Monotonic,
+    /// The x86 time-stamp counter calibrated against the monotonic clock (about 10 ns per
+    /// reading); falls back to `Monotonic` where the TSC is missing or not invariant.
+    Tsc,
+}
+
+/// Static DAQ configuration: lists the slave allocates itself (`DAQ_CONFIG_TYPE` static).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticList {
+    /// ODTs in the list.
+    pub odts: u8,
+    /// Entries per ODT.
+    pub entries_per_odt: u8,
+}
+
+/// DAQ configuration type and capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaqConfigType {
+    /// The master allocates lists with FREE_DAQ / ALLOC_DAQ / ALLOC_ODT / ALLOC_ODT_ENTRY.
+    Dynamic,
+    /// Fixed lists (after the predefined ones); the master only writes entries.
+    Static(Vec<StaticList>),
+}
+
+/// Everything configurable about one slave.
+#[derive(Debug, Clone)]
+pub struct SlaveConfig {
+    /// Byte order of multi-byte protocol fields (and of the DAQ identification field).
+    pub byte_order: ByteOrder,
+    /// MAX_CTO (8..=255).
+    pub max_cto: u8,
+    /// MAX_DTO; keep it at or below what the transport carries.
+    pub max_dto: u16,
+    /// Identification field type of DTOs.
+    pub id_field: IdField,
+    /// DTO timestamp size in bytes: 0, 1, 2 or 4.
+    pub timestamp_size: u8,
+    /// Timestamp unit in nanoseconds: a power of ten from 1 ns to 1 s.
+    pub timestamp_unit_ns: u32,
+    /// Clock.
+    pub clock: ClockSource,
+    /// Checksum algorithm BUILD_CHECKSUM uses.
+    pub checksum: ChecksumType,
+    /// Largest BUILD_CHECKSUM block, in bytes.
+    pub max_checksum_block: u32,
+    /// DAQ configuration type.
+    pub daq_config: DaqConfigType,
+    /// Most DAQ lists (dynamic: total, including predefined ones).
+    pub max_daq_lists: u16,
+    /// Most ODTs in all lists together.
+    pub max_odts: u16,
+    /// Most ODT entries in all lists together.
+    pub max_entries: u32,
+    /// Most DAQ lists that may run on one event at the same time.
+    pub max_lists_per_event: u8,
+    /// Largest ODT entry in bytes (MAX_ODT_ENTRY_SIZE_DAQ).
+    pub max_entry_size: u8,
+    /// How loss is reported.
+    pub overload: OverloadIndication,
+    /// Size of the DAQ transmit queue in bytes.
+    pub queue_bytes: usize,
+    /// Longest time a DTO waits in the transport before it is sent (packing window).
+    pub flush_interval: Duration,
+    /// How often the transmit thread looks at an empty queue while DAQ runs.
+    pub tx_poll: Duration,
+    /// Resources protected by seed & key (need a [`crate::SeedKey`] on the builder).
+    pub protected: Resources,
+    /// Directory for frozen calibration pages and stored DAQ lists; `None` disables freeze.
+    pub persist_dir: Option<PathBuf>,
+    /// Master block mode: most DOWNLOAD_NEXT packets in a block (MAX_BS); 0 disables it.
+    pub max_bs: u8,
+    /// Minimum separation time between block packets in 100 µs units (MIN_ST).
+    pub min_st: u8,
+    /// Slave block mode for UPLOAD.
+    pub slave_block_mode: bool,
+    /// Simulated erase time per flash sector (EV_CMD_PENDING is sent for non-zero times).
+    pub erase_time_per_sector: Duration,
+    /// Text sent as SERV_TEXT after CONNECT; empty sends nothing.
+    pub greeting: String,
+}
+
+impl Default for SlaveConfig {
+    fn default() -> Self {
+        Self {
+            byte_order: ByteOrder::Intel,
+            max_cto: 255,
+            max_dto: 1468,
+            id_field: IdField::RelativeOdtDaqWordAligned,
+            timestamp_size: 4,
+            timestamp_unit_ns: 1,
+            clock: ClockSource::Tsc,
+            checksum: ChecksumType::Crc32,
+            max_checksum_block: 16 << 20,
+            daq_config: DaqConfigType::Dynamic,
+            max_daq_lists: 256,
+            max_odts: 1024,
+            max_entries: 16 * 1024,
+            max_lists_per_event: 16,
+            max_entry_size: 255,
+            overload: OverloadIndication::Event,
+            queue_bytes: 1 << 20,
+            flush_interval: Duration::from_millis(1),
+            tx_poll: Duration::from_micros(200),
+            protected: Resources::NONE,
+            persist_dir: None,
+            max_bs: 255,
+            min_st: 0,
+            slave_block_mode: true,
+            erase_time_per_sector: Duration::ZERO,
+            greeting: String::new(),
+        }
+    }
+}
+
+impl SlaveConfig {
+    /// The timestamp unit as the 4-bit code of GET_DAQ_RESOLUTION_INFO, if it is one.
+    pub(crate) fn timestamp_unit_code(&self) -> Option<u8> {
+        unit_code(u64::from(self.timestamp_unit_ns))
+    }
+}
+
+/// The 4-bit XCP time-unit code (0 = 1 ns … 9 = 1 s) of a power-of-ten number of nanoseconds.
+pub(crate) fn unit_code(ns: u64) -> Option<u8> {
+    let mut v = 1u64;
+    for code in 0..=9u8 {
+        if v == ns {
+            return Some(code);
+        }
+        v *= 10;
+    }
+    None
+}
+
+/// Flash memory that PROGRAM_* commands write (a simulation kept in RAM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashConfig {
+    /// Absolute address (extension 1) of the first sector.
+    pub base: u32,
+    /// Sector size in bytes.
+    pub sector_size: u32,
+    /// Number of sectors.
+    pub sectors: u8,
+}
+
+impl Default for FlashConfig {
+    fn default() -> Self {
+        Self {
+            base: 0x0800_0000,
+            sector_size: 16 * 1024,
+            sectors: 8,
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The driver: a receive thread running the command processor and a transmit thread draining
+//! the DAQ queue, over any [`Transport`].
+//!
+//! * Receive thread: waits for commands (at most 10 ms at a time, so it also runs the
+//!   housekeeping of [`Core::handle_timeout`] and notices [`Server::stop`]), answers them, and
+//!   treats a lost link as the end of the session: DAQ stops, the queue is emptied, and the
+//!   slave waits for the next master. Two link losses with nothing received in between mean
+//!   the transport is gone for good (an in-memory pair whose master was dropped); the
+//!   thread then ends.
+//! * Transmit thread: takes DTOs from the queue in batches and hands them to the transport,
+//!   which packs them and flushes at its flush interval. With nothing queued it sleeps for
+//!   `tx_poll` while DAQ runs and 10 ms otherwise; the trigger never wakes it, so triggering
+//!   stays free of system calls.
+//!
+//! Responses and DTOs share the transport's send half (one Ethernet CTR for both), behind a
+//! mutex that either thread holds only while handing over packets.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use xcp_transport::{PacketRx, PacketTx, Transport};
+
+use crate::core::Core;
+use crate::error::Error;
+use crate::slave::{Shared, Slave};
+
+/// Longest wait of the receive thread before it looks at timers and the stop flag.
+const RX_SLICE: Duration = Duration::from_millis(10);
+/// DTOs handed over per lock of the send half.
+const BATCH: usize = 256;
+
+/// Counters of a running server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Sessions ended (DISCONNECT, lost link, wrong key, PROGRAM_RESET).
+    pub sessions_ended: u64,
+    /// Commands received.
+    pub commands: u64,
+    /// Packets received that were not commands (STIM DTOs are not offered) and were dropped.
+    pub ignored: u64,
+    /// DTOs handed to the transport.
+    pub dtos_sent: u64,
+    /// DTOs the transport refused (no master, stalled link); they are lost and counted.
+    pub dtos_unsent: u64,
+    /// Responses and events the transport refused.
+    pub responses_unsent: u64,
+    /// Receive errors other than a lost link (malformed frames ending a TCP connection).
+    pub receive_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    sessions_ended: AtomicU64,
+    commands: AtomicU64,
+    ignored: AtomicU64,
+    dtos_sent: AtomicU64,
+    dtos_unsent: AtomicU64,
+    responses_unsent: AtomicU64,
+    receive_errors: AtomicU64,
+}
+
+struct Control {
+    stop: AtomicBool,
+    /// Set by the receive thread when a session ends; the transmit thread empties the queue
+    /// and clears it.
+    discard: AtomicBool,
+    counters: Counters,
+}
+
+/// A slave being served over a transport. Stops (and joins its threads) when dropped.
+pub struct Server {
+    control: Arc<Control>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Server {
+    /// Starts serving `slave` over `transport`.
+    ///
+    /// # Errors
+    /// [`Error::Thread`] when a thread cannot be spawned.
+    pub fn start<T: Transport>(slave: &Slave, transport: T) -> Result<Self, Error> {
+        let (tx, rx) = transport.split();
+        let tx = Arc::new(Mutex::new(tx));
+        let control = Arc::new(Control {
+            stop: AtomicBool::new(false),
+            discard: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
+        let core = slave.core();
+        let rx_thread = {
+            let (tx, control) = (Arc::clone(&tx), Arc::clone(&control));
+            std::thread::Builder::new()
+                .name("xcp-slave-rx".into())
+                .spawn(move || receive_loop(core, rx, &tx, &control))
+                .map_err(|e| Error::Thread("receive", e))?
+        };
+        let tx_thread = {
+            let (shared, ctl) = (Arc::clone(&slave.shared), Arc::clone(&control));
+            std::thread::Builder::new()
+                .name("xcp-slave-tx".into())
+                .spawn(move || transmit_loop(&shared, &tx, &ctl))
+                .map_err(|e| {
+                    control.stop.store(true, Ordering::Relaxed);
+                    Error::Thread("transmit", e)
+                })?
+        };
+        Ok(Self {
+            control,
+            threads: vec![rx_thread, tx_thread],
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.control.counters;
+        ServerStats {
+            sessions_ended: c.sessions_ended.load(Ordering::Relaxed),
+            commands: c.commands.load(Ordering::Relaxed),
+            ignored: c.ignored.load(Ordering::Relaxed),
+            dtos_sent: c.dtos_sent.load(Ordering::Relaxed),
+            dtos_unsent: c.dtos_unsent.load(Ordering::Relaxed),
+            responses_unsent: c.responses_unsent.load(Ordering::Relaxed),
+            receive_errors: c.receive_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether both threads still run (false once the transport is gone for good).
+    pub fn is_running(&self) -> bool {
+        self.threads.iter().all(|t| !t.is_finished())
+    }
+
+    /// Stops both threads and waits for them (at most about one receive slice).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                tracing::error!("an xcp-slave thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn send_all<Tx: PacketTx>(tx: &Mutex<Tx>, out: &crate::core::Out, control: &Control) {
+    if out.is_empty() {
+        return;
+    }
+    let mut tx = lock(tx);
+    for p in out.packets() {
+        if let Err(e) = tx.send(p) {
+            control
+                .counters
+                .responses_unsent
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("response not sent: {e}");
+        }
+    }
+    if let Err(e) = tx.flush() {
+        tracing::debug!("flush of responses failed: {e}");
+    }
+}
+
+fn receive_loop<Rx: PacketRx, Tx: PacketTx>(
+    mut core: Core,
+    mut rx: Rx,
+    tx: &Mutex<Tx>,
+    control: &Control,
+) {
+    let mut lost_in_a_row = 0u32;
+    while !control.stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let wait = core
+            .poll_timeout()
+            .map_or(RX_SLICE, |d| d.saturating_duration_since(now).min(RX_SLICE));
+        match rx.recv(wait) {
+            Ok(Some(packet)) => {
+                lost_in_a_row = 0;
+                if packet.first().is_some_and(|&p| p >= 0xC0) {
+                    control.counters.commands.fetch_add(1, Ordering::Relaxed);
+                    let was_connected = core.is_connected();
+                    let out = core.process(packet, Instant::now());
+                    send_all(tx, out, control);
+                    if was_connected && !core.is_connected() {
+                        end_session(&mut core, control);
+                    }
+                } else {
+                    control.counters.ignored.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if !e.is_disconnect() {
+                    control
+                        .counters
+                        .receive_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!("session ended: {e}");
+                lost_in_a_row += 1;
+                if core.is_connected() {
+                    end_session(&mut core, control);
+                }
+                if lost_in_a_row >= 2 {
+                    tracing::info!("transport closed for good; receive thread ends");
+                    control.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        let out = core.handle_timeout(Instant::now());
+        send_all(tx, out, control);
+    }
+}
+
+fn end_session(core: &mut Core, control: &Control) {
+    core.end_session();
+    control
+        .counters
+        .sessions_ended
+        .fetch_add(1, Ordering::Relaxed);
+    // DTOs still queued belong to the old session: have the transmit thread drop them, and
+    // wait (boundedly) so the next master never sees them.
+    control.discard.store(true, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while control.discard.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+}
+
+fn transmit_loop<Tx: PacketTx>(shared: &Shared, tx: &Mutex<Tx>, control: &Control) {
+    let mut buf = Vec::with_capacity(usize::from(shared.config.max_dto));
+    while !control.stop.load(Ordering::Relaxed) {
+        if control.discard.load(Ordering::Acquire) {
+            while shared.queue.pop_into(&mut buf) {}
+            control.discard.store(false, Ordering::Release);
+        }
+        let mut sent = 0;
+        {
+            let mut tx = lock(tx);
+            while sent < BATCH && shared.queue.pop_into(&mut buf) {
+                sent += 1;
+                match tx.send(&buf) {
+                    Ok(()) => control.counters.dtos_sent.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => control.counters.dtos_unsent.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            if let Some(due) = tx.flush_deadline() {
+                let now = Instant::now();
+                if due <= now
+                    && let Err(e) = tx.poll_flush(now)
+                {
+                    tracing::debug!("DAQ flush failed: {e}");
+                }
+            }
+        }
+        if sent == 0 {
+            let running = shared.daq.running.load(Ordering::Relaxed);
+            std::thread::park_timeout(if running {
+                shared.config.tx_poll
+            } else {
+                RX_SLICE
+            });
+        }
+    }
+    // Hand over what is left so a clean shutdown loses nothing already sampled.
+    let mut tx = lock(tx);
+    while shared.queue.pop_into(&mut buf) {
+        if tx.send(&buf).is_err() {
+            control.counters.dtos_unsent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let _ = tx.flush();
+}

@@ -1,0 +1,1004 @@
+//! The slave: what the application registers (built once), and the handles it keeps.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytemuck::Pod;
+use xcp_proto::Address;
+
+use crate::clock::SlaveClock;
+use crate::config::{FlashConfig, SlaveConfig};
+use crate::daq::{DaqTables, TriggerCtx};
+use crate::error::Error;
+use crate::memory::{self, Globals, MAX_REGION};
+use crate::persist;
+use crate::seedkey::SeedKey;
+use crate::sync::queue::ByteQueue;
+use crate::sync::rcu::{CalPages, CalRead, RawPages};
+use crate::types::{CharKind, Field, Meta, Scalar, ScalarType, StructType};
+
+/// Identifies a registered event (its XCP event channel number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub u16);
+
+pub(crate) struct EventDef {
+    pub(crate) name: String,
+    pub(crate) period: Option<Duration>,
+    pub(crate) priority: u8,
+}
+
+pub(crate) struct SegmentDef {
+    pub(crate) name: String,
+    /// `None` for the EPK segment (segment 0), whose bytes are the EPK string.
+    pub(crate) pages: Option<Arc<RawPages>>,
+    /// SET_SEGMENT_MODE bits (FREEZE 0x01).
+    pub(crate) mode: AtomicU8,
+    /// Logical page the XCP side accesses (0 working, 1 reference).
+    pub(crate) xcp_page: AtomicU8,
+}
+
+impl SegmentDef {
+    pub(crate) fn len(&self, epk: &str) -> usize {
+        self.pages.as_ref().map_or(epk.len(), |p| p.len())
+    }
+}
+
+pub(crate) struct MeasurementDef {
+    pub(crate) name: String,
+    pub(crate) ty: ScalarType,
+    pub(crate) len: u16,
+    pub(crate) addr: Address,
+    pub(crate) event: Option<u16>,
+    pub(crate) meta: Meta,
+}
+
+pub(crate) struct CharacteristicDef {
+    pub(crate) name: String,
+    pub(crate) segment: u8,
+    pub(crate) offset: u32,
+    pub(crate) ty: ScalarType,
+    pub(crate) kind: CharKind,
+    pub(crate) meta: Meta,
+}
+
+pub(crate) struct AxisDef {
+    pub(crate) name: String,
+    pub(crate) segment: u8,
+    pub(crate) offset: u32,
+    pub(crate) ty: ScalarType,
+    pub(crate) len: u16,
+    pub(crate) meta: Meta,
+}
+
+pub(crate) struct InstanceDef {
+    pub(crate) name: String,
+    pub(crate) type_index: usize,
+    pub(crate) event: u16,
+    pub(crate) offset: u32,
+}
+
+/// A DAQ list the slave defines itself (predefined, `PREDEFINED` in GET_DAQ_LIST_INFO).
+#[derive(Debug, Clone)]
+pub struct PredefinedList {
+    /// Event the list is fixed to.
+    pub event: EventId,
+    /// ODTs, each a list of (address, size in bytes).
+    pub odts: Vec<Vec<(Address, u8)>>,
+}
+
+/// Transport details the runtime A2L describes in its IF_DATA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportDesc {
+    /// XCP on TCP.
+    Tcp(std::net::SocketAddr),
+    /// XCP on UDP.
+    Udp(std::net::SocketAddr),
+}
+
+/// Counters of the slave's own view of its work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlaveStats {
+    /// DTOs taken from the transmit queue (handed to the transport, or dropped at the end of
+    /// a session).
+    pub dtos_dequeued: u64,
+    /// DTOs that found the transmit queue full (lost, and reported as overload).
+    pub dtos_dropped: u64,
+    /// ODT entries that could not be sampled (instance shorter than registered).
+    pub sample_errors: u64,
+    /// Commands processed.
+    pub commands: u64,
+    /// Commands answered with ERR.
+    pub errors: u64,
+}
+
+/// Everything shared between application threads, the command processor and the threads of
+/// the server. Built once; only the atomics inside change afterwards.
+pub(crate) struct Shared {
+    pub(crate) config: SlaveConfig,
+    pub(crate) name: String,
+    pub(crate) epk: String,
+    pub(crate) segments: Vec<SegmentDef>,
+    pub(crate) seg_pages: Vec<Option<Arc<RawPages>>>,
+    pub(crate) globals: Arc<Globals>,
+    pub(crate) globals_used: usize,
+    pub(crate) events: Vec<EventDef>,
+    pub(crate) measurements: Vec<MeasurementDef>,
+    pub(crate) characteristics: Vec<CharacteristicDef>,
+    pub(crate) axes: Vec<AxisDef>,
+    pub(crate) structs: Vec<StructType>,
+    pub(crate) instances: Vec<InstanceDef>,
+    pub(crate) predefined: Vec<PredefinedList>,
+    pub(crate) flash: Option<FlashConfig>,
+    pub(crate) seed_key: Option<Box<dyn SeedKey>>,
+    pub(crate) daq: DaqTables,
+    pub(crate) queue: ByteQueue,
+    pub(crate) clock: SlaveClock,
+    pub(crate) transports: Mutex<Vec<TransportDesc>>,
+    pub(crate) a2l_options: crate::a2l::A2lOptions,
+    pub(crate) commands: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    /// Timestamp ticks per nanosecond divisor (the unit).
+    pub(crate) ts_unit: u64,
+}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn trigger_at(&self, event: u16, instance: &[u8], now_ns: u64) {
+        let ctx = TriggerCtx {
+            queue: &self.queue,
+            globals: &self.globals,
+            segments: &self.seg_pages,
+            id_field: self.config.id_field,
+            byte_order: self.config.byte_order,
+            timestamp_size: self.config.timestamp_size,
+            overload_pid: self.config.overload == crate::config::OverloadIndication::PidBit,
+        };
+        // A 64-bit division costs ~10 ns: skip it for the default 1 ns unit.
+        let ticks = if self.ts_unit == 1 {
+            now_ns
+        } else {
+            now_ns / self.ts_unit
+        };
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "DTO timestamps wrap by design"
+        )]
+        let ticks = ticks as u32;
+        self.daq.trigger(&ctx, event, instance, ticks);
+    }
+
+    pub(crate) fn transports(&self) -> Vec<TransportDesc> {
+        self.transports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// An XCP slave: the registry of events, calibration segments and measurements, the DAQ
+/// tables and the transmit queue. Cheap to clone; serve it with [`crate::Server`] or drive
+/// its [`crate::Core`] yourself.
+#[derive(Clone)]
+pub struct Slave {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Slave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slave")
+            .field("name", &self.shared.name)
+            .field("epk", &self.shared.epk)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Slave {
+    /// Starts registering a slave called `name` (the A2L module name).
+    pub fn builder(name: &str) -> SlaveBuilder {
+        SlaveBuilder::new(name)
+    }
+
+    /// The handle application threads trigger an event with.
+    ///
+    /// # Errors
+    /// [`Error::Unknown`] when the event was not registered.
+    pub fn event(&self, id: EventId) -> Result<Event, Error> {
+        if usize::from(id.0) >= self.shared.events.len() {
+            return Err(Error::Unknown {
+                what: "event",
+                name: id.0.to_string(),
+            });
+        }
+        Ok(Event {
+            shared: Arc::clone(&self.shared),
+            id: id.0,
+        })
+    }
+
+    /// The handle of the event called `name`.
+    ///
+    /// # Errors
+    /// [`Error::Unknown`] when no event has that name.
+    pub fn event_by_name(&self, name: &str) -> Result<Event, Error> {
+        let i = self
+            .shared
+            .events
+            .iter()
+            .position(|e| e.name == name)
+            .ok_or_else(|| Error::Unknown {
+                what: "event",
+                name: name.to_owned(),
+            })?;
+        self.event(EventId(u16::try_from(i).unwrap_or(u16::MAX)))
+    }
+
+    /// The EPK (software version string).
+    pub fn epk(&self) -> &str {
+        &self.shared.epk
+    }
+
+    /// The slave clock (Unix nanoseconds).
+    pub fn now_ns(&self) -> u64 {
+        self.shared.clock.now_ns()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SlaveStats {
+        SlaveStats {
+            dtos_dequeued: self.shared.queue.popped(),
+            dtos_dropped: self.shared.queue.dropped(),
+            sample_errors: self.shared.daq.sample_errors.load(Ordering::Relaxed),
+            commands: self.shared.commands.load(Ordering::Relaxed),
+            errors: self.shared.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Declares the transports the A2L's IF_DATA describes (the server does this itself).
+    pub fn set_transports(&self, transports: Vec<TransportDesc>) {
+        *self
+            .shared
+            .transports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = transports;
+    }
+
+    /// The runtime A2L describing this slave (deterministic for the same registrations).
+    pub fn a2l(&self) -> String {
+        crate::a2l::generate(&self.shared)
+    }
+
+    /// A command processor for one session over this slave.
+    pub fn core(&self) -> crate::Core {
+        crate::Core::new(Arc::clone(&self.shared))
+    }
+
+    /// Takes the next queued DTO (what the transmit thread does); `false` when none waits.
+    pub fn pop_dto(&self, out: &mut Vec<u8>) -> bool {
+        self.shared.queue.pop_into(out)
+    }
+}
+
+/// An event channel: application threads call `trigger*` when the event happens.
+///
+/// Triggering samples every running DAQ list of the event into the transmit queue: no lock,
+/// no allocation, no system call, no logging. With no list running it costs one atomic load.
+#[derive(Clone)]
+pub struct Event {
+    shared: Arc<Shared>,
+    id: u16,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event").field("id", &self.id).finish()
+    }
+}
+
+impl Event {
+    /// The event channel number.
+    pub fn id(&self) -> EventId {
+        EventId(self.id)
+    }
+
+    /// Triggers the event for lists that sample only global or calibration memory.
+    #[inline]
+    pub fn trigger(&self) {
+        self.trigger_bytes(&[]);
+    }
+
+    /// Triggers the event with the instance its event-relative measurements live in.
+    #[inline]
+    pub fn trigger_with<T: Pod>(&self, instance: &T) {
+        self.trigger_bytes(bytemuck::bytes_of(instance));
+    }
+
+    /// Triggers the event with the instance as bytes.
+    #[inline]
+    pub fn trigger_bytes(&self, instance: &[u8]) {
+        let events = &self.shared.daq.events[usize::from(self.id)];
+        if events.count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let now = self.shared.clock.now_ns();
+        self.shared.trigger_at(self.id, instance, now);
+    }
+
+    /// Triggers the event with a timestamp the caller already has (Unix ns, e.g. simulation
+    /// time mapped to the wall clock), saving the clock read.
+    #[inline]
+    pub fn trigger_at(&self, instance: &[u8], now_ns: u64) {
+        self.shared.trigger_at(self.id, instance, now_ns);
+    }
+}
+
+/// A calibration segment of type `T`: application threads read it wait-free.
+pub struct CalSeg<T> {
+    pages: CalPages<T>,
+    index: u8,
+}
+
+impl<T> Clone for CalSeg<T> {
+    fn clone(&self) -> Self {
+        Self {
+            pages: self.pages.clone(),
+            index: self.index,
+        }
+    }
+}
+
+impl<T: Pod> CalSeg<T> {
+    /// A consistent view of the values the ECU uses now. Wait-free; drop it soon.
+    #[inline]
+    pub fn read(&self) -> CalRead<'_, T> {
+        self.pages.read()
+    }
+
+    /// The XCP segment number.
+    pub fn number(&self) -> u8 {
+        self.index
+    }
+
+    /// The segment-relative address of byte `offset` of this segment (extension 0).
+    pub fn address(&self, offset: usize) -> Address {
+        Address::new(
+            memory::EXT_SEGMENT,
+            memory::segment_address(self.index, u16::try_from(offset).unwrap_or(u16::MAX)),
+        )
+    }
+}
+
+/// A global measurement variable of scalar type `T` at a fixed absolute address.
+#[derive(Clone)]
+pub struct Global<T> {
+    globals: Arc<Globals>,
+    offset: usize,
+    _type: std::marker::PhantomData<fn(T) -> T>,
+}
+
+impl<T: Scalar> Global<T> {
+    /// Stores a new value (one atomic store).
+    #[inline]
+    pub fn set(&self, value: T) {
+        self.globals.store(self.offset, bytemuck::bytes_of(&value));
+    }
+
+    /// Reads the value.
+    pub fn get(&self) -> T {
+        let mut v = T::zeroed();
+        self.globals
+            .load(self.offset, bytemuck::bytes_of_mut(&mut v));
+        v
+    }
+
+    /// The absolute address (extension 1).
+    pub fn address(&self) -> Address {
+        Address::new(
+            memory::EXT_ABSOLUTE,
+            memory::GLOBALS_BASE + u32::try_from(self.offset).unwrap_or(u32::MAX),
+        )
+    }
+}
+
+/// A global array of `T` at a fixed absolute address.
+#[derive(Clone)]
+pub struct GlobalArray<T> {
+    inner: Global<T>,
+    len: usize,
+}
+
+impl<T: Scalar> GlobalArray<T> {
+    /// Stores element `i` (ignored beyond the end).
+    pub fn set(&self, i: usize, value: T) {
+        if i < self.len {
+            self.inner.globals.store(
+                self.inner.offset + i * size_of::<T>(),
+                bytemuck::bytes_of(&value),
+            );
+        }
+    }
+
+    /// Stores all elements from a slice (as many as fit).
+    pub fn set_all(&self, values: &[T]) {
+        let n = values.len().min(self.len);
+        self.inner
+            .globals
+            .store(self.inner.offset, bytemuck::cast_slice(&values[..n]));
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The absolute address of element 0.
+    pub fn address(&self) -> Address {
+        self.inner.address()
+    }
+}
+
+/// Registers events, calibration segments, measurements and characteristics, then builds the
+/// [`Slave`]. Registration order is the numbering order, so the same program gives the same
+/// A2L every time.
+pub struct SlaveBuilder {
+    name: String,
+    epk: Option<String>,
+    config: SlaveConfig,
+    segments: Vec<SegmentDef>,
+    globals: Arc<Globals>,
+    globals_used: usize,
+    events: Vec<EventDef>,
+    measurements: Vec<MeasurementDef>,
+    characteristics: Vec<CharacteristicDef>,
+    axes: Vec<AxisDef>,
+    structs: Vec<StructType>,
+    instances: Vec<InstanceDef>,
+    predefined: Vec<PredefinedList>,
+    flash: Option<FlashConfig>,
+    seed_key: Option<Box<dyn SeedKey>>,
+    names: HashSet<String>,
+    a2l_options: crate::a2l::A2lOptions,
+}
+
+/// Bytes reserved for global measurement variables.
+const GLOBALS_BYTES: usize = MAX_REGION;
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '[' || c == ']');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName(name.to_owned()))
+    }
+}
+
+impl SlaveBuilder {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            epk: None,
+            config: SlaveConfig::default(),
+            segments: vec![SegmentDef {
+                name: "epk".to_owned(),
+                pages: None,
+                mode: AtomicU8::new(0),
+                xcp_page: AtomicU8::new(0),
+            }],
+            globals: Arc::new(Globals::new(GLOBALS_BYTES)),
+            globals_used: 0,
+            events: Vec::new(),
+            measurements: Vec::new(),
+            characteristics: Vec::new(),
+            axes: Vec::new(),
+            structs: Vec::new(),
+            instances: Vec::new(),
+            predefined: Vec::new(),
+            flash: None,
+            seed_key: None,
+            names: HashSet::new(),
+            a2l_options: crate::a2l::A2lOptions::default(),
+        }
+    }
+
+    fn claim(&mut self, name: &str) -> Result<(), Error> {
+        check_name(name)?;
+        if !self.names.insert(name.to_owned()) {
+            return Err(Error::Duplicate(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Sets the configuration.
+    #[must_use]
+    pub fn config(mut self, config: SlaveConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The configuration, to adjust in place.
+    pub fn config_mut(&mut self) -> &mut SlaveConfig {
+        &mut self.config
+    }
+
+    /// Sets the EPK (software version string); the default is `"<name> <crate version>"`.
+    #[must_use]
+    pub fn epk(mut self, epk: &str) -> Self {
+        self.epk = Some(epk.to_owned());
+        self
+    }
+
+    /// Sets A2L generation options.
+    #[must_use]
+    pub fn a2l_options(mut self, options: crate::a2l::A2lOptions) -> Self {
+        self.a2l_options = options;
+        self
+    }
+
+    /// Protects resources with seed & key (set [`SlaveConfig::protected`] too).
+    #[must_use]
+    pub fn seed_key(mut self, seed_key: Box<dyn SeedKey>) -> Self {
+        self.seed_key = Some(seed_key);
+        self
+    }
+
+    /// Adds simulated flash memory for PROGRAM_* commands.
+    #[must_use]
+    pub fn flash(mut self, flash: FlashConfig) -> Self {
+        self.flash = Some(flash);
+        self
+    }
+
+    /// Registers an event; `period` is `None` for sporadic events. Priority 0 is lowest.
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, or more than 65535 events.
+    pub fn event(
+        &mut self,
+        name: &str,
+        period: Option<Duration>,
+        priority: u8,
+    ) -> Result<EventId, Error> {
+        // Event names are A2L strings (EVENT_CHANNEL_NAME, up to 100 characters), not
+        // identifiers, so "1ms" is fine; they are unique among events.
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidName(name.to_owned()));
+        }
+        if self.events.iter().any(|e| e.name == name) {
+            return Err(Error::Duplicate(name.to_owned()));
+        }
+        let id = u16::try_from(self.events.len()).map_err(|_| Error::TooMany {
+            what: "events",
+            max: 0x3FFF,
+        })?;
+        if id >= 0x3FFF {
+            return Err(Error::TooMany {
+                what: "events",
+                max: 0x3FFF,
+            });
+        }
+        self.events.push(EventDef {
+            name: name.to_owned(),
+            period,
+            priority,
+        });
+        Ok(EventId(id))
+    }
+
+    /// Registers a calibration segment initialised (reference and working page) from `init`.
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, a type larger than 64 KiB or aligned above 8 bytes, more
+    /// than 254 segments.
+    pub fn cal_segment<T: Pod>(&mut self, name: &str, init: &T) -> Result<CalSeg<T>, Error> {
+        self.claim(name)?;
+        if size_of::<T>() > MAX_REGION {
+            return Err(Error::TooLarge {
+                what: format!("calibration segment {name:?}"),
+                size: size_of::<T>(),
+                max: MAX_REGION,
+            });
+        }
+        let index = u8::try_from(self.segments.len())
+            .ok()
+            .filter(|&i| i < 255)
+            .ok_or(Error::TooMany {
+                what: "calibration segments",
+                max: 254,
+            })?;
+        let pages = CalPages::new(init).ok_or_else(|| Error::Alignment(name.to_owned()))?;
+        self.segments.push(SegmentDef {
+            name: name.to_owned(),
+            pages: Some(Arc::clone(pages.raw())),
+            mode: AtomicU8::new(0),
+            xcp_page: AtomicU8::new(0),
+        });
+        Ok(CalSeg { pages, index })
+    }
+
+    fn segment_len(&self, segment: u8) -> Result<usize, Error> {
+        self.segments
+            .get(usize::from(segment))
+            .and_then(|s| s.pages.as_ref())
+            .map(|p| p.len())
+            .ok_or_else(|| Error::Unknown {
+                what: "calibration segment",
+                name: segment.to_string(),
+            })
+    }
+
+    fn check_in_segment(
+        &self,
+        name: &str,
+        segment: u8,
+        offset: usize,
+        size: usize,
+    ) -> Result<(), Error> {
+        let len = self.segment_len(segment)?;
+        if offset + size > len {
+            return Err(Error::OutOfRegion {
+                name: name.to_owned(),
+                offset,
+                size,
+                region: self.segments[usize::from(segment)].name.clone(),
+                len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Registers a characteristic at `offset` of a calibration segment.
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, unknown axis, or an object outside the segment.
+    pub fn characteristic<T>(
+        &mut self,
+        segment: &CalSeg<T>,
+        name: &str,
+        offset: usize,
+        ty: ScalarType,
+        kind: CharKind,
+        meta: Meta,
+    ) -> Result<(), Error> {
+        let elements = match &kind {
+            CharKind::Value => 1,
+            CharKind::Array { len } => usize::from(*len),
+            CharKind::Ascii { len } => usize::from(*len) / ty.size().max(1),
+            CharKind::Curve { axis } => self.axis_len(axis)?,
+            CharKind::Map { x_axis, y_axis } => self.axis_len(x_axis)? * self.axis_len(y_axis)?,
+        };
+        self.check_in_segment(name, segment.index, offset, elements * ty.size())?;
+        self.claim(name)?;
+        self.characteristics.push(CharacteristicDef {
+            name: name.to_owned(),
+            segment: segment.index,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            ty,
+            kind,
+            meta,
+        });
+        Ok(())
+    }
+
+    fn axis_len(&self, name: &str) -> Result<usize, Error> {
+        self.axes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| usize::from(a.len))
+            .ok_or_else(|| Error::Unknown {
+                what: "axis",
+                name: name.to_owned(),
+            })
+    }
+
+    /// Registers an axis (`AXIS_PTS`) of `len` points at `offset` of a calibration segment.
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, or an axis outside the segment.
+    pub fn axis<T>(
+        &mut self,
+        segment: &CalSeg<T>,
+        name: &str,
+        offset: usize,
+        ty: ScalarType,
+        len: u16,
+        meta: Meta,
+    ) -> Result<(), Error> {
+        self.check_in_segment(name, segment.index, offset, usize::from(len) * ty.size())?;
+        self.claim(name)?;
+        self.axes.push(AxisDef {
+            name: name.to_owned(),
+            segment: segment.index,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            ty,
+            len,
+            meta,
+        });
+        Ok(())
+    }
+
+    fn alloc_global(&mut self, name: &str, bytes: usize) -> Result<usize, Error> {
+        let offset = self.globals_used.next_multiple_of(8);
+        if offset + bytes > self.globals.len() {
+            return Err(Error::TooLarge {
+                what: format!("global variables up to {name:?}"),
+                size: offset + bytes,
+                max: self.globals.len(),
+            });
+        }
+        self.globals_used = offset + bytes;
+        Ok(offset)
+    }
+
+    /// Registers a global scalar measurement variable at the next absolute address. `event`
+    /// is the event the A2L suggests measuring it on (any event may sample it).
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, or the 64 KiB of global variables are used up.
+    pub fn global<T: Scalar>(
+        &mut self,
+        name: &str,
+        event: Option<EventId>,
+        meta: Meta,
+    ) -> Result<Global<T>, Error> {
+        Ok(self.global_array::<T>(name, 1, event, meta)?.inner)
+    }
+
+    /// Registers a global array of `len` elements.
+    ///
+    /// # Errors
+    /// As [`Self::global`].
+    pub fn global_array<T: Scalar>(
+        &mut self,
+        name: &str,
+        len: u16,
+        event: Option<EventId>,
+        meta: Meta,
+    ) -> Result<GlobalArray<T>, Error> {
+        self.claim(name)?;
+        let offset = self.alloc_global(name, usize::from(len.max(1)) * size_of::<T>())?;
+        let global = Global {
+            globals: Arc::clone(&self.globals),
+            offset,
+            _type: std::marker::PhantomData,
+        };
+        self.measurements.push(MeasurementDef {
+            name: name.to_owned(),
+            ty: T::TYPE,
+            len: len.max(1),
+            addr: global.address(),
+            event: event.map(|e| e.0),
+            meta,
+        });
+        Ok(GlobalArray {
+            inner: global,
+            len: usize::from(len.max(1)),
+        })
+    }
+
+    /// Registers a measurement in the instance passed to `event`'s trigger, at `offset`
+    /// (event-relative addressing; measurable by DAQ on that event only).
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, unknown event, or an offset beyond 64 KiB.
+    pub fn measurement(
+        &mut self,
+        event: EventId,
+        name: &str,
+        offset: usize,
+        ty: ScalarType,
+        len: u16,
+        meta: Meta,
+    ) -> Result<Address, Error> {
+        let addr = self.event_relative(event, name, offset, ty.size() * usize::from(len.max(1)))?;
+        self.claim(name)?;
+        self.measurements.push(MeasurementDef {
+            name: name.to_owned(),
+            ty,
+            len: len.max(1),
+            addr,
+            event: Some(event.0),
+            meta,
+        });
+        Ok(addr)
+    }
+
+    fn event_relative(
+        &self,
+        event: EventId,
+        name: &str,
+        offset: usize,
+        size: usize,
+    ) -> Result<Address, Error> {
+        if usize::from(event.0) >= self.events.len() {
+            return Err(Error::Unknown {
+                what: "event",
+                name: event.0.to_string(),
+            });
+        }
+        if offset + size > MAX_REGION {
+            return Err(Error::OutOfRegion {
+                name: name.to_owned(),
+                offset,
+                size,
+                region: format!(
+                    "the instance of event {}",
+                    self.events[usize::from(event.0)].name
+                ),
+                len: MAX_REGION,
+            });
+        }
+        Ok(Address::new(
+            memory::EXT_EVENT,
+            memory::event_address(event.0, u16::try_from(offset).unwrap_or(u16::MAX)),
+        ))
+    }
+
+    /// Registers a structure type for instances (A2L `TYPEDEF_STRUCTURE`).
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, or a field outside the structure.
+    pub fn struct_type(&mut self, ty: StructType) -> Result<(), Error> {
+        self.claim(&ty.name)?;
+        for f in &ty.fields {
+            check_name(&f.name)?;
+            let end = f.offset as usize + f.ty.size() * usize::from(f.len.max(1));
+            if end > ty.size as usize {
+                return Err(Error::OutOfRegion {
+                    name: format!("{}.{}", ty.name, f.name),
+                    offset: f.offset as usize,
+                    size: end - f.offset as usize,
+                    region: ty.name.clone(),
+                    len: ty.size as usize,
+                });
+            }
+        }
+        self.structs.push(ty);
+        Ok(())
+    }
+
+    /// Registers an instance of a structure type at `offset` of `event`'s instance.
+    ///
+    /// # Errors
+    /// Duplicate or invalid name, unknown type or event, or an instance beyond 64 KiB.
+    pub fn instance(
+        &mut self,
+        event: EventId,
+        name: &str,
+        type_name: &str,
+        offset: usize,
+    ) -> Result<Address, Error> {
+        let type_index = self
+            .structs
+            .iter()
+            .position(|s| s.name == type_name)
+            .ok_or_else(|| Error::Unknown {
+                what: "structure type",
+                name: type_name.to_owned(),
+            })?;
+        let addr =
+            self.event_relative(event, name, offset, self.structs[type_index].size as usize)?;
+        self.claim(name)?;
+        self.instances.push(InstanceDef {
+            name: name.to_owned(),
+            type_index,
+            event: event.0,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+        });
+        Ok(addr)
+    }
+
+    /// Defines a predefined DAQ list (its entries are fixed; the master starts and stops it).
+    ///
+    /// # Errors
+    /// Unknown event.
+    pub fn predefined_list(&mut self, list: PredefinedList) -> Result<(), Error> {
+        if usize::from(list.event.0) >= self.events.len() {
+            return Err(Error::Unknown {
+                what: "event",
+                name: list.event.0.to_string(),
+            });
+        }
+        self.predefined.push(list);
+        Ok(())
+    }
+
+    /// Helper: the fields of a structure type as flattened scalar measurements.
+    pub fn fields_of(&self, type_name: &str) -> Option<&[Field]> {
+        self.structs
+            .iter()
+            .find(|s| s.name == type_name)
+            .map(|s| s.fields.as_slice())
+    }
+
+    /// Builds the slave; restores frozen calibration pages from the persistence directory
+    /// when a file for this EPK is there.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an inconsistent configuration, [`Error::Io`] when a persistence
+    /// file exists but cannot be read.
+    pub fn build(self) -> Result<Slave, Error> {
+        let c = &self.config;
+        if c.max_cto < 8 {
+            return Err(Error::Config(format!("MAX_CTO {} is below 8", c.max_cto)));
+        }
+        if c.max_dto < 8 {
+            return Err(Error::Config(format!("MAX_DTO {} is below 8", c.max_dto)));
+        }
+        if ![0, 1, 2, 4].contains(&c.timestamp_size) {
+            return Err(Error::Config(format!(
+                "timestamp size {} is not 0, 1, 2 or 4 bytes",
+                c.timestamp_size
+            )));
+        }
+        if c.timestamp_unit_code().is_none() {
+            return Err(Error::Config(format!(
+                "timestamp unit {} ns is not a power of ten up to 1 s",
+                c.timestamp_unit_ns
+            )));
+        }
+        if c.protected.0 != 0 && self.seed_key.is_none() {
+            return Err(Error::Config(
+                "protected resources need a seed & key algorithm (SlaveBuilder::seed_key)".into(),
+            ));
+        }
+        if c.max_lists_per_event == 0 {
+            return Err(Error::Config(
+                "max_lists_per_event must be at least 1".into(),
+            ));
+        }
+        let epk = self
+            .epk
+            .clone()
+            .unwrap_or_else(|| format!("{} {}", self.name, env!("CARGO_PKG_VERSION")));
+        let events = u16::try_from(self.events.len().max(1)).unwrap_or(u16::MAX);
+        let seg_pages = self.segments.iter().map(|s| s.pages.clone()).collect();
+        let shared = Shared {
+            daq: DaqTables::new(
+                c.max_daq_lists,
+                c.max_odts,
+                c.max_entries,
+                events,
+                c.max_lists_per_event,
+            ),
+            queue: ByteQueue::with_capacity(c.queue_bytes),
+            clock: SlaveClock::new(c.clock),
+            ts_unit: u64::from(c.timestamp_unit_ns.max(1)),
+            config: self.config,
+            name: self.name,
+            epk,
+            segments: self.segments,
+            seg_pages,
+            globals: self.globals,
+            globals_used: self.globals_used,
+            events: self.events,
+            measurements: self.measurements,
+            characteristics: self.characteristics,
+            axes: self.axes,
+            structs: self.structs,
+            instances: self.instances,
+            predefined: self.predefined,
+            flash: self.flash,
+            seed_key: self.seed_key,
+            transports: Mutex::new(Vec::new()),
+            a2l_options: self.a2l_options,
+            commands: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        };
+        if let Some(dir) = &shared.config.persist_dir {
+            persist::restore(&shared, dir)?;
+        }
+        Ok(Slave {
+            shared: Arc::new(shared),
+        })
+    }
+}
