@@ -39,7 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("xcpkit", &["*"]),
     ("xcpkit-cli", &["*"]),
     ("xtask", &[]),
-    ("xcp-fuzz", &["xcp-proto"]),
+    ("xcp-fuzz", &["xcp-proto", "xcp-slave", "xcp-transport"]),
 ];
 
 /// External crates that must never appear among a crate's normal dependencies.

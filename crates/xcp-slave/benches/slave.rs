@@ -165,8 +165,112 @@ fn trigger(c: &mut Criterion) {
             0,
             "the bench must not overflow the queue"
         );
+        if clock == ClockSource::Tsc {
+            // The same without a clock read: the caller passes the time (simulation time).
+            let mut ts = 0u64;
+            g.bench_function("caller_timestamp", |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let n = left.min(10_000);
+                        let t = Instant::now();
+                        for _ in 0..n {
+                            ts += 1000;
+                            event.trigger_at(bytemuck::bytes_of(black_box(&signals)), ts);
+                        }
+                        total += t.elapsed();
+                        left -= n;
+                        while slave.pop_dto(&mut out) {}
+                    }
+                    total
+                });
+            });
+        }
     }
+    // Eight global variables, each in its own 8-byte slot: the entries are not adjacent, so
+    // nothing merges and every signal is its own atomic load.
+    let (slave, event) = globals_measuring();
+    let mut out = Vec::new();
+    g.bench_function("globals_tsc_clock", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(10_000);
+                let t = Instant::now();
+                for _ in 0..n {
+                    event.trigger();
+                }
+                total += t.elapsed();
+                left -= n;
+                while slave.pop_dto(&mut out) {}
+            }
+            total
+        });
+    });
     g.finish();
+}
+
+fn globals_measuring() -> (Slave, xcp_slave::Event) {
+    let mut b = Slave::builder("bench").config(SlaveConfig {
+        queue_bytes: 4 << 20,
+        ..SlaveConfig::default()
+    });
+    let ev = b.event("fast", None, 0).expect("event");
+    let m = Meta::default;
+    let addrs = [
+        (b.global::<f64>("f64", None, m()).expect("g").address(), 8),
+        (b.global::<u64>("u64", None, m()).expect("g").address(), 8),
+        (b.global::<f32>("f32", None, m()).expect("g").address(), 4),
+        (b.global::<u32>("u32", None, m()).expect("g").address(), 4),
+        (b.global::<i16>("i16", None, m()).expect("g").address(), 2),
+        (b.global::<u16>("u16", None, m()).expect("g").address(), 2),
+        (b.global::<i8>("i8", None, m()).expect("g").address(), 1),
+        (b.global::<u8>("u8", None, m()).expect("g").address(), 1),
+    ];
+    let slave = b.build().expect("slave");
+    let mut core = slave.core();
+    let d = DaqListNumber(0);
+    run(&mut core, Command::Connect { mode: 0 });
+    run(&mut core, Command::FreeDaq);
+    run(&mut core, Command::AllocDaq { count: 1 });
+    run(&mut core, Command::AllocOdt { daq: d, count: 1 });
+    run(
+        &mut core,
+        Command::AllocOdtEntry {
+            daq: d,
+            odt: 0,
+            count: 8,
+        },
+    );
+    run(
+        &mut core,
+        Command::SetDaqPtr {
+            daq: d,
+            odt: 0,
+            entry: 0,
+        },
+    );
+    for (addr, size) in addrs {
+        let entry = OdtEntry {
+            bit_offset: 0xFF,
+            size,
+            addr,
+        };
+        run(&mut core, Command::WriteDaq { entry });
+    }
+    let mode = Command::SetDaqListMode {
+        mode: 0x10,
+        daq: d,
+        event: EventChannel(ev.0),
+        prescaler: 1,
+        priority: 0,
+    };
+    run(&mut core, mode);
+    run(&mut core, Command::StartStopDaqList { mode: 1, daq: d });
+    let event = slave.event(ev).expect("event handle");
+    (slave, event)
 }
 
 fn cal_read(c: &mut Criterion) {

@@ -555,6 +555,7 @@ impl Core {
                 self.alloc_odt_entry(n.0, odt, count)
             }
             C::ProgramStart => {
+                ensure(self.shared.flash.is_some(), ErrorCode::CmdUnknown)?;
                 self.need(pgm)?;
                 self.program_start()
             }
@@ -579,6 +580,7 @@ impl Core {
                 self.ok()
             }
             C::ProgramReset => {
+                ensure(self.shared.flash.is_some(), ErrorCode::CmdUnknown)?;
                 self.need(pgm)?;
                 self.ok()?;
                 self.end_session();
@@ -1126,7 +1128,9 @@ impl Core {
             ByteOrder::Intel => u32::from_le_bytes(b),
             ByteOrder::Motorola => u32::from_be_bytes(b),
         };
-        let and = !((!u32::from(and_mask)) << shift);
+        // The complement is taken on the 16-bit mask before widening and shifting, so bits
+        // outside the shifted mask are kept (XCP part 2, MODIFY_BITS).
+        let and = !(u32::from(!and_mask) << shift);
         let x = (x & and) ^ (u32::from(xor_mask) << shift);
         let b = match order {
             ByteOrder::Intel => x.to_le_bytes(),

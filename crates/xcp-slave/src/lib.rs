@@ -57,6 +57,8 @@ pub mod config;
 mod core;
 mod daq;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 pub mod persist;
 mod seedkey;

@@ -113,6 +113,16 @@ impl Globals {
     /// Appends `len` bytes at `offset` to a DTO; `false` (nothing written) when out of range.
     #[inline]
     pub(crate) fn sample(&self, offset: usize, len: usize, w: &mut EntryWriter<'_>) -> bool {
+        let shift = offset % 8;
+        if len <= 8 - shift {
+            // The common case, a scalar in its own slot: one atomic load.
+            let Some(word) = self.words.get(offset / 8) else {
+                return false;
+            };
+            let bytes = (word.load(Ordering::Relaxed) >> (8 * shift)).to_le_bytes();
+            w.put(&bytes[..len]);
+            return true;
+        }
         let mut buf = [0u8; 256];
         let Some(dst) = buf.get_mut(..len) else {
             return false;
