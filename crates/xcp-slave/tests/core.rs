@@ -984,3 +984,141 @@ fn flash_programming_with_pending_erase() {
     d.ok(Command::ProgramReset);
     assert!(!d.core.is_connected());
 }
+
+#[test]
+fn static_and_predefined_lists() {
+    let f = fixture_with(
+        SlaveConfig {
+            daq_config: xcp_slave::DaqConfigType::Static(vec![xcp_slave::StaticList {
+                odts: 2,
+                entries_per_odt: 3,
+            }]),
+            ..SlaveConfig::default()
+        },
+        |mut b| {
+            let counter = Address::new(EXT_ABSOLUTE, 0x0001_0000);
+            b.predefined_list(xcp_slave::PredefinedList {
+                event: xcp_slave::EventId(0),
+                odts: vec![vec![(counter, 4)]],
+            })
+            .expect("predefined");
+            b
+        },
+    );
+    let mut d = Drive::new(&f.slave);
+    d.connect();
+    d.with(Command::GetDaqProcessorInfo, |r| {
+        let Response::DaqProcessorInfo(i) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (i.max_daq, i.min_daq, i.properties & 1),
+            (2, 1, 0),
+            "static, one predefined"
+        );
+    });
+    d.with(
+        Command::GetDaqListInfo {
+            daq: DaqListNumber(0),
+        },
+        |r| {
+            let Response::DaqListInfo(i) = r else {
+                panic!("{r:?}")
+            };
+            assert_eq!(
+                (i.properties & 0x03, i.max_odt, i.fixed_event),
+                (0x03, 1, 0)
+            );
+        },
+    );
+    d.with(
+        Command::GetDaqListInfo {
+            daq: DaqListNumber(1),
+        },
+        |r| {
+            let Response::DaqListInfo(i) = r else {
+                panic!("{r:?}")
+            };
+            assert_eq!((i.max_odt, i.max_odt_entries), (2, 3));
+        },
+    );
+    assert_eq!(d.err(Command::AllocDaq { count: 1 }), ErrorCode::CmdUnknown);
+    d.ok(Command::SetDaqPtr {
+        daq: DaqListNumber(0),
+        odt: 0,
+        entry: 0,
+    });
+    assert_eq!(
+        d.err(Command::WriteDaq {
+            entry: entry(seg(0), 4)
+        }),
+        ErrorCode::WriteProtected
+    );
+    // The predefined list runs on its fixed event and samples the counter.
+    d.ok(Command::SetDaqListMode {
+        mode: 0,
+        daq: DaqListNumber(0),
+        event: EventChannel(0),
+        prescaler: 1,
+        priority: 0,
+    });
+    assert_eq!(
+        d.err(Command::SetDaqListMode {
+            mode: 0,
+            daq: DaqListNumber(0),
+            event: EventChannel(1),
+            prescaler: 1,
+            priority: 0
+        }),
+        ErrorCode::OutOfRange
+    );
+    d.ok(Command::StartStopDaqList {
+        mode: 1,
+        daq: DaqListNumber(0),
+    });
+    f.counter.set(42);
+    f.ev10.trigger();
+    let mut out = Vec::new();
+    assert!(f.slave.pop_dto(&mut out));
+    assert_eq!(
+        out,
+        [0, 0, 0, 0, 42, 0, 0, 0],
+        "header, counter (no timestamp)"
+    );
+    // The static list takes entries and runs with a prescaler of 2: every other trigger.
+    d.ok(Command::SetDaqPtr {
+        daq: DaqListNumber(1),
+        odt: 0,
+        entry: 0,
+    });
+    d.ok(Command::WriteDaq {
+        entry: entry(f.counter.address(), 4),
+    });
+    d.ok(Command::SetDaqListMode {
+        mode: 0,
+        daq: DaqListNumber(1),
+        event: EventChannel(0),
+        prescaler: 2,
+        priority: 0,
+    });
+    d.ok(Command::StartStopDaqList {
+        mode: 0,
+        daq: DaqListNumber(0),
+    });
+    d.ok(Command::StartStopDaqList {
+        mode: 1,
+        daq: DaqListNumber(1),
+    });
+    for _ in 0..4 {
+        f.ev10.trigger();
+    }
+    let mut n = 0;
+    while f.slave.pop_dto(&mut out) {
+        n += 1;
+    }
+    assert_eq!(
+        n,
+        2 * 2,
+        "two samples of two ODTs (the second ODT's entries are empty)"
+    );
+}
