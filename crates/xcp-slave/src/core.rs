@@ -895,18 +895,22 @@ impl Core {
             .ok_or(ErrorCode::SegmentNotValid)
     }
 
+    /// The segment a segment-relative address (extension 0) points into, and the offset.
+    fn segment_at(&self, addr: Address) -> Result<(&crate::slave::SegmentDef, usize), ErrorCode> {
+        ensure(addr.addr & SEGMENT_BASE != 0, ErrorCode::OutOfRange)?;
+        let seg = u8::try_from((addr.addr >> 16) & 0x7FFF)
+            .ok()
+            .and_then(|i| self.shared.segments.get(usize::from(i)))
+            .ok_or(ErrorCode::OutOfRange)?;
+        Ok((seg, (addr.addr & 0xFFFF) as usize))
+    }
+
     /// Reads memory at an address for the master.
     fn read_mem(&self, addr: Address, buf: &mut [u8]) -> R {
         let a = addr.addr as usize;
         match addr.ext {
             EXT_SEGMENT => {
-                ensure(addr.addr & SEGMENT_BASE != 0, ErrorCode::OutOfRange)?;
-                let index = (addr.addr >> 16) & 0x7FFF;
-                let seg = u8::try_from(index)
-                    .ok()
-                    .and_then(|i| self.shared.segments.get(usize::from(i)))
-                    .ok_or(ErrorCode::OutOfRange)?;
-                let offset = a & 0xFFFF;
+                let (seg, offset) = self.segment_at(addr)?;
                 match &seg.pages {
                     None => {
                         let epk = self.shared.epk.as_bytes();
@@ -955,18 +959,13 @@ impl Core {
         let a = addr.addr as usize;
         match addr.ext {
             EXT_SEGMENT => {
-                ensure(addr.addr & SEGMENT_BASE != 0, ErrorCode::OutOfRange)?;
-                let index = (addr.addr >> 16) & 0x7FFF;
-                let seg = u8::try_from(index)
-                    .ok()
-                    .and_then(|i| self.shared.segments.get(usize::from(i)))
-                    .ok_or(ErrorCode::OutOfRange)?;
+                let (seg, offset) = self.segment_at(addr)?;
                 let pages = seg.pages.as_ref().ok_or(ErrorCode::WriteProtected)?;
                 ensure(
                     seg.xcp_page.load(Ordering::Relaxed) == 0,
                     ErrorCode::WriteProtected,
                 )?;
-                ensure(pages.xcp_write(a & 0xFFFF, data), ErrorCode::OutOfRange)
+                ensure(pages.xcp_write(offset, data), ErrorCode::OutOfRange)
             }
             EXT_ABSOLUTE => {
                 let g = GLOBALS_BASE as usize;
