@@ -1076,15 +1076,7 @@ impl Core {
             count == first || self.shared.config.max_bs > 0,
             ErrorCode::OutOfRange,
         )?;
-        self.block_write(&data[..first], program)?;
-        if first < count {
-            self.s.block = Some(Block {
-                remaining: count - first,
-                program,
-            });
-            return Ok(());
-        }
-        self.ok()
+        self.block_part(count, data, program)
     }
 
     fn download_next(&mut self, count: usize, data: &[u8], program: bool) -> R {
@@ -1095,6 +1087,11 @@ impl Core {
             block.program == program && count == block.remaining,
             ErrorCode::Sequence,
         )?;
+        self.block_part(count, data, program)
+    }
+
+    /// Writes the part of a block this packet carries; answers once the block is complete.
+    fn block_part(&mut self, count: usize, data: &[u8], program: bool) -> R {
         let part = data.len().min(count);
         self.block_write(&data[..part], program)?;
         if part < count {
