@@ -4,6 +4,7 @@
 //! the clock is monotonic (the TSC or `Instant`), so DAQ timestamps never jump back when the
 //! system clock is adjusted, and recordings of several slaves on one host line up.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::ClockSource;
@@ -25,15 +26,18 @@ struct Tsc {
 }
 
 impl SlaveClock {
-    /// A clock of the given source; a TSC clock calibrates for about 20 ms.
+    /// A clock of the given source; the first TSC clock of a process calibrates for about
+    /// 20 ms, later ones reuse the rate.
     pub fn new(source: ClockSource) -> Self {
         let start = Instant::now();
         let unix_start_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let tsc = (source == ClockSource::Tsc && tsc_is_invariant())
-            .then(|| calibrate(start))
-            .flatten();
+        let tsc = if source == ClockSource::Tsc {
+            tsc_rate().and_then(|mult| anchor(start, mult))
+        } else {
+            None
+        };
         Self {
             start,
             unix_start_ns,
@@ -64,22 +68,35 @@ impl SlaveClock {
     }
 }
 
-fn calibrate(start: Instant) -> Option<Tsc> {
-    let t0 = read_tsc()?;
-    let i0 = Instant::now();
-    std::thread::sleep(Duration::from_millis(20));
-    let t1 = read_tsc()?;
-    let ns = i0.elapsed().as_nanos();
-    let ticks = u128::from(t1.checked_sub(t0)?);
-    if ticks == 0 {
-        return None;
-    }
-    let mult = u64::try_from((ns << 32) / ticks).ok()?;
-    // Project the TSC back to `start` so both sources share one origin.
-    let since_start = u64::try_from(i0.duration_since(start).as_nanos()).ok()?;
+/// Nanoseconds per TSC tick as 32.32 fixed point, measured once per process (about 20 ms):
+/// the rate is a property of the machine, so every slave shares it and only the first
+/// slave of a process pays for the calibration.
+fn tsc_rate() -> Option<u64> {
+    static RATE: OnceLock<Option<u64>> = OnceLock::new();
+    *RATE.get_or_init(|| {
+        if !tsc_is_invariant() {
+            return None;
+        }
+        let t0 = read_tsc()?;
+        let i0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        let t1 = read_tsc()?;
+        let ns = i0.elapsed().as_nanos();
+        let ticks = u128::from(t1.checked_sub(t0)?);
+        if ticks == 0 {
+            return None;
+        }
+        u64::try_from((ns << 32) / ticks).ok()
+    })
+}
+
+/// A TSC origin projected back to `start`, so both clock sources share one origin.
+fn anchor(start: Instant, mult: u64) -> Option<Tsc> {
+    let now = read_tsc()?;
+    let since_start = u64::try_from(start.elapsed().as_nanos()).ok()?;
     let back = u64::try_from((u128::from(since_start) << 32) / u128::from(mult.max(1))).ok()?;
     Some(Tsc {
-        start: t0.wrapping_sub(back),
+        start: now.wrapping_sub(back),
         mult,
     })
 }

@@ -1350,15 +1350,18 @@ impl Core {
         t.running.store(false, Ordering::Relaxed);
     }
 
-    fn alloc_daq(&mut self, count: u16) -> R {
+    /// ALLOC_* need a dynamic configuration and follow FREE_DAQ → ALLOC_DAQ → ALLOC_ODT →
+    /// ALLOC_ODT_ENTRY.
+    fn alloc_step(&self, allowed: &[AllocStep]) -> R {
         ensure(
             self.shared.config.daq_config == DaqConfigType::Dynamic,
             ErrorCode::CmdUnknown,
         )?;
-        ensure(
-            matches!(self.s.step, AllocStep::Freed | AllocStep::Daq),
-            ErrorCode::Sequence,
-        )?;
+        ensure(allowed.contains(&self.s.step), ErrorCode::Sequence)
+    }
+
+    fn alloc_daq(&mut self, count: u16) -> R {
+        self.alloc_step(&[AllocStep::Freed, AllocStep::Daq])?;
         let fixed = self.lists.iter().filter(|l| l.predefined).count();
         ensure(
             fixed + usize::from(count) <= self.shared.daq.lists.len(),
@@ -1381,14 +1384,7 @@ impl Core {
     }
 
     fn alloc_odt(&mut self, daq: u16, count: u8) -> R {
-        ensure(
-            self.shared.config.daq_config == DaqConfigType::Dynamic,
-            ErrorCode::CmdUnknown,
-        )?;
-        ensure(
-            matches!(self.s.step, AllocStep::Daq | AllocStep::Odt),
-            ErrorCode::Sequence,
-        )?;
+        self.alloc_step(&[AllocStep::Daq, AllocStep::Odt])?;
         self.dynamic_list(daq)?;
         ensure(self.lists[usize::from(daq)].odts == 0, ErrorCode::Sequence)?;
         self.alloc_odts(daq, count)?;
@@ -1434,14 +1430,7 @@ impl Core {
     }
 
     fn alloc_odt_entry(&mut self, daq: u16, odt: u8, count: u8) -> R {
-        ensure(
-            self.shared.config.daq_config == DaqConfigType::Dynamic,
-            ErrorCode::CmdUnknown,
-        )?;
-        ensure(
-            matches!(self.s.step, AllocStep::Odt | AllocStep::Entry),
-            ErrorCode::Sequence,
-        )?;
+        self.alloc_step(&[AllocStep::Odt, AllocStep::Entry])?;
         self.dynamic_list(daq)?;
         self.alloc_entries(daq, odt, count)?;
         self.s.step = AllocStep::Entry;
@@ -1464,8 +1453,7 @@ impl Core {
             ErrorCode::MemoryOverflow,
         )?;
         let first = self.entries_used;
-        let list = &t.lists[usize::from(daq)];
-        let o = &t.odts[usize::from(list.first_odt.load(Ordering::Relaxed)) + usize::from(odt)];
+        let o = self.odt_slot(daq, odt);
         o.first_entry
             .store(u32::try_from(first).unwrap_or(0), Ordering::Relaxed);
         o.entry_count.store(count, Ordering::Relaxed);
@@ -1505,10 +1493,15 @@ impl Core {
             entry < l.entries_per_odt[usize::from(odt)],
             ErrorCode::OutOfRange,
         )?;
-        let t = &self.shared.daq;
-        let list = &t.lists[usize::from(daq)];
-        let o = &t.odts[usize::from(list.first_odt.load(Ordering::Relaxed)) + usize::from(odt)];
+        let o = self.odt_slot(daq, odt);
         Ok(o.first_entry.load(Ordering::Relaxed) as usize + usize::from(entry))
+    }
+
+    /// The table slot of ODT `odt` of list `daq` (callers check both against the allocation).
+    fn odt_slot(&self, daq: u16, odt: u8) -> &daq::OdtSlot {
+        let t = &self.shared.daq;
+        let first = t.lists[usize::from(daq)].first_odt.load(Ordering::Relaxed);
+        &t.odts[usize::from(first) + usize::from(odt)]
     }
 
     fn write_daq(&mut self, entry: OdtEntry) -> R {
@@ -1581,8 +1574,7 @@ impl Core {
         let index = self.entry_index(daq, odt, e)?;
         let encoded = self.resolve(entry)?;
         let t = &self.shared.daq;
-        let list = &t.lists[usize::from(daq)];
-        let o = &t.odts[usize::from(list.first_odt.load(Ordering::Relaxed)) + usize::from(odt)];
+        let o = self.odt_slot(daq, odt);
         // The DTO must fit MAX_DTO with the largest header this list may use.
         let old = daq::decode_entry(t.entries[index].load(Ordering::Relaxed));
         let old_len = if old.kind == KIND_NONE {
@@ -1635,10 +1627,7 @@ impl Core {
                 t.entries[i].store(encode_entry(KIND_NONE, 0, 0xFF, 0, 0), Ordering::Relaxed);
                 self.mirror[i] = OdtEntry::default();
             }
-            let list = &t.lists[usize::from(daq)];
-            t.odts[usize::from(list.first_odt.load(Ordering::Relaxed)) + usize::from(odt)]
-                .data_len
-                .store(0, Ordering::Relaxed);
+            self.odt_slot(daq, odt).data_len.store(0, Ordering::Relaxed);
         }
         self.ok()
     }

@@ -111,7 +111,13 @@ impl ByteQueue {
                 (to_end, to_end + need)
             };
             let tail = self.tail.0.load(Ordering::Acquire);
-            if head + total - tail > words {
+            // `head` may be stale: the consumer can pass it between the two loads. Then the
+            // space check would underflow and report a full queue that is not; reload.
+            let Some(used) = (head + total).checked_sub(tail) else {
+                head = self.head.0.load(Ordering::Relaxed);
+                continue;
+            };
+            if used > words {
                 self.dropped.0.fetch_add(1, Ordering::Relaxed);
                 return Err(PushError::Full);
             }
