@@ -53,7 +53,7 @@ fn run(core: &mut Core, cmd: Command<'_>) {
 fn measuring(clock: ClockSource) -> (Slave, Core, xcp_slave::Event) {
     let mut b = Slave::builder("bench").config(SlaveConfig {
         clock,
-        queue_bytes: 4 << 20,
+        queue_bytes: 1 << 20,
         ..SlaveConfig::default()
     });
     let ev = b.event("fast", None, 0).expect("event");
@@ -166,6 +166,8 @@ fn trigger(c: &mut Criterion) {
             "the bench must not overflow the queue"
         );
         if clock == ClockSource::Tsc {
+            // The clock read alone, to split the trigger's cost.
+            g.bench_function("clock_only", |b| b.iter(|| black_box(slave.now_ns())));
             // The same without a clock read: the caller passes the time (simulation time).
             let mut ts = 0u64;
             g.bench_function("caller_timestamp", |b| {
@@ -188,6 +190,31 @@ fn trigger(c: &mut Criterion) {
             });
         }
     }
+    // The floor under the trigger: the same 38-byte DTO pushed straight into the queue,
+    // without the DAQ tables, the clock or the event lookup.
+    let queue = xcp_slave::sync::queue::ByteQueue::with_capacity(1 << 20);
+    let bytes = bytemuck::bytes_of(&signals);
+    let mut out = Vec::new();
+    g.bench_function("queue_push_only", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(10_000);
+                let t = Instant::now();
+                for i in 0..n {
+                    let _ = queue.push_with(38, |w| {
+                        w.put_word(i, 8);
+                        w.put(&black_box(bytes)[..30]);
+                    });
+                }
+                total += t.elapsed();
+                left -= n;
+                while queue.pop_into(&mut out) {}
+            }
+            total
+        });
+    });
     // Eight global variables, each in its own 8-byte slot: the entries are not adjacent, so
     // nothing merges and every signal is its own atomic load.
     let (slave, event) = globals_measuring();
@@ -214,7 +241,7 @@ fn trigger(c: &mut Criterion) {
 
 fn globals_measuring() -> (Slave, xcp_slave::Event) {
     let mut b = Slave::builder("bench").config(SlaveConfig {
-        queue_bytes: 4 << 20,
+        queue_bytes: 1 << 20,
         ..SlaveConfig::default()
     });
     let ev = b.event("fast", None, 0).expect("event");

@@ -89,7 +89,7 @@ impl ByteQueue {
     /// # Errors
     /// [`PushError::Full`] when the consumer is behind (the drop is counted),
     /// [`PushError::TooLarge`] when `payload_len` exceeds [`Self::max_entry`].
-    #[inline]
+    #[inline(always)]
     pub fn push_with<R>(
         &self,
         payload_len: usize,
@@ -223,7 +223,7 @@ pub struct EntryWriter<'a> {
 
 impl EntryWriter<'_> {
     /// Appends bytes.
-    #[inline]
+    #[inline(always)]
     pub fn put(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         if self.fill == 0 {
@@ -233,31 +233,51 @@ impl EntryWriter<'_> {
                     .slot(self.pos)
                     .store(u64::from_le_bytes(*chunk), Ordering::Relaxed);
                 self.pos += 1;
+                self.written += 8;
                 rest = tail;
             }
         }
         for chunk in rest.chunks(8) {
             self.put_small(chunk);
         }
-        self.written += bytes.len();
     }
 
     /// Appends up to 8 bytes in constant time.
-    #[inline]
+    #[inline(always)]
     fn put_small(&mut self, bytes: &[u8]) {
         let n = bytes.len().min(8);
-        // Element sizes 1, 2, 4 and 8 load in one instruction; others byte by byte.
+        // At most two loads whatever the length: sizes 3, 5, 6 and 7 combine two overlapping
+        // loads (the overlapping bytes are equal, so OR-ing them is harmless).
         let v = match *bytes {
+            [] => 0,
             [a] => u64::from(a),
             [a, b] => u64::from(u16::from_le_bytes([a, b])),
+            [a, b, c] => u64::from(u16::from_le_bytes([a, b])) | u64::from(c) << 16,
             [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
-            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-            _ => bytes[..n]
-                .iter()
-                .rev()
-                .fold(0u64, |acc, &b| acc << 8 | u64::from(b)),
+            [a, b, c, d, e, f, g, h, ..] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            [a, b, c, d, ref rest @ ..] => {
+                let k = rest.len();
+                let lo = u64::from(u32::from_le_bytes([a, b, c, d]));
+                let hi = match *bytes.get(n - 4..n).unwrap_or(&[]) {
+                    [e, f, g, h] => u64::from(u32::from_le_bytes([e, f, g, h])),
+                    _ => 0,
+                };
+                lo | hi << (8 * k)
+            }
         };
-        let fill = self.fill as usize;
+        #[allow(clippy::cast_possible_truncation, reason = "n <= 8")]
+        self.put_word(v, n as u32);
+    }
+
+    /// Appends the `n` (at most 8) low-order bytes of `v`, least significant first, in
+    /// constant time. The bytes of `v` above `n` must be zero.
+    #[inline(always)]
+    pub fn put_word(&mut self, v: u64, n: u32) {
+        debug_assert!(
+            n <= 8 && (n == 8 || v >> (8 * n) == 0),
+            "put_word({v:#x}, {n})"
+        );
+        let fill = self.fill;
         self.word |= v << (8 * fill);
         let total = fill + n;
         if total >= 8 {
@@ -267,10 +287,11 @@ impl EntryWriter<'_> {
             self.pos += 1;
             // The bytes that did not fit start the next word.
             self.word = if fill == 0 { 0 } else { v >> (8 * (8 - fill)) };
-            self.fill = u32::try_from(total - 8).unwrap_or(0);
+            self.fill = total - 8;
         } else {
-            self.fill = u32::try_from(total).unwrap_or(0);
+            self.fill = total;
         }
+        self.written += n as usize;
     }
 
     /// Appends one byte.
@@ -279,6 +300,7 @@ impl EntryWriter<'_> {
         self.put(&[b]);
     }
 
+    #[inline(always)]
     fn finish(&mut self) {
         if self.fill > 0 {
             self.queue
@@ -348,6 +370,32 @@ mod tests {
         let mut out = Vec::new();
         assert!(q.pop_into(&mut out));
         assert_eq!(out, (1..=13).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn every_length_at_every_word_offset_comes_out_intact() {
+        let q = ByteQueue::with_capacity(4096);
+        let mut out = Vec::new();
+        for prefix in 0..9usize {
+            for len in 0..=25usize {
+                let data: Vec<u8> = (0..prefix + len)
+                    .map(|i| u8::try_from(i * 7 + 3).unwrap_or(0))
+                    .collect();
+                let (head, body) = data.split_at(prefix);
+                q.push_with(data.len(), |w| {
+                    // The prefix as one word, the body through the sized paths.
+                    let word = head
+                        .iter()
+                        .rev()
+                        .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+                    w.put_word(word, u32::try_from(prefix).unwrap_or(0));
+                    w.put(body);
+                })
+                .expect("room");
+                assert!(q.pop_into(&mut out));
+                assert_eq!(out, data, "prefix {prefix}, body {len}");
+            }
+        }
     }
 
     #[test]
