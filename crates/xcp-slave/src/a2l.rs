@@ -84,7 +84,16 @@ const A2ML: &str = r#"    /begin A2ML
         enum { "NO_OVERLOAD_INDICATION" = 0, "OVERLOAD_INDICATION_PID" = 1, "OVERLOAD_INDICATION_EVENT" = 2 };
         taggedstruct {
           "PRESCALER_SUPPORTED";
+          "RESUME_SUPPORTED";
           "PID_OFF_SUPPORTED";
+          "STIM" struct {
+            enum {
+              "GRANULARITY_ODT_ENTRY_SIZE_STIM_BYTE" = 1, "GRANULARITY_ODT_ENTRY_SIZE_STIM_WORD" = 2,
+              "GRANULARITY_ODT_ENTRY_SIZE_STIM_DWORD" = 4, "GRANULARITY_ODT_ENTRY_SIZE_STIM_DLONG" = 8
+            };
+            uchar;  /* MAX_ODT_ENTRY_SIZE_STIM */
+            taggedstruct { "BIT_STIM_SUPPORTED"; "MIN_ST_STIM" uchar; };
+          };
           block "TIMESTAMP_SUPPORTED" struct {
             uint;  /* TIMESTAMP_TICKS */
             enum { "NO_TIME_STAMP" = 0, "SIZE_BYTE" = 1, "SIZE_WORD" = 2, "SIZE_DWORD" = 4 };
@@ -558,6 +567,13 @@ pub(crate) fn generate(s: &Shared) -> String {
     );
     g.line(4, "PRESCALER_SUPPORTED");
     g.line(4, "PID_OFF_SUPPORTED");
+    g.line(
+        4,
+        &format!(
+            "STIM GRANULARITY_ODT_ENTRY_SIZE_STIM_BYTE {} BIT_STIM_SUPPORTED",
+            c.max_entry_size
+        ),
+    );
     if c.timestamp_size > 0 {
         let size = match c.timestamp_size {
             1 => "SIZE_BYTE",
@@ -609,7 +625,7 @@ pub(crate) fn generate(s: &Shared) -> String {
         g.line(
             4,
             &format!(
-                "/begin EVENT {} {} {i} DAQ {} {cycle} {unit} {} CONSISTENCY DAQ /end EVENT",
+                "/begin EVENT {} {} {i} DAQ_STIM {} {cycle} {unit} {} CONSISTENCY DAQ /end EVENT",
                 quoted(&e.name),
                 quoted(&short_name(&e.name)),
                 c.max_lists_per_event,

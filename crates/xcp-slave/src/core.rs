@@ -7,7 +7,7 @@
 //! Failures become ERR packets here: nothing a master sends can make the core panic.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use xcp_proto::response::SegmentInfo;
@@ -208,6 +208,11 @@ impl Core {
         let Some(&code) = cmd.first() else {
             return &self.out;
         };
+        if code < 0xC0 {
+            // A STIM DTO: stored for its event, never answered.
+            self.receive_stim(cmd);
+            return &self.out;
+        }
         self.shared.commands.fetch_add(1, Ordering::Relaxed);
         let params = self.s.params;
         let parsed = Command::parse(cmd, &params);
@@ -1253,6 +1258,91 @@ impl Core {
             .is_ok_and(|l| l.mode.load(Ordering::Relaxed) & mode::RUNNING != 0)
     }
 
+    /// Stores a STIM DTO in its ODT's buffer; counts it as received or rejected.
+    fn receive_stim(&mut self, pkt: &[u8]) {
+        let t = &self.shared.daq;
+        let stored = self.s.connected
+            && !self.s.locked.contains(Resources::STIM)
+            && self
+                .stim_target(pkt)
+                .is_some_and(|(odt, data)| odt.store_stim(data));
+        let counter = if stored {
+            &t.stim_received
+        } else {
+            &t.stim_rejected
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The ODT a STIM DTO belongs to and its data bytes, if it belongs to a running STIM list
+    /// and carries at least the ODT's data.
+    fn stim_target<'p>(&self, pkt: &'p [u8]) -> Option<(&daq::OdtSlot, &'p [u8])> {
+        let t = &self.shared.daq;
+        let cfg = &self.shared.config;
+        let word = |b: &[u8]| -> Option<u16> {
+            let b: [u8; 2] = b.try_into().ok()?;
+            Some(match cfg.byte_order {
+                ByteOrder::Intel => u16::from_le_bytes(b),
+                ByteOrder::Motorola => u16::from_be_bytes(b),
+            })
+        };
+        let (daq, rel, rest) = match cfg.id_field {
+            xcp_proto::IdField::AbsoluteOdt => {
+                let pid = *pkt.first()?;
+                let daq = (0..self.lists.len()).find_map(|n| {
+                    let l = t.lists.get(n)?;
+                    let first = l.first_pid.load(Ordering::Relaxed);
+                    let count = l.odt_count.load(Ordering::Relaxed);
+                    (l.mode.load(Ordering::Relaxed) & mode::DIRECTION_STIM != 0
+                        && pid >= first
+                        && u16::from(pid) < u16::from(first) + u16::from(count))
+                    .then(|| u16::try_from(n).ok())
+                    .flatten()
+                })?;
+                let first = t
+                    .lists
+                    .get(usize::from(daq))?
+                    .first_pid
+                    .load(Ordering::Relaxed);
+                (daq, pid - first, pkt.get(1..)?)
+            }
+            xcp_proto::IdField::RelativeOdtDaqByte => {
+                (u16::from(*pkt.get(1)?), *pkt.first()?, pkt.get(2..)?)
+            }
+            xcp_proto::IdField::RelativeOdtDaqWord => {
+                (word(pkt.get(1..3)?)?, *pkt.first()?, pkt.get(3..)?)
+            }
+            xcp_proto::IdField::RelativeOdtDaqWordAligned => {
+                (word(pkt.get(2..4)?)?, *pkt.first()?, pkt.get(4..)?)
+            }
+        };
+        if usize::from(daq) >= self.lists.len() {
+            return None;
+        }
+        let list = t.lists.get(usize::from(daq))?;
+        let m = list.mode.load(Ordering::Relaxed);
+        if m & mode::RUNNING == 0 || m & mode::DIRECTION_STIM == 0 {
+            return None;
+        }
+        if rel >= list.odt_count.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut skip = 0;
+        if m & mode::DTO_CTR != 0 {
+            skip += 1;
+        }
+        if m & mode::TIMESTAMP != 0 && rel == 0 {
+            skip += usize::from(cfg.timestamp_size);
+        }
+        let odt = t
+            .odts
+            .get(usize::from(list.first_odt.load(Ordering::Relaxed)) + usize::from(rel))?;
+        let len = usize::from(odt.data_len.load(Ordering::Relaxed));
+        // Longer packets are accepted: CAN pads frames to their DLC.
+        let data = rest.get(skip..skip + len)?;
+        Some((odt, data))
+    }
+
     /// Frees all dynamic lists and re-creates the predefined and static ones.
     fn reset_daq(&mut self) {
         self.stop_all();
@@ -1346,6 +1436,10 @@ impl Core {
         }
         for e in t.events.iter() {
             e.count.store(0, Ordering::Release);
+            for r in e.runs.iter() {
+                r.store(0, Ordering::Relaxed);
+            }
+            e.stim_runs.store(0, Ordering::Relaxed);
         }
         t.running.store(false, Ordering::Relaxed);
     }
@@ -1641,8 +1735,14 @@ impl Core {
         )?;
         ensure(prescaler >= 1, ErrorCode::OutOfRange)?;
         ensure(m & !(mode::SETTABLE | 0x05) == 0, ErrorCode::OutOfRange)?;
-        // STIM is not offered (GET_DAQ_EVENT_INFO says DAQ only).
-        ensure(m & mode::DIRECTION_STIM == 0, ErrorCode::OutOfRange)?;
+        if m & mode::DIRECTION_STIM != 0 {
+            // Predefined lists measure; a STIM DTO needs its identification field.
+            ensure(
+                !self.lists[usize::from(daq)].predefined,
+                ErrorCode::OutOfRange,
+            )?;
+            ensure(m & mode::PID_OFF == 0, ErrorCode::OutOfRange)?;
+        }
         ensure(
             m & mode::TIMESTAMP == 0 || self.shared.config.timestamp_size > 0,
             ErrorCode::OutOfRange,
@@ -1665,6 +1765,8 @@ impl Core {
         ensure(l.odts > 0, ErrorCode::DaqConfig)?;
         let t = &self.shared.daq;
         let event = t.lists[usize::from(daq)].event.load(Ordering::Relaxed);
+        let stim =
+            t.lists[usize::from(daq)].mode.load(Ordering::Relaxed) & mode::DIRECTION_STIM != 0;
         for odt in 0..l.odts {
             for e in 0..l.entries_per_odt[usize::from(odt)] {
                 let i = self.entry_index(daq, odt, e)?;
@@ -1673,7 +1775,22 @@ impl Core {
                     d.kind != KIND_EVENT || d.region == event,
                     ErrorCode::DaqConfig,
                 )?;
+                // STIM writes measurement variables and instances, never calibration pages.
+                ensure(!stim || d.kind != KIND_SEGMENT, ErrorCode::WriteProtected)?;
             }
+            if stim {
+                let len = self.odt_slot(daq, odt).data_len.load(Ordering::Relaxed);
+                ensure(
+                    usize::from(len) <= daq::STIM_MAX_ODT_BYTES,
+                    ErrorCode::DaqConfig,
+                )?;
+            }
+        }
+        if stim {
+            ensure(
+                !self.s.locked.contains(Resources::STIM),
+                ErrorCode::AccessLocked,
+            )?;
         }
         Ok(())
     }
@@ -1682,25 +1799,66 @@ impl Core {
         self.check_runnable(daq)?;
         let t = &self.shared.daq;
         let list = &t.lists[usize::from(daq)];
-        if list.mode.load(Ordering::Relaxed) & mode::RUNNING != 0 {
+        let m = list.mode.load(Ordering::Relaxed);
+        if m & mode::RUNNING != 0 {
             return Ok(());
         }
+        let stim = m & mode::DIRECTION_STIM != 0;
         let event = list.event.load(Ordering::Relaxed);
         let slot = &t.events[usize::from(event)];
-        let n = usize::from(slot.count.load(Ordering::Relaxed));
-        ensure(n < slot.lists.len(), ErrorCode::DaqConfig)?;
+        let free = slot
+            .runs
+            .iter()
+            .position(|r| r.load(Ordering::Relaxed) == 0)
+            .ok_or(ErrorCode::DaqConfig)?;
         let first = usize::from(list.first_odt.load(Ordering::Relaxed));
-        let count = usize::from(list.odt_count.load(Ordering::Relaxed));
-        for odt in t.odts.iter().skip(first).take(count) {
+        let count = list.odt_count.load(Ordering::Relaxed);
+        let first_pid = list.first_pid.load(Ordering::Relaxed);
+        let (id_field, order) = (self.shared.config.id_field, self.shared.config.byte_order);
+        for (rel, odt) in (0..count).zip(t.odts.iter().skip(first)) {
             t.compile_odt(odt);
+            odt.id.store(
+                daq::id_word(id_field, order, first_pid, rel, daq),
+                Ordering::Relaxed,
+            );
+            if stim {
+                // Sized for the largest STIM payload, so the ODT can be reused by any list.
+                odt.stim.get_or_init(|| {
+                    (0..=daq::STIM_MAX_ODT_BYTES / 8)
+                        .map(|_| AtomicU64::new(0))
+                        .collect()
+                });
+                // Data from an earlier configuration must not be applied to this one.
+                if let Some((seq, _)) = odt.stim.get().and_then(|b| b.split_first()) {
+                    seq.store(0, Ordering::Relaxed);
+                }
+            }
         }
         list.ctr.store(0, Ordering::Relaxed);
         list.prescaler_count.store(0, Ordering::Relaxed);
         list.overload.store(false, Ordering::Relaxed);
+        let prescaled = if list.prescaler.load(Ordering::Relaxed) > 1 {
+            daq::RUN_PRESCALED
+        } else {
+            0
+        };
+        let run = daq::Run {
+            daq,
+            first_odt: u16::try_from(first).unwrap_or(0),
+            odt_count: count,
+            first_pid,
+            flags: m & (mode::DIRECTION_STIM | mode::DTO_CTR | mode::TIMESTAMP | mode::PID_OFF)
+                | prescaled,
+        };
         list.mode.fetch_or(mode::RUNNING, Ordering::Release);
-        slot.lists[n].store(daq, Ordering::Relaxed);
-        slot.count
-            .store(u8::try_from(n + 1).unwrap_or(u8::MAX), Ordering::Release);
+        slot.runs[free].store(run.encode(), Ordering::Release);
+        if stim {
+            slot.stim_runs.fetch_add(1, Ordering::Relaxed);
+        }
+        let used = u8::try_from(free + 1).unwrap_or(u8::MAX);
+        if slot.count.load(Ordering::Relaxed) < used {
+            slot.count.store(used, Ordering::Release);
+        }
         t.running.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -1708,23 +1866,31 @@ impl Core {
     fn stop_list(&mut self, daq: u16) {
         let t = &self.shared.daq;
         let list = &t.lists[usize::from(daq)];
-        if list.mode.fetch_and(!mode::RUNNING, Ordering::Release) & mode::RUNNING == 0 {
+        let m = list.mode.fetch_and(!mode::RUNNING, Ordering::Release);
+        if m & mode::RUNNING == 0 {
             return;
         }
         let event = list.event.load(Ordering::Relaxed);
         let slot = &t.events[usize::from(event)];
-        let n = usize::from(slot.count.load(Ordering::Relaxed)).min(slot.lists.len());
-        // Keep the running lists of this event packed at the front.
-        let keep: Vec<u16> = slot.lists[..n]
-            .iter()
-            .map(|l| l.load(Ordering::Relaxed))
-            .filter(|&l| l != daq)
-            .collect();
-        for (i, l) in keep.iter().enumerate() {
-            slot.lists[i].store(*l, Ordering::Relaxed);
+        // Clear the list's slot in place: the other lists of the event do not move, so a
+        // trigger running now samples each of them exactly once.
+        for r in slot.runs.iter() {
+            let w = r.load(Ordering::Relaxed);
+            if w != 0 && daq::Run::daq_of(w) == daq {
+                r.store(0, Ordering::Release);
+            }
         }
+        if m & mode::DIRECTION_STIM != 0 {
+            let n = slot.stim_runs.load(Ordering::Relaxed);
+            slot.stim_runs.store(n.saturating_sub(1), Ordering::Relaxed);
+        }
+        let used = slot
+            .runs
+            .iter()
+            .rposition(|r| r.load(Ordering::Relaxed) != 0)
+            .map_or(0, |i| i + 1);
         slot.count
-            .store(u8::try_from(keep.len()).unwrap_or(0), Ordering::Release);
+            .store(u8::try_from(used).unwrap_or(u8::MAX), Ordering::Release);
         let any = t
             .lists
             .iter()
@@ -1812,7 +1978,7 @@ impl Core {
 
     fn daq_processor_info(&mut self) -> R {
         let c = &self.shared.config;
-        let mut properties = 0x02 | 0x20; // prescaler, PID_OFF
+        let mut properties = 0x02 | 0x08 | 0x20; // prescaler, bitwise STIM, PID_OFF
         if c.daq_config == DaqConfigType::Dynamic {
             properties |= 0x01;
         }
@@ -1843,10 +2009,12 @@ impl Core {
     fn daq_list_info(&mut self, daq: u16) -> R {
         self.list(daq)?;
         let l = &self.lists[usize::from(daq)];
-        let mut properties = 0x04; // DAQ
-        if l.predefined {
-            properties |= 0x01;
-        }
+        // Predefined lists measure; the others may be DAQ or STIM.
+        let mut properties = if l.predefined {
+            0x04 | 0x01
+        } else {
+            0x04 | 0x08
+        };
         if l.fixed_event.is_some() {
             properties |= 0x02;
         }
@@ -1868,8 +2036,8 @@ impl Core {
         let (time_cycle, time_unit) = ev.period.map_or((0, 0), cycle_and_unit);
         let name: Arc<[u8]> = ev.name.as_bytes().into();
         let info = DaqEventInfo {
-            // DAQ direction, consistency per DAQ list.
-            properties: 0x04 | 0x40,
+            // DAQ and STIM, consistency per DAQ list.
+            properties: 0x04 | 0x08 | 0x40,
             max_daq_list: self.shared.config.max_lists_per_event,
             name_length: u8::try_from(name.len()).unwrap_or(255),
             time_cycle,

@@ -7,8 +7,22 @@
 //! with release ordering, and the command processor refuses to change a running list.
 //!
 //! The trigger path takes no lock, allocates nothing, makes no system call and does not log.
+//!
+//! Each event keeps its running lists as *run words*: one 64-bit atomic per list holding
+//! everything the trigger needs (list number, ODT range, first PID, mode flags), written at
+//! START and cleared at STOP in a fixed slot, so a trigger reads one word per list and a list
+//! that starts or stops never moves another one. Each ODT keeps its compiled copy operations'
+//! range and its data length in one word as well.
+//!
+//! STIM: the receive thread stores each STIM DTO in its ODT's buffer under a sequence lock
+//! (odd while writing); at the event the trigger copies the buffer, checks the sequence did
+//! not change, and writes the data into the registered memory of the ODT's entries: global
+//! variables (atomics), or the instance passed to `Event::trigger_with_mut`. STIM lists of
+//! an event run before its DAQ lists, so a DAQ list on the same event measures the
+//! stimulated values.
 
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::OnceLock;
 
 use xcp_proto::{ByteOrder, IdField};
 
@@ -66,6 +80,59 @@ pub(crate) const fn decode_entry(e: u64) -> Entry {
     }
 }
 
+/// Flag in a run word: the list has a prescaler above 1.
+pub(crate) const RUN_PRESCALED: u8 = 0x01;
+/// A run word with this bit is a running list; 0 is an empty slot.
+const RUN_VALID: u64 = 1 << 63;
+
+/// A running list as its event sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct Run {
+    pub(crate) daq: u16,
+    pub(crate) first_odt: u16,
+    pub(crate) odt_count: u8,
+    pub(crate) first_pid: u8,
+    /// `mode` bits (DIRECTION_STIM, DTO_CTR, TIMESTAMP, PID_OFF) and [`RUN_PRESCALED`].
+    pub(crate) flags: u8,
+}
+
+impl Run {
+    pub(crate) const fn encode(self) -> u64 {
+        RUN_VALID
+            | (self.flags as u64) << 48
+            | (self.first_pid as u64) << 40
+            | (self.odt_count as u64) << 32
+            | (self.first_odt as u64) << 16
+            | self.daq as u64
+    }
+
+    /// The list number of a non-empty run word.
+    #[allow(clippy::cast_possible_truncation, reason = "the low 16 bits")]
+    pub(crate) const fn daq_of(w: u64) -> u16 {
+        w as u16
+    }
+
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "each field is shifted down to its width"
+    )]
+    const fn decode(w: u64) -> Option<Self> {
+        if w & RUN_VALID == 0 {
+            return None;
+        }
+        Some(Self {
+            daq: w as u16,
+            first_odt: (w >> 16) as u16,
+            odt_count: (w >> 32) as u8,
+            first_pid: (w >> 40) as u8,
+            flags: (w >> 48) as u8,
+        })
+    }
+}
+
+/// Largest STIM ODT payload (the trigger copies it to the stack before applying it).
+pub(crate) const STIM_MAX_ODT_BYTES: usize = 2048;
+
 pub(crate) struct ListSlot {
     pub(crate) mode: AtomicU8,
     pub(crate) event: AtomicU16,
@@ -86,11 +153,90 @@ pub(crate) struct OdtSlot {
     pub(crate) op_count: AtomicU8,
     /// Sum of the entry sizes (data bytes of the DTO).
     pub(crate) data_len: AtomicU16,
+    /// What the trigger reads: `first_entry | op_count << 32 | data_len << 40`, written when
+    /// the list starts.
+    pub(crate) hot: AtomicU64,
+    /// The DTO identification field of this ODT in its running list, as the low bytes of a
+    /// word (without the overload bit), written when the list starts.
+    pub(crate) id: AtomicU64,
+    /// STIM data: word 0 is the sequence (0 = nothing received, odd = being written), then
+    /// the payload. Allocated once, the first time a STIM list uses this ODT.
+    pub(crate) stim: OnceLock<Box<[AtomicU64]>>,
+}
+
+impl OdtSlot {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "each field is shifted down to its width"
+    )]
+    #[inline]
+    fn hot(&self) -> (usize, usize, usize) {
+        let w = self.hot.load(Ordering::Relaxed);
+        (
+            w as u32 as usize,
+            (w >> 32) as u8 as usize,
+            (w >> 40) as u16 as usize,
+        )
+    }
+
+    /// Stores one STIM payload; `false` when another writer holds the buffer or it has none.
+    pub(crate) fn store_stim(&self, data: &[u8]) -> bool {
+        let Some(buf) = self.stim.get() else {
+            return false;
+        };
+        let Some((seq, words)) = buf.split_first() else {
+            return false;
+        };
+        if data.len() > words.len() * 8 {
+            return false;
+        }
+        let s = seq.load(Ordering::Relaxed);
+        if s % 2 == 1
+            || seq
+                .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        fence(Ordering::Release);
+        for (w, chunk) in words.iter().zip(data.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+        seq.store(s + 2, Ordering::Release);
+        true
+    }
+
+    /// Copies the latest complete STIM payload into `out`; `false` when none arrived yet or
+    /// the receive thread was writing it (the next event applies it).
+    fn load_stim(&self, out: &mut [u8]) -> bool {
+        let Some(buf) = self.stim.get() else {
+            return false;
+        };
+        let Some((seq, words)) = buf.split_first() else {
+            return false;
+        };
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 == 0 || s1 % 2 == 1 {
+            return false;
+        }
+        for (w, chunk) in words.iter().zip(out.chunks_mut(8)) {
+            let b = w.load(Ordering::Relaxed).to_le_bytes();
+            chunk.copy_from_slice(&b[..chunk.len()]);
+        }
+        fence(Ordering::Acquire);
+        seq.load(Ordering::Relaxed) == s1
+    }
 }
 
 pub(crate) struct EventSlot {
+    /// Slots of `runs` in use: one past the highest non-empty slot.
     pub(crate) count: AtomicU8,
-    pub(crate) lists: Box<[AtomicU16]>,
+    /// Run words of the running lists (see [`Run`]); 0 marks a free slot.
+    pub(crate) runs: Box<[AtomicU64]>,
+    /// Running STIM lists of this event (0 skips the STIM pass).
+    pub(crate) stim_runs: AtomicU8,
     /// Samples of this event that found the queue full.
     pub(crate) overloads: AtomicU64,
 }
@@ -107,8 +253,16 @@ pub(crate) struct DaqTables {
     pub(crate) running: AtomicBool,
     /// Overload episodes not yet reported by EV_DAQ_OVERLOAD.
     pub(crate) overload_pending: AtomicBool,
-    /// Entries that could not be sampled (instance too short for the registered offset).
+    /// Entries that could not be sampled (instance too short for the registered offset), or
+    /// STIM entries that could not be written (no mutable instance, or too short).
     pub(crate) sample_errors: AtomicU64,
+    /// STIM ODT payloads written into memory at their event.
+    pub(crate) stim_applied: AtomicU64,
+    /// STIM DTOs stored for their event.
+    pub(crate) stim_received: AtomicU64,
+    /// STIM DTOs dropped: no running STIM list or ODT of that number, too short, STIM
+    /// locked, or not connected.
+    pub(crate) stim_rejected: AtomicU64,
 }
 
 impl DaqTables {
@@ -133,6 +287,9 @@ impl DaqTables {
                     entry_count: AtomicU8::new(0),
                     op_count: AtomicU8::new(0),
                     data_len: AtomicU16::new(0),
+                    hot: AtomicU64::new(0),
+                    id: AtomicU64::new(0),
+                    stim: OnceLock::new(),
                 })
                 .collect(),
             entries: (0..entries).map(|_| AtomicU64::new(0)).collect(),
@@ -140,13 +297,17 @@ impl DaqTables {
             events: (0..events)
                 .map(|_| EventSlot {
                     count: AtomicU8::new(0),
-                    lists: (0..per_event).map(|_| AtomicU16::new(0)).collect(),
+                    runs: (0..per_event).map(|_| AtomicU64::new(0)).collect(),
+                    stim_runs: AtomicU8::new(0),
                     overloads: AtomicU64::new(0),
                 })
                 .collect(),
             running: AtomicBool::new(false),
             overload_pending: AtomicBool::new(false),
             sample_errors: AtomicU64::new(0),
+            stim_applied: AtomicU64::new(0),
+            stim_received: AtomicU64::new(0),
+            stim_rejected: AtomicU64::new(0),
         }
     }
 }
@@ -192,8 +353,15 @@ impl DaqTables {
             );
             ops += 1;
         }
-        odt.op_count
-            .store(u8::try_from(ops).unwrap_or(u8::MAX), Ordering::Release);
+        let ops = u8::try_from(ops).unwrap_or(u8::MAX);
+        odt.op_count.store(ops, Ordering::Relaxed);
+        let data = odt.data_len.load(Ordering::Relaxed);
+        odt.hot.store(
+            u64::from(u32::try_from(first).unwrap_or(0))
+                | u64::from(ops) << 32
+                | u64::from(data) << 40,
+            Ordering::Release,
+        );
     }
 }
 
@@ -209,97 +377,153 @@ pub(crate) struct TriggerCtx<'a> {
 }
 
 impl DaqTables {
-    /// Samples every running list of `event` into the transmit queue.
+    /// Runs `event`: applies the STIM data of its STIM lists, then samples every running DAQ
+    /// list into the transmit queue.
     #[inline]
-    pub(crate) fn trigger(&self, ctx: &TriggerCtx<'_>, event: u16, instance: &[u8], ticks: u32) {
+    pub(crate) fn trigger(
+        &self,
+        ctx: &TriggerCtx<'_>,
+        event: u16,
+        mut instance: Instance<'_>,
+        ticks: u32,
+    ) {
         let Some(slot) = self.events.get(usize::from(event)) else {
             return;
         };
-        let count = usize::from(slot.count.load(Ordering::Acquire)).min(slot.lists.len());
-        for l in &slot.lists[..count] {
-            let daq = l.load(Ordering::Relaxed);
-            let Some(list) = self.lists.get(usize::from(daq)) else {
+        let count = usize::from(slot.count.load(Ordering::Acquire)).min(slot.runs.len());
+        let runs = &slot.runs[..count];
+        if slot.stim_runs.load(Ordering::Relaxed) != 0 {
+            self.stim_pass(ctx, runs, &mut instance);
+        }
+        let data = instance.bytes();
+        for r in runs {
+            let Some(run) = Run::decode(r.load(Ordering::Acquire)) else {
                 continue;
             };
-            let mode = list.mode.load(Ordering::Acquire);
-            if mode & mode::RUNNING == 0
-                || mode & mode::DIRECTION_STIM != 0
-                || list.event.load(Ordering::Relaxed) != event
-            {
+            if run.flags & mode::DIRECTION_STIM != 0 || !self.prescaler_due(run) {
                 continue;
             }
-            let prescaler = list.prescaler.load(Ordering::Relaxed);
-            if prescaler > 1 {
-                let n = list.prescaler_count.load(Ordering::Relaxed);
-                let next = if n + 1 >= prescaler { 0 } else { n + 1 };
-                list.prescaler_count.store(next, Ordering::Relaxed);
-                if n != 0 {
+            if !self.sample_list(ctx, run, data, ticks) {
+                slot.overloads.fetch_add(1, Ordering::Relaxed);
+                if let Some(list) = self.lists.get(usize::from(run.daq)) {
+                    list.overload.store(true, Ordering::Relaxed);
+                }
+                self.overload_pending.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether a list with a prescaler samples at this event (it counts the events).
+    #[inline]
+    fn prescaler_due(&self, run: Run) -> bool {
+        if run.flags & RUN_PRESCALED == 0 {
+            return true;
+        }
+        let Some(list) = self.lists.get(usize::from(run.daq)) else {
+            return false;
+        };
+        let prescaler = list.prescaler.load(Ordering::Relaxed);
+        let n = list.prescaler_count.load(Ordering::Relaxed);
+        let next = if n + 1 >= prescaler { 0 } else { n + 1 };
+        list.prescaler_count.store(next, Ordering::Relaxed);
+        n == 0
+    }
+
+    /// Writes the latest STIM data of every running STIM list of the event into memory.
+    #[inline(never)]
+    fn stim_pass(&self, ctx: &TriggerCtx<'_>, runs: &[AtomicU64], instance: &mut Instance<'_>) {
+        let mut buf = [0u8; STIM_MAX_ODT_BYTES];
+        for r in runs {
+            let Some(run) = Run::decode(r.load(Ordering::Acquire)) else {
+                continue;
+            };
+            if run.flags & mode::DIRECTION_STIM == 0 || !self.prescaler_due(run) {
+                continue;
+            }
+            let first = usize::from(run.first_odt);
+            let Some(odts) = self.odts.get(first..first + usize::from(run.odt_count)) else {
+                continue;
+            };
+            for odt in odts {
+                let (first_op, ops, data_len) = odt.hot();
+                let Some(data) = buf.get_mut(..data_len) else {
+                    continue;
+                };
+                if !odt.load_stim(data) {
                     continue;
                 }
-            }
-            if !self.sample_list(ctx, daq, list, mode, instance, ticks) {
-                slot.overloads.fetch_add(1, Ordering::Relaxed);
-                list.overload.store(true, Ordering::Relaxed);
-                self.overload_pending.store(true, Ordering::Relaxed);
+                let Some(ops) = self.ops.get(first_op..first_op + ops) else {
+                    continue;
+                };
+                let mut pos = 0;
+                for op in ops {
+                    let e = decode_entry(op.load(Ordering::Relaxed));
+                    let n = if e.bit == 0xFF {
+                        usize::from(e.size)
+                    } else {
+                        1
+                    };
+                    let Some(src) = data.get(pos..pos + n) else {
+                        break;
+                    };
+                    pos += n;
+                    if !write_stim(ctx, e, src, instance) {
+                        self.sample_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                self.stim_applied.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     /// Queues one sample (all ODTs) of a list; `false` when the queue was full.
     #[inline]
-    fn sample_list(
-        &self,
-        ctx: &TriggerCtx<'_>,
-        daq: u16,
-        list: &ListSlot,
-        mode: u8,
-        instance: &[u8],
-        ticks: u32,
-    ) -> bool {
-        let first = usize::from(list.first_odt.load(Ordering::Relaxed));
-        let n = usize::from(list.odt_count.load(Ordering::Relaxed));
-        let Some(odts) = self.odts.get(first..first + n) else {
+    fn sample_list(&self, ctx: &TriggerCtx<'_>, run: Run, instance: &[u8], ticks: u32) -> bool {
+        let first = usize::from(run.first_odt);
+        let Some(odts) = self.odts.get(first..first + usize::from(run.odt_count)) else {
             return true;
         };
-        let ctr = if mode & mode::DTO_CTR != 0 {
-            Some(list.ctr.fetch_add(1, Ordering::Relaxed))
-        } else {
-            None
+        let list = self.lists.get(usize::from(run.daq));
+        let ctr = match list {
+            Some(l) if run.flags & mode::DTO_CTR != 0 => {
+                Some(l.ctr.fetch_add(1, Ordering::Relaxed))
+            }
+            _ => None,
         };
-        let pid_off = mode & mode::PID_OFF != 0;
-        let ts_len = if mode & mode::TIMESTAMP != 0 {
+        let pid_off = run.flags & mode::PID_OFF != 0;
+        let ts_len = if run.flags & mode::TIMESTAMP != 0 {
             usize::from(ctx.timestamp_size)
         } else {
             0
         };
         let id_len = if pid_off { 0 } else { ctx.id_field.len() };
-        let first_pid = list.first_pid.load(Ordering::Relaxed);
+        #[allow(clippy::cast_possible_truncation, reason = "at most 4 timestamp bytes")]
+        let ts_n = ts_len as u32;
+        let ts_word = ts_word(ctx.byte_order, ticks, ts_len);
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "at most 4 identification bytes"
+        )]
+        let id_n = id_len as u32;
         for (i, odt) in odts.iter().enumerate() {
-            let data_len = usize::from(odt.data_len.load(Ordering::Relaxed));
+            let (first_op, op_count, data_len) = odt.hot();
             let ts = if i == 0 { ts_len } else { 0 };
             let len = id_len + usize::from(ctr.is_some()) + ts + data_len;
-            #[allow(clippy::cast_possible_truncation, reason = "at most 255 ODTs per list")]
-            let rel = i as u8;
-            let overload =
-                ctx.overload_pid && i == 0 && list.overload.swap(false, Ordering::Relaxed);
+            let overload = ctx.overload_pid
+                && i == 0
+                && list.is_some_and(|l| l.overload.swap(false, Ordering::Relaxed));
             let pushed = ctx.queue.push_with(len, |w| {
                 if !pid_off {
-                    write_id(w, ctx, first_pid, rel, daq, overload);
+                    let id = odt.id.load(Ordering::Relaxed) | if overload { 0x80 } else { 0 };
+                    w.put_word(id, id_n);
                 }
                 if let Some(c) = ctr {
-                    w.put_u8(c);
+                    w.put_word(u64::from(c), 1);
                 }
                 if ts > 0 {
-                    let b = match ctx.byte_order {
-                        ByteOrder::Intel => ticks.to_le_bytes(),
-                        ByteOrder::Motorola => ticks.to_be_bytes(),
-                    };
-                    match (ctx.byte_order, ts) {
-                        (ByteOrder::Intel, _) => w.put(&b[..ts]),
-                        (ByteOrder::Motorola, _) => w.put(&b[4 - ts..]),
-                    }
+                    w.put_word(ts_word, ts_n);
                 }
-                self.sample_odt(ctx, odt, instance, w);
+                self.sample_odt(ctx, first_op, op_count, instance, w);
             });
             match pushed {
                 Ok(()) => {}
@@ -313,12 +537,11 @@ impl DaqTables {
     fn sample_odt(
         &self,
         ctx: &TriggerCtx<'_>,
-        odt: &OdtSlot,
+        first: usize,
+        n: usize,
         instance: &[u8],
         w: &mut EntryWriter<'_>,
     ) {
-        let first = odt.first_entry.load(Ordering::Relaxed) as usize;
-        let n = usize::from(odt.op_count.load(Ordering::Relaxed));
         let Some(entries) = self.ops.get(first..first + n) else {
             return;
         };
@@ -326,59 +549,140 @@ impl DaqTables {
             let e = decode_entry(e.load(Ordering::Relaxed));
             let size = usize::from(e.size);
             let off = e.offset as usize;
+            // The common cases inline: whole elements of an instance or of a global.
             let ok = match e.kind {
-                KIND_EVENT => match instance.get(off..off + size) {
-                    Some(src) if e.bit == 0xFF => {
-                        w.put(src);
-                        true
-                    }
+                KIND_EVENT if e.bit == 0xFF => match instance.get(off..off + size) {
                     Some(src) => {
-                        w.put_u8(bit_of(src, e.bit));
+                        w.put(src);
                         true
                     }
                     None => false,
                 },
                 KIND_GLOBAL if e.bit == 0xFF => ctx.globals.sample(off, size, w),
-                KIND_SEGMENT if e.bit == 0xFF => {
-                    let mut buf = [0u8; 256];
-                    let dst = &mut buf[..size];
-                    let ok = ctx
-                        .segments
-                        .get(usize::from(e.region))
-                        .and_then(Option::as_ref)
-                        .is_some_and(|s| s.ecu_read(off, dst));
-                    if ok {
-                        w.put(dst);
-                    }
-                    ok
-                }
-                KIND_GLOBAL | KIND_SEGMENT => {
-                    let mut buf = [0u8; 256];
-                    let dst = &mut buf[..size];
-                    let ok = if e.kind == KIND_GLOBAL {
-                        ctx.globals.load(off, dst)
-                    } else {
-                        ctx.segments
-                            .get(usize::from(e.region))
-                            .and_then(Option::as_ref)
-                            .is_some_and(|s| s.ecu_read(off, dst))
-                    };
-                    if ok {
-                        w.put_u8(bit_of(dst, e.bit));
-                    }
-                    ok
-                }
-                _ => false,
+                _ => Self::sample_other(ctx, e, instance, w),
             };
             if !ok {
-                // Keep the DTO layout: the master still gets the right number of bytes.
-                self.sample_errors.fetch_add(1, Ordering::Relaxed);
-                let n = if e.bit == 0xFF { size } else { 1 };
-                for _ in 0..n {
-                    w.put_u8(0);
+                self.sample_failed(e, w);
+            }
+        }
+    }
+
+    /// Calibration memory and single bits, out of line to keep the hot loop small.
+    #[inline(never)]
+    fn sample_other(
+        ctx: &TriggerCtx<'_>,
+        e: Entry,
+        instance: &[u8],
+        w: &mut EntryWriter<'_>,
+    ) -> bool {
+        let size = usize::from(e.size);
+        let off = e.offset as usize;
+        let mut buf = [0u8; 256];
+        let dst = &mut buf[..size];
+        let ok = match e.kind {
+            KIND_EVENT => match instance.get(off..off + size) {
+                Some(src) => {
+                    dst.copy_from_slice(src);
+                    true
+                }
+                None => false,
+            },
+            KIND_GLOBAL => ctx.globals.load(off, dst),
+            KIND_SEGMENT => ctx
+                .segments
+                .get(usize::from(e.region))
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.ecu_read(off, dst)),
+            _ => false,
+        };
+        if ok {
+            if e.bit == 0xFF {
+                w.put(dst);
+            } else {
+                w.put_u8(bit_of(dst, e.bit));
+            }
+        }
+        ok
+    }
+
+    /// Keeps the DTO layout when an entry cannot be sampled: the master still gets the right
+    /// number of bytes (zeros), and the failure is counted.
+    #[cold]
+    #[inline(never)]
+    fn sample_failed(&self, e: Entry, w: &mut EntryWriter<'_>) {
+        self.sample_errors.fetch_add(1, Ordering::Relaxed);
+        let n = if e.bit == 0xFF {
+            usize::from(e.size)
+        } else {
+            1
+        };
+        for _ in 0..n {
+            w.put_u8(0);
+        }
+    }
+}
+
+/// The instance an event is triggered with: read-only for DAQ, or writable so STIM data can
+/// be written into its event-relative entries.
+pub(crate) enum Instance<'a> {
+    Shared(&'a [u8]),
+    Exclusive(&'a mut [u8]),
+}
+
+impl Instance<'_> {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Instance::Shared(b) => b,
+            Instance::Exclusive(b) => b,
+        }
+    }
+}
+
+/// Writes one STIM entry (`src` is its element, or one byte whose bit 0 is the bit value);
+/// `false` when its memory is not writable here.
+fn write_stim(ctx: &TriggerCtx<'_>, e: Entry, src: &[u8], instance: &mut Instance<'_>) -> bool {
+    let off = e.offset as usize;
+    match e.kind {
+        KIND_GLOBAL if e.bit == 0xFF => ctx.globals.store(off, src),
+        KIND_GLOBAL => {
+            let bit = usize::from(e.bit);
+            ctx.globals.set_bit(
+                off + bit / 8,
+                bit % 8,
+                src.first().is_some_and(|b| b & 1 != 0),
+            )
+        }
+        KIND_EVENT => {
+            let Instance::Exclusive(buf) = instance else {
+                return false;
+            };
+            if e.bit == 0xFF {
+                match buf.get_mut(off..off + src.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(src);
+                        true
+                    }
+                    None => false,
+                }
+            } else {
+                let bit = usize::from(e.bit);
+                match buf.get_mut(off + bit / 8) {
+                    Some(b) => {
+                        let mask = 1u8 << (bit % 8);
+                        if src.first().is_some_and(|v| v & 1 != 0) {
+                            *b |= mask;
+                        } else {
+                            *b &= !mask;
+                        }
+                        true
+                    }
+                    None => false,
                 }
             }
         }
+        // Calibration memory changes only through the calibration pages (refused at START).
+        _ => false,
     }
 }
 
@@ -388,28 +692,34 @@ fn bit_of(src: &[u8], bit: u8) -> u8 {
     src.get(byte).map_or(0, |b| (b >> (bit % 8)) & 1)
 }
 
+/// The `len` low-order bytes of a timestamp in transmission order, as the low bytes of a word.
 #[inline]
-fn write_id(
-    w: &mut EntryWriter<'_>,
-    ctx: &TriggerCtx<'_>,
+fn ts_word(order: ByteOrder, ticks: u32, len: usize) -> u64 {
+    match order {
+        ByteOrder::Intel => u64::from(ticks) & ((1u64 << (8 * len)) - 1),
+        ByteOrder::Motorola => {
+            u64::from(u32::from_le_bytes(ticks.to_be_bytes())) >> (8 * (4 - len))
+        }
+    }
+}
+
+/// The identification field of ODT `rel` of list `daq` as the low bytes of a word (the
+/// overload bit clear).
+pub(crate) fn id_word(
+    id_field: IdField,
+    order: ByteOrder,
     first_pid: u8,
     rel: u8,
     daq: u16,
-    ov: bool,
-) {
-    let msb = if ov { 0x80 } else { 0 };
-    let word = match ctx.byte_order {
-        ByteOrder::Intel => daq.to_le_bytes(),
-        ByteOrder::Motorola => daq.to_be_bytes(),
-    };
-    match ctx.id_field {
-        IdField::AbsoluteOdt => w.put_u8(first_pid.wrapping_add(rel) | msb),
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "byte-sized DAQ numbers by type"
-        )]
-        IdField::RelativeOdtDaqByte => w.put(&[rel | msb, daq as u8]),
-        IdField::RelativeOdtDaqWord => w.put(&[rel | msb, word[0], word[1]]),
-        IdField::RelativeOdtDaqWordAligned => w.put(&[rel | msb, 0, word[0], word[1]]),
+) -> u64 {
+    let daq_word = u64::from(match order {
+        ByteOrder::Intel => daq,
+        ByteOrder::Motorola => daq.swap_bytes(),
+    });
+    match id_field {
+        IdField::AbsoluteOdt => u64::from(first_pid.wrapping_add(rel)),
+        IdField::RelativeOdtDaqByte => u64::from(rel) | (u64::from(daq) & 0xFF) << 8,
+        IdField::RelativeOdtDaqWord => u64::from(rel) | daq_word << 8,
+        IdField::RelativeOdtDaqWordAligned => u64::from(rel) | daq_word << 16,
     }
 }

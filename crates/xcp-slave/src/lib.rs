@@ -11,6 +11,15 @@
 //! state (many slaves live in one process), or ever dereference an address a master sends:
 //! every address is decoded into registered memory and bounds-checked ([`memory`]).
 //!
+//! ## STIM
+//!
+//! A master may also *send* DTOs (a DAQ list in STIM direction, for bypassing or
+//! stimulating values). The receive thread stores each STIM DTO for its ODT; at the list's
+//! event the trigger writes the latest complete payload into the entries' memory before any
+//! DAQ list of that event samples: global variables always, event-relative entries only when
+//! the application triggers with a writable instance ([`Event::trigger_with_mut`]).
+//! Calibration pages are never STIM targets (START answers ERR_WRITE_PROTECTED).
+//!
 //! ## Layers inside
 //!
 //! * [`Core`]: the command processor, sans-IO: command bytes in, response packets out.

@@ -60,8 +60,34 @@ impl Globals {
         self.words.len() * 8
     }
 
-    /// Stores `bytes` at `offset` (within one word, or whole words from a word boundary).
-    pub(crate) fn store(&self, offset: usize, bytes: &[u8]) {
+    /// Stores `bytes` at `offset`, each word atomically; `false` (nothing written) when out of
+    /// range.
+    pub(crate) fn store(&self, offset: usize, bytes: &[u8]) -> bool {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.len())
+        {
+            return false;
+        }
+        self.store_in_range(offset, bytes);
+        true
+    }
+
+    /// Sets or clears bit `bit` (0–7) of the byte at `offset`; `false` when out of range.
+    pub(crate) fn set_bit(&self, offset: usize, bit: usize, on: bool) -> bool {
+        let Some(slot) = self.words.get(offset / 8) else {
+            return false;
+        };
+        let mask = 1u64 << (8 * (offset % 8) + bit % 8);
+        if on {
+            slot.fetch_or(mask, Ordering::Relaxed);
+        } else {
+            slot.fetch_and(!mask, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn store_in_range(&self, offset: usize, bytes: &[u8]) {
         let mut pos = offset;
         for chunk in bytes.chunks(8) {
             let word = pos / 8;
@@ -82,7 +108,7 @@ impl Globals {
                     Some(u64::from_le_bytes(w))
                 });
                 if take < chunk.len() {
-                    self.store(pos + take, &chunk[take..]);
+                    self.store_in_range(pos + take, &chunk[take..]);
                 }
             }
             pos += chunk.len();
@@ -142,12 +168,15 @@ mod tests {
     #[test]
     fn stores_and_loads_across_word_boundaries() {
         let g = Globals::new(32);
-        g.store(0, &7u64.to_le_bytes());
-        g.store(8, &[1, 2, 3]);
-        g.store(13, &[9, 9, 9, 9, 9, 9]);
+        assert!(g.store(0, &7u64.to_le_bytes()));
+        assert!(g.store(8, &[1, 2, 3]));
+        assert!(g.store(13, &[9, 9, 9, 9, 9, 9]));
+        assert!(!g.store(30, &[1, 2, 3]), "past the end");
+        assert!(g.set_bit(9, 7, true));
+        assert!(g.set_bit(8, 0, false));
         let mut b = [0u8; 11];
         assert!(g.load(8, &mut b));
-        assert_eq!(b, [1, 2, 3, 0, 0, 9, 9, 9, 9, 9, 9]);
+        assert_eq!(b, [0, 0x82, 3, 0, 0, 9, 9, 9, 9, 9, 9]);
         let mut w = [0u8; 8];
         assert!(g.load(0, &mut w));
         assert_eq!(u64::from_le_bytes(w), 7);

@@ -38,8 +38,9 @@ pub struct ServerStats {
     pub sessions_ended: u64,
     /// Commands received.
     pub commands: u64,
-    /// Packets received that were not commands (STIM DTOs are not offered) and were dropped.
-    pub ignored: u64,
+    /// Packets received that were not commands: STIM DTOs (`SlaveStats` counts how many were
+    /// stored and how many rejected).
+    pub stim: u64,
     /// DTOs handed to the transport.
     pub dtos_sent: u64,
     /// DTOs the transport refused (no master, stalled link); they are lost and counted.
@@ -54,7 +55,7 @@ pub struct ServerStats {
 struct Counters {
     sessions_ended: AtomicU64,
     commands: AtomicU64,
-    ignored: AtomicU64,
+    stim: AtomicU64,
     dtos_sent: AtomicU64,
     dtos_unsent: AtomicU64,
     responses_unsent: AtomicU64,
@@ -130,7 +131,7 @@ impl Server {
         ServerStats {
             sessions_ended: c.sessions_ended.load(Ordering::Relaxed),
             commands: c.commands.load(Ordering::Relaxed),
-            ignored: c.ignored.load(Ordering::Relaxed),
+            stim: c.stim.load(Ordering::Relaxed),
             dtos_sent: c.dtos_sent.load(Ordering::Relaxed),
             dtos_unsent: c.dtos_unsent.load(Ordering::Relaxed),
             responses_unsent: c.responses_unsent.load(Ordering::Relaxed),
@@ -200,14 +201,14 @@ fn receive_loop<Rx: PacketRx, Tx: PacketTx>(
                 lost_in_a_row = 0;
                 if packet.first().is_some_and(|&p| p >= 0xC0) {
                     control.counters.commands.fetch_add(1, Ordering::Relaxed);
-                    let was_connected = core.is_connected();
-                    let out = core.process(packet, Instant::now());
-                    send_all(tx, out, control);
-                    if was_connected && !core.is_connected() {
-                        end_session(&mut core, control);
-                    }
                 } else {
-                    control.counters.ignored.fetch_add(1, Ordering::Relaxed);
+                    control.counters.stim.fetch_add(1, Ordering::Relaxed);
+                }
+                let was_connected = core.is_connected();
+                let out = core.process(packet, Instant::now());
+                send_all(tx, out, control);
+                if was_connected && !core.is_connected() {
+                    end_session(&mut core, control);
                 }
             }
             Ok(None) => {}

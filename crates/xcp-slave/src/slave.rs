@@ -10,7 +10,7 @@ use xcp_proto::Address;
 
 use crate::clock::SlaveClock;
 use crate::config::{FlashConfig, SlaveConfig};
-use crate::daq::{DaqTables, TriggerCtx};
+use crate::daq::{DaqTables, Instance, TriggerCtx};
 use crate::error::Error;
 use crate::memory::{self, Globals, MAX_REGION};
 use crate::persist;
@@ -105,8 +105,17 @@ pub struct SlaveStats {
     pub dtos_dequeued: u64,
     /// DTOs that found the transmit queue full (lost, and reported as overload).
     pub dtos_dropped: u64,
-    /// ODT entries that could not be sampled (instance shorter than registered).
+    /// ODT entries that could not be sampled (instance shorter than registered), or STIM
+    /// entries that could not be written (event-relative entries of an event triggered
+    /// without a writable instance).
     pub sample_errors: u64,
+    /// STIM DTOs received and stored for their event.
+    pub stim_received: u64,
+    /// STIM DTOs dropped: not connected, STIM locked, no running STIM list or ODT of that
+    /// number, or shorter than the ODT.
+    pub stim_rejected: u64,
+    /// STIM ODTs written into memory at their event.
+    pub stim_applied: u64,
     /// Commands processed.
     pub commands: u64,
     /// Commands answered with ERR.
@@ -144,8 +153,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Runs `event` at `now_ns` (Unix ns).
     #[inline]
-    pub(crate) fn trigger_at(&self, event: u16, instance: &[u8], now_ns: u64) {
+    pub(crate) fn trigger_at(&self, event: u16, instance: Instance<'_>, now_ns: u64) {
         let ctx = TriggerCtx {
             queue: &self.queue,
             globals: &self.globals,
@@ -155,18 +165,8 @@ impl Shared {
             timestamp_size: self.config.timestamp_size,
             overload_pid: self.config.overload == crate::config::OverloadIndication::PidBit,
         };
-        // A 64-bit division costs ~10 ns: skip it for the default 1 ns unit.
-        let ticks = if self.ts_unit == 1 {
-            now_ns
-        } else {
-            now_ns / self.ts_unit
-        };
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "DTO timestamps wrap by design"
-        )]
-        let ticks = ticks as u32;
-        self.daq.trigger(&ctx, event, instance, ticks);
+        self.daq
+            .trigger(&ctx, event, instance, ticks_of(now_ns, self.ts_unit));
     }
 
     pub(crate) fn transports(&self) -> Vec<TransportDesc> {
@@ -250,6 +250,9 @@ impl Slave {
             dtos_dequeued: self.shared.queue.popped(),
             dtos_dropped: self.shared.queue.dropped(),
             sample_errors: self.shared.daq.sample_errors.load(Ordering::Relaxed),
+            stim_received: self.shared.daq.stim_received.load(Ordering::Relaxed),
+            stim_rejected: self.shared.daq.stim_rejected.load(Ordering::Relaxed),
+            stim_applied: self.shared.daq.stim_applied.load(Ordering::Relaxed),
             commands: self.shared.commands.load(Ordering::Relaxed),
             errors: self.shared.errors.load(Ordering::Relaxed),
         }
@@ -317,20 +320,62 @@ impl Event {
     /// Triggers the event with the instance as bytes.
     #[inline]
     pub fn trigger_bytes(&self, instance: &[u8]) {
-        let events = &self.shared.daq.events[usize::from(self.id)];
-        if events.count.load(Ordering::Relaxed) == 0 {
+        if self.idle() {
             return;
         }
         let now = self.shared.clock.now_ns();
-        self.shared.trigger_at(self.id, instance, now);
+        self.shared
+            .trigger_at(self.id, Instance::Shared(instance), now);
+    }
+
+    /// Triggers the event with a writable instance: STIM lists of the event first write the
+    /// data the master sent into its event-relative entries (and into global variables),
+    /// then DAQ lists sample it. Use this where a master bypasses or stimulates values.
+    #[inline]
+    pub fn trigger_with_mut<T: Pod>(&self, instance: &mut T) {
+        self.trigger_bytes_mut(bytemuck::bytes_of_mut(instance));
+    }
+
+    /// [`Self::trigger_with_mut`] with the instance as bytes.
+    #[inline]
+    pub fn trigger_bytes_mut(&self, instance: &mut [u8]) {
+        if self.idle() {
+            return;
+        }
+        let now = self.shared.clock.now_ns();
+        self.shared
+            .trigger_at(self.id, Instance::Exclusive(instance), now);
     }
 
     /// Triggers the event with a timestamp the caller already has (Unix ns, e.g. simulation
     /// time mapped to the wall clock), saving the clock read.
     #[inline]
     pub fn trigger_at(&self, instance: &[u8], now_ns: u64) {
-        self.shared.trigger_at(self.id, instance, now_ns);
+        self.shared
+            .trigger_at(self.id, Instance::Shared(instance), now_ns);
     }
+
+    /// No list runs on this event: the cheap early exit of every trigger.
+    #[inline]
+    fn idle(&self) -> bool {
+        self.shared.daq.events[usize::from(self.id)]
+            .count
+            .load(Ordering::Relaxed)
+            == 0
+    }
+}
+
+/// Nanoseconds to timestamp ticks; a 64-bit division costs ~10 ns, so the default 1 ns unit
+/// skips it.
+#[inline]
+fn ticks_of(ns: u64, unit: u64) -> u32 {
+    let ticks = if unit == 1 { ns } else { ns / unit.max(1) };
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "DTO timestamps wrap by design"
+    )]
+    let ticks = ticks as u32;
+    ticks
 }
 
 /// A calibration segment of type `T`: application threads read it wait-free.
@@ -384,7 +429,7 @@ impl<T: Scalar> Global<T> {
         self.globals.store(self.offset, bytemuck::bytes_of(&value));
     }
 
-    /// Reads the value.
+    /// Reads the value: the application's last [`Self::set`], or what a STIM list wrote.
     pub fn get(&self) -> T {
         let mut v = T::zeroed();
         self.globals

@@ -191,6 +191,75 @@ fn eth_roundtrip(protocol: Protocol) {
     srv.stop();
 }
 
+/// STIM end to end: the master sends STIM DTOs over the socket, the application sees them in
+/// its global variable at its next event.
+fn stim_roundtrip(protocol: Protocol) {
+    let f = fixture(SlaveConfig::default());
+    let server = EthServer::bind(ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        ..ServerConfig::new(protocol)
+    })
+    .expect("bind");
+    let addr = server.local_addr();
+    let srv = Server::start(&f.slave, server).expect("server");
+    let mut m = Master::new(connect(addr, protocol, &EthConfig::default()).expect("connect"));
+    m.connect();
+    let d = DaqListNumber(0);
+    m.ok(Command::FreeDaq);
+    m.ok(Command::AllocDaq { count: 1 });
+    m.ok(Command::AllocOdt { daq: d, count: 1 });
+    m.ok(Command::AllocOdtEntry {
+        daq: d,
+        odt: 0,
+        count: 1,
+    });
+    m.ok(Command::SetDaqPtr {
+        daq: d,
+        odt: 0,
+        entry: 0,
+    });
+    m.ok(Command::WriteDaq {
+        entry: entry(f.counter.address(), 4),
+    });
+    m.ok(Command::SetDaqListMode {
+        mode: 0x02,
+        daq: d,
+        event: EventChannel(0),
+        prescaler: 1,
+        priority: 0,
+    });
+    m.ok(Command::StartStopDaqList { mode: 1, daq: d });
+    for value in [0x1234_5678u32, 42, 7] {
+        let mut dto = vec![0, 0, 0, 0];
+        dto.extend_from_slice(&value.to_le_bytes());
+        m.tx.send_now(&dto).expect("send STIM");
+        // The receive thread stores it; the application's next event applies it.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            f.ev10.trigger();
+            if f.counter.get() == value {
+                break;
+            }
+            assert!(Instant::now() < deadline, "STIM {value:#x} never applied");
+            std::thread::yield_now();
+        }
+    }
+    assert_eq!(f.slave.stats().stim_received, 3);
+    assert_eq!(srv.stats().stim, 3);
+    m.ok(Command::Disconnect);
+    srv.stop();
+}
+
+#[test]
+fn stim_over_tcp_reaches_the_application() {
+    stim_roundtrip(Protocol::Tcp);
+}
+
+#[test]
+fn stim_over_udp_reaches_the_application() {
+    stim_roundtrip(Protocol::Udp);
+}
+
 #[test]
 fn daq_over_tcp_loses_nothing() {
     eth_roundtrip(Protocol::Tcp);
