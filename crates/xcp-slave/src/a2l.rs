@@ -566,6 +566,9 @@ pub(crate) fn generate(s: &Shared) -> String {
         ),
     );
     g.line(4, "PRESCALER_SUPPORTED");
+    if c.persist_dir.is_some() {
+        g.line(4, "RESUME_SUPPORTED");
+    }
     g.line(4, "PID_OFF_SUPPORTED");
     g.line(
         4,

@@ -160,6 +160,9 @@ pub struct Core {
     pending: Option<Pending>,
     a2l: Option<Arc<[u8]>>,
     overload_reported: u64,
+    /// Lists started from a stored configuration at power-up (RESUME mode), with its
+    /// SESSION_CONFIGURATION_ID; cleared when DAQ stops.
+    resumed: Option<u16>,
 }
 
 type R = Result<(), ErrorCode>;
@@ -187,9 +190,126 @@ impl Core {
             pending: None,
             a2l: None,
             overload_reported: 0,
+            resumed: None,
         };
         core.reset_daq();
+        core.resume_daq();
+        core.out.clear();
         core
+    }
+
+    /// RESUME mode: starts the DAQ lists a master stored with STORE_DAQ_REQ_RESUME.
+    fn resume_daq(&mut self) {
+        let Some(dir) = self.shared.config.persist_dir.clone() else {
+            return;
+        };
+        let stored = match crate::persist::load_daq(&dir, &self.shared.epk) {
+            Ok(Some(d)) if d.resume => d,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("DAQ not resumed: {e}");
+                return;
+            }
+        };
+        match self.apply_stored(&stored) {
+            Ok(()) => {
+                tracing::info!(
+                    lists = stored.lists.len(),
+                    config_id = stored.config_id,
+                    "DAQ resumed"
+                );
+                self.resumed = Some(stored.config_id);
+            }
+            Err(code) => {
+                tracing::warn!("DAQ not resumed: the stored configuration does not apply ({code})");
+                self.reset_daq();
+            }
+        }
+    }
+
+    fn apply_stored(&mut self, d: &crate::persist::StoredDaq) -> R {
+        let mut lists = d.lists.clone();
+        lists.sort_by_key(|l| l.number);
+        if self.shared.config.daq_config == DaqConfigType::Dynamic {
+            // Recreate the dynamic lists up to the highest stored number, so numbers match.
+            let top = lists.last().map_or(0, |l| usize::from(l.number) + 1);
+            while self.lists.len() < top {
+                let n = u16::try_from(self.lists.len()).map_err(|_| ErrorCode::MemoryOverflow)?;
+                let counts: Vec<u8> = lists
+                    .iter()
+                    .find(|l| l.number == n)
+                    .map(|l| {
+                        l.odts
+                            .iter()
+                            .map(|o| u8::try_from(o.len()).unwrap_or(u8::MAX))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.add_list(&counts, false, None)
+                    .ok_or(ErrorCode::MemoryOverflow)?;
+            }
+        }
+        for l in &lists {
+            let n = l.number;
+            self.list(n)?;
+            if !self.lists[usize::from(n)].predefined {
+                for (o, entries) in l.odts.iter().enumerate() {
+                    let o = u8::try_from(o).map_err(|_| ErrorCode::OutOfRange)?;
+                    for (i, &entry) in entries.iter().enumerate() {
+                        let i = u8::try_from(i).map_err(|_| ErrorCode::OutOfRange)?;
+                        self.store_entry(n, o, i, entry)?;
+                    }
+                }
+            }
+            self.set_daq_list_mode(l.mode, n, l.event, l.prescaler)?;
+        }
+        for l in &lists {
+            self.start_list(l.number)?;
+        }
+        Ok(())
+    }
+
+    /// SET_REQUEST STORE_DAQ: the selected lists into the persistence directory.
+    fn store_daq(&mut self, resume: bool) -> R {
+        let dir = self
+            .shared
+            .config
+            .persist_dir
+            .clone()
+            .ok_or(ErrorCode::AccessDenied)?;
+        let t = &self.shared.daq;
+        let mut lists = Vec::new();
+        for (n, l) in self.lists.iter().enumerate() {
+            let slot = &t.lists[n];
+            if slot.mode.load(Ordering::Relaxed) & mode::SELECTED == 0 {
+                continue;
+            }
+            let number = u16::try_from(n).map_err(|_| ErrorCode::OutOfRange)?;
+            let mut odts = Vec::new();
+            for odt in 0..l.odts {
+                let mut entries = Vec::new();
+                for e in 0..l.entries_per_odt[usize::from(odt)] {
+                    entries.push(self.mirror[self.entry_index(number, odt, e)?]);
+                }
+                odts.push(entries);
+            }
+            lists.push(crate::persist::StoredList {
+                number,
+                mode: slot.mode.load(Ordering::Relaxed) & mode::SETTABLE,
+                event: slot.event.load(Ordering::Relaxed),
+                prescaler: slot.prescaler.load(Ordering::Relaxed),
+                odts,
+            });
+        }
+        let stored = crate::persist::StoredDaq {
+            config_id: self.s.config_id,
+            resume,
+            lists,
+        };
+        crate::persist::store_daq(&dir, &self.shared.epk, &stored).map_err(|e| {
+            tracing::warn!("STORE_DAQ failed: {e}");
+            ErrorCode::Generic
+        })
     }
 
     /// Whether a master is connected.
@@ -693,10 +813,15 @@ impl Core {
         if !self.s.connected {
             self.s = Session::new(&self.shared);
             self.s.connected = true;
+            if let Some(id) = self.resumed {
+                self.s.config_id = id;
+            }
         }
         let shared = Arc::clone(&self.shared);
         let c = &shared.config;
-        let mut resources = Resources::CAL_PAG.union(Resources::DAQ);
+        let mut resources = Resources::CAL_PAG
+            .union(Resources::DAQ)
+            .union(Resources::STIM);
         if self.shared.flash.is_some() {
             resources = resources.union(Resources::PGM);
         }
@@ -730,6 +855,9 @@ impl Core {
         }
         if self.shared.daq.running.load(Ordering::Relaxed) {
             session_status |= 0x40;
+            if self.resumed.is_some() {
+                session_status |= 0x80;
+            }
         }
         let st = Status {
             session_status,
@@ -791,10 +919,28 @@ impl Core {
             }
         }
         if mode & 0x06 != 0 {
-            self.out.ev(&XcpEvent::StoreDaq, &self.s.params);
+            match self.store_daq(mode & 0x04 != 0) {
+                Ok(()) => self.out.ev(&XcpEvent::StoreDaq, &self.s.params),
+                Err(code) => self.out.err(code),
+            }
         }
         if mode & 0x08 != 0 {
-            self.out.ev(&XcpEvent::ClearDaq, &self.s.params);
+            let cleared = self
+                .shared
+                .config
+                .persist_dir
+                .as_deref()
+                .ok_or(ErrorCode::AccessDenied)
+                .and_then(|dir| {
+                    crate::persist::clear_daq(dir, &self.shared.epk).map_err(|e| {
+                        tracing::warn!("CLEAR_DAQ failed: {e}");
+                        ErrorCode::Generic
+                    })
+                });
+            match cleared {
+                Ok(()) => self.out.ev(&XcpEvent::ClearDaq, &self.s.params),
+                Err(code) => self.out.err(code),
+            }
         }
         Ok(())
     }
@@ -1429,6 +1575,7 @@ impl Core {
     }
 
     fn stop_all(&mut self) {
+        self.resumed = None;
         let t = &self.shared.daq;
         for l in t.lists.iter() {
             l.mode
@@ -1979,6 +2126,9 @@ impl Core {
     fn daq_processor_info(&mut self) -> R {
         let c = &self.shared.config;
         let mut properties = 0x02 | 0x08 | 0x20; // prescaler, bitwise STIM, PID_OFF
+        if self.shared.config.persist_dir.is_some() {
+            properties |= 0x04; // RESUME: STORE_DAQ has somewhere to store
+        }
         if c.daq_config == DaqConfigType::Dynamic {
             properties |= 0x01;
         }

@@ -15,6 +15,12 @@
 //! only when the EPK in the file equals the slave's: a file from another build is ignored
 //! (and a warning logged), never half-applied. The file is written to a temporary name and
 //! renamed, so a crash during STORE_CAL leaves the previous file intact.
+//!
+//! SET_REQUEST STORE_DAQ writes the DAQ lists the master selected to `<dir>/<epk>.xcpdaq`
+//! the same way (magic `XCPKITDAQ1\0\0`, EPK, SESSION_CONFIGURATION_ID, resume flag, then
+//! per list its number, mode, event, prescaler and ODT entries, then the CRC-32). With the
+//! resume flag, the next start of the slave configures and starts those lists before any
+//! master connects (RESUME mode); CLEAR_DAQ deletes the file.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +45,11 @@ pub fn file_for(dir: &Path, epk: &str) -> PathBuf {
         })
         .collect();
     dir.join(format!("{stem}.xcpcal"))
+}
+
+/// The stored DAQ configuration file of `epk` in `dir` (SET_REQUEST STORE_DAQ).
+pub fn daq_file_for(dir: &Path, epk: &str) -> PathBuf {
+    file_for(dir, epk).with_extension("xcpdaq")
 }
 
 fn crc(data: &[u8]) -> u32 {
@@ -66,10 +77,15 @@ pub(crate) fn store(shared: &Shared, dir: &Path) -> Result<usize, Error> {
         out.extend_from_slice(&u32::try_from(page.len()).unwrap_or(0).to_le_bytes());
         out.extend_from_slice(&page);
     }
+    write_atomically(dir, &file_for(dir, &shared.epk), out)?;
+    Ok(frozen.len())
+}
+
+/// Appends the CRC and writes `out` to a temporary file renamed over `path`.
+fn write_atomically(dir: &Path, path: &Path, mut out: Vec<u8>) -> Result<(), Error> {
     let sum = crc(&out);
     out.extend_from_slice(&sum.to_le_bytes());
-    let path = file_for(dir, &shared.epk);
-    let tmp = path.with_extension("xcpcal.tmp");
+    let tmp = path.with_extension("tmp");
     let io = |context, path: &Path| {
         let path = path.to_owned();
         move |source| Error::Io {
@@ -80,8 +96,8 @@ pub(crate) fn store(shared: &Shared, dir: &Path) -> Result<usize, Error> {
     };
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     std::fs::write(&tmp, &out).map_err(io("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io("renaming into", &path))?;
-    Ok(frozen.len())
+    std::fs::rename(&tmp, path).map_err(io("renaming into", path))?;
+    Ok(())
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -204,4 +220,154 @@ fn parse_and_apply(shared: &Shared, data: &[u8]) -> Restored {
         }
     }
     Restored::Applied(applied)
+}
+
+const DAQ_MAGIC: &[u8; 12] = b"XCPKITDAQ1\0\0";
+
+/// One DAQ list as stored by STORE_DAQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredList {
+    pub(crate) number: u16,
+    /// The settable mode bits (direction, DTO_CTR, timestamp, PID_OFF).
+    pub(crate) mode: u8,
+    pub(crate) event: u16,
+    pub(crate) prescaler: u8,
+    pub(crate) odts: Vec<Vec<xcp_proto::OdtEntry>>,
+}
+
+/// A stored DAQ configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredDaq {
+    pub(crate) config_id: u16,
+    pub(crate) resume: bool,
+    pub(crate) lists: Vec<StoredList>,
+}
+
+/// Writes a DAQ configuration for the slave's EPK.
+pub(crate) fn store_daq(dir: &Path, epk: &str, daq: &StoredDaq) -> Result<(), Error> {
+    let mut out = Vec::new();
+    out.extend_from_slice(DAQ_MAGIC);
+    out.extend_from_slice(&u32::try_from(epk.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(epk.as_bytes());
+    out.extend_from_slice(&daq.config_id.to_le_bytes());
+    out.push(u8::from(daq.resume));
+    out.extend_from_slice(&u16::try_from(daq.lists.len()).unwrap_or(0).to_le_bytes());
+    for l in &daq.lists {
+        out.extend_from_slice(&l.number.to_le_bytes());
+        out.push(l.mode);
+        out.extend_from_slice(&l.event.to_le_bytes());
+        out.push(l.prescaler);
+        out.push(u8::try_from(l.odts.len()).unwrap_or(0));
+        for odt in &l.odts {
+            out.push(u8::try_from(odt.len()).unwrap_or(0));
+            for e in odt {
+                out.extend_from_slice(&[e.bit_offset, e.size, e.addr.ext]);
+                out.extend_from_slice(&e.addr.addr.to_le_bytes());
+            }
+        }
+    }
+    write_atomically(dir, &daq_file_for(dir, epk), out)
+}
+
+/// Deletes the stored DAQ configuration (no file is fine).
+pub(crate) fn clear_daq(dir: &Path, epk: &str) -> Result<(), Error> {
+    let path = daq_file_for(dir, epk);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            context: "deleting",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Reads the stored DAQ configuration: `Ok(None)` without a file, `Err` with what is wrong
+/// when the file is damaged, truncated or belongs to another EPK.
+pub(crate) fn load_daq(dir: &Path, epk: &str) -> Result<Option<StoredDaq>, Error> {
+    let path = daq_file_for(dir, epk);
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io {
+                context: "reading",
+                path,
+                source,
+            });
+        }
+    };
+    parse_daq(&data, epk).map(Some).map_err(|why| {
+        Error::Config(format!(
+            "stored DAQ configuration {}: {why}",
+            path.display()
+        ))
+    })
+}
+
+fn parse_daq(data: &[u8], epk: &str) -> Result<StoredDaq, String> {
+    let body_len = data
+        .len()
+        .checked_sub(4)
+        .ok_or("file shorter than its checksum")?;
+    let (body, sum) = data.split_at(body_len);
+    if crc(body).to_le_bytes() != sum {
+        return Err("checksum mismatch (truncated or damaged file)".into());
+    }
+    let mut r = Reader(body);
+    if r.take(12) != Some(DAQ_MAGIC) {
+        return Err("not an xcpkit DAQ file (bad magic)".into());
+    }
+    let file_epk = r.u32().and_then(|n| r.take(n)).ok_or("truncated EPK")?;
+    if file_epk != epk.as_bytes() {
+        return Err(format!(
+            "EPK {:?} in the file differs from the slave's {epk:?}",
+            String::from_utf8_lossy(file_epk)
+        ));
+    }
+    let truncated = || "truncated list".to_owned();
+    let config_id = r.u16().ok_or("truncated header")?;
+    let resume = r.take(1).ok_or("truncated header")?[0] != 0;
+    let count = r.u16().ok_or("truncated header")?;
+    let mut lists = Vec::new();
+    for _ in 0..count {
+        let number = r.u16().ok_or_else(truncated)?;
+        let h = r.take(4).ok_or_else(truncated)?;
+        let (mode, event, prescaler, odt_count) = (
+            h[0],
+            u16::from_le_bytes([h[1], h[2]]),
+            h[3],
+            r.take(1).ok_or_else(truncated)?[0],
+        );
+        let mut odts = Vec::new();
+        for _ in 0..odt_count {
+            let n = r.take(1).ok_or_else(truncated)?[0];
+            let mut entries = Vec::new();
+            for _ in 0..n {
+                let e = r.take(7).ok_or_else(truncated)?;
+                entries.push(xcp_proto::OdtEntry {
+                    bit_offset: e[0],
+                    size: e[1],
+                    addr: xcp_proto::Address::new(
+                        e[2],
+                        u32::from_le_bytes([e[3], e[4], e[5], e[6]]),
+                    ),
+                });
+            }
+            odts.push(entries);
+        }
+        lists.push(StoredList {
+            number: u16::try_from(number).map_err(|_| truncated())?,
+            mode,
+            event,
+            prescaler,
+            odts,
+        });
+    }
+    Ok(StoredDaq {
+        config_id: u16::try_from(config_id).map_err(|_| "bad configuration id".to_owned())?,
+        resume,
+        lists,
+    })
 }

@@ -247,3 +247,167 @@ fn frozen_calibration_survives_a_restart_and_only_for_its_epk() {
     assert_eq!(f.params.read().a, PARAMS.a);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Configures list 0 on event 0 with the global counter, timestamped, and selects it.
+fn select_counter_list(d: &mut Drive, f: &common::Fixture) {
+    let daq = DaqListNumber(0);
+    d.ok(Command::FreeDaq);
+    d.ok(Command::AllocDaq { count: 1 });
+    d.ok(Command::AllocOdt { daq, count: 1 });
+    d.ok(Command::AllocOdtEntry {
+        daq,
+        odt: 0,
+        count: 1,
+    });
+    d.ok(Command::SetDaqPtr {
+        daq,
+        odt: 0,
+        entry: 0,
+    });
+    d.ok(Command::WriteDaq {
+        entry: OdtEntry {
+            bit_offset: 0xFF,
+            size: 4,
+            addr: f.counter.address(),
+        },
+    });
+    d.ok(Command::SetDaqListMode {
+        mode: 0x10,
+        daq,
+        event: EventChannel(0),
+        prescaler: 2,
+        priority: 0,
+    });
+    d.ok(Command::StartStopDaqList { mode: 2, daq });
+}
+
+#[test]
+fn stored_daq_resumes_after_a_restart_until_cleared() {
+    let dir = temp_dir("resume");
+    let config = SlaveConfig {
+        persist_dir: Some(dir.clone()),
+        ..SlaveConfig::default()
+    };
+    {
+        let f = fixture(config.clone());
+        let mut d = Drive::new(&f.slave);
+        d.connect();
+        d.with(Command::GetDaqProcessorInfo, |r| {
+            let xcp_proto::Response::DaqProcessorInfo(i) = r else {
+                panic!("{r:?}")
+            };
+            assert_eq!(
+                i.properties & 0x04,
+                0x04,
+                "RESUME_SUPPORTED with a directory"
+            );
+        });
+        select_counter_list(&mut d, &f);
+        let packets = d.packets(Command::SetRequest {
+            mode: 0x04,
+            config_id: 0x1234,
+        });
+        assert_eq!(
+            packets,
+            vec![vec![0xFF], vec![0xFD, 0x02]],
+            "RES then EV_STORE_DAQ"
+        );
+    }
+    // Restart: once the command processor exists (Server::start creates it), the list runs
+    // before any master connects, with its prescaler.
+    let f = fixture(config.clone());
+    let mut d = Drive::new(&f.slave);
+    let mut out = Vec::new();
+    for i in 0..4u32 {
+        f.counter.set(i);
+        f.ev10.trigger();
+    }
+    let mut seen = Vec::new();
+    while f.slave.pop_dto(&mut out) {
+        assert_eq!(out.len(), 4 + 4 + 4, "header, timestamp, counter");
+        seen.push(u32::from_le_bytes(out[8..12].try_into().expect("4")));
+    }
+    assert_eq!(seen, [0, 2], "every second event (prescaler 2)");
+    d.connect();
+    d.with(Command::GetStatus, |r| {
+        let xcp_proto::Response::Status(s) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(s.session_status & 0xC0, 0xC0, "DAQ running, RESUME");
+        assert_eq!(s.config_id, 0x1234);
+    });
+    // CLEAR_DAQ deletes the stored configuration: the next start measures nothing.
+    assert_eq!(
+        d.packets(Command::SetRequest {
+            mode: 0x08,
+            config_id: 0,
+        }),
+        vec![vec![0xFF], vec![0xFD, 0x01]],
+        "RES then EV_CLEAR_DAQ"
+    );
+    drop(d);
+    let f = fixture(config.clone());
+    let _core = f.slave.core();
+    f.ev10.trigger();
+    assert!(
+        !f.slave.pop_dto(&mut out),
+        "nothing resumed after CLEAR_DAQ"
+    );
+
+    // STORE_DAQ without resume stores but does not start at power-up; a damaged file is
+    // reported and ignored.
+    {
+        let mut d = Drive::new(&f.slave);
+        d.connect();
+        select_counter_list(&mut d, &f);
+        d.ok(Command::SetRequest {
+            mode: 0x02,
+            config_id: 1,
+        });
+    }
+    let f = fixture(config.clone());
+    let _core = f.slave.core();
+    f.ev10.trigger();
+    assert!(
+        !f.slave.pop_dto(&mut out),
+        "stored without RESUME: not started"
+    );
+    {
+        let mut d = Drive::new(&f.slave);
+        d.connect();
+        select_counter_list(&mut d, &f);
+        d.ok(Command::SetRequest {
+            mode: 0x04,
+            config_id: 2,
+        });
+    }
+    // This file would resume (as above) were it intact.
+    let file = xcp_slave::persist::daq_file_for(&dir, "fixture 1.0");
+    let bytes = std::fs::read(&file).expect("stored file");
+    std::fs::write(&file, &bytes[..bytes.len() - 3]).expect("truncate");
+    let f = fixture(config);
+    let _core = f.slave.core();
+    f.ev10.trigger();
+    assert!(
+        !f.slave.pop_dto(&mut out),
+        "a truncated file starts nothing"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn store_daq_without_a_directory_is_refused() {
+    let f = fixture(SlaveConfig::default());
+    let mut d = Drive::new(&f.slave);
+    d.connect();
+    let packets = d.packets(Command::SetRequest {
+        mode: 0x04,
+        config_id: 0,
+    });
+    assert_eq!(packets[0], [0xFF]);
+    assert_eq!(
+        packets[1],
+        [0xFE, 0x24],
+        "ERR_ACCESS_DENIED: nowhere to store"
+    );
+}
