@@ -123,6 +123,24 @@ fn measuring(clock: ClockSource) -> (Slave, Core, xcp_slave::Event) {
     (slave, core, event)
 }
 
+/// Times `iters` runs in batches of 10 000 and calls `drain` between batches, untimed, so the
+/// queue never overflows.
+fn batched(iters: u64, mut run: impl FnMut(u64), mut drain: impl FnMut()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(10_000);
+        let t = Instant::now();
+        for i in 0..n {
+            run(i);
+        }
+        total += t.elapsed();
+        left -= n;
+        drain();
+    }
+    total
+}
+
 fn trigger(c: &mut Criterion) {
     let mut g = c.benchmark_group("daq_trigger_8_signals");
     let signals = Signals {
@@ -144,20 +162,15 @@ fn trigger(c: &mut Criterion) {
         let mut out = Vec::new();
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(10_000);
-                    let t = Instant::now();
-                    for _ in 0..n {
+                batched(
+                    iters,
+                    |_| {
                         event.trigger_with(black_box(&signals));
-                    }
-                    total += t.elapsed();
-                    left -= n;
-                    // Drain outside the timed part so the queue never overflows.
-                    while slave.pop_dto(&mut out) {}
-                }
-                total
+                    },
+                    || {
+                        while slave.pop_dto(&mut out) {}
+                    },
+                )
             });
         });
         assert_eq!(
@@ -172,20 +185,16 @@ fn trigger(c: &mut Criterion) {
             let mut ts = 0u64;
             g.bench_function("caller_timestamp", |b| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let n = left.min(10_000);
-                        let t = Instant::now();
-                        for _ in 0..n {
+                    batched(
+                        iters,
+                        |_| {
                             ts += 1000;
                             event.trigger_at(bytemuck::bytes_of(black_box(&signals)), ts);
-                        }
-                        total += t.elapsed();
-                        left -= n;
-                        while slave.pop_dto(&mut out) {}
-                    }
-                    total
+                        },
+                        || {
+                            while slave.pop_dto(&mut out) {}
+                        },
+                    )
                 });
             });
         }
@@ -197,22 +206,18 @@ fn trigger(c: &mut Criterion) {
     let mut out = Vec::new();
     g.bench_function("queue_push_only", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(10_000);
-                let t = Instant::now();
-                for i in 0..n {
+            batched(
+                iters,
+                |i| {
                     let _ = queue.push_with(38, |w| {
                         w.put_word(i, 8);
                         w.put(&black_box(bytes)[..30]);
                     });
-                }
-                total += t.elapsed();
-                left -= n;
-                while queue.pop_into(&mut out) {}
-            }
-            total
+                },
+                || {
+                    while queue.pop_into(&mut out) {}
+                },
+            )
         });
     });
     // Eight global variables, each in its own 8-byte slot: the entries are not adjacent, so
@@ -221,19 +226,15 @@ fn trigger(c: &mut Criterion) {
     let mut out = Vec::new();
     g.bench_function("globals_tsc_clock", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(10_000);
-                let t = Instant::now();
-                for _ in 0..n {
+            batched(
+                iters,
+                |_| {
                     event.trigger();
-                }
-                total += t.elapsed();
-                left -= n;
-                while slave.pop_dto(&mut out) {}
-            }
-            total
+                },
+                || {
+                    while slave.pop_dto(&mut out) {}
+                },
+            )
         });
     });
     g.finish();

@@ -102,9 +102,8 @@ fn entry(addr: Address, size: u8) -> OdtEntry {
     }
 }
 
-/// One DAQ list on event 1: the instance's `count` (u32) and the global `counter`, with a
-/// timestamp.
-fn configure<T: Transport>(m: &mut Master<T>, f: &Fixture) {
+/// Allocates list 0 with one ODT of `entries` and sets its mode and event.
+fn one_list<T: Transport>(m: &mut Master<T>, entries: &[OdtEntry], mode: u8, event: u16) {
     let d = DaqListNumber(0);
     m.ok(Command::FreeDaq);
     m.ok(Command::AllocDaq { count: 1 });
@@ -112,28 +111,50 @@ fn configure<T: Transport>(m: &mut Master<T>, f: &Fixture) {
     m.ok(Command::AllocOdtEntry {
         daq: d,
         odt: 0,
-        count: 2,
+        count: u8::try_from(entries.len()).expect("few entries"),
     });
     m.ok(Command::SetDaqPtr {
         daq: d,
         odt: 0,
         entry: 0,
     });
-    m.ok(Command::WriteDaq {
-        entry: entry(Address::new(EXT_EVENT, event_address(1, 8)), 4),
-    });
-    m.ok(Command::WriteDaq {
-        entry: entry(f.counter.address(), 4),
-    });
+    for &entry in entries {
+        m.ok(Command::WriteDaq { entry });
+    }
     m.ok(Command::SetDaqListMode {
-        mode: 0x10,
+        mode,
         daq: d,
-        event: EventChannel(1),
+        event: EventChannel(event),
         prescaler: 1,
         priority: 0,
     });
+}
+
+/// One DAQ list on event 1: the instance's `count` (u32) and the global `counter`, with a
+/// timestamp.
+fn configure<T: Transport>(m: &mut Master<T>, f: &Fixture) {
+    let entries = [
+        entry(Address::new(EXT_EVENT, event_address(1, 8)), 4),
+        entry(f.counter.address(), 4),
+    ];
+    one_list(m, &entries, 0x10, 1);
+    let d = DaqListNumber(0);
     m.ok(Command::StartStopDaqList { mode: 2, daq: d });
     m.ok(Command::StartStopSynch { mode: 1 });
+}
+
+/// The fixture served over `protocol` on a loopback port, and a connected master.
+fn serve(f: &Fixture, protocol: Protocol) -> (Server, Master<impl Transport + use<>>) {
+    let server = EthServer::bind(ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        ..ServerConfig::new(protocol)
+    })
+    .expect("bind");
+    let addr = server.local_addr();
+    let srv = Server::start(&f.slave, server).expect("server");
+    let mut m = Master::new(connect(addr, protocol, &EthConfig::default()).expect("connect"));
+    m.connect();
+    (srv, m)
 }
 
 /// Triggers event 1 `n` times with `count` = 0..n and the global counter = count.
@@ -169,15 +190,7 @@ fn check_samples(dtos: &[Vec<u8>], n: u32) {
 
 fn eth_roundtrip(protocol: Protocol) {
     let f = fixture(SlaveConfig::default());
-    let server = EthServer::bind(ServerConfig {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        ..ServerConfig::new(protocol)
-    })
-    .expect("bind");
-    let addr = server.local_addr();
-    let srv = Server::start(&f.slave, server).expect("server");
-    let mut m = Master::new(connect(addr, protocol, &EthConfig::default()).expect("connect"));
-    m.connect();
+    let (srv, mut m) = serve(&f, protocol);
     configure(&mut m, &f);
     let n = 20_000;
     run_application(&f, n);
@@ -195,40 +208,12 @@ fn eth_roundtrip(protocol: Protocol) {
 /// its global variable at its next event.
 fn stim_roundtrip(protocol: Protocol) {
     let f = fixture(SlaveConfig::default());
-    let server = EthServer::bind(ServerConfig {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        ..ServerConfig::new(protocol)
-    })
-    .expect("bind");
-    let addr = server.local_addr();
-    let srv = Server::start(&f.slave, server).expect("server");
-    let mut m = Master::new(connect(addr, protocol, &EthConfig::default()).expect("connect"));
-    m.connect();
-    let d = DaqListNumber(0);
-    m.ok(Command::FreeDaq);
-    m.ok(Command::AllocDaq { count: 1 });
-    m.ok(Command::AllocOdt { daq: d, count: 1 });
-    m.ok(Command::AllocOdtEntry {
-        daq: d,
-        odt: 0,
-        count: 1,
+    let (srv, mut m) = serve(&f, protocol);
+    one_list(&mut m, &[entry(f.counter.address(), 4)], 0x02, 0);
+    m.ok(Command::StartStopDaqList {
+        mode: 1,
+        daq: DaqListNumber(0),
     });
-    m.ok(Command::SetDaqPtr {
-        daq: d,
-        odt: 0,
-        entry: 0,
-    });
-    m.ok(Command::WriteDaq {
-        entry: entry(f.counter.address(), 4),
-    });
-    m.ok(Command::SetDaqListMode {
-        mode: 0x02,
-        daq: d,
-        event: EventChannel(0),
-        prescaler: 1,
-        priority: 0,
-    });
-    m.ok(Command::StartStopDaqList { mode: 1, daq: d });
     for value in [0x1234_5678u32, 42, 7] {
         let mut dto = vec![0, 0, 0, 0];
         dto.extend_from_slice(&value.to_le_bytes());
