@@ -1435,22 +1435,16 @@ impl Core {
         let (daq, rel, rest) = match cfg.id_field {
             xcp_proto::IdField::AbsoluteOdt => {
                 let pid = *pkt.first()?;
-                let daq = (0..self.lists.len()).find_map(|n| {
+                // The running STIM list whose PID range holds the PID.
+                let (daq, rel) = (0..self.lists.len()).find_map(|n| {
                     let l = t.lists.get(n)?;
                     let first = l.first_pid.load(Ordering::Relaxed);
-                    let count = l.odt_count.load(Ordering::Relaxed);
+                    let rel = pid.checked_sub(first)?;
                     (l.mode.load(Ordering::Relaxed) & mode::DIRECTION_STIM != 0
-                        && pid >= first
-                        && u16::from(pid) < u16::from(first) + u16::from(count))
-                    .then(|| u16::try_from(n).ok())
-                    .flatten()
+                        && rel < l.odt_count.load(Ordering::Relaxed))
+                    .then_some((u16::try_from(n).ok()?, rel))
                 })?;
-                let first = t
-                    .lists
-                    .get(usize::from(daq))?
-                    .first_pid
-                    .load(Ordering::Relaxed);
-                (daq, pid - first, pkt.get(1..)?)
+                (daq, rel, pkt.get(1..)?)
             }
             xcp_proto::IdField::RelativeOdtDaqByte => {
                 (u16::from(*pkt.get(1)?), *pkt.first()?, pkt.get(2..)?)
@@ -1710,15 +1704,7 @@ impl Core {
     }
 
     fn set_daq_ptr(&mut self, daq: u16, odt: u8, entry: u8) -> R {
-        let l = self
-            .lists
-            .get(usize::from(daq))
-            .ok_or(ErrorCode::OutOfRange)?;
-        ensure(odt < l.odts, ErrorCode::OutOfRange)?;
-        ensure(
-            entry < l.entries_per_odt[usize::from(odt)],
-            ErrorCode::OutOfRange,
-        )?;
+        self.entry_index(daq, odt, entry)?;
         ensure(!self.list_running(daq), ErrorCode::DaqActive)?;
         self.s.daq_ptr = Some((daq, odt, entry));
         self.ok()

@@ -379,3 +379,30 @@ fn the_event_never_applies_half_written_stim_data() {
     assert_eq!(s.stim_received, 20_000);
     assert!(s.stim_applied > 0);
 }
+
+#[test]
+fn absolute_pids_find_their_stim_list() {
+    let config = SlaveConfig {
+        id_field: xcp_proto::IdField::AbsoluteOdt,
+        ..SlaveConfig::default()
+    };
+    let a = app(config, false);
+    let mut d = Drive::new(&a.slave);
+    d.connect();
+    configure(
+        &mut d,
+        &[
+            &[whole(a.target.address(), 4)],
+            &[whole(a.bits.address(), 1)],
+        ],
+    );
+    set_mode(&mut d, 0, 0x02, a.event);
+    let first_pid = start(&mut d, 0)[0][1];
+    // ODT 1 of the list: its absolute PID is the first PID + 1.
+    d.raw(&[first_pid + 1, 0x5A]);
+    d.raw(&[first_pid + 2, 0x11]); // beyond the list's two ODTs
+    a.slave.event(a.event).expect("event").trigger();
+    assert_eq!(a.bits.get(), 0x5A);
+    let s = a.slave.stats();
+    assert_eq!((s.stim_received, s.stim_rejected), (1, 1));
+}
