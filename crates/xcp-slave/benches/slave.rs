@@ -78,18 +78,33 @@ fn measuring(clock: ClockSource) -> (Slave, Core, xcp_slave::Event) {
     .expect("type");
     let base = b.instance(ev, "sig", "Signals", 0).expect("instance");
     let slave = b.build().expect("slave");
+    let entries: Vec<(Address, u8)> = fields
+        .iter()
+        .map(|&(_, offset, ty)| {
+            let addr = Address::new(base.ext, base.addr + u32::try_from(offset).expect("small"));
+            (addr, u8::try_from(ty.size()).expect("small"))
+        })
+        .collect();
+    let core = running_list(&slave, ev, &entries);
+    let event = slave.event(ev).expect("event handle");
+    (slave, core, event)
+}
+
+/// Connects a core and starts one timestamped DAQ list on `ev` with one ODT of `entries`.
+fn running_list(slave: &Slave, ev: xcp_slave::EventId, entries: &[(Address, u8)]) -> Core {
     let mut core = slave.core();
+    let d = DaqListNumber(0);
     run(&mut core, Command::Connect { mode: 0 });
     run(&mut core, Command::FreeDaq);
     run(&mut core, Command::AllocDaq { count: 1 });
-    let d = DaqListNumber(0);
     run(&mut core, Command::AllocOdt { daq: d, count: 1 });
+    let count = u8::try_from(entries.len()).expect("few entries");
     run(
         &mut core,
         Command::AllocOdtEntry {
             daq: d,
             odt: 0,
-            count: 8,
+            count,
         },
     );
     run(
@@ -100,27 +115,24 @@ fn measuring(clock: ClockSource) -> (Slave, Core, xcp_slave::Event) {
             entry: 0,
         },
     );
-    for &(_, offset, ty) in &fields {
+    for &(addr, size) in entries {
         let entry = OdtEntry {
             bit_offset: 0xFF,
-            size: u8::try_from(ty.size()).expect("small"),
-            addr: Address::new(base.ext, base.addr + u32::try_from(offset).expect("small")),
+            size,
+            addr,
         };
         run(&mut core, Command::WriteDaq { entry });
     }
-    run(
-        &mut core,
-        Command::SetDaqListMode {
-            mode: 0x10,
-            daq: d,
-            event: EventChannel(ev.0),
-            prescaler: 1,
-            priority: 0,
-        },
-    );
+    let mode = Command::SetDaqListMode {
+        mode: 0x10,
+        daq: d,
+        event: EventChannel(ev.0),
+        prescaler: 1,
+        priority: 0,
+    };
+    run(&mut core, mode);
     run(&mut core, Command::StartStopDaqList { mode: 1, daq: d });
-    let event = slave.event(ev).expect("event handle");
-    (slave, core, event)
+    core
 }
 
 /// Times `iters` runs in batches of 10 000 and calls `drain` between batches, untimed, so the
@@ -258,45 +270,7 @@ fn globals_measuring() -> (Slave, xcp_slave::Event) {
         (b.global::<u8>("u8", None, m()).expect("g").address(), 1),
     ];
     let slave = b.build().expect("slave");
-    let mut core = slave.core();
-    let d = DaqListNumber(0);
-    run(&mut core, Command::Connect { mode: 0 });
-    run(&mut core, Command::FreeDaq);
-    run(&mut core, Command::AllocDaq { count: 1 });
-    run(&mut core, Command::AllocOdt { daq: d, count: 1 });
-    run(
-        &mut core,
-        Command::AllocOdtEntry {
-            daq: d,
-            odt: 0,
-            count: 8,
-        },
-    );
-    run(
-        &mut core,
-        Command::SetDaqPtr {
-            daq: d,
-            odt: 0,
-            entry: 0,
-        },
-    );
-    for (addr, size) in addrs {
-        let entry = OdtEntry {
-            bit_offset: 0xFF,
-            size,
-            addr,
-        };
-        run(&mut core, Command::WriteDaq { entry });
-    }
-    let mode = Command::SetDaqListMode {
-        mode: 0x10,
-        daq: d,
-        event: EventChannel(ev.0),
-        prescaler: 1,
-        priority: 0,
-    };
-    run(&mut core, mode);
-    run(&mut core, Command::StartStopDaqList { mode: 1, daq: d });
+    let _core = running_list(&slave, ev, &addrs);
     let event = slave.event(ev).expect("event handle");
     (slave, event)
 }
