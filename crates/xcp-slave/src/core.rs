@@ -1568,6 +1568,11 @@ impl Core {
         Some(n)
     }
 
+    /// Whether overload is shown in the PID of DTOs (the trigger then takes the general path).
+    fn overload_pid(&self) -> bool {
+        self.shared.config.overload == OverloadIndication::PidBit
+    }
+
     fn stop_all(&mut self) {
         self.resumed = None;
         let t = &self.shared.daq;
@@ -1576,6 +1581,7 @@ impl Core {
                 .fetch_and(!(mode::RUNNING | mode::SELECTED), Ordering::Release);
         }
         for e in t.events.iter() {
+            e.single.store(0, Ordering::Release);
             e.count.store(0, Ordering::Release);
             for r in e.runs.iter() {
                 r.store(0, Ordering::Relaxed);
@@ -1992,6 +1998,7 @@ impl Core {
         if slot.count.load(Ordering::Relaxed) < used {
             slot.count.store(used, Ordering::Release);
         }
+        t.refresh_single(event, self.overload_pid());
         t.running.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -2024,6 +2031,7 @@ impl Core {
             .map_or(0, |i| i + 1);
         slot.count
             .store(u8::try_from(used).unwrap_or(u8::MAX), Ordering::Release);
+        t.refresh_single(event, self.overload_pid());
         let any = t
             .lists
             .iter()

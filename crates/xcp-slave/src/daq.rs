@@ -12,7 +12,9 @@
 //! everything the trigger needs (list number, ODT range, first PID, mode flags), written at
 //! START and cleared at STOP in a fixed slot, so a trigger reads one word per list and a list
 //! that starts or stops never moves another one. Each ODT keeps its compiled copy operations'
-//! range and its data length in one word as well.
+//! range and its data length in one word as well. An event whose only running list is a
+//! plain one-ODT DAQ list (the common case) also keeps that list's run word in
+//! `EventSlot::single`, and the trigger then goes straight to it.
 //!
 //! STIM: the receive thread stores each STIM DTO in its ODT's buffer under a sequence lock
 //! (odd while writing); at the event the trigger copies the buffer, checks the sequence did
@@ -237,6 +239,10 @@ pub(crate) struct EventSlot {
     pub(crate) runs: Box<[AtomicU64]>,
     /// Running STIM lists of this event (0 skips the STIM pass).
     pub(crate) stim_runs: AtomicU8,
+    /// The run word of the event's only running list when that list is a plain DAQ list of
+    /// one ODT (no STIM, prescaler or DTO_CTR, no overload PID bit); 0 otherwise. The common
+    /// case then costs one load instead of the walk over the run slots.
+    pub(crate) single: AtomicU64,
     /// Samples of this event that found the queue full.
     pub(crate) overloads: AtomicU64,
 }
@@ -299,6 +305,7 @@ impl DaqTables {
                     count: AtomicU8::new(0),
                     runs: (0..per_event).map(|_| AtomicU64::new(0)).collect(),
                     stim_runs: AtomicU8::new(0),
+                    single: AtomicU64::new(0),
                     overloads: AtomicU64::new(0),
                 })
                 .collect(),
@@ -313,6 +320,28 @@ impl DaqTables {
 }
 
 impl DaqTables {
+    /// Recomputes [`EventSlot::single`] after the running lists of `event` changed (called by
+    /// the command thread after it wrote the run words).
+    pub(crate) fn refresh_single(&self, event: u16, overload_pid: bool) {
+        let Some(slot) = self.events.get(usize::from(event)) else {
+            return;
+        };
+        let mut running = slot
+            .runs
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .filter(|&w| w != 0);
+        let single = match (running.next(), running.next()) {
+            (Some(w), None) if !overload_pid => Run::decode(w).filter(|run| {
+                run.odt_count == 1
+                    && run.flags & (mode::DIRECTION_STIM | mode::DTO_CTR | RUN_PRESCALED) == 0
+            }),
+            _ => None,
+        };
+        slot.single
+            .store(single.map_or(0, Run::encode), Ordering::Release);
+    }
+
     /// Compiles the entries of an ODT into copy operations: consecutive whole-element entries
     /// that read adjacent bytes of the same region become one copy (up to 255 bytes), and
     /// empty entries vanish. Called by the command thread before the list runs.
@@ -390,6 +419,12 @@ impl DaqTables {
         let Some(slot) = self.events.get(usize::from(event)) else {
             return;
         };
+        if let Some(run) = Run::decode(slot.single.load(Ordering::Acquire)) {
+            if !self.sample_single(ctx, run, instance.bytes(), ticks) {
+                self.overloaded(slot, run);
+            }
+            return;
+        }
         let count = usize::from(slot.count.load(Ordering::Acquire)).min(slot.runs.len());
         let runs = &slot.runs[..count];
         if slot.stim_runs.load(Ordering::Relaxed) != 0 {
@@ -404,13 +439,54 @@ impl DaqTables {
                 continue;
             }
             if !self.sample_list(ctx, run, data, ticks) {
-                slot.overloads.fetch_add(1, Ordering::Relaxed);
-                if let Some(list) = self.lists.get(usize::from(run.daq)) {
-                    list.overload.store(true, Ordering::Relaxed);
-                }
-                self.overload_pending.store(true, Ordering::Relaxed);
+                self.overloaded(slot, run);
             }
         }
+    }
+
+    /// Records a sample of `run` that found the queue full.
+    #[cold]
+    fn overloaded(&self, slot: &EventSlot, run: Run) {
+        slot.overloads.fetch_add(1, Ordering::Relaxed);
+        if let Some(list) = self.lists.get(usize::from(run.daq)) {
+            list.overload.store(true, Ordering::Relaxed);
+        }
+        self.overload_pending.store(true, Ordering::Relaxed);
+    }
+
+    /// Queues the one DTO of a plain one-ODT list (see [`EventSlot::single`]): the
+    /// identification field and the timestamp go out as one header word.
+    #[inline]
+    fn sample_single(&self, ctx: &TriggerCtx<'_>, run: Run, instance: &[u8], ticks: u32) -> bool {
+        let Some(odt) = self.odts.get(usize::from(run.first_odt)) else {
+            return true;
+        };
+        let (first_op, op_count, data_len) = odt.hot();
+        let id_n = if run.flags & mode::PID_OFF != 0 {
+            0
+        } else {
+            ctx.id_field.len()
+        };
+        let ts_n = if run.flags & mode::TIMESTAMP != 0 {
+            usize::from(ctx.timestamp_size)
+        } else {
+            0
+        };
+        // At most 4 + 4 bytes, so the header fits one word.
+        let id = if id_n == 0 {
+            0
+        } else {
+            odt.id.load(Ordering::Relaxed)
+        };
+        let head = id | ts_word(ctx.byte_order, ticks, ts_n) << (8 * id_n);
+        #[allow(clippy::cast_possible_truncation, reason = "at most 8 header bytes")]
+        let head_n = (id_n + ts_n) as u32;
+        ctx.queue
+            .push_with(id_n + ts_n + data_len, |w| {
+                w.put_word(head, head_n);
+                self.sample_odt(ctx, first_op, op_count, instance, w);
+            })
+            .is_ok()
     }
 
     /// Whether a list with a prescaler samples at this event (it counts the events).
@@ -549,7 +625,8 @@ impl DaqTables {
             let e = decode_entry(e.load(Ordering::Relaxed));
             let size = usize::from(e.size);
             let off = e.offset as usize;
-            // The common cases inline: whole elements of an instance or of a global.
+            // The common cases inline: whole elements of an instance or of a global. The rare
+            // ones run out of line and never see the writer, so it can stay in registers.
             let ok = match e.kind {
                 KIND_EVENT if e.bit == 0xFF => match instance.get(off..off + size) {
                     Some(src) => {
@@ -559,22 +636,25 @@ impl DaqTables {
                     None => false,
                 },
                 KIND_GLOBAL if e.bit == 0xFF => ctx.globals.sample(off, size, w),
-                _ => Self::sample_other(ctx, e, instance, w),
+                _ => match Self::sample_other(ctx, e, instance) {
+                    Some((buf, n)) => {
+                        w.put(buf.get(..n).unwrap_or_default());
+                        true
+                    }
+                    None => false,
+                },
             };
             if !ok {
-                self.sample_failed(e, w);
+                let n = self.sample_failed(e);
+                w.put(ZEROS.get(..n).unwrap_or_default());
             }
         }
     }
 
-    /// Calibration memory and single bits, out of line to keep the hot loop small.
+    /// Calibration memory and single bits, out of line to keep the hot loop small: the
+    /// sampled bytes and their number, or `None` when the entry cannot be read.
     #[inline(never)]
-    fn sample_other(
-        ctx: &TriggerCtx<'_>,
-        e: Entry,
-        instance: &[u8],
-        w: &mut EntryWriter<'_>,
-    ) -> bool {
+    fn sample_other(ctx: &TriggerCtx<'_>, e: Entry, instance: &[u8]) -> Option<([u8; 256], usize)> {
         let size = usize::from(e.size);
         let off = e.offset as usize;
         let mut buf = [0u8; 256];
@@ -595,32 +675,33 @@ impl DaqTables {
                 .is_some_and(|s| s.ecu_read(off, dst)),
             _ => false,
         };
-        if ok {
-            if e.bit == 0xFF {
-                w.put(dst);
-            } else {
-                w.put_u8(bit_of(dst, e.bit));
-            }
+        if !ok {
+            return None;
         }
-        ok
+        if e.bit == 0xFF {
+            return Some((buf, size));
+        }
+        let bit = bit_of(dst, e.bit);
+        buf[0] = bit;
+        Some((buf, 1))
     }
 
-    /// Keeps the DTO layout when an entry cannot be sampled: the master still gets the right
-    /// number of bytes (zeros), and the failure is counted.
+    /// Counts an entry that cannot be sampled and returns how many zero bytes keep the DTO
+    /// layout (the master still gets the right number of bytes).
     #[cold]
     #[inline(never)]
-    fn sample_failed(&self, e: Entry, w: &mut EntryWriter<'_>) {
+    fn sample_failed(&self, e: Entry) -> usize {
         self.sample_errors.fetch_add(1, Ordering::Relaxed);
-        let n = if e.bit == 0xFF {
+        if e.bit == 0xFF {
             usize::from(e.size)
         } else {
             1
-        };
-        for _ in 0..n {
-            w.put_u8(0);
         }
     }
 }
+
+/// Stands in for an entry that could not be sampled.
+static ZEROS: [u8; 256] = [0; 256];
 
 /// The instance an event is triggered with: read-only for DAQ, or writable so STIM data can
 /// be written into its event-relative entries.

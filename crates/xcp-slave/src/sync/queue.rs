@@ -135,17 +135,31 @@ impl ByteQueue {
             self.slot(head)
                 .store(COMMITTED | PADDING | pad, Ordering::Release);
         }
+        // An entry never straddles the end of the ring, so its payload is one slice.
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "masked by the ring length, which is a usize"
+        )]
+        let first = ((start + 1) & (words - 1)) as usize;
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "need is at most half the ring"
+        )]
+        let dst = self
+            .ring
+            .get(first..first + (need - 1) as usize)
+            .unwrap_or_default();
         let mut writer = EntryWriter {
-            queue: self,
-            pos: start + 1,
+            dst,
+            pos: 0,
             word: 0,
             fill: 0,
-            written: 0,
         };
         let result = fill(&mut writer);
         writer.finish();
         debug_assert_eq!(
-            writer.written, payload_len,
+            writer.pos * 8,
+            payload_len.next_multiple_of(8),
             "fill wrote the announced length"
         );
         self.slot(start)
@@ -213,12 +227,17 @@ impl ByteQueue {
 }
 
 /// Writes one entry's payload into its reserved words.
+///
+/// The writer holds only the entry's own words, so a writer that writes more than it
+/// announced cannot touch a neighbouring entry (the excess is dropped; debug builds assert).
 pub struct EntryWriter<'a> {
-    queue: &'a ByteQueue,
-    pos: u64,
+    dst: &'a [AtomicU64],
+    /// Index of the next word to store.
+    pos: usize,
+    /// Bytes collected for the next word, least significant first.
     word: u64,
+    /// Number of bytes in `word`.
     fill: u32,
-    written: usize,
 }
 
 impl EntryWriter<'_> {
@@ -229,11 +248,7 @@ impl EntryWriter<'_> {
         if self.fill == 0 {
             // Fast path: whole words straight from the input.
             while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
-                self.queue
-                    .slot(self.pos)
-                    .store(u64::from_le_bytes(*chunk), Ordering::Relaxed);
-                self.pos += 1;
-                self.written += 8;
+                self.store(u64::from_le_bytes(*chunk));
                 rest = tail;
             }
         }
@@ -281,17 +296,23 @@ impl EntryWriter<'_> {
         self.word |= v << (8 * fill);
         let total = fill + n;
         if total >= 8 {
-            self.queue
-                .slot(self.pos)
-                .store(self.word, Ordering::Relaxed);
-            self.pos += 1;
+            self.store(self.word);
             // The bytes that did not fit start the next word.
             self.word = if fill == 0 { 0 } else { v >> (8 * (8 - fill)) };
             self.fill = total - 8;
         } else {
             self.fill = total;
         }
-        self.written += n as usize;
+    }
+
+    /// Stores the next whole word.
+    #[inline(always)]
+    fn store(&mut self, v: u64) {
+        if let Some(slot) = self.dst.get(self.pos) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        debug_assert!(self.pos < self.dst.len(), "wrote past the announced length");
+        self.pos += 1;
     }
 
     /// Appends one byte.
@@ -303,10 +324,7 @@ impl EntryWriter<'_> {
     #[inline(always)]
     fn finish(&mut self) {
         if self.fill > 0 {
-            self.queue
-                .slot(self.pos)
-                .store(self.word, Ordering::Relaxed);
-            self.pos += 1;
+            self.store(self.word);
             self.word = 0;
             self.fill = 0;
         }
