@@ -18,6 +18,7 @@
 //! | [`Tracing`] | logs every packet in spec words at `trace` level (target `xcp::packet`) |
 //! | [`FaultInjecting`] | seeded, reproducible drop, duplicate, corrupt, delay and reorder |
 //! | [`fault::FaultPlan`] | the same seeded decisions, for faults injected below the framing |
+//! | [`either::Either`] | one slave on two transports (TCP and UDP), one master at a time |
 //!
 //! It does not open sockets or devices, and it does not know the XCP session state.
 //!
@@ -42,6 +43,7 @@
 //! ```
 
 pub mod describe;
+pub mod either;
 pub mod fault;
 pub mod mem;
 mod trace;
