@@ -1,0 +1,152 @@
+//! `xcpkit ecu`: the virtual ECU, served over XCP on TCP and/or UDP.
+//!
+//! The model lives in [`model`]; this module parses the options, binds the transports, starts
+//! the tasks and waits for Ctrl-C (or SIGTERM), then stops everything in order: tasks first,
+//! then the server, which hands over what is still queued.
+
+mod model;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use xcp_proto::Resources;
+use xcp_slave::{DemoSeedKey, Server, SlaveConfig, TransportDesc};
+use xcp_transport::either::Either;
+use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
+
+pub(crate) use model::SEED_KEY_SECRET;
+
+/// Options of `xcpkit ecu`.
+#[derive(Debug, Args)]
+pub(crate) struct EcuArgs {
+    /// Serve XCP on TCP at this address (default 127.0.0.1:5555 when neither --tcp nor --udp
+    /// is given; port 0 picks a free port, printed at start).
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<SocketAddr>,
+    /// Serve XCP on UDP at this address (may be given with --tcp: one master at a time).
+    #[arg(long, value_name = "ADDR")]
+    udp: Option<SocketAddr>,
+    /// Write the ECU's A2L file here (it is also served by GET_ID 4).
+    #[arg(long, value_name = "PATH")]
+    a2l_out: Option<PathBuf>,
+    /// Flush interval of DTO packing in microseconds (0 sends each packet at once).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    flush_us: u64,
+    /// Protect CAL/PAG, DAQ and PGM with the demo seed & key algorithm (see the README).
+    #[arg(long)]
+    seed_key: bool,
+    /// Keep frozen calibration pages and stored DAQ lists in this directory.
+    #[arg(long, value_name = "DIR")]
+    persist: Option<PathBuf>,
+    /// Also fire the `stress` event as fast as this machine allows (throughput benchmarks).
+    #[arg(long)]
+    stress: bool,
+}
+
+/// Runs the ECU until Ctrl-C or SIGTERM.
+pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
+    let (tcp, udp) = match (args.tcp, args.udp) {
+        (None, None) => (Some(SocketAddr::from(([127, 0, 0, 1], 5555))), None),
+        other => other,
+    };
+    let config = SlaveConfig {
+        flush_interval: Duration::from_micros(args.flush_us),
+        persist_dir: args.persist.clone(),
+        protected: if args.seed_key {
+            Resources::CAL_PAG
+                .union(Resources::DAQ)
+                .union(Resources::PGM)
+        } else {
+            Resources::NONE
+        },
+        ..SlaveConfig::default()
+    };
+    if let Some(dir) = &args.persist {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("cannot create the persistence directory {}", dir.display())
+        })?;
+    }
+    let seed_key = args
+        .seed_key
+        .then(|| Box::new(DemoSeedKey::new(SEED_KEY_SECRET, 4)) as Box<dyn xcp_slave::SeedKey>);
+    let ecu = model::Ecu::build(config, seed_key).context("building the ECU model")?;
+
+    let eth = |protocol, bind| {
+        let mut c = ServerConfig::new(protocol);
+        c.bind = bind;
+        c.eth.flush_interval = Duration::from_micros(args.flush_us);
+        EthServer::bind(c)
+    };
+    let tcp = tcp
+        .map(|a| eth(Protocol::Tcp, a).with_context(|| format!("cannot serve XCP on TCP at {a}")))
+        .transpose()?;
+    let udp = udp
+        .map(|a| eth(Protocol::Udp, a).with_context(|| format!("cannot serve XCP on UDP at {a}")))
+        .transpose()?;
+    let mut descs = Vec::new();
+    if let Some(s) = &tcp {
+        descs.push(TransportDesc::Tcp(s.local_addr()));
+    }
+    if let Some(s) = &udp {
+        descs.push(TransportDesc::Udp(s.local_addr()));
+    }
+    ecu.slave.set_transports(descs.clone());
+    if let Some(path) = &args.a2l_out {
+        std::fs::write(path, ecu.slave.a2l())
+            .with_context(|| format!("cannot write the A2L to {}", path.display()))?;
+    }
+
+    let server = match (tcp, udp) {
+        (Some(t), Some(u)) => Server::start(&ecu.slave, Either::new(t, u)),
+        (Some(t), None) => Server::start(&ecu.slave, t),
+        (None, Some(u)) => Server::start(&ecu.slave, u),
+        (None, None) => bail!("no transport"),
+    }
+    .context("starting the XCP server")?;
+    let tasks = ecu.start(args.stress).context("starting the ECU tasks")?;
+
+    println!("xcpkit ecu: {} (EPK {:?})", model::NAME, ecu.slave.epk());
+    for d in &descs {
+        match d {
+            TransportDesc::Tcp(a) => println!("listening on tcp://{a}"),
+            TransportDesc::Udp(a) => println!("listening on udp://{a}"),
+        }
+    }
+    if let Some(path) = &args.a2l_out {
+        println!("A2L written to {}", path.display());
+    }
+    if args.seed_key {
+        println!("seed & key: CAL/PAG, DAQ and PGM are locked (demo algorithm)");
+    }
+    println!("press Ctrl-C to stop");
+
+    let (stop_tx, stop_rx) = mpsc::sync_channel(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    loop {
+        match stop_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if !server.is_running() {
+                    tasks.stop();
+                    bail!("the XCP server stopped: its transports are gone");
+                }
+            }
+        }
+    }
+    let cycles = tasks.stop();
+    let s = server.stats();
+    server.stop();
+    let st = ecu.slave.stats();
+    println!(
+        "stopped: {} commands, {} DTOs sent, {} dropped (queue full), cycles 1ms/10ms/100ms {}/{}/{}",
+        s.commands, s.dtos_sent, st.dtos_dropped, cycles[0], cycles[1], cycles[2]
+    );
+    Ok(())
+}

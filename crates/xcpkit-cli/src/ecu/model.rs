@@ -1,0 +1,1121 @@
+//! The engine-and-vehicle model of the virtual ECU.
+//!
+//! Three periodic tasks (1 ms engine, 10 ms vehicle, 100 ms body) compute their signals into a
+//! `#[repr(C)]` structure each and trigger their event with it, so every signal is an
+//! event-relative measurement (address extension 2). Each task also increments its
+//! loss-detection counter (`counter_1ms`, `counter_10ms`, `counter_100ms`: u32 global
+//! variables at absolute addresses, extension 1) by exactly one per cycle, before the
+//! trigger. The calibration segment `params` drives the model: pedal profile → throttle curve
+//! → engine speed → torque map → vehicle speed, plus a test wave and the cooling fan.
+//! With `--stress` a fourth thread fires the `stress` event back to back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytemuck::{Pod, Zeroable};
+use xcp_slave::{
+    CalSeg, CharKind, Event, EventId, Field, FlashConfig, Global, Meta, ScalarType, SeedKey, Slave,
+    SlaveConfig, StructType,
+};
+
+/// The A2L module name of the ECU.
+pub(crate) const NAME: &str = "xcpkit_ecu";
+/// The secret of the demo seed & key algorithm `--seed-key` uses (documented in the README).
+pub(crate) const SEED_KEY_SECRET: &[u8] = b"xcpkit";
+
+/// Points of the pedal → throttle curve.
+const CURVE_POINTS: usize = 8;
+/// Engine-speed points of the torque map.
+const MAP_X: usize = 8;
+/// Throttle points of the torque map.
+const MAP_Y: usize = 6;
+
+/// The calibration parameters (segment `params`).
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+#[repr(C)]
+pub(crate) struct Params {
+    pub(crate) idle_rpm: f32,
+    pub(crate) max_rpm: f32,
+    /// Engine speed per % throttle above idle.
+    pub(crate) rpm_per_throttle: f32,
+    /// Time constant of the engine speed in seconds.
+    pub(crate) rpm_time_constant: f32,
+    pub(crate) wave_amplitude: f32,
+    pub(crate) wave_frequency: f32,
+    pub(crate) pedal_period: f32,
+    pub(crate) ambient_temp: f32,
+    pub(crate) fan_on_temp: f32,
+    pub(crate) vehicle_mass: f32,
+    pub(crate) drag_coefficient: f32,
+    /// 1: the engine speed is limited to `max_rpm`.
+    pub(crate) limiter_on: u8,
+    pub(crate) _pad: [u8; 3],
+    pub(crate) pedal_axis: [f32; CURVE_POINTS],
+    pub(crate) throttle_curve: [f32; CURVE_POINTS],
+    pub(crate) map_rpm_axis: [f32; MAP_X],
+    pub(crate) map_throttle_axis: [f32; MAP_Y],
+    /// Torque over engine speed (x) and throttle (y), `[x * MAP_Y + y]`.
+    pub(crate) torque_map: [f32; MAP_X * MAP_Y],
+}
+
+const PARAMS: Params = Params {
+    idle_rpm: 800.0,
+    max_rpm: 6500.0,
+    rpm_per_throttle: 55.0,
+    rpm_time_constant: 0.3,
+    wave_amplitude: 1.0,
+    wave_frequency: 0.5,
+    pedal_period: 20.0,
+    ambient_temp: 20.0,
+    fan_on_temp: 95.0,
+    vehicle_mass: 1400.0,
+    drag_coefficient: 0.4,
+    limiter_on: 1,
+    _pad: [0; 3],
+    pedal_axis: [0.0, 10.0, 20.0, 30.0, 50.0, 70.0, 90.0, 100.0],
+    throttle_curve: [0.0, 4.0, 10.0, 18.0, 35.0, 60.0, 88.0, 100.0],
+    map_rpm_axis: [
+        800.0, 1500.0, 2000.0, 2500.0, 3500.0, 4500.0, 5500.0, 6500.0,
+    ],
+    map_throttle_axis: [0.0, 20.0, 40.0, 60.0, 80.0, 100.0],
+    torque_map: [
+        0.0, 40.0, 70.0, 95.0, 110.0, 120.0, //  800 rpm
+        0.0, 60.0, 100.0, 130.0, 150.0, 160.0, // 1500
+        0.0, 70.0, 120.0, 160.0, 185.0, 200.0, // 2000
+        0.0, 75.0, 130.0, 175.0, 205.0, 225.0, // 2500
+        0.0, 75.0, 135.0, 185.0, 220.0, 245.0, // 3500
+        0.0, 70.0, 130.0, 180.0, 215.0, 240.0, // 4500
+        0.0, 60.0, 115.0, 160.0, 195.0, 215.0, // 5500
+        0.0, 45.0, 90.0, 130.0, 160.0, 180.0, //  6500
+    ],
+};
+
+/// Signals of the 1 ms engine task.
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[repr(C)]
+struct Engine {
+    engine_speed: f64,
+    engine_cycles: u64,
+    throttle: f32,
+    pedal: f32,
+    torque: f32,
+    crank_angle: f32,
+    lambda: f32,
+    injection_time: u32,
+    knock_level: u16,
+    manifold_pressure_delta: i16,
+    spark_advance: i8,
+    misfire_count: u8,
+    rev_limiter: u8,
+    _pad: u8,
+}
+
+/// Signals of the 10 ms vehicle task.
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[repr(C)]
+struct Vehicle {
+    odometer: f64,
+    sine_wave: f64,
+    wheel_speeds: [f32; 4],
+    vehicle_speed: f32,
+    acceleration: f32,
+    coolant_temp: f32,
+    steering_angle: i32,
+    oil_pressure: u16,
+    battery_voltage: u16,
+    yaw_rate: i16,
+    sawtooth: u16,
+    gear: u8,
+    fuel_level: u8,
+    square_wave: i8,
+    _pad: [u8; 5],
+}
+
+/// The cabin climate structure (a TYPEDEF_STRUCTURE instance in the A2L).
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[repr(C)]
+struct Cabin {
+    temperature: f32,
+    pressure: u16,
+    humidity: u8,
+    door_open: u8,
+}
+
+/// Signals of the 100 ms body task.
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[repr(C)]
+struct Body {
+    uptime: u64,
+    energy: i64,
+    ambient_temp: f32,
+    status_word: u32,
+    cabin: Cabin,
+    fan_duty: u8,
+    _pad: [u8; 7],
+}
+
+/// Signals of the stress event.
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[repr(C)]
+struct Stress {
+    stress_time: u64,
+    stress_counter: u32,
+    stress_values: [f32; 5],
+}
+
+/// Shared between the tasks: what one computes and another uses, as f64 bits.
+#[derive(Default)]
+struct Bus {
+    torque: AtomicU64,
+    engine_speed: AtomicU64,
+    coolant_temp: AtomicU64,
+}
+
+fn put(a: &AtomicU64, v: f64) {
+    a.store(v.to_bits(), Ordering::Relaxed);
+}
+
+fn get(a: &AtomicU64) -> f64 {
+    f64::from_bits(a.load(Ordering::Relaxed))
+}
+
+/// The built ECU: the slave and the handles its tasks use.
+pub(crate) struct Ecu {
+    pub(crate) slave: Slave,
+    params: CalSeg<Params>,
+    events: [EventId; 4],
+    counters: [Global<u32>; 3],
+}
+
+/// Running tasks; [`Tasks::stop`] ends them.
+pub(crate) struct Tasks {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<u64>>,
+}
+
+impl Tasks {
+    /// Stops and joins the tasks; returns the cycles each periodic task ran.
+    pub(crate) fn stop(self) -> [u64; 3] {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut cycles = [0u64; 3];
+        for (i, t) in self.threads.into_iter().enumerate() {
+            let n = t.join().unwrap_or_else(|_| {
+                tracing::error!("an ECU task panicked");
+                0
+            });
+            if let Some(c) = cycles.get_mut(i) {
+                *c = n;
+            }
+        }
+        cycles
+    }
+}
+
+fn field(
+    name: &str,
+    offset: usize,
+    ty: ScalarType,
+    meta: Meta,
+) -> (String, usize, ScalarType, u16, Meta) {
+    (name.to_owned(), offset, ty, 1, meta)
+}
+
+fn array(
+    name: &str,
+    offset: usize,
+    ty: ScalarType,
+    len: u16,
+    meta: Meta,
+) -> (String, usize, ScalarType, u16, Meta) {
+    (name.to_owned(), offset, ty, len, meta)
+}
+
+macro_rules! off {
+    ($t:ty, $f:ident) => {
+        core::mem::offset_of!($t, $f)
+    };
+}
+
+impl Ecu {
+    /// Registers the model with a slave of `config`.
+    pub(crate) fn build(
+        config: SlaveConfig,
+        seed_key: Option<Box<dyn SeedKey>>,
+    ) -> anyhow::Result<Self> {
+        let mut b = Slave::builder(NAME)
+            .epk(&format!("xcpkit ecu {}", env!("CARGO_PKG_VERSION")))
+            .config(config)
+            .flash(FlashConfig::default());
+        if let Some(sk) = seed_key {
+            b = b.seed_key(sk);
+        }
+        let ms = Duration::from_millis;
+        let e1 = b.event("1ms", Some(ms(1)), 3)?;
+        let e10 = b.event("10ms", Some(ms(10)), 2)?;
+        let e100 = b.event("100ms", Some(ms(100)), 1)?;
+        let es = b.event("stress", None, 0)?;
+
+        let counters = [
+            b.global::<u32>(
+                "counter_1ms",
+                Some(e1),
+                Meta::new("cycles of the 1 ms task"),
+            )?,
+            b.global::<u32>(
+                "counter_10ms",
+                Some(e10),
+                Meta::new("cycles of the 10 ms task"),
+            )?,
+            b.global::<u32>(
+                "counter_100ms",
+                Some(e100),
+                Meta::new("cycles of the 100 ms task"),
+            )?,
+        ];
+
+        let pct = || Meta::new("").unit("%").limits(0.0, 100.0);
+        let on_off = |c: &str| Meta::new(c).verbal(&[(0, "off"), (1, "on")], "invalid");
+        let engine = [
+            field(
+                "engine_speed",
+                off!(Engine, engine_speed),
+                ScalarType::F64,
+                Meta::new("engine speed").unit("rpm"),
+            ),
+            field(
+                "engine_cycles",
+                off!(Engine, engine_cycles),
+                ScalarType::U64,
+                Meta::new("crankshaft revolutions"),
+            ),
+            field(
+                "throttle",
+                off!(Engine, throttle),
+                ScalarType::F32,
+                Meta {
+                    comment: "throttle position (from throttle_curve)".into(),
+                    ..pct()
+                },
+            ),
+            field(
+                "pedal",
+                off!(Engine, pedal),
+                ScalarType::F32,
+                Meta {
+                    comment: "accelerator pedal".into(),
+                    ..pct()
+                },
+            ),
+            field(
+                "torque",
+                off!(Engine, torque),
+                ScalarType::F32,
+                Meta::new("engine torque (from torque_map)").unit("Nm"),
+            ),
+            field(
+                "crank_angle",
+                off!(Engine, crank_angle),
+                ScalarType::F32,
+                Meta::new("crankshaft angle").unit("deg"),
+            ),
+            field(
+                "lambda",
+                off!(Engine, lambda),
+                ScalarType::F32,
+                Meta::new("air-fuel ratio"),
+            ),
+            field(
+                "injection_time",
+                off!(Engine, injection_time),
+                ScalarType::U32,
+                Meta::new("injection time").unit("us"),
+            ),
+            field(
+                "knock_level",
+                off!(Engine, knock_level),
+                ScalarType::U16,
+                Meta::new("knock sensor level"),
+            ),
+            field(
+                "manifold_pressure_delta",
+                off!(Engine, manifold_pressure_delta),
+                ScalarType::I16,
+                Meta::new("manifold pressure minus ambient").unit("hPa"),
+            ),
+            field(
+                "spark_advance",
+                off!(Engine, spark_advance),
+                ScalarType::I8,
+                Meta::new("spark advance").unit("deg"),
+            ),
+            field(
+                "misfire_count",
+                off!(Engine, misfire_count),
+                ScalarType::U8,
+                Meta::new("misfires (wrapping)"),
+            ),
+            field(
+                "rev_limiter",
+                off!(Engine, rev_limiter),
+                ScalarType::U8,
+                on_off("rev limiter active"),
+            ),
+        ];
+        let vehicle = [
+            field(
+                "odometer",
+                off!(Vehicle, odometer),
+                ScalarType::F64,
+                Meta::new("distance driven").unit("m"),
+            ),
+            field(
+                "sine_wave",
+                off!(Vehicle, sine_wave),
+                ScalarType::F64,
+                Meta::new("test wave: wave_amplitude * sin(2 pi wave_frequency t)"),
+            ),
+            array(
+                "wheel_speeds",
+                off!(Vehicle, wheel_speeds),
+                ScalarType::F32,
+                4,
+                Meta::new("wheel speeds FL FR RL RR").unit("km/h"),
+            ),
+            field(
+                "vehicle_speed",
+                off!(Vehicle, vehicle_speed),
+                ScalarType::F32,
+                Meta::new("vehicle speed").unit("km/h"),
+            ),
+            field(
+                "acceleration",
+                off!(Vehicle, acceleration),
+                ScalarType::F32,
+                Meta::new("longitudinal acceleration").unit("m/s^2"),
+            ),
+            field(
+                "coolant_temp",
+                off!(Vehicle, coolant_temp),
+                ScalarType::F32,
+                Meta::new("coolant temperature").unit("degC"),
+            ),
+            field(
+                "steering_angle",
+                off!(Vehicle, steering_angle),
+                ScalarType::I32,
+                Meta::new("steering wheel angle")
+                    .unit("deg")
+                    .linear(0.001, 0.0),
+            ),
+            field(
+                "oil_pressure",
+                off!(Vehicle, oil_pressure),
+                ScalarType::U16,
+                Meta::new("oil pressure").unit("bar").linear(0.01, 0.0),
+            ),
+            field(
+                "battery_voltage",
+                off!(Vehicle, battery_voltage),
+                ScalarType::U16,
+                Meta::new("battery voltage").unit("V").linear(0.001, 0.0),
+            ),
+            field(
+                "yaw_rate",
+                off!(Vehicle, yaw_rate),
+                ScalarType::I16,
+                Meta::new("yaw rate").unit("deg/s").linear(0.01, 0.0),
+            ),
+            field(
+                "sawtooth",
+                off!(Vehicle, sawtooth),
+                ScalarType::U16,
+                Meta::new("test sawtooth 0..999"),
+            ),
+            field(
+                "gear",
+                off!(Vehicle, gear),
+                ScalarType::U8,
+                Meta::new("gear").verbal(
+                    &[
+                        (0, "N"),
+                        (1, "1"),
+                        (2, "2"),
+                        (3, "3"),
+                        (4, "4"),
+                        (5, "5"),
+                        (6, "6"),
+                    ],
+                    "invalid",
+                ),
+            ),
+            field(
+                "fuel_level",
+                off!(Vehicle, fuel_level),
+                ScalarType::U8,
+                Meta {
+                    comment: "fuel level".into(),
+                    ..pct()
+                },
+            ),
+            field(
+                "square_wave",
+                off!(Vehicle, square_wave),
+                ScalarType::I8,
+                Meta::new("test square wave -1/+1"),
+            ),
+        ];
+        let body = [
+            field(
+                "uptime",
+                off!(Body, uptime),
+                ScalarType::U64,
+                Meta::new("time since start").unit("ms"),
+            ),
+            field(
+                "energy",
+                off!(Body, energy),
+                ScalarType::I64,
+                Meta::new("energy delivered by the engine").unit("J"),
+            ),
+            field(
+                "ambient_temp",
+                off!(Body, ambient_temp),
+                ScalarType::F32,
+                Meta::new("ambient temperature").unit("degC"),
+            ),
+            field(
+                "status_word",
+                off!(Body, status_word),
+                ScalarType::U32,
+                Meta::new("status bits: 0 running, 1 fan, 2 limiter, 3 door"),
+            ),
+            field(
+                "fan_duty",
+                off!(Body, fan_duty),
+                ScalarType::U8,
+                Meta {
+                    comment: "cooling fan duty".into(),
+                    ..pct()
+                },
+            ),
+        ];
+        let stress = [
+            field(
+                "stress_time",
+                off!(Stress, stress_time),
+                ScalarType::U64,
+                Meta::new("stress event time").unit("ns"),
+            ),
+            field(
+                "stress_counter",
+                off!(Stress, stress_counter),
+                ScalarType::U32,
+                Meta::new("stress event count (wrapping)"),
+            ),
+            array(
+                "stress_values",
+                off!(Stress, stress_values),
+                ScalarType::F32,
+                5,
+                Meta::new("stress payload"),
+            ),
+        ];
+        for (event, fields) in [
+            (e1, &engine[..]),
+            (e10, &vehicle[..]),
+            (e100, &body[..]),
+            (es, &stress[..]),
+        ] {
+            for (name, offset, ty, len, meta) in fields.iter().cloned() {
+                b.measurement(event, &name, offset, ty, len, meta)
+                    .with_context(|| format!("signal {name}"))?;
+            }
+        }
+        b.struct_type(StructType {
+            name: "Cabin".into(),
+            size: u32::try_from(size_of::<Cabin>())?,
+            fields: vec![
+                Field::scalar(
+                    "temperature",
+                    off!(Cabin, temperature),
+                    ScalarType::F32,
+                    Meta::new("cabin temperature").unit("degC"),
+                ),
+                Field::scalar(
+                    "pressure",
+                    off!(Cabin, pressure),
+                    ScalarType::U16,
+                    Meta::new("cabin pressure").unit("hPa"),
+                ),
+                Field::scalar(
+                    "humidity",
+                    off!(Cabin, humidity),
+                    ScalarType::U8,
+                    Meta::new("relative humidity").unit("%"),
+                ),
+                Field::scalar(
+                    "door_open",
+                    off!(Cabin, door_open),
+                    ScalarType::U8,
+                    Meta::new("a door is open").verbal(&[(0, "closed"), (1, "open")], "invalid"),
+                ),
+            ],
+        })?;
+        b.instance(e100, "cabin", "Cabin", off!(Body, cabin))?;
+
+        let params = b.cal_segment("params", &PARAMS)?;
+        let scalars = [
+            (
+                "idle_rpm",
+                off!(Params, idle_rpm),
+                Meta::new("idle engine speed")
+                    .unit("rpm")
+                    .limits(500.0, 1500.0),
+            ),
+            (
+                "max_rpm",
+                off!(Params, max_rpm),
+                Meta::new("rev limiter speed")
+                    .unit("rpm")
+                    .limits(1000.0, 8000.0),
+            ),
+            (
+                "rpm_per_throttle",
+                off!(Params, rpm_per_throttle),
+                Meta::new("engine speed per % throttle")
+                    .unit("rpm/%")
+                    .limits(0.0, 100.0),
+            ),
+            (
+                "rpm_time_constant",
+                off!(Params, rpm_time_constant),
+                Meta::new("engine speed time constant")
+                    .unit("s")
+                    .limits(0.01, 10.0),
+            ),
+            (
+                "wave_amplitude",
+                off!(Params, wave_amplitude),
+                Meta::new("amplitude of sine_wave").limits(0.0, 1000.0),
+            ),
+            (
+                "wave_frequency",
+                off!(Params, wave_frequency),
+                Meta::new("frequency of sine_wave")
+                    .unit("Hz")
+                    .limits(0.0, 50.0),
+            ),
+            (
+                "pedal_period",
+                off!(Params, pedal_period),
+                Meta::new("period of the pedal profile")
+                    .unit("s")
+                    .limits(1.0, 600.0),
+            ),
+            (
+                "ambient_temp_setting",
+                off!(Params, ambient_temp),
+                Meta::new("ambient temperature")
+                    .unit("degC")
+                    .limits(-40.0, 60.0),
+            ),
+            (
+                "fan_on_temp",
+                off!(Params, fan_on_temp),
+                Meta::new("coolant temperature that starts the fan")
+                    .unit("degC")
+                    .limits(60.0, 120.0),
+            ),
+            (
+                "vehicle_mass",
+                off!(Params, vehicle_mass),
+                Meta::new("vehicle mass").unit("kg").limits(500.0, 5000.0),
+            ),
+            (
+                "drag_coefficient",
+                off!(Params, drag_coefficient),
+                Meta::new("aerodynamic drag factor")
+                    .unit("N/(m/s)^2")
+                    .limits(0.0, 5.0),
+            ),
+        ];
+        for (name, offset, meta) in scalars {
+            b.characteristic(
+                &params,
+                name,
+                offset,
+                ScalarType::F32,
+                CharKind::Value,
+                meta,
+            )?;
+        }
+        b.characteristic(
+            &params,
+            "limiter_on",
+            off!(Params, limiter_on),
+            ScalarType::U8,
+            CharKind::Value,
+            Meta::new("rev limiter switch").verbal(&[(0, "off"), (1, "on")], "invalid"),
+        )?;
+        let points = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+        b.axis(
+            &params,
+            "pedal_axis",
+            off!(Params, pedal_axis),
+            ScalarType::F32,
+            points(CURVE_POINTS),
+            Meta::new("pedal points").unit("%"),
+        )?;
+        b.characteristic(
+            &params,
+            "throttle_curve",
+            off!(Params, throttle_curve),
+            ScalarType::F32,
+            CharKind::Curve {
+                axis: "pedal_axis".into(),
+            },
+            Meta::new("throttle over pedal")
+                .unit("%")
+                .limits(0.0, 100.0),
+        )?;
+        b.axis(
+            &params,
+            "map_rpm_axis",
+            off!(Params, map_rpm_axis),
+            ScalarType::F32,
+            points(MAP_X),
+            Meta::new("torque map speed points").unit("rpm"),
+        )?;
+        b.axis(
+            &params,
+            "map_throttle_axis",
+            off!(Params, map_throttle_axis),
+            ScalarType::F32,
+            points(MAP_Y),
+            Meta::new("torque map throttle points").unit("%"),
+        )?;
+        b.characteristic(
+            &params,
+            "torque_map",
+            off!(Params, torque_map),
+            ScalarType::F32,
+            CharKind::Map {
+                x_axis: "map_rpm_axis".into(),
+                y_axis: "map_throttle_axis".into(),
+            },
+            Meta::new("torque over engine speed and throttle")
+                .unit("Nm")
+                .limits(-100.0, 1000.0),
+        )?;
+
+        let slave = b.build()?;
+        Ok(Self {
+            slave,
+            params,
+            events: [e1, e10, e100, es],
+            counters,
+        })
+    }
+
+    /// Starts the periodic tasks (and the stress loop).
+    pub(crate) fn start(&self, stress: bool) -> anyhow::Result<Tasks> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let bus = Arc::new(Bus::default());
+        put(&bus.coolant_temp, 20.0);
+        let [e1, e10, e100, es] = self.events;
+        let [c1, c10, c100] = self.counters.clone();
+        let mut threads = Vec::new();
+        let spawn = |name: &str, f: Box<dyn FnOnce() -> u64 + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(f)
+                .with_context(|| format!("cannot start the {name} task"))
+        };
+        let engine = EngineTask::new(self.params.clone(), Arc::clone(&bus));
+        let ev = self.slave.event(e1)?;
+        let s = Arc::clone(&stop);
+        threads.push(spawn(
+            "ecu-1ms",
+            Box::new(move || periodic(&s, Duration::from_millis(1), &c1, engine, ev)),
+        )?);
+        let vehicle = VehicleTask::new(self.params.clone(), Arc::clone(&bus));
+        let ev = self.slave.event(e10)?;
+        let s = Arc::clone(&stop);
+        threads.push(spawn(
+            "ecu-10ms",
+            Box::new(move || periodic(&s, Duration::from_millis(10), &c10, vehicle, ev)),
+        )?);
+        let body = BodyTask::new(self.params.clone(), Arc::clone(&bus));
+        let ev = self.slave.event(e100)?;
+        let s = Arc::clone(&stop);
+        threads.push(spawn(
+            "ecu-100ms",
+            Box::new(move || periodic(&s, Duration::from_millis(100), &c100, body, ev)),
+        )?);
+        if stress {
+            let ev = self.slave.event(es)?;
+            let s = Arc::clone(&stop);
+            let slave = self.slave.clone();
+            threads.push(spawn(
+                "ecu-stress",
+                Box::new(move || stress_loop(&s, &slave, &ev)),
+            )?);
+        }
+        Ok(Tasks { stop, threads })
+    }
+}
+
+/// One step of a periodic task: advance the model by `dt` seconds and fill its signals.
+trait Step: Send + 'static {
+    type Signals: Pod;
+    fn step(&mut self, dt: f64) -> &Self::Signals;
+}
+
+/// Runs `task` every `period` until `stop`: counter + 1, step, trigger. A late cycle runs at
+/// once; after a stall of ten periods the schedule restarts from now instead of bursting.
+fn periodic<T: Step>(
+    stop: &AtomicBool,
+    period: Duration,
+    counter: &Global<u32>,
+    mut task: T,
+    event: Event,
+) -> u64 {
+    let dt = period.as_secs_f64();
+    let mut next = Instant::now();
+    let mut cycles = 0u64;
+    let mut count = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        count = count.wrapping_add(1);
+        counter.set(count);
+        let signals = task.step(dt);
+        event.trigger_with(signals);
+        cycles += 1;
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else if now - next > period * 10 {
+            next = now;
+        }
+    }
+    cycles
+}
+
+/// Fires the stress event back to back; yields while no DAQ list measures it.
+fn stress_loop(stop: &AtomicBool, slave: &Slave, event: &Event) -> u64 {
+    let mut s = Stress::default();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1024 {
+            s.stress_counter = s.stress_counter.wrapping_add(1);
+            s.stress_time = slave.now_ns();
+            let x = f32::from(u16::try_from(s.stress_counter & 0xFFFF).unwrap_or(0));
+            s.stress_values = [x, -x, x * 0.5, x * 2.0, 1.0];
+            event.trigger_with(&s);
+        }
+        n += 1024;
+        std::thread::yield_now();
+    }
+    n
+}
+
+/// Linear interpolation in a table, clamped at both ends.
+fn interp(axis: &[f32], values: &[f32], x: f64) -> f64 {
+    let n = axis.len().min(values.len());
+    let (Some(&first), Some(&last)) = (axis.first(), axis.get(n.saturating_sub(1))) else {
+        return 0.0;
+    };
+    if n == 0 {
+        return 0.0;
+    }
+    if x <= f64::from(first) {
+        return f64::from(values[0]);
+    }
+    if x >= f64::from(last) {
+        return f64::from(values[n - 1]);
+    }
+    for i in 1..n {
+        let (x0, x1) = (f64::from(axis[i - 1]), f64::from(axis[i]));
+        if x <= x1 {
+            let (y0, y1) = (f64::from(values[i - 1]), f64::from(values[i]));
+            let t = if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.0 };
+            return y0 + t * (y1 - y0);
+        }
+    }
+    f64::from(values[n - 1])
+}
+
+/// The fractional position of `x` on `axis`: (index, weight of index + 1).
+fn locate(axis: &[f32], x: f64) -> (usize, f64) {
+    let n = axis.len();
+    if n < 2 || x <= f64::from(axis[0]) {
+        return (0, 0.0);
+    }
+    for i in 1..n {
+        let (x0, x1) = (f64::from(axis[i - 1]), f64::from(axis[i]));
+        if x <= x1 {
+            return (i - 1, if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.0 });
+        }
+    }
+    (n - 2, 1.0)
+}
+
+/// Bilinear interpolation in the torque map.
+fn torque_of(p: &Params, rpm: f64, throttle: f64) -> f64 {
+    let (ix, tx) = locate(&p.map_rpm_axis, rpm);
+    let (iy, ty) = locate(&p.map_throttle_axis, throttle);
+    let at = |x: usize, y: usize| {
+        let x = x.min(MAP_X - 1);
+        let y = y.min(MAP_Y - 1);
+        f64::from(p.torque_map[x * MAP_Y + y])
+    };
+    let a = at(ix, iy) + ty * (at(ix, iy + 1) - at(ix, iy));
+    let b = at(ix + 1, iy) + ty * (at(ix + 1, iy + 1) - at(ix + 1, iy));
+    a + tx * (b - a)
+}
+
+/// Saturating float → integer conversions for signal values.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "`as` from f64 saturates, which is what a signal should do"
+)]
+mod sat {
+    pub(super) fn u8(x: f64) -> u8 {
+        x as u8
+    }
+    pub(super) fn u16(x: f64) -> u16 {
+        x as u16
+    }
+    pub(super) fn u32(x: f64) -> u32 {
+        x as u32
+    }
+    pub(super) fn u64(x: f64) -> u64 {
+        x as u64
+    }
+    pub(super) fn i8(x: f64) -> i8 {
+        x as i8
+    }
+    pub(super) fn i16(x: f64) -> i16 {
+        x as i16
+    }
+    pub(super) fn i32(x: f64) -> i32 {
+        x as i32
+    }
+    pub(super) fn i64(x: f64) -> i64 {
+        x as i64
+    }
+    pub(super) fn f32(x: f64) -> f32 {
+        x as f32
+    }
+}
+
+struct EngineTask {
+    params: CalSeg<Params>,
+    bus: Arc<Bus>,
+    t: f64,
+    revolutions: f64,
+    s: Engine,
+}
+
+impl EngineTask {
+    fn new(params: CalSeg<Params>, bus: Arc<Bus>) -> Self {
+        Self {
+            params,
+            bus,
+            t: 0.0,
+            revolutions: 0.0,
+            s: Engine {
+                engine_speed: f64::from(PARAMS.idle_rpm),
+                lambda: 1.0,
+                ..Engine::default()
+            },
+        }
+    }
+}
+
+impl Step for EngineTask {
+    type Signals = Engine;
+
+    fn step(&mut self, dt: f64) -> &Engine {
+        let p = *self.params.read();
+        self.t += dt;
+        // Pedal: a triangle between 0 and 100 % over `pedal_period`.
+        let period = f64::from(p.pedal_period).max(0.1);
+        let phase = (self.t / period).fract();
+        let pedal = if phase < 0.5 {
+            phase * 200.0
+        } else {
+            (1.0 - phase) * 200.0
+        };
+        let throttle = interp(&p.pedal_axis, &p.throttle_curve, pedal).clamp(0.0, 100.0);
+        let mut target = f64::from(p.idle_rpm) + throttle * f64::from(p.rpm_per_throttle);
+        let limited = p.limiter_on != 0 && target > f64::from(p.max_rpm);
+        if limited {
+            target = f64::from(p.max_rpm);
+        }
+        let tau = f64::from(p.rpm_time_constant).max(0.001);
+        let rpm = self.s.engine_speed + (target - self.s.engine_speed) * (dt / tau).min(1.0);
+        let torque = torque_of(&p, rpm, throttle);
+        self.revolutions += rpm / 60.0 * dt;
+        let s = &mut self.s;
+        s.engine_speed = rpm;
+        s.engine_cycles = sat::u64(self.revolutions);
+        s.throttle = sat::f32(throttle);
+        s.pedal = sat::f32(pedal);
+        s.torque = sat::f32(torque);
+        s.crank_angle = sat::f32((self.revolutions.fract()) * 360.0);
+        s.lambda = sat::f32(1.0 + 0.02 * (self.t * 7.0).sin());
+        s.injection_time = sat::u32(500.0 + throttle * 80.0);
+        s.knock_level = sat::u16((rpm / 10.0) * (1.0 + 0.1 * (self.t * 31.0).sin()));
+        s.manifold_pressure_delta = sat::i16(throttle * 8.0 - 600.0);
+        s.spark_advance = sat::i8(30.0 - throttle * 0.3);
+        if (self.t * 10.0).fract() < dt * 10.0 && throttle > 90.0 {
+            s.misfire_count = s.misfire_count.wrapping_add(1);
+        }
+        s.rev_limiter = u8::from(limited);
+        put(&self.bus.torque, torque);
+        put(&self.bus.engine_speed, rpm);
+        &self.s
+    }
+}
+
+struct VehicleTask {
+    params: CalSeg<Params>,
+    bus: Arc<Bus>,
+    t: f64,
+    speed: f64,
+    coolant: f64,
+    ticks: u64,
+    s: Vehicle,
+}
+
+impl VehicleTask {
+    fn new(params: CalSeg<Params>, bus: Arc<Bus>) -> Self {
+        Self {
+            params,
+            bus,
+            t: 0.0,
+            speed: 0.0,
+            coolant: 20.0,
+            ticks: 0,
+            s: Vehicle::default(),
+        }
+    }
+}
+
+/// Gear ratios (overall, wheel radius included) of gears 1–6, in (m/s) per rpm.
+const GEAR_SPEED_PER_RPM: [f64; 6] = [0.0022, 0.0040, 0.0058, 0.0075, 0.0092, 0.0110];
+
+impl Step for VehicleTask {
+    type Signals = Vehicle;
+
+    fn step(&mut self, dt: f64) -> &Vehicle {
+        let p = *self.params.read();
+        self.t += dt;
+        self.ticks += 1;
+        let torque = get(&self.bus.torque);
+        let rpm = get(&self.bus.engine_speed);
+        // Gear from the speed; driving force from the torque through the gear.
+        let gear = match self.speed {
+            v if v < 0.5 && torque < 10.0 => 0,
+            v if v < 5.0 => 1,
+            v if v < 10.0 => 2,
+            v if v < 16.0 => 3,
+            v if v < 23.0 => 4,
+            v if v < 30.0 => 5,
+            _ => 6,
+        };
+        let force = if gear == 0 {
+            0.0
+        } else {
+            let ratio = GEAR_SPEED_PER_RPM[gear - 1];
+            // Power balance: F v = T ω  →  F = T (2π/60) / ratio.
+            torque * (2.0 * core::f64::consts::PI / 60.0) / ratio
+        };
+        let drag = f64::from(p.drag_coefficient) * self.speed * self.speed + 150.0;
+        let mass = f64::from(p.vehicle_mass).max(100.0);
+        let accel = (force - drag) / mass;
+        self.speed = (self.speed + accel * dt).max(0.0);
+        let heat = rpm / 6000.0 * 40.0 * dt;
+        let cooling = (self.coolant - f64::from(p.ambient_temp)) * 0.01 * dt;
+        self.coolant += heat - cooling;
+        put(&self.bus.coolant_temp, self.coolant);
+        let kmh = self.speed * 3.6;
+        let s = &mut self.s;
+        s.odometer += self.speed * dt;
+        s.sine_wave = f64::from(p.wave_amplitude)
+            * (2.0 * core::f64::consts::PI * f64::from(p.wave_frequency) * self.t).sin();
+        let steer = 90.0 * (self.t * 0.2).sin();
+        s.wheel_speeds = [
+            sat::f32(kmh * (1.0 + steer / 3600.0)),
+            sat::f32(kmh * (1.0 - steer / 3600.0)),
+            sat::f32(kmh),
+            sat::f32(kmh),
+        ];
+        s.vehicle_speed = sat::f32(kmh);
+        s.acceleration = sat::f32(accel);
+        s.coolant_temp = sat::f32(self.coolant);
+        s.steering_angle = sat::i32(steer * 1000.0);
+        s.oil_pressure = sat::u16((1.0 + rpm / 1500.0) * 100.0);
+        s.battery_voltage = sat::u16(if rpm > 500.0 { 14_200.0 } else { 12_600.0 });
+        s.yaw_rate = sat::i16(steer * kmh / 100.0);
+        s.sawtooth = u16::try_from(self.ticks % 1000).unwrap_or(0);
+        s.gear = u8::try_from(gear).unwrap_or(0);
+        s.fuel_level = sat::u8(100.0 - (s.odometer / 10_000.0).min(100.0));
+        s.square_wave = if (self.t * 0.5).fract() < 0.5 { 1 } else { -1 };
+        &self.s
+    }
+}
+
+struct BodyTask {
+    params: CalSeg<Params>,
+    bus: Arc<Bus>,
+    t: f64,
+    energy: f64,
+    s: Body,
+}
+
+impl BodyTask {
+    fn new(params: CalSeg<Params>, bus: Arc<Bus>) -> Self {
+        Self {
+            params,
+            bus,
+            t: 0.0,
+            energy: 0.0,
+            s: Body::default(),
+        }
+    }
+}
+
+impl Step for BodyTask {
+    type Signals = Body;
+
+    fn step(&mut self, dt: f64) -> &Body {
+        let p = *self.params.read();
+        self.t += dt;
+        let torque = get(&self.bus.torque);
+        let rpm = get(&self.bus.engine_speed);
+        let coolant = get(&self.bus.coolant_temp);
+        self.energy += torque * rpm * (2.0 * core::f64::consts::PI / 60.0) * dt;
+        let fan = coolant > f64::from(p.fan_on_temp);
+        let door = (self.t / 30.0).fract() > 0.95;
+        let s = &mut self.s;
+        s.uptime = sat::u64((self.t * 1000.0).round());
+        s.energy = sat::i64(self.energy);
+        s.ambient_temp = p.ambient_temp;
+        s.status_word =
+            1 | u32::from(fan) << 1 | u32::from(p.limiter_on != 0) << 2 | u32::from(door) << 3;
+        s.fan_duty = if fan { 100 } else { 0 };
+        s.cabin = Cabin {
+            temperature: sat::f32(f64::from(p.ambient_temp) + 2.0 + (self.t / 60.0).sin()),
+            pressure: sat::u16(1013.0 + 3.0 * (self.t / 100.0).sin()),
+            humidity: sat::u8(45.0 + 10.0 * (self.t / 40.0).sin()),
+            door_open: u8::from(door),
+        };
+        &self.s
+    }
+}
