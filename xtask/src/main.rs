@@ -1,7 +1,8 @@
 //! # xtask: project automation for xcpkit
 //!
 //! `cargo xtask ci` is the single entry point for every check CI runs; `.ci/run` calls only
-//! it. Other subcommands: `fuzz` (libFuzzer, needs nightly and cargo-fuzz) and `bench`.
+//! it. Other subcommands: `interop` (pyXCP against `xcpkit ecu`, also part of `ci`), `fuzz`
+//! (libFuzzer, needs nightly and cargo-fuzz) and `bench`.
 //! The tidy tests (`cargo test -p xtask`) keep the house rules true: the crate layering of
 //! STYLE.md §2, where `unsafe` may appear, crate docs and lints, and test hygiene.
 #![allow(
@@ -10,6 +11,7 @@
     reason = "a command-line tool"
 )]
 
+mod interop;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ enum Cmd {
     },
     /// Run the criterion benchmarks.
     Bench,
+    /// Interop with independent peers: pyXCP drives `xcpkit ecu` over TCP and UDP.
+    Interop,
 }
 
 fn main() -> Result<()> {
@@ -52,6 +56,7 @@ fn main() -> Result<()> {
                 .arg(format!("-max_total_time={secs}"))
                 .current_dir(root().join("fuzz")),
         ),
+        Cmd::Interop => interop::interop(),
         Cmd::Bench => run(
             "benchmarks",
             Command::new("cargo").args(["bench", "--workspace"]),
@@ -159,6 +164,7 @@ fn ci() -> Result<()> {
             "corpus",
         ]),
     )?;
+    interop::interop()?;
     let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("rustdoc", &mut doc)?;

@@ -1,0 +1,176 @@
+//! `cargo xtask interop`: independent peers drive our code.
+//!
+//! pyXCP (PyPI `pyxcp`, pinned) is installed into its own venv under `target/interop/venv`
+//! (once; later runs reuse it), then `xcpkit ecu` is started twice on 127.0.0.1 with
+//! ephemeral ports, plain and with `--seed-key`, each serving TCP and UDP at once, and
+//! `interop/pyxcp/ecu_session.py` runs over TCP and then over UDP against each. The ECU is
+//! stopped with SIGINT and must exit cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{root, run};
+
+/// The pyXCP release the checks are written against.
+const PYXCP: &str = "pyxcp==0.29.20";
+/// Its decoder needs numpy, which pyXCP does not declare.
+const NUMPY: &str = "numpy";
+
+/// Creates (or reuses) the venv and returns its Python.
+pub(crate) fn venv() -> Result<PathBuf> {
+    let dir = root().join("target").join("interop").join("venv");
+    let python = dir.join("bin").join("python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import pyxcp, numpy"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ready {
+        run(
+            "create the interop venv",
+            Command::new("python3").arg("-m").arg("venv").arg(&dir),
+        )
+        .context("python3 -m venv failed; on Debian install python3-venv")?;
+        run(
+            "install pyXCP into the venv",
+            Command::new(&python).args(["-m", "pip", "install", "-q", PYXCP, NUMPY]),
+        )?;
+    }
+    Ok(python)
+}
+
+/// A running `xcpkit ecu` and what it printed at start.
+struct Ecu {
+    child: Child,
+    tcp: u16,
+    udp: u16,
+    lines: mpsc::Receiver<String>,
+}
+
+fn port_of(line: &str, scheme: &str) -> Option<u16> {
+    line.strip_prefix(&format!("listening on {scheme}://"))?
+        .rsplit(':')
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl Ecu {
+    fn start(bin: &Path, a2l: &Path, extra: &[&str]) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .args([
+                "ecu",
+                "--tcp",
+                "127.0.0.1:0",
+                "--udp",
+                "127.0.0.1:0",
+                "--a2l-out",
+            ])
+            .arg(a2l)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("    ecu | {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut tcp, mut udp) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tcp.is_none() || udp.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = lines.recv_timeout(left) else {
+                let _ = child.kill();
+                bail!("xcpkit ecu did not print its ports within 20 s");
+            };
+            tcp = tcp.or_else(|| port_of(&line, "tcp"));
+            udp = udp.or_else(|| port_of(&line, "udp"));
+        }
+        Ok(Self {
+            child,
+            tcp: tcp.unwrap_or_default(),
+            udp: udp.unwrap_or_default(),
+            lines,
+        })
+    }
+
+    /// SIGINT, then a clean exit with its summary line within 10 s.
+    fn stop(mut self) -> Result<()> {
+        let pid = self.child.id().to_string();
+        run(
+            "SIGINT to xcpkit ecu",
+            Command::new("kill").args(["-INT", &pid]),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait()? {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("xcpkit ecu did not stop within 10 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            bail!("xcpkit ecu exited with {status} after SIGINT");
+        }
+        let summary = self.lines.try_iter().any(|l| l.starts_with("stopped:"));
+        if !summary {
+            bail!("xcpkit ecu stopped without its summary line");
+        }
+        Ok(())
+    }
+}
+
+/// Builds `xcpkit`, then runs the pyXCP session over TCP and UDP against a plain and a
+/// seed & key ECU.
+pub(crate) fn interop() -> Result<()> {
+    let python = venv()?;
+    run(
+        "build xcpkit",
+        Command::new("cargo").args(["build", "-p", "xcpkit-cli"]),
+    )?;
+    let bin = root().join("target").join("debug").join("xcpkit");
+    let script = root().join("interop").join("pyxcp").join("ecu_session.py");
+    let work = root().join("target").join("interop").join("work");
+    std::fs::create_dir_all(&work)?;
+    for (label, extra) in [("plain", &[][..]), ("seed-key", &["--seed-key"][..])] {
+        let a2l = work.join(format!("ecu-{label}.a2l"));
+        let ecu = Ecu::start(&bin, &a2l, extra)?;
+        for (protocol, port) in [("TCP", ecu.tcp), ("UDP", ecu.udp)] {
+            // pyXCP bounds each command by its own timeout; this bounds the whole session.
+            let mut cmd = Command::new("timeout");
+            cmd.arg("300")
+                .arg(&python)
+                .arg(&script)
+                .args(["--protocol", protocol, "--port", &port.to_string()])
+                .arg("--a2l")
+                .arg(&a2l)
+                .arg("--workdir")
+                .arg(&work)
+                .env("COLUMNS", "120");
+            if label == "seed-key" {
+                cmd.arg("--seed-key");
+            }
+            let step = format!("pyXCP over {protocol} against xcpkit ecu ({label})");
+            if let Err(e) = run(&step, &mut cmd) {
+                let _ = ecu.stop();
+                return Err(e);
+            }
+        }
+        ecu.stop()?;
+    }
+    Ok(())
+}
