@@ -21,9 +21,14 @@ const PYXCP: &str = "pyxcp==0.29.20";
 /// Its decoder needs numpy, which pyXCP does not declare.
 const NUMPY: &str = "numpy";
 
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
 /// Creates (or reuses) the venv and returns its Python.
 pub(crate) fn venv() -> Result<PathBuf> {
-    let dir = root().join("target").join("interop").join("venv");
+    let dir = target_dir().join("interop").join("venv");
     let python = dir.join("bin").join("python");
     let ready = python.exists()
         && Command::new(&python)
@@ -142,9 +147,9 @@ pub(crate) fn interop() -> Result<()> {
         "build xcpkit",
         Command::new("cargo").args(["build", "-p", "xcpkit-cli"]),
     )?;
-    let bin = root().join("target").join("debug").join("xcpkit");
+    let bin = target_dir().join("debug").join("xcpkit");
     let script = root().join("interop").join("pyxcp").join("ecu_session.py");
-    let work = root().join("target").join("interop").join("work");
+    let work = target_dir().join("interop").join("work");
     std::fs::create_dir_all(&work)?;
     for (label, extra) in [("plain", &[][..]), ("seed-key", &["--seed-key"][..])] {
         let a2l = work.join(format!("ecu-{label}.a2l"));
