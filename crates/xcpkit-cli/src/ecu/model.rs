@@ -233,6 +233,13 @@ fn array(
     (name.to_owned(), offset, ty, len, meta)
 }
 
+/// A scalar signal named after its field: `sig!(Engine, torque, F32, meta)`.
+macro_rules! sig {
+    ($t:ty, $f:ident, $ty:ident, $meta:expr $(,)?) => {
+        field(stringify!($f), off!($t, $f), ScalarType::$ty, $meta)
+    };
+}
+
 macro_rules! off {
     ($t:ty, $f:ident) => {
         core::mem::offset_of!($t, $f)
@@ -279,103 +286,83 @@ impl Ecu {
         let pct = || Meta::new("").unit("%").limits(0.0, 100.0);
         let on_off = |c: &str| Meta::new(c).verbal(&[(0, "off"), (1, "on")], "invalid");
         let engine = [
-            field(
-                "engine_speed",
-                off!(Engine, engine_speed),
-                ScalarType::F64,
-                Meta::new("engine speed").unit("rpm"),
+            sig!(
+                Engine,
+                engine_speed,
+                F64,
+                Meta::new("engine speed").unit("rpm")
             ),
-            field(
-                "engine_cycles",
-                off!(Engine, engine_cycles),
-                ScalarType::U64,
-                Meta::new("crankshaft revolutions"),
+            sig!(
+                Engine,
+                engine_cycles,
+                U64,
+                Meta::new("crankshaft revolutions")
             ),
-            field(
-                "throttle",
-                off!(Engine, throttle),
-                ScalarType::F32,
+            sig!(
+                Engine,
+                throttle,
+                F32,
                 Meta {
                     comment: "throttle position (from throttle_curve)".into(),
                     ..pct()
-                },
+                }
             ),
-            field(
-                "pedal",
-                off!(Engine, pedal),
-                ScalarType::F32,
+            sig!(
+                Engine,
+                pedal,
+                F32,
                 Meta {
                     comment: "accelerator pedal".into(),
                     ..pct()
-                },
+                }
             ),
-            field(
-                "torque",
-                off!(Engine, torque),
-                ScalarType::F32,
-                Meta::new("engine torque (from torque_map)").unit("Nm"),
+            sig!(
+                Engine,
+                torque,
+                F32,
+                Meta::new("engine torque (from torque_map)").unit("Nm")
             ),
-            field(
-                "crank_angle",
-                off!(Engine, crank_angle),
-                ScalarType::F32,
-                Meta::new("crankshaft angle").unit("deg"),
+            sig!(
+                Engine,
+                crank_angle,
+                F32,
+                Meta::new("crankshaft angle").unit("deg")
             ),
-            field(
-                "lambda",
-                off!(Engine, lambda),
-                ScalarType::F32,
-                Meta::new("air-fuel ratio"),
+            sig!(Engine, lambda, F32, Meta::new("air-fuel ratio")),
+            sig!(
+                Engine,
+                injection_time,
+                U32,
+                Meta::new("injection time").unit("us")
             ),
-            field(
-                "injection_time",
-                off!(Engine, injection_time),
-                ScalarType::U32,
-                Meta::new("injection time").unit("us"),
+            sig!(Engine, knock_level, U16, Meta::new("knock sensor level")),
+            sig!(
+                Engine,
+                manifold_pressure_delta,
+                I16,
+                Meta::new("manifold pressure minus ambient").unit("hPa")
             ),
-            field(
-                "knock_level",
-                off!(Engine, knock_level),
-                ScalarType::U16,
-                Meta::new("knock sensor level"),
+            sig!(
+                Engine,
+                spark_advance,
+                I8,
+                Meta::new("spark advance").unit("deg")
             ),
-            field(
-                "manifold_pressure_delta",
-                off!(Engine, manifold_pressure_delta),
-                ScalarType::I16,
-                Meta::new("manifold pressure minus ambient").unit("hPa"),
-            ),
-            field(
-                "spark_advance",
-                off!(Engine, spark_advance),
-                ScalarType::I8,
-                Meta::new("spark advance").unit("deg"),
-            ),
-            field(
-                "misfire_count",
-                off!(Engine, misfire_count),
-                ScalarType::U8,
-                Meta::new("misfires (wrapping)"),
-            ),
-            field(
-                "rev_limiter",
-                off!(Engine, rev_limiter),
-                ScalarType::U8,
-                on_off("rev limiter active"),
-            ),
+            sig!(Engine, misfire_count, U8, Meta::new("misfires (wrapping)")),
+            sig!(Engine, rev_limiter, U8, on_off("rev limiter active")),
         ];
         let vehicle = [
-            field(
-                "odometer",
-                off!(Vehicle, odometer),
-                ScalarType::F64,
-                Meta::new("distance driven").unit("m"),
+            sig!(
+                Vehicle,
+                odometer,
+                F64,
+                Meta::new("distance driven").unit("m")
             ),
-            field(
-                "sine_wave",
-                off!(Vehicle, sine_wave),
-                ScalarType::F64,
-                Meta::new("test wave: wave_amplitude * sin(2 pi wave_frequency t)"),
+            sig!(
+                Vehicle,
+                sine_wave,
+                F64,
+                Meta::new("test wave: wave_amplitude * sin(2 pi wave_frequency t)")
             ),
             array(
                 "wheel_speeds",
@@ -384,60 +371,55 @@ impl Ecu {
                 4,
                 Meta::new("wheel speeds FL FR RL RR").unit("km/h"),
             ),
-            field(
-                "vehicle_speed",
-                off!(Vehicle, vehicle_speed),
-                ScalarType::F32,
-                Meta::new("vehicle speed").unit("km/h"),
+            sig!(
+                Vehicle,
+                vehicle_speed,
+                F32,
+                Meta::new("vehicle speed").unit("km/h")
             ),
-            field(
-                "acceleration",
-                off!(Vehicle, acceleration),
-                ScalarType::F32,
-                Meta::new("longitudinal acceleration").unit("m/s^2"),
+            sig!(
+                Vehicle,
+                acceleration,
+                F32,
+                Meta::new("longitudinal acceleration").unit("m/s^2")
             ),
-            field(
-                "coolant_temp",
-                off!(Vehicle, coolant_temp),
-                ScalarType::F32,
-                Meta::new("coolant temperature").unit("degC"),
+            sig!(
+                Vehicle,
+                coolant_temp,
+                F32,
+                Meta::new("coolant temperature").unit("degC")
             ),
-            field(
-                "steering_angle",
-                off!(Vehicle, steering_angle),
-                ScalarType::I32,
+            sig!(
+                Vehicle,
+                steering_angle,
+                I32,
                 Meta::new("steering wheel angle")
                     .unit("deg")
-                    .linear(0.001, 0.0),
+                    .linear(0.001, 0.0)
             ),
-            field(
-                "oil_pressure",
-                off!(Vehicle, oil_pressure),
-                ScalarType::U16,
-                Meta::new("oil pressure").unit("bar").linear(0.01, 0.0),
+            sig!(
+                Vehicle,
+                oil_pressure,
+                U16,
+                Meta::new("oil pressure").unit("bar").linear(0.01, 0.0)
             ),
-            field(
-                "battery_voltage",
-                off!(Vehicle, battery_voltage),
-                ScalarType::U16,
-                Meta::new("battery voltage").unit("V").linear(0.001, 0.0),
+            sig!(
+                Vehicle,
+                battery_voltage,
+                U16,
+                Meta::new("battery voltage").unit("V").linear(0.001, 0.0)
             ),
-            field(
-                "yaw_rate",
-                off!(Vehicle, yaw_rate),
-                ScalarType::I16,
-                Meta::new("yaw rate").unit("deg/s").linear(0.01, 0.0),
+            sig!(
+                Vehicle,
+                yaw_rate,
+                I16,
+                Meta::new("yaw rate").unit("deg/s").linear(0.01, 0.0)
             ),
-            field(
-                "sawtooth",
-                off!(Vehicle, sawtooth),
-                ScalarType::U16,
-                Meta::new("test sawtooth 0..999"),
-            ),
-            field(
-                "gear",
-                off!(Vehicle, gear),
-                ScalarType::U8,
+            sig!(Vehicle, sawtooth, U16, Meta::new("test sawtooth 0..999")),
+            sig!(
+                Vehicle,
+                gear,
+                U8,
                 Meta::new("gear").verbal(
                     &[
                         (0, "N"),
@@ -448,72 +430,67 @@ impl Ecu {
                         (5, "5"),
                         (6, "6"),
                     ],
-                    "invalid",
+                    "invalid"
                 ),
             ),
-            field(
-                "fuel_level",
-                off!(Vehicle, fuel_level),
-                ScalarType::U8,
+            sig!(
+                Vehicle,
+                fuel_level,
+                U8,
                 Meta {
                     comment: "fuel level".into(),
                     ..pct()
-                },
+                }
             ),
-            field(
-                "square_wave",
-                off!(Vehicle, square_wave),
-                ScalarType::I8,
-                Meta::new("test square wave -1/+1"),
+            sig!(
+                Vehicle,
+                square_wave,
+                I8,
+                Meta::new("test square wave -1/+1")
             ),
         ];
         let body = [
-            field(
-                "uptime",
-                off!(Body, uptime),
-                ScalarType::U64,
-                Meta::new("time since start").unit("ms"),
+            sig!(Body, uptime, U64, Meta::new("time since start").unit("ms")),
+            sig!(
+                Body,
+                energy,
+                I64,
+                Meta::new("energy delivered by the engine").unit("J")
             ),
-            field(
-                "energy",
-                off!(Body, energy),
-                ScalarType::I64,
-                Meta::new("energy delivered by the engine").unit("J"),
+            sig!(
+                Body,
+                ambient_temp,
+                F32,
+                Meta::new("ambient temperature").unit("degC")
             ),
-            field(
-                "ambient_temp",
-                off!(Body, ambient_temp),
-                ScalarType::F32,
-                Meta::new("ambient temperature").unit("degC"),
+            sig!(
+                Body,
+                status_word,
+                U32,
+                Meta::new("status bits: 0 running, 1 fan, 2 limiter, 3 door")
             ),
-            field(
-                "status_word",
-                off!(Body, status_word),
-                ScalarType::U32,
-                Meta::new("status bits: 0 running, 1 fan, 2 limiter, 3 door"),
-            ),
-            field(
-                "fan_duty",
-                off!(Body, fan_duty),
-                ScalarType::U8,
+            sig!(
+                Body,
+                fan_duty,
+                U8,
                 Meta {
                     comment: "cooling fan duty".into(),
                     ..pct()
-                },
+                }
             ),
         ];
         let stress = [
-            field(
-                "stress_time",
-                off!(Stress, stress_time),
-                ScalarType::U64,
-                Meta::new("stress event time").unit("ns"),
+            sig!(
+                Stress,
+                stress_time,
+                U64,
+                Meta::new("stress event time").unit("ns")
             ),
-            field(
-                "stress_counter",
-                off!(Stress, stress_counter),
-                ScalarType::U32,
-                Meta::new("stress event count (wrapping)"),
+            sig!(
+                Stress,
+                stress_counter,
+                U32,
+                Meta::new("stress event count (wrapping)")
             ),
             array(
                 "stress_values",
