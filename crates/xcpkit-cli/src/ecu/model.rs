@@ -711,26 +711,31 @@ impl Ecu {
                 .spawn(f)
                 .with_context(|| format!("cannot start the {name} task"))
         };
-        let engine = EngineTask::new(self.params.clone(), Arc::clone(&bus));
-        let ev = self.slave.event(e1)?;
-        let s = Arc::clone(&stop);
-        threads.push(spawn(
+        let ms = Duration::from_millis;
+        let p = || self.params.clone();
+        threads.push(self.periodic(
             "ecu-1ms",
-            Box::new(move || periodic(&s, Duration::from_millis(1), &c1, engine, ev)),
+            ms(1),
+            c1,
+            EngineTask::new(p(), Arc::clone(&bus)),
+            e1,
+            &stop,
         )?);
-        let vehicle = VehicleTask::new(self.params.clone(), Arc::clone(&bus));
-        let ev = self.slave.event(e10)?;
-        let s = Arc::clone(&stop);
-        threads.push(spawn(
+        threads.push(self.periodic(
             "ecu-10ms",
-            Box::new(move || periodic(&s, Duration::from_millis(10), &c10, vehicle, ev)),
+            ms(10),
+            c10,
+            VehicleTask::new(p(), Arc::clone(&bus)),
+            e10,
+            &stop,
         )?);
-        let body = BodyTask::new(self.params.clone(), Arc::clone(&bus));
-        let ev = self.slave.event(e100)?;
-        let s = Arc::clone(&stop);
-        threads.push(spawn(
+        threads.push(self.periodic(
             "ecu-100ms",
-            Box::new(move || periodic(&s, Duration::from_millis(100), &c100, body, ev)),
+            ms(100),
+            c100,
+            BodyTask::new(p(), Arc::clone(&bus)),
+            e100,
+            &stop,
         )?);
         if stress {
             let ev = self.slave.event(es)?;
@@ -742,6 +747,26 @@ impl Ecu {
             )?);
         }
         Ok(Tasks { stop, threads })
+    }
+}
+
+impl Ecu {
+    /// Starts one periodic task on its own thread.
+    fn periodic<T: Step>(
+        &self,
+        name: &str,
+        period: Duration,
+        counter: Global<u32>,
+        task: T,
+        event: EventId,
+        stop: &Arc<AtomicBool>,
+    ) -> anyhow::Result<JoinHandle<u64>> {
+        let event = self.slave.event(event)?;
+        let stop = Arc::clone(stop);
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || periodic(&stop, period, &counter, task, event))
+            .with_context(|| format!("cannot start the {name} task"))
     }
 }
 
