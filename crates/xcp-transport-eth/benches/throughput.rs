@@ -10,104 +10,17 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use xcp_transport::{PacketRx, PacketTx, Transport};
+use xcp_transport_eth::baseline::{Measured, median, plain_tcp, plain_udp};
 use xcp_transport_eth::{EthConfig, EthServer, Protocol, ServerConfig, connect};
 
 const LOOPBACK: &str = "127.0.0.1:0";
 
-struct Run {
-    /// Payload bytes that arrived.
-    bytes: u64,
-    elapsed: Duration,
-    /// Packets missing at the receiver (transport: counter gaps; baseline: bytes short).
-    lost: u64,
-}
-
-impl Run {
-    fn rate(&self) -> f64 {
-        self.bytes as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-fn plain_tcp(total: usize, write: usize) -> Run {
-    let listener = TcpListener::bind(LOOPBACK).expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let writer = thread::spawn(move || {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_nodelay(true).expect("nodelay");
-        let chunk = vec![0x5A; write];
-        let mut sent = 0;
-        while sent < total {
-            let n = write.min(total - sent);
-            s.write_all(&chunk[..n]).expect("write");
-            sent += n;
-        }
-    });
-    let (mut s, _) = listener.accept().expect("accept");
-    let mut buf = vec![0; 64 * 1024];
-    let mut got = 0usize;
-    let start = Instant::now();
-    while got < total {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    let elapsed = start.elapsed();
-    writer.join().expect("writer");
-    Run {
-        bytes: got as u64,
-        elapsed,
-        lost: (total - got) as u64,
-    }
-}
-
-fn plain_udp(datagrams: usize, size: usize) -> Run {
-    let rx = UdpSocket::bind(LOOPBACK).expect("bind");
-    socket2::SockRef::from(&rx)
-        .set_recv_buffer_size(4 << 20)
-        .expect("rcvbuf");
-    rx.set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let addr = rx.local_addr().expect("addr");
-    let start = Instant::now();
-    let writer = thread::spawn(move || {
-        let tx = UdpSocket::bind(LOOPBACK).expect("bind");
-        tx.connect(addr).expect("connect");
-        let d = vec![0x5A; size];
-        for _ in 0..datagrams {
-            // A full socket buffer drops silently on loopback; the receiver counts.
-            let _ = tx.send(&d);
-        }
-    });
-    let mut buf = vec![0; 65536];
-    let mut got = 0u64;
-    let mut n_got = 0usize;
-    let mut last = start;
-    while n_got < datagrams {
-        match rx.recv(&mut buf) {
-            Ok(n) => {
-                got += n as u64;
-                n_got += 1;
-                last = Instant::now();
-            }
-            Err(_) => break,
-        }
-    }
-    writer.join().expect("writer");
-    Run {
-        bytes: got,
-        elapsed: last - start,
-        lost: (datagrams - n_got) as u64,
-    }
-}
-
-fn transport(protocol: Protocol, config: EthConfig, dtos: usize, dto_len: usize) -> Run {
+fn transport(protocol: Protocol, config: EthConfig, dtos: usize, dto_len: usize) -> Measured {
     let server = EthServer::bind(ServerConfig {
         bind: LOOPBACK.parse().expect("literal"),
         eth: config,
@@ -151,16 +64,11 @@ fn transport(protocol: Protocol, config: EthConfig, dtos: usize, dto_len: usize)
     }
     drop(slave.join().expect("slave"));
     let stats = mrx.stats();
-    Run {
+    Measured {
         bytes,
         elapsed: last - start,
         lost: stats.lost + (dtos - packets) as u64 - stats.lost.min((dtos - packets) as u64),
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn mb(rate: f64) -> String {
@@ -206,7 +114,8 @@ fn main() {
             let b = match protocol {
                 Protocol::Tcp => plain_tcp(total, wire),
                 Protocol::Udp => plain_udp(total / wire, wire),
-            };
+            }
+            .expect("the plain-socket baseline runs on loopback");
             lost_base += b.lost;
             base.push(b.rate());
             let o = transport(protocol, config, dtos, dto_len);

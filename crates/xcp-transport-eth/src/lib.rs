@@ -14,6 +14,7 @@
 //! | master (client) | [`connect`] | TCP or UDP to one slave |
 //! | slave (server) | [`EthServer::bind`] | one master at a time; runs on threads it owns, no async runtime |
 //! | discovery | [`discovery::scan`], [`discovery::Responder`] | GET_SLAVE_ID over UDP multicast 239.255.0.0:5556 |
+//! | benchmarks | [`baseline::plain_tcp`], [`baseline::plain_udp`] | plain-socket reference runs that throughput benches compare against |
 //!
 //! The server binds 127.0.0.1:5555 unless told otherwise; it never listens on all interfaces
 //! by default. A second master is refused with an ERR packet
@@ -44,6 +45,7 @@
 //! # }
 //! ```
 
+pub mod baseline;
 mod client;
 pub mod discovery;
 mod link;
