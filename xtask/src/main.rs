@@ -165,6 +165,13 @@ fn ci() -> Result<()> {
         ]),
     )?;
     interop::interop()?;
+    // The stress benchmark end to end in a debug build, so it cannot rot: one short run per
+    // protocol must configure DAQ and receive DTOs. Its numbers mean nothing here.
+    let mut stress = cargo(&["test", "-p", "xcpkit-cli", "--bench", "ecu_stress"]);
+    stress
+        .env("XCP_BENCH_RUNS", "1")
+        .env("XCP_BENCH_WINDOW_MS", "200");
+    run("ECU stress bench, smoke run (debug build)", &mut stress)?;
     let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("rustdoc", &mut doc)?;

@@ -148,5 +148,8 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         "stopped: {} commands, {} DTOs sent, {} dropped (queue full), cycles 1ms/10ms/100ms {}/{}/{}",
         s.commands, s.dtos_sent, st.dtos_dropped, cycles[0], cycles[1], cycles[2]
     );
+    if args.stress {
+        println!("stress event: {} triggers", cycles[3]);
+    }
     Ok(())
 }

@@ -158,12 +158,20 @@ struct Body {
 }
 
 /// Signals of the stress event.
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C)]
 struct Stress {
     stress_time: u64,
     stress_counter: u32,
     stress_values: [f32; 5],
+    /// Bulk for throughput runs: byte 0 is the counter's low byte, byte i > 0 holds i.
+    stress_block: [u8; 224],
+}
+
+impl Default for Stress {
+    fn default() -> Self {
+        Self::zeroed()
+    }
 }
 
 /// Shared between the tasks: what one computes and another uses, as f64 bits.
@@ -197,10 +205,11 @@ pub(crate) struct Tasks {
 }
 
 impl Tasks {
-    /// Stops and joins the tasks; returns the cycles each periodic task ran.
-    pub(crate) fn stop(self) -> [u64; 3] {
+    /// Stops and joins the tasks; returns the cycles of the 1 ms, 10 ms and 100 ms tasks and
+    /// the stress event's trigger count (0 without `--stress`).
+    pub(crate) fn stop(self) -> [u64; 4] {
         self.stop.store(true, Ordering::Relaxed);
-        let mut cycles = [0u64; 3];
+        let mut cycles = [0u64; 4];
         for (i, t) in self.threads.into_iter().enumerate() {
             let n = t.join().unwrap_or_else(|_| {
                 tracing::error!("an ECU task panicked");
@@ -498,6 +507,13 @@ impl Ecu {
                 ScalarType::F32,
                 5,
                 Meta::new("stress payload"),
+            ),
+            array(
+                "stress_block",
+                off!(Stress, stress_block),
+                ScalarType::U8,
+                224,
+                Meta::new("stress bulk payload (byte 0 = counter low byte, byte i = i)"),
             ),
         ];
         for (event, fields) in [
@@ -806,9 +822,12 @@ fn periodic<T: Step>(
     cycles
 }
 
-/// Fires the stress event back to back; yields while no DAQ list measures it.
+/// Fires the stress event back to back, yielding the core after every 1024 triggers.
 fn stress_loop(stop: &AtomicBool, slave: &Slave, event: &Event) -> u64 {
     let mut s = Stress::default();
+    for (i, b) in (0u8..).zip(s.stress_block.iter_mut()) {
+        *b = i;
+    }
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..1024 {
@@ -816,6 +835,7 @@ fn stress_loop(stop: &AtomicBool, slave: &Slave, event: &Event) -> u64 {
             s.stress_time = slave.now_ns();
             let x = f32::from(u16::try_from(s.stress_counter & 0xFFFF).unwrap_or(0));
             s.stress_values = [x, -x, x * 0.5, x * 2.0, 1.0];
+            s.stress_block[0] = s.stress_counter.to_le_bytes()[0];
             event.trigger_with(&s);
         }
         n += 1024;
