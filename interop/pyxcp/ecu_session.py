@@ -11,6 +11,9 @@ the DAQ info queries, GET_DAQ_CLOCK, and DAQ through DaqList/DaqRecorder on sign
 from the fetched A2L, decoded with pyXCP's XcpLogFileDecoder: no lost sample (the per-event
 counters step by exactly 1), increasing ECU timestamps, and a calibration change visible in
 the measured signal. Then the master disconnects mid-DAQ and a new one finds the ECU ready.
+Before all that, raw sockets send garbage (TCP: the connection is closed; UDP: no answer) and
+play a master that vanishes without DISCONNECT (the next TCP master is served at once; over
+UDP a new address is refused with ERR 0x33 until the vanished one has been silent for 5 s).
 """
 
 import argparse
@@ -82,7 +85,15 @@ def robustness(protocol, port):
         head = s.recv(4)
         check(len(head) == 4 and s.recv(struct.unpack("<H", head[:2])[0])[0] == 0xFF, "raw CONNECT answered")
         s.close()  # vanishes without DISCONNECT
-        check(True, "raw master vanished without DISCONNECT")
+        s = socket.create_connection(addr, timeout=3)
+        s.sendall(frame(0, b"\xff\x00"))
+        head = s.recv(4)
+        check(len(head) == 4 and s.recv(struct.unpack("<H", head[:2])[0])[0] == 0xFF,
+              "after a TCP master vanished without DISCONNECT, the next one is served")
+        s.sendall(frame(1, b"\xfe"))
+        head = s.recv(4)
+        check(len(head) == 4 and s.recv(struct.unpack("<H", head[:2])[0])[0] == 0xFF, "and disconnects")
+        s.close()
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(0.5)
@@ -101,6 +112,35 @@ def robustness(protocol, port):
         s.sendto(frame(1, b"\xfe"), addr)
         data, _ = s.recvfrom(2048)
         check(data[4] == 0xFF, "raw DISCONNECT over UDP answered")
+        s.close()
+        # A UDP master that vanishes: the ECU refuses others until it has been silent for 5 s.
+        gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        gone.settimeout(3)
+        gone.sendto(frame(0, b"\xff\x00"), addr)
+        data, _ = gone.recvfrom(2048)
+        check(data[4] == 0xFF, "raw CONNECT over UDP answered")
+        gone.close()  # vanishes without DISCONNECT
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1)
+        start = time.monotonic()
+        answers = []
+        while time.monotonic() - start < 10:
+            s.sendto(frame(len(answers), b"\xff\x00"), addr)
+            try:
+                data, _ = s.recvfrom(2048)
+            except socket.timeout:
+                continue
+            answers.append(data[4:6])
+            if data[4] == 0xFF:
+                break
+            time.sleep(0.5)
+        waited = time.monotonic() - start
+        check(answers[:1] == [b"\xfe\x33"], f"a second UDP master is refused at first ({answers[:1]})")
+        check(answers[-1:] and answers[-1][0] == 0xFF and 4 <= waited <= 8,
+              f"after the first master vanished, the next one is served after {waited:.1f} s")
+        s.sendto(frame(len(answers), b"\xfe"), addr)
+        data, _ = s.recvfrom(2048)
+        check(data[4] == 0xFF, "the new UDP master disconnects")
         s.close()
 
 
