@@ -54,6 +54,7 @@ extern crate alloc;
 #[cfg(feature = "arbitrary")]
 extern crate std;
 
+pub mod a2ml;
 pub mod checksum;
 pub mod codes;
 pub mod command;
