@@ -1,14 +1,15 @@
 //! `xcpkit`: the xcpkit command line.
 //!
 //! `xcpkit ecu` runs the built-in virtual ECU (an engine-and-vehicle model served over XCP on
-//! TCP and/or UDP); the other subcommands arrive with the master, the A2L crate and the
-//! recorder.
+//! TCP and/or UDP); `xcpkit a2l` checks, lists and shows A2L files; the other subcommands
+//! arrive with the master and the recorder.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
     reason = "a command-line tool talks to its user on stdout and stderr"
 )]
 
+mod a2l;
 mod ecu;
 
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "xcpkit",
     version,
-    about = "XCP toolkit: virtual ECU, and more to come"
+    about = "XCP toolkit: virtual ECU and A2L tools, more to come"
 )]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run the virtual ECU: an engine-and-vehicle model measurable and calibratable over XCP.
     Ecu(ecu::EcuArgs),
+    /// Look into an A2L file: check it, list its objects, show one resolved.
+    A2l(a2l::A2lArgs),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Ecu(args) => ecu::run(&args),
+        Command::A2l(args) => a2l::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

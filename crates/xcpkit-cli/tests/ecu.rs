@@ -30,6 +30,20 @@ fn request(tx: &mut impl PacketTx, rx: &mut impl PacketRx, cmd: Cmd<'_>) -> Vec<
     res
 }
 
+/// Ends the ECU process if the test fails before it stops it (a failed assertion must not
+/// leave a server running).
+struct KillOnPanic(Option<u32>);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 #[test]
 fn the_ecu_serves_its_model_and_stops_on_sigint() {
     let dir = std::env::temp_dir().join(format!("xcpkit-ecu-test-{}", std::process::id()));
@@ -41,6 +55,7 @@ fn the_ecu_serves_its_model_and_stops_on_sigint() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("xcpkit starts");
+    let mut guard = KillOnPanic(Some(child.id()));
     let stdout = child.stdout.take().expect("stdout");
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
@@ -95,6 +110,48 @@ fn the_ecu_serves_its_model_and_stops_on_sigint() {
         "absolute"
     );
 
+    // `xcpkit a2l` reads the same file: strict-clean, the map resolved, the transport shown.
+    let a2l_cmd = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+            .arg("a2l")
+            .args(args)
+            .output()
+            .expect("xcpkit a2l runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let path = a2l.to_str().expect("utf-8 temp path");
+    let (ok, out) = a2l_cmd(&["check", "--strict", path]);
+    assert!(ok && out.contains("measurements"), "{out}");
+    let (ok, out) = a2l_cmd(&["show", path, "torque_map"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with("MAP torque_map")
+            && out.contains("COM_AXIS")
+            && out.contains("points in map_rpm_axis"),
+        "{out}"
+    );
+    let (ok, out) = a2l_cmd(&["show", path, "xcp"]);
+    assert!(
+        ok && out.contains(&format!("XCP on TCP: 127.0.0.1:{}", addr.port())),
+        "{out}"
+    );
+    let (ok, out) = a2l_cmd(&[
+        "list",
+        path,
+        "--kind",
+        "measurement",
+        "--filter",
+        "^counter_",
+    ]);
+    assert!(ok && out.lines().count() == 3, "{out}");
+    let broken = dir.join("broken.a2l");
+    std::fs::write(&broken, &text[..text.len() / 3]).expect("write");
+    let (ok, _) = a2l_cmd(&["check", broken.to_str().expect("utf-8")]);
+    assert!(!ok, "a truncated A2L passes the check");
+
     // A master polls the 1 ms counter: it moves.
     let (mut tx, mut rx) = connect(addr, Protocol::Tcp, &EthConfig::default())
         .expect("connects")
@@ -137,6 +194,7 @@ fn the_ecu_serves_its_model_and_stops_on_sigint() {
         .recv_timeout(WAIT)
         .expect("the ECU stops within 20 s of SIGINT")
         .expect("wait works");
+    guard.0 = None;
     assert!(status.success(), "{status}");
     let rest: Vec<String> = lines.iter().collect();
     assert!(

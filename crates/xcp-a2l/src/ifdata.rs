@@ -1,0 +1,528 @@
+//! Typed access to `IF_DATA XCP`: what a master needs to connect and configure DAQ.
+//!
+//! `a2lfile` parses IF_DATA generically against the file's A2ML (or our built-in one); this
+//! module reads that tree by the standard's layout: positional values of a block in order,
+//! optional parts by tag. Fields a file leaves out are `None`; values of the wrong type are
+//! skipped, never a panic.
+
+use a2lfile::{GenericIfData, GenericIfDataTaggedItem};
+
+/// A value of the generic tree, flattened.
+#[derive(Debug, Clone, PartialEq)]
+enum Leaf {
+    Num(f64),
+    Text(String),
+    Enum(String),
+}
+
+fn number(g: &GenericIfData) -> Option<f64> {
+    Some(match g {
+        GenericIfData::Char(_, (v, _)) => f64::from(*v),
+        GenericIfData::Int(_, (v, _)) => f64::from(*v),
+        GenericIfData::Long(_, (v, _)) => f64::from(*v),
+        GenericIfData::Int64(_, (v, _)) => *v as f64,
+        GenericIfData::UChar(_, (v, _)) => f64::from(*v),
+        GenericIfData::UInt(_, (v, _)) => f64::from(*v),
+        GenericIfData::ULong(_, (v, _)) => f64::from(*v),
+        GenericIfData::UInt64(_, (v, _)) => *v as f64,
+        GenericIfData::Float(_, v) => f64::from(*v),
+        GenericIfData::Double(_, v) => *v,
+        _ => return None,
+    })
+}
+
+/// Positional values in order, not descending into tagged parts.
+fn leaves(g: &GenericIfData, out: &mut Vec<Leaf>) {
+    match g {
+        GenericIfData::String(_, s) => out.push(Leaf::Text(s.clone())),
+        GenericIfData::EnumItem(_, s) => out.push(Leaf::Enum(s.clone())),
+        GenericIfData::Struct(_, _, items)
+        | GenericIfData::Sequence(items)
+        | GenericIfData::Block { items, .. } => {
+            items.iter().for_each(|i| leaves(i, out));
+        }
+        GenericIfData::Array(items) => {
+            // char[n] arrives as an array of chars in some versions: make it a text.
+            let chars: Option<String> = items
+                .iter()
+                .map(|i| number(i).and_then(|v| u(Some(v))).and_then(char::from_u32))
+                .collect();
+            match chars {
+                Some(s) if !items.is_empty() => {
+                    out.push(Leaf::Text(s.trim_end_matches('\0').to_owned()))
+                }
+                _ => items.iter().for_each(|i| leaves(i, out)),
+            }
+        }
+        other => {
+            if let Some(v) = number(other) {
+                out.push(Leaf::Num(v));
+            }
+        }
+    }
+}
+
+fn flat(g: &GenericIfData) -> Vec<Leaf> {
+    let mut v = Vec::new();
+    leaves(g, &mut v);
+    v
+}
+
+/// Tagged items named `tag` anywhere below `g`, not descending into items named in `stop`.
+fn find<'a>(
+    g: &'a GenericIfData,
+    tag: &str,
+    stop: &[&str],
+    out: &mut Vec<&'a GenericIfDataTaggedItem>,
+) {
+    match g {
+        GenericIfData::TaggedStruct(map) | GenericIfData::TaggedUnion(map) => {
+            for (k, items) in map {
+                for item in items {
+                    if k == tag {
+                        out.push(item);
+                    }
+                    if !stop.contains(&k.as_str()) {
+                        find(&item.data, tag, stop, out);
+                    }
+                }
+            }
+        }
+        GenericIfData::Struct(_, _, items)
+        | GenericIfData::Sequence(items)
+        | GenericIfData::Block { items, .. }
+        | GenericIfData::Array(items) => {
+            items.iter().for_each(|i| find(i, tag, stop, out));
+        }
+        _ => {}
+    }
+}
+
+fn all<'a>(g: &'a GenericIfData, tag: &str, stop: &[&str]) -> Vec<&'a GenericIfDataTaggedItem> {
+    let mut v = Vec::new();
+    find(g, tag, stop, &mut v);
+    v
+}
+
+fn first<'a>(
+    g: &'a GenericIfData,
+    tag: &str,
+    stop: &[&str],
+) -> Option<&'a GenericIfDataTaggedItem> {
+    all(g, tag, stop).into_iter().next()
+}
+
+fn num_at(l: &[Leaf], i: usize) -> Option<f64> {
+    match l.get(i) {
+        Some(Leaf::Num(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+fn enum_at(l: &[Leaf], i: usize) -> Option<String> {
+    match l.get(i) {
+        Some(Leaf::Enum(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn text_at(l: &[Leaf], i: usize) -> Option<String> {
+    match l.get(i) {
+        Some(Leaf::Text(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "values from u8..u32 fields of the grammar"
+)]
+fn u(v: Option<f64>) -> Option<u32> {
+    v.filter(|v| *v >= 0.0 && *v <= f64::from(u32::MAX))
+        .map(|v| v as u32)
+}
+
+fn u16v(v: Option<f64>) -> Option<u16> {
+    u(v).and_then(|v| u16::try_from(v).ok())
+}
+
+fn tagged_num(g: &GenericIfData, tag: &str) -> Option<u32> {
+    first(g, tag, &[]).and_then(|i| u(num_at(&flat(&i.data), 0)))
+}
+
+/// The event channels a measurement's `IF_DATA XCP` lists (FIXED_EVENT_LIST, or the
+/// AVAILABLE/DEFAULT lists of VARIABLE).
+pub(crate) fn daq_events(d: &a2lfile::IfData) -> Vec<u16> {
+    let Some(g) = &d.ifdata_items else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for block in all(g, "DAQ_EVENT", &[]) {
+        for e in all(&block.data, "EVENT", &[]) {
+            if let Some(v) = u16v(num_at(&flat(&e.data), 0)) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// PROTOCOL_LAYER.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProtocolLayer {
+    /// Protocol layer version.
+    pub version: Option<u16>,
+    /// T1 … T7 in ms.
+    pub timeouts_ms: [Option<u16>; 7],
+    /// MAX_CTO.
+    pub max_cto: Option<u16>,
+    /// MAX_DTO.
+    pub max_dto: Option<u16>,
+    /// `BYTE_ORDER_MSB_LAST` (Intel) or `BYTE_ORDER_MSB_FIRST` (Motorola).
+    pub byte_order: Option<String>,
+    /// `ADDRESS_GRANULARITY_BYTE`, `_WORD` or `_DWORD`.
+    pub address_granularity: Option<String>,
+    /// OPTIONAL_CMD entries.
+    pub optional_commands: Vec<String>,
+}
+
+/// One EVENT of the DAQ block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Event {
+    /// EVENT_CHANNEL_NAME.
+    pub name: String,
+    /// EVENT_CHANNEL_SHORT_NAME.
+    pub short_name: String,
+    /// EVENT_CHANNEL_NUMBER.
+    pub channel: Option<u16>,
+    /// `DAQ`, `STIM` or `DAQ_STIM`.
+    pub direction: Option<String>,
+    /// MAX_DAQ_LIST.
+    pub max_daq_lists: Option<u16>,
+    /// TIME_CYCLE (0 for sporadic).
+    pub time_cycle: Option<u16>,
+    /// TIME_UNIT code.
+    pub time_unit: Option<u16>,
+    /// PRIORITY.
+    pub priority: Option<u16>,
+}
+
+/// The DAQ block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Daq {
+    /// `STATIC` or `DYNAMIC`.
+    pub config_type: Option<String>,
+    /// MAX_DAQ.
+    pub max_daq: Option<u16>,
+    /// MAX_EVENT_CHANNEL.
+    pub max_event_channel: Option<u16>,
+    /// MIN_DAQ.
+    pub min_daq: Option<u16>,
+    /// The identification field type (`IDENTIFICATION_FIELD_TYPE_ABSOLUTE`, …).
+    pub id_field: Option<String>,
+    /// MAX_ODT_ENTRY_SIZE_DAQ.
+    pub max_odt_entry_size: Option<u16>,
+    /// The overload indication.
+    pub overload: Option<String>,
+    /// TIMESTAMP_SUPPORTED: ticks, size (`SIZE_DWORD`, …) and unit (`UNIT_1US`, …).
+    pub timestamp: Option<(u16, String, String)>,
+    /// PRESCALER_SUPPORTED.
+    pub prescaler: bool,
+    /// RESUME_SUPPORTED.
+    pub resume: bool,
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+/// A transport-layer block and the connection it describes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// XCP_ON_TCP_IP or XCP_ON_UDP_IP.
+    Ip {
+        /// `"TCP"` or `"UDP"`.
+        protocol: &'static str,
+        /// Transport layer version.
+        version: Option<u16>,
+        /// Port.
+        port: Option<u16>,
+        /// ADDRESS, HOST_NAME or IPV6.
+        host: Option<String>,
+    },
+    /// XCP_ON_CAN.
+    Can {
+        /// Transport layer version.
+        version: Option<u16>,
+        /// CAN_ID_MASTER (master → slave) without the flag bits.
+        cmd_id: Option<u32>,
+        /// CAN_ID_SLAVE (slave → master) without the flag bits.
+        res_id: Option<u32>,
+        /// CAN_ID_BROADCAST.
+        broadcast_id: Option<u32>,
+        /// Bit 31 of CAN_ID_MASTER: a 29-bit identifier.
+        extended: bool,
+        /// BAUDRATE in bit/s.
+        baudrate: Option<u32>,
+        /// MAX_DLC_REQUIRED: pad every frame.
+        max_dlc_required: bool,
+        /// CAN FD: MAX_DLC and the data-phase bit rate.
+        fd: Option<(Option<u16>, Option<u32>)>,
+    },
+    /// XCP_ON_SxI.
+    Sxi {
+        /// Transport layer version.
+        version: Option<u16>,
+        /// Baud rate.
+        baudrate: Option<u32>,
+        /// Header format (`HEADER_LEN_CTR_WORD`, …).
+        header: Option<String>,
+        /// Checksum (`NO_CHECKSUM`, `CHECKSUM_BYTE`, `CHECKSUM_WORD`).
+        checksum: Option<String>,
+    },
+    /// XCP_ON_USB.
+    Usb {
+        /// Transport layer version.
+        version: Option<u16>,
+        /// Vendor ID.
+        vendor_id: Option<u16>,
+        /// Product ID.
+        product_id: Option<u16>,
+        /// Header format.
+        header: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_owned());
+        match self {
+            Self::Ip {
+                protocol,
+                port,
+                host,
+                ..
+            } => write!(
+                f,
+                "XCP on {protocol}: {}:{}",
+                o(host),
+                port.map_or_else(|| "?".to_owned(), |p| p.to_string())
+            ),
+            Self::Can {
+                cmd_id,
+                res_id,
+                extended,
+                baudrate,
+                fd,
+                ..
+            } => {
+                let id = |v: &Option<u32>| v.map_or_else(|| "?".to_owned(), |v| format!("0x{v:X}"));
+                write!(
+                    f,
+                    "XCP on CAN{}: master→slave (CAN_ID_MASTER) {}, slave→master (CAN_ID_SLAVE) {}{}, {} bit/s",
+                    if fd.is_some() { " FD" } else { "" },
+                    id(cmd_id),
+                    id(res_id),
+                    if *extended { " (29-bit)" } else { "" },
+                    baudrate.map_or_else(|| "?".to_owned(), |b| b.to_string())
+                )
+            }
+            Self::Sxi {
+                baudrate,
+                header,
+                checksum,
+                ..
+            } => write!(
+                f,
+                "XCP on SxI: {} Bd, {}, {}",
+                baudrate.map_or_else(|| "?".to_owned(), |b| b.to_string()),
+                o(header),
+                o(checksum)
+            ),
+            Self::Usb {
+                vendor_id,
+                product_id,
+                ..
+            } => write!(
+                f,
+                "XCP on USB: {:04x}:{:04x}",
+                vendor_id.unwrap_or(0),
+                product_id.unwrap_or(0)
+            ),
+        }
+    }
+}
+
+/// The module's `IF_DATA XCP`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Xcp {
+    /// PROTOCOL_LAYER.
+    pub protocol: Option<ProtocolLayer>,
+    /// DAQ.
+    pub daq: Option<Daq>,
+    /// PAG: MAX_SEGMENTS and FREEZE_SUPPORTED.
+    pub pag: Option<(u16, bool)>,
+    /// Transport blocks, in file order.
+    pub transports: Vec<Transport>,
+    /// Whether an IF_DATA XCP was found but did not match the grammar (kept as text only).
+    pub unparsed: bool,
+}
+
+const TRANSPORTS: [&str; 5] = [
+    "XCP_ON_TCP_IP",
+    "XCP_ON_UDP_IP",
+    "XCP_ON_CAN",
+    "XCP_ON_SxI",
+    "XCP_ON_USB",
+];
+
+impl Xcp {
+    pub(crate) fn from_module(m: &a2lfile::Module) -> Self {
+        let mut x = Self::default();
+        for d in &m.if_data {
+            let Some(g) = &d.ifdata_items else {
+                continue;
+            };
+            if !d.ifdata_valid {
+                x.unparsed = true;
+            }
+            if x.protocol.is_none() {
+                x.protocol = first(g, "PROTOCOL_LAYER", &TRANSPORTS).map(|i| protocol(&i.data));
+            }
+            if x.daq.is_none() {
+                x.daq = first(g, "DAQ", &TRANSPORTS).map(|i| daq(&i.data));
+            }
+            if x.pag.is_none() {
+                x.pag = first(g, "PAG", &TRANSPORTS).map(|i| {
+                    (
+                        u16v(num_at(&flat(&i.data), 0)).unwrap_or(0),
+                        first(&i.data, "FREEZE_SUPPORTED", &[]).is_some(),
+                    )
+                });
+            }
+            for tag in TRANSPORTS {
+                for item in all(g, tag, &[]) {
+                    x.transports.push(transport(tag, &item.data));
+                }
+            }
+        }
+        x
+    }
+}
+
+fn protocol(g: &GenericIfData) -> ProtocolLayer {
+    let l = flat(g);
+    let mut timeouts_ms = [None; 7];
+    for (i, t) in timeouts_ms.iter_mut().enumerate() {
+        *t = u16v(num_at(&l, 1 + i));
+    }
+    ProtocolLayer {
+        version: u16v(num_at(&l, 0)),
+        timeouts_ms,
+        max_cto: u16v(num_at(&l, 8)),
+        max_dto: u16v(num_at(&l, 9)),
+        byte_order: enum_at(&l, 10),
+        address_granularity: enum_at(&l, 11),
+        optional_commands: all(g, "OPTIONAL_CMD", &[])
+            .iter()
+            .filter_map(|i| enum_at(&flat(&i.data), 0))
+            .collect(),
+    }
+}
+
+fn daq(g: &GenericIfData) -> Daq {
+    let l = flat(g);
+    let events = all(g, "EVENT", &[])
+        .iter()
+        .filter_map(|e| {
+            let f = flat(&e.data);
+            // DAQ_EVENT lists hold bare numbers under "EVENT"; the DAQ block's EVENTs start
+            // with the name.
+            let name = text_at(&f, 0)?;
+            Some(Event {
+                name,
+                short_name: text_at(&f, 1).unwrap_or_default(),
+                channel: u16v(num_at(&f, 2)),
+                direction: enum_at(&f, 3),
+                max_daq_lists: u16v(num_at(&f, 4)),
+                time_cycle: u16v(num_at(&f, 5)),
+                time_unit: u16v(num_at(&f, 6)),
+                priority: u16v(num_at(&f, 7)),
+            })
+        })
+        .collect();
+    Daq {
+        config_type: enum_at(&l, 0),
+        max_daq: u16v(num_at(&l, 1)),
+        max_event_channel: u16v(num_at(&l, 2)),
+        min_daq: u16v(num_at(&l, 3)),
+        id_field: enum_at(&l, 6),
+        max_odt_entry_size: u16v(num_at(&l, 8)),
+        overload: enum_at(&l, 9),
+        timestamp: first(g, "TIMESTAMP_SUPPORTED", &[]).map(|t| {
+            let f = flat(&t.data);
+            (
+                u16v(num_at(&f, 0)).unwrap_or(0),
+                enum_at(&f, 1).unwrap_or_default(),
+                enum_at(&f, 2).unwrap_or_default(),
+            )
+        }),
+        prescaler: first(g, "PRESCALER_SUPPORTED", &[]).is_some(),
+        resume: first(g, "RESUME_SUPPORTED", &[]).is_some(),
+        events,
+    }
+}
+
+fn transport(tag: &str, g: &GenericIfData) -> Transport {
+    let l = flat(g);
+    match tag {
+        "XCP_ON_TCP_IP" | "XCP_ON_UDP_IP" => Transport::Ip {
+            protocol: if tag == "XCP_ON_TCP_IP" { "TCP" } else { "UDP" },
+            version: u16v(num_at(&l, 0)),
+            port: u16v(num_at(&l, 1)),
+            host: ["ADDRESS", "HOST_NAME", "IPV6"]
+                .iter()
+                .find_map(|t| first(g, t, &[]).and_then(|i| text_at(&flat(&i.data), 0))),
+        },
+        "XCP_ON_CAN" => {
+            let master = tagged_num(g, "CAN_ID_MASTER");
+            let fd = first(g, "CAN_FD", &[]).map(|b| {
+                (
+                    u16v(first(&b.data, "MAX_DLC", &[]).and_then(|i| num_at(&flat(&i.data), 0))),
+                    tagged_num(&b.data, "CAN_FD_DATA_TRANSFER_BAUDRATE"),
+                )
+            });
+            Transport::Can {
+                version: u16v(num_at(&l, 0)),
+                cmd_id: master.map(|v| v & 0x1FFF_FFFF),
+                res_id: tagged_num(g, "CAN_ID_SLAVE").map(|v| v & 0x1FFF_FFFF),
+                broadcast_id: tagged_num(g, "CAN_ID_BROADCAST").map(|v| v & 0x1FFF_FFFF),
+                extended: master.is_some_and(|v| v & 0x8000_0000 != 0),
+                baudrate: tagged_num(g, "BAUDRATE"),
+                max_dlc_required: first(g, "MAX_DLC_REQUIRED", &["CAN_FD"]).is_some(),
+                fd,
+            }
+        }
+        "XCP_ON_SxI" => {
+            let enums: Vec<String> = l
+                .iter()
+                .filter_map(|x| match x {
+                    Leaf::Enum(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect();
+            Transport::Sxi {
+                version: u16v(num_at(&l, 0)),
+                baudrate: u(num_at(&l, 1)),
+                header: enums.iter().find(|e| e.starts_with("HEADER_")).cloned(),
+                checksum: enums.iter().find(|e| e.contains("CHECKSUM")).cloned(),
+            }
+        }
+        _ => Transport::Usb {
+            version: u16v(num_at(&l, 0)),
+            vendor_id: u16v(num_at(&l, 1)),
+            product_id: u16v(num_at(&l, 2)),
+            header: enum_at(&l, 4),
+        },
+    }
+}

@@ -1,0 +1,133 @@
+//! The public A2L corpus in `../shared/fixtures/a2l/` (see its SOURCES.md): every file loads,
+//! every object it lists resolves, and the counts match the file's own text.
+
+use std::path::PathBuf;
+
+use xcp_a2l::{A2l, LoadOptions, ObjectKind};
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/a2l");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the shared corpus at {} is readable: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "a2l"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `/begin KEYWORD` blocks in the text, outside comments (a cheap count independent of the
+/// parser).
+fn count_blocks(text: &str, keyword: &str) -> usize {
+    let needle = format!("/begin {keyword} ");
+    let mut in_comment = false;
+    let mut n = 0;
+    for line in text.lines() {
+        let mut l = line;
+        if in_comment {
+            match l.find("*/") {
+                Some(i) => {
+                    in_comment = false;
+                    l = &l[i + 2..];
+                }
+                None => continue,
+            }
+        }
+        if let Some(i) = l.find("/*") {
+            if !l[i..].contains("*/") {
+                in_comment = true;
+            }
+            l = &l[..i];
+        }
+        let l = l.split("//").next().unwrap_or("");
+        n += l.matches(&needle).count();
+    }
+    n
+}
+
+#[test]
+fn every_public_file_loads_and_every_object_resolves() {
+    let files = corpus();
+    assert!(files.len() >= 5, "corpus: {files:?}");
+    let mut total = 0;
+    for path in files {
+        let (a2l, warnings) = A2l::load(&path, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{} loads leniently: {e}", path.display()));
+        for w in &warnings {
+            println!("{}: warning: {w}", path.display());
+        }
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let c = a2l.counts();
+        assert_eq!(
+            c.measurements,
+            count_blocks(&text, "MEASUREMENT"),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            c.characteristics,
+            count_blocks(&text, "CHARACTERISTIC"),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            c.instances,
+            count_blocks(&text, "INSTANCE"),
+            "{}",
+            path.display()
+        );
+        let mut resolved = 0;
+        for (name, kind) in a2l.names() {
+            let o = a2l
+                .object(&name)
+                .unwrap_or_else(|e| panic!("{}: {name} resolves: {e}", path.display()));
+            assert_eq!(o.kind, kind, "{name}");
+            assert_eq!(o.name, name);
+            if kind == ObjectKind::Measurement || kind.is_characteristic() {
+                assert!(o.size() > 0, "{name} has a size");
+            }
+            resolved += 1;
+        }
+        assert!(
+            resolved >= c.measurements + c.characteristics,
+            "{}: {resolved} resolved",
+            path.display()
+        );
+        total += resolved;
+        println!(
+            "{}: {resolved} objects, {} warnings",
+            path.display(),
+            warnings.len()
+        );
+    }
+    assert!(total > 100, "{total}");
+}
+
+#[test]
+fn xcplite_hello_describes_its_connection_and_conversions() {
+    let path = corpus()
+        .into_iter()
+        .find(|p| p.ends_with("xcplite_hello_xcp_200.a2l"))
+        .expect("in the corpus");
+    let (a2l, _) = A2l::load(&path, &LoadOptions::default()).expect("loads");
+    let xcp = a2l.xcp();
+    let text = std::fs::read_to_string(&path).expect("readable");
+    assert!(text.contains("XCP_ON_UDP_IP"));
+    assert!(
+        xcp.transports.iter().any(|t| matches!(
+            t,
+            xcp_a2l::ifdata::Transport::Ip {
+                protocol: "UDP",
+                ..
+            }
+        )),
+        "{xcp:?}"
+    );
+    let (epk, addr) = a2l.epk().expect("the file has an EPK");
+    assert!(!epk.is_empty());
+    assert!(addr.is_some());
+    assert!(a2l.check_epk(&epk).is_ok());
+    let e = a2l.check_epk("something else").expect_err("mismatch");
+    assert!(e.to_string().contains("EPK mismatch"), "{e}");
+}
