@@ -1018,11 +1018,7 @@ impl A2l {
     }
 
     fn characteristic(&self, x: &a2lfile::Characteristic) -> Result<Object, Error> {
-        let writable = x.read_only.is_none()
-            && !matches!(
-                x.calibration_access.as_ref().map(|c| &c.calibration_access),
-                Some(CalibrationAccessEnum::NoCalibration | CalibrationAccessEnum::NotInMcdSystem)
-            );
+        let writable = x.read_only.is_none() && calibratable(x.calibration_access.as_ref());
         self.char_like(
             x.get_name().to_owned(),
             x.long_identifier.clone(),
@@ -1174,10 +1170,7 @@ impl A2l {
             unit: String::new(),
             limits: (0.0, 255.0),
             extended_limits: None,
-            writable: !matches!(
-                x.calibration_access.as_ref().map(|c| &c.calibration_access),
-                Some(CalibrationAccessEnum::NoCalibration | CalibrationAccessEnum::NotInMcdSystem)
-            ),
+            writable: calibratable(x.calibration_access.as_ref()),
             bit_mask: None,
             events: Vec::new(),
         }
@@ -1316,15 +1309,7 @@ impl A2l {
                 t.byte_order.as_ref(),
                 t.bit_mask.as_ref().map(|b| b.mask),
                 t.phys_unit.as_ref(),
-                !matches!(
-                    inst.calibration_access
-                        .as_ref()
-                        .map(|c| &c.calibration_access),
-                    Some(
-                        CalibrationAccessEnum::NoCalibration
-                            | CalibrationAccessEnum::NotInMcdSystem
-                    )
-                ),
+                calibratable(inst.calibration_access.as_ref()),
             );
         }
         if let Some(s) = m.typedef_structure.get(&ty) {
@@ -1438,6 +1423,14 @@ fn constant_name(c: &a2lfile::SystemConstant) -> Option<String> {
 const LIST_ARRAY_LIMIT: usize = 64;
 /// Leaves of one INSTANCE that [`A2l::names`] lists.
 const LIST_INSTANCE_LIMIT: usize = 4096;
+
+/// CALIBRATION_ACCESS allows writing (absent, CALIBRATION or OFFLINE_CALIBRATION).
+fn calibratable(c: Option<&a2lfile::CalibrationAccess>) -> bool {
+    !matches!(
+        c.map(|c| &c.calibration_access),
+        Some(CalibrationAccessEnum::NoCalibration | CalibrationAccessEnum::NotInMcdSystem)
+    )
+}
 
 fn ext(e: Option<&a2lfile::EcuAddressExtension>) -> u8 {
     e.map_or(0, |e| e.extension.to_le_bytes()[0])
