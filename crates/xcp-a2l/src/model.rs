@@ -1153,24 +1153,42 @@ impl A2l {
     }
 
     fn blob(&self, x: &a2lfile::Blob) -> Object {
-        Object {
-            name: x.get_name().to_owned(),
-            comment: x.long_identifier.clone(),
-            kind: ObjectKind::Blob,
-            address: Some(Address {
+        self.blob_object(
+            x.get_name(),
+            &x.long_identifier,
+            Some(Address {
                 ext: ext(x.ecu_address_extension.as_ref()),
                 addr: x.start_address,
             }),
+            x.size,
+            calibratable(x.calibration_access.as_ref()),
+        )
+    }
+
+    /// BLOB and TYPEDEF_BLOB: `size` bytes without conversion.
+    fn blob_object(
+        &self,
+        name: &str,
+        comment: &str,
+        address: Option<Address>,
+        size: u32,
+        writable: bool,
+    ) -> Object {
+        Object {
+            name: name.to_owned(),
+            comment: comment.to_owned(),
+            kind: ObjectKind::Blob,
+            address,
             datatype: DataType::U8,
             byte_order: self.byte_order,
-            dims: vec![x.size as usize],
+            dims: vec![size as usize],
             layout: None,
             axes: Vec::new(),
             compu: Compu::identical(),
             unit: String::new(),
             limits: (0.0, 255.0),
             extended_limits: None,
-            writable: calibratable(x.calibration_access.as_ref()),
+            writable,
             bit_mask: None,
             events: Vec::new(),
         }
@@ -1347,24 +1365,13 @@ impl A2l {
             return Ok(o);
         }
         if let Some(t) = m.typedef_blob.get(&ty) {
-            return Ok(Object {
-                name: full.to_owned(),
-                comment: t.long_identifier.clone(),
-                kind: ObjectKind::Blob,
+            return Ok(self.blob_object(
+                full,
+                &t.long_identifier,
                 address,
-                datatype: DataType::U8,
-                byte_order: self.byte_order,
-                dims: vec![t.size as usize],
-                layout: None,
-                axes: Vec::new(),
-                compu: Compu::identical(),
-                unit: String::new(),
-                limits: (0.0, 255.0),
-                extended_limits: None,
-                writable: true,
-                bit_mask: None,
-                events: Vec::new(),
-            });
+                t.size,
+                calibratable(inst.calibration_access.as_ref()),
+            ));
         }
         Err(invalid(format!(
             "type {ty} is not a TYPEDEF this crate resolves"

@@ -23,7 +23,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use a2lfile::A2lObjectName;
 use anyhow::{Context, Result, bail};
 use xcp_proto::{Address, Command as Cmd, DaqListNumber, EventChannel, OdtEntry, SessionParams};
 use xcp_transport::{PacketRx, PacketTx, Transport};
@@ -176,38 +175,19 @@ fn request(tx: &mut EthTx, rx: &mut EthRx, cmd: Cmd<'_>) -> Result<Vec<u8>> {
 
 /// The stress signals' (address, size) from the ECU's A2L.
 fn stress_entries(a2l: &Path, signals: &[&str]) -> Result<Vec<OdtEntry>> {
-    let text = std::fs::read_to_string(a2l).context("reading the ECU's A2L")?;
-    let (file, _) = a2lfile::load_from_string(&text, None, false)
-        .map_err(|e| anyhow::anyhow!("loading the ECU's A2L: {e}"))?;
-    let module = file
-        .project
-        .module
-        .first()
-        .context("no MODULE in the A2L")?;
+    let (file, _) = xcp_a2l::A2l::load(a2l, &xcp_a2l::LoadOptions::default())
+        .context("loading the ECU's A2L")?;
     signals
         .iter()
         .map(|name| {
-            let m = module
-                .measurement
-                .iter()
-                .find(|m| m.get_name() == *name)
-                .with_context(|| format!("{name} is not in the A2L"))?;
-            let addr = m.ecu_address.as_ref().context("no ECU_ADDRESS")?.address;
-            let ext = m.ecu_address_extension.as_ref().map_or(0, |e| e.extension);
-            let elem = match m.datatype.to_string().as_str() {
-                "UBYTE" | "SBYTE" => 1,
-                "UWORD" | "SWORD" => 2,
-                "ULONG" | "SLONG" | "FLOAT32_IEEE" => 4,
-                _ => 8,
-            };
-            let count = m
-                .matrix_dim
-                .as_ref()
-                .map_or(1, |d| d.dim_list.iter().product::<u16>());
+            let o = file.object(name)?;
+            let a = o
+                .address
+                .with_context(|| format!("{name} has no address"))?;
             Ok(OdtEntry {
                 bit_offset: 0xFF,
-                size: u8::try_from(usize::from(count) * elem).context("entry too large")?,
-                addr: Address::new(u8::try_from(ext).context("address extension")?, addr),
+                size: u8::try_from(o.size()).context("entry too large")?,
+                addr: Address::new(a.ext, a.addr),
             })
         })
         .collect()
