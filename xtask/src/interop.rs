@@ -5,6 +5,11 @@
 //! ephemeral ports, plain and with `--seed-key`, each serving TCP and UDP at once, and
 //! `interop/pyxcp/ecu_session.py` runs over TCP and then over UDP against each. The ECU is
 //! stopped with SIGINT and must exit cleanly.
+//!
+//! pya2ldb (PyPI `pya2ldb[compute]`, pinned, same venv) then reads the ECU's A2L, two
+//! synthetic A2Ls with every conversion kind (Intel and Motorola, from `xcp-a2l`'s `synth`
+//! example) and the shared public corpus; `interop/pya2l/compare.py` checks that it finds
+//! what `xcpkit a2l list --json` finds, conversion sample points included.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,6 +25,9 @@ use crate::{root, run};
 const PYXCP: &str = "pyxcp==0.29.20";
 /// Its decoder needs numpy, which pyXCP does not declare.
 const NUMPY: &str = "numpy";
+/// The A2L reader checked against ours; `compute` brings scipy and numexpr for its
+/// TAB_INTP and FORM conversions.
+const PYA2LDB: &str = "pya2ldb[compute]==1.0.355";
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
 fn target_dir() -> PathBuf {
@@ -32,7 +40,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
     let python = dir.join("bin").join("python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import pyxcp, numpy"])
+            .args(["-c", "import pyxcp, numpy, pya2l, scipy, numexpr"])
             .output()
             .is_ok_and(|o| o.status.success());
     if !ready {
@@ -42,8 +50,8 @@ pub(crate) fn venv() -> Result<PathBuf> {
         )
         .context("python3 -m venv failed; on Debian install python3-venv")?;
         run(
-            "install pyXCP into the venv",
-            Command::new(&python).args(["-m", "pip", "install", "-q", PYXCP, NUMPY]),
+            "install pyXCP and pya2ldb into the venv",
+            Command::new(&python).args(["-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB]),
         )?;
     }
     Ok(python)
@@ -176,6 +184,60 @@ pub(crate) fn interop() -> Result<()> {
             }
         }
         ecu.stop()?;
+    }
+    pya2ldb(&python, &bin, &work)
+}
+
+/// pya2ldb and `xcpkit a2l list --json` agree on the ECU's A2L, the synthetic ones and the
+/// shared corpus.
+fn pya2ldb(python: &Path, bin: &Path, work: &Path) -> Result<()> {
+    let mut files = vec![work.join("ecu-plain.a2l")];
+    for (name, extra) in [
+        ("synth-intel.a2l", None),
+        ("synth-motorola.a2l", Some("--motorola")),
+    ] {
+        let out = work.join(name);
+        let mut cmd = Command::new("cargo");
+        cmd.args(["run", "-q", "-p", "xcp-a2l", "--example", "synth", "--"])
+            .arg(&out)
+            .args(extra);
+        run(&format!("write {name}"), &mut cmd)?;
+        files.push(out);
+    }
+    let corpus = root().join("../shared/fixtures/a2l");
+    let mut shared: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .with_context(|| format!("the shared corpus {} is not readable", corpus.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "a2l"))
+        .collect();
+    shared.sort();
+    files.extend(shared);
+    let script = root().join("interop").join("pya2l").join("compare.py");
+    for file in &files {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let json = work.join(format!("{name}.json"));
+        let out = Command::new(bin)
+            .args(["a2l", "list", "--json"])
+            .arg(file)
+            .stderr(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        if !out.status.success() {
+            bail!("xcpkit a2l list --json {} failed", file.display());
+        }
+        std::fs::write(&json, &out.stdout)?;
+        let mut cmd = Command::new("timeout");
+        cmd.arg("300")
+            .arg(python)
+            .arg(&script)
+            .arg("--a2l")
+            .arg(file)
+            .arg("--ours")
+            .arg(&json)
+            .arg("--workdir")
+            .arg(work.join("pya2l"))
+            .env("COLUMNS", "120");
+        run(&format!("pya2ldb reads {name} as xcpkit does"), &mut cmd)?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! # xtask: project automation for xcpkit
 //!
 //! `cargo xtask ci` is the single entry point for every check CI runs; `.ci/run` calls only
-//! it. Other subcommands: `interop` (pyXCP against `xcpkit ecu`, also part of `ci`), `fuzz`
+//! it. Other subcommands: `interop` (pyXCP against `xcpkit ecu`, pya2ldb against `xcpkit a2l`; also part of `ci`), `fuzz`
 //! (libFuzzer, needs nightly and cargo-fuzz) and `bench`.
 //! The tidy tests (`cargo test -p xtask`) keep the house rules true: the crate layering of
 //! STYLE.md §2, where `unsafe` may appear, crate docs and lints, and test hygiene.

@@ -176,6 +176,16 @@ impl ByteOrder {
         }
     }
 
+    /// The A2L keyword (`MSB_LAST`, `MSB_FIRST`, …).
+    pub const fn keyword(self) -> &'static str {
+        match self {
+            Self::Intel => "MSB_LAST",
+            Self::Motorola => "MSB_FIRST",
+            Self::MsbFirstMswLast => "MSB_FIRST_MSW_LAST",
+            Self::MsbLastMswFirst => "MSB_LAST_MSW_FIRST",
+        }
+    }
+
     /// Reorders ECU bytes into little-endian order.
     fn to_little(self, b: &mut [u8]) {
         match self {
@@ -200,12 +210,12 @@ impl ByteOrder {
 
 impl fmt::Display for ByteOrder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Intel => "MSB_LAST (Intel)",
-            Self::Motorola => "MSB_FIRST (Motorola)",
-            Self::MsbFirstMswLast => "MSB_FIRST_MSW_LAST",
-            Self::MsbLastMswFirst => "MSB_LAST_MSW_FIRST",
-        })
+        f.write_str(self.keyword())?;
+        match self {
+            Self::Intel => f.write_str(" (Intel)"),
+            Self::Motorola => f.write_str(" (Motorola)"),
+            Self::MsbFirstMswLast | Self::MsbLastMswFirst => Ok(()),
+        }
     }
 }
 

@@ -727,6 +727,11 @@ impl A2l {
             .map(|x| (x.get_name().to_owned(), ObjectKind::Blob));
         let inst = m.instance.iter().flat_map(move |i| {
             let mut out = Vec::new();
+            if pointer_type(i.address_type.as_ref()).is_some() {
+                // Only the pointer has a fixed address; its target is known at run time.
+                out.push((i.get_name().to_owned(), ObjectKind::Measurement));
+                return out;
+            }
             let dims = dims_of(i.matrix_dim.as_ref());
             self.leaves(&i.type_ref, i.get_name().to_owned(), &dims, 0, &mut out);
             out
@@ -757,6 +762,10 @@ impl A2l {
             };
             for n in names {
                 for c in s.structure_component.iter() {
+                    if pointer_type(c.address_type.as_ref()).is_some() {
+                        out.push((format!("{n}.{}", c.get_name()), ObjectKind::Measurement));
+                        continue;
+                    }
                     let cd = dims_of(c.matrix_dim.as_ref());
                     self.leaves(
                         &c.component_type,
@@ -1209,11 +1218,23 @@ impl A2l {
         let mut ty = inst.type_ref.clone();
         let mut addr = u64::from(inst.start_address);
         let mut dims = dims_of(inst.matrix_dim.as_ref());
+        // Set while the path stands on a pointer (ADDRESS_TYPE other than DIRECT).
+        let mut pointer = pointer_type(inst.address_type.as_ref());
         let mut steps = 0;
         while !rest.is_empty() {
             steps += 1;
             if steps > 64 {
                 return Err(invalid("the path is too deep".to_owned()));
+            }
+            if let Some(p) = pointer
+                && (dims.is_empty() || rest.starts_with('.'))
+            {
+                return Err(invalid(format!(
+                    "the path goes through a pointer to {ty} ({} bytes at 0x{addr:X}); \
+                     its target is only known at run time: read the pointer, then use \
+                     that address",
+                    p.size()
+                )));
             }
             if let Some(r) = rest.strip_prefix('[') {
                 let close = r
@@ -1230,9 +1251,12 @@ impl A2l {
                 if i >= d0 {
                     return Err(invalid(format!("index {i} is out of range (0..{d0})")));
                 }
-                let elem = self
-                    .type_size(&ty)
-                    .ok_or_else(|| invalid(format!("type {ty} does not exist")))?;
+                let elem = match pointer {
+                    Some(p) => p.size(),
+                    None => self
+                        .type_size(&ty)
+                        .ok_or_else(|| invalid(format!("type {ty} does not exist")))?,
+                };
                 let stride: usize = inner.iter().product::<usize>() * elem;
                 addr += (i * stride) as u64;
                 dims = inner.to_vec();
@@ -1265,6 +1289,7 @@ impl A2l {
                 addr += u64::from(c.address_offset);
                 ty = c.component_type.clone();
                 dims = dims_of(c.matrix_dim.as_ref());
+                pointer = pointer_type(c.address_type.as_ref());
                 rest = r.get(end..).unwrap_or("");
             } else {
                 return Err(invalid(format!(
@@ -1277,6 +1302,26 @@ impl A2l {
             addr: u32::try_from(addr)
                 .map_err(|_| invalid("the address overflows 32 bits".to_owned()))?,
         });
+        if let Some(p) = pointer {
+            return Ok(Object {
+                name: full.to_owned(),
+                comment: format!("pointer to {ty}"),
+                kind: ObjectKind::Measurement,
+                address,
+                datatype: p,
+                byte_order: self.byte_order,
+                dims,
+                layout: None,
+                axes: Vec::new(),
+                compu: Compu::identical(),
+                unit: String::new(),
+                limits: p.range(),
+                extended_limits: None,
+                writable: false,
+                bit_mask: None,
+                events: Self::events(&inst.if_data),
+            });
+        }
         if let Some(t) = m.typedef_measurement.get(&ty) {
             let compu = self.compu(&t.conversion)?;
             let mut d = dims;
@@ -1466,4 +1511,16 @@ fn index_suffix(dims: &[usize], mut flat: usize) -> String {
         flat /= d.max(&1);
     }
     idx.iter().map(|i| format!("[{i}]")).collect()
+}
+
+/// The unsigned type a pointer of this ADDRESS_TYPE occupies (`None` for DIRECT or none).
+fn pointer_type(at: Option<&a2lfile::AddressType>) -> Option<DataType> {
+    use a2lfile::AddrType as P;
+    match at?.address_type {
+        P::Pbyte => Some(DataType::U8),
+        P::Pword => Some(DataType::U16),
+        P::Plong => Some(DataType::U32),
+        P::Plonglong => Some(DataType::U64),
+        P::Direct => None,
+    }
 }

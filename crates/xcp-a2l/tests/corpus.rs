@@ -131,3 +131,32 @@ fn xcplite_hello_describes_its_connection_and_conversions() {
     let e = a2l.check_epk("something else").expect_err("mismatch");
     assert!(e.to_string().contains("EPK mismatch"), "{e}");
 }
+
+/// `StructB` in a2ltool's typedef test links itself through `pPrev`/`pNext` members with
+/// ADDRESS_TYPE PLONG: those are 4-byte pointers, not nested structures, so they resolve as
+/// pointer values and a path through them is refused instead of recursing.
+#[test]
+fn pointer_members_are_pointers_not_nested_structures() {
+    let path = corpus()
+        .into_iter()
+        .find(|p| p.ends_with("a2ltool_update_typedef_test1.a2l"))
+        .expect("in the corpus");
+    let (a2l, _) = A2l::load(&path, &LoadOptions::default()).expect("loads");
+    let p = a2l.object("struct_b.pNext").expect("the pointer resolves");
+    assert_eq!(p.address.map(|a| a.addr), Some(0x9044));
+    assert_eq!(p.datatype, xcp_a2l::DataType::U32);
+    assert!(!p.writable);
+    let err = a2l
+        .object("struct_b.pPrev.s1.val_i32")
+        .expect_err("no fixed address behind a pointer")
+        .to_string();
+    assert!(err.contains("pointer to StructB"), "{err}");
+    let s1 = a2l.object("struct_b.s1.val_i32").expect("a direct member");
+    assert_eq!(s1.address.map(|a| a.addr), Some(0x904C));
+    let listed: Vec<String> = a2l
+        .names()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("struct_b."))
+        .collect();
+    assert_eq!(listed.len(), 10, "{listed:?}");
+}

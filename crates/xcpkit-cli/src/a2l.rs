@@ -1,11 +1,13 @@
 //! `xcpkit a2l check | list | show`: look into an A2L file with `xcp-a2l`.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use xcp_a2l::{A2l, Conversion, LoadOptions, Object, ObjectKind};
+use serde_json::json;
+use xcp_a2l::{A2l, Conversion, DataType, LoadOptions, Object, ObjectKind, Value};
 
 /// Options of `xcpkit a2l`.
 #[derive(Debug, Args)]
@@ -29,6 +31,10 @@ enum A2lCommand {
     List {
         /// The A2L file.
         file: PathBuf,
+        /// One JSON array instead: per object its kind, address, type, size, conversion, unit,
+        /// limits and a few raw → physical sample points (for cross-checks with other tools).
+        #[arg(long)]
+        json: bool,
         /// Only this kind.
         #[arg(long, value_enum)]
         kind: Option<Kind>,
@@ -84,40 +90,115 @@ fn load(file: &PathBuf, strict: bool) -> anyhow::Result<A2l> {
 pub(crate) fn run(args: &A2lArgs) -> anyhow::Result<()> {
     match &args.command {
         A2lCommand::Check { file, strict } => check(file, *strict),
-        A2lCommand::List { file, kind, filter } => {
+        A2lCommand::List {
+            file,
+            json,
+            kind,
+            filter,
+        } => {
             let a2l = load(file, false)?;
             let re = filter
                 .as_deref()
                 .map(regex::Regex::new)
                 .transpose()
                 .context("--filter is not a valid regular expression")?;
+            let selected = a2l.names().filter(|(name, k)| {
+                kind.is_none_or(|want| want.matches(*k))
+                    && re.as_ref().is_none_or(|r| r.is_match(name))
+            });
+            if *json {
+                let list: Vec<_> = selected.map(|(name, _)| json_entry(&a2l, &name)).collect();
+                let text = serde_json::to_string_pretty(&list)?;
+                return emit(&format!("{text}\n"));
+            }
+            let mut out = String::new();
             let mut n = 0;
-            for (name, k) in a2l.names() {
-                if kind.is_some_and(|want| !want.matches(k))
-                    || re.as_ref().is_some_and(|r| !r.is_match(&name))
-                {
-                    continue;
-                }
+            for (name, k) in selected {
                 let addr = a2l
                     .object(&name)
                     .ok()
                     .and_then(|o| o.address)
                     .map_or_else(|| "-".to_owned(), |a| format!("{}:0x{:08X}", a.ext, a.addr));
-                println!("{:<12} {name:<40} {addr}", k.keyword());
+                let _ = writeln!(out, "{:<12} {name:<40} {addr}", k.keyword());
                 n += 1;
             }
+            emit(&out)?;
             eprintln!("{n} object(s)");
             Ok(())
         }
         A2lCommand::Show { file, name } => {
             let a2l = load(file, false)?;
             if name == "xcp" {
-                print!("{}", show_xcp(&a2l));
+                emit(&show_xcp(&a2l))
             } else {
-                print!("{}", show(&a2l.object(name)?));
+                emit(&show(&a2l.object(name)?))
             }
-            Ok(())
         }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`xcpkit a2l list … | head`) is an error `main` treats
+/// as a quiet end.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Raw values at which `list --json` shows the conversion: small integers, a negative one
+/// for signed types, a fraction for floats, and the type's extremes.
+fn sample_raws(t: DataType) -> Vec<f64> {
+    let (lo, hi) = t.range();
+    let mut raws = vec![0.0, 1.0, 2.0, 3.0, 7.0, 100.0, 1000.0, -1.0, -100.0, lo, hi];
+    if !t.is_integer() {
+        raws.extend([0.5, -2.25]);
+    }
+    raws.retain(|r| (lo..=hi).contains(r) && r.is_finite());
+    raws.sort_by(f64::total_cmp);
+    raws.dedup();
+    raws
+}
+
+/// One object for `list --json`; an object that does not resolve carries its error.
+fn json_entry(a2l: &A2l, name: &str) -> serde_json::Value {
+    let o = match a2l.object(name) {
+        Ok(o) => o,
+        Err(e) => return json!({ "name": name, "error": e.to_string() }),
+    };
+    let samples: Vec<_> = sample_raws(o.datatype)
+        .into_iter()
+        .filter_map(|raw| match o.compu.to_physical(raw).ok()? {
+            Value::Number(p) if p.is_finite() => Some(json!([raw, p])),
+            Value::Number(_) => None,
+            Value::Text(t) => Some(json!([raw, t])),
+        })
+        .collect();
+    json!({
+        "name": o.name,
+        "kind": o.kind.keyword(),
+        "ext": o.address.map(|a| a.ext),
+        "address": o.address.map(|a| a.addr),
+        "datatype": o.datatype.keyword(),
+        "byte_order": o.byte_order.keyword(),
+        "dims": o.dims,
+        "size": o.size(),
+        "conversion": o.compu.name,
+        "conversion_kind": o.compu.kind(),
+        "unit": o.unit,
+        "limits": [o.limits.0, o.limits.1],
+        "writable": o.writable,
+        "events": o.events,
+        "samples": samples,
+    })
+}
+
+/// A limit or coefficient as people write it: `1e300`, not three hundred digits.
+fn num(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e12).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -210,8 +291,8 @@ fn show(o: &Object) -> String {
             a.compu.name,
             a.compu.kind(),
             a.max_points,
-            a.limits.0,
-            a.limits.1,
+            num(a.limits.0),
+            num(a.limits.1),
             a.axis_pts
                 .as_ref()
                 .map_or_else(String::new, |r| format!(", points in {r}")),
@@ -236,9 +317,14 @@ fn show(o: &Object) -> String {
         );
     }
     let _ = writeln!(s, "  unit         {}", o.unit);
-    let _ = writeln!(s, "  limits       [{}, {}]", o.limits.0, o.limits.1);
+    let _ = writeln!(
+        s,
+        "  limits       [{}, {}]",
+        num(o.limits.0),
+        num(o.limits.1)
+    );
     if let Some((lo, hi)) = o.extended_limits {
-        let _ = writeln!(s, "  extended     [{lo}, {hi}]");
+        let _ = writeln!(s, "  extended     [{}, {}]", num(lo), num(hi));
     }
     let _ = writeln!(
         s,

@@ -147,6 +147,14 @@ fn the_ecu_serves_its_model_and_stops_on_sigint() {
         "^counter_",
     ]);
     assert!(ok && out.lines().count() == 3, "{out}");
+    let (ok, out) = a2l_cmd(&["list", path, "--json", "--filter", "^counter_1ms$"]);
+    assert!(ok, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).expect("list --json is JSON");
+    let entry = &list[0];
+    assert_eq!(entry["name"], "counter_1ms", "{out}");
+    assert_eq!(entry["datatype"], "ULONG", "{out}");
+    assert_eq!(entry["size"], 4, "{out}");
+    assert_eq!(entry["samples"][1], serde_json::json!([1.0, 1.0]), "{out}");
     let broken = dir.join("broken.a2l");
     std::fs::write(&broken, &text[..text.len() / 3]).expect("write");
     let (ok, _) = a2l_cmd(&["check", broken.to_str().expect("utf-8")]);
