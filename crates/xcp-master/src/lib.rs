@@ -1,0 +1,55 @@
+//! # xcp-master: an XCP master that drives any slave correctly and never hangs
+//!
+//! A [`Master`] is one session with one slave over any [`xcp_transport::Transport`]. A
+//! receive thread per session owns the transport's receive half: it hands each response to
+//! the command waiting for it (a response with no command waiting is discarded and counted,
+//! never taken for the next command), queues events and service requests, decodes DAQ
+//! packets, and enforces every deadline. Commands are `async` and run on any executor;
+//! [`block_on`] runs one on the calling thread.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `session` | [`Master`]: sending, waiting, the ASAM error handling (SYNCH and repeat after a timeout, wait T7 and repeat on ERR_CMD_BUSY, unlock and repeat on ERR_ACCESS_LOCKED), seed & key |
+//! | `commands` | one typed method per XCP command |
+//! | `memory` | upload/download of any length (SHORT_*, slave and master block modes), checksum verified against our own computation, freeze |
+//! | [`daq`] | ODT packing within the slave's limits, dynamic and static configuration, the decoder and the bounded stream of rows, the raw-frame sink |
+//! | [`time`] | timestamp linearisation, GET_DAQ_CLOCK correlation |
+//! | `link` | the receive thread and the command slot |
+//!
+//! Every wait is bounded by [`Config`]: T1–T7, repetitions, EV_CMD_PENDING extensions.
+//!
+//! ```
+//! use xcp_master::{Config, Master, block_on};
+//! use xcp_transport::mem;
+//!
+//! // A slave that never answers: CONNECT ends in a timeout after its repetitions.
+//! let (master_end, _silent_slave) = mem::pair();
+//! let mut config = Config::default();
+//! config.timeouts.t6 = std::time::Duration::from_millis(20);
+//! let mut m = Master::new(master_end, config).expect("receive thread starts");
+//! let err = block_on(m.connect()).expect_err("nobody answers");
+//! assert!(err.is_timeout(), "{err}");
+//! ```
+
+mod commands;
+mod config;
+pub mod daq;
+mod error;
+mod exec;
+mod link;
+mod memory;
+mod session;
+pub mod time;
+
+pub use commands::Identification;
+pub use config::{Config, Timeouts};
+pub use daq::{
+    Batch, DaqLimits, DaqOptions, DaqStats, DaqStream, ListRequest, ListStats, RawSink, Row,
+    Signal, SignalType, SlowConsumer, Value,
+};
+pub use error::Error;
+pub use exec::block_on;
+pub use link::{LinkStats, SlaveEvent};
+pub use memory::STORE_CAL_REQ;
+pub use session::{Master, SeedKey};
+pub use time::ClockCorrelation;

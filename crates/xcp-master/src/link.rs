@@ -1,0 +1,494 @@
+//! The receive side of a session: one pump thread per master owns the transport's receive
+//! half, hands each response to the command waiting for it, queues events and service
+//! requests, feeds DAQ packets to the decoder, and enforces every command's deadline.
+//!
+//! A command is a [`Slot`] the master arms before sending; the pump completes it with the
+//! response, with a timeout when its deadline passes, or with the reason the link died.
+//! A response that arrives while no slot is armed (late, duplicated or foreign) is discarded
+//! and counted, never kept for the next command.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use xcp_proto::codes::pid;
+use xcp_proto::{ErrorCode, EventCode, Pending, SessionParams};
+use xcp_transport::{PacketRx, TransportError};
+
+use crate::daq::{DaqState, RawSink};
+
+/// How long the pump waits in one receive when no deadline is nearer.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What the pump should do with the next response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// The response to `pending`: `packets` RES packets (slave block mode), or one ERR.
+    Response {
+        /// The command.
+        pending: Pending,
+        /// Number of positive packets that make up the answer.
+        packets: usize,
+    },
+    /// The SYNCH fence after a timeout: everything before ERR_CMD_SYNCH is late and discarded.
+    Synch,
+    /// Nothing: the master waits out a delay (T7); anything arriving is unsolicited.
+    Sleep,
+}
+
+/// How a command ended, from the pump's side.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The response packets (one ERR, or `packets` RES).
+    Packets(Vec<Vec<u8>>),
+    /// The deadline passed (EV_CMD_PENDING extensions included).
+    TimedOut,
+    /// The link is down.
+    Closed(String),
+}
+
+#[derive(Debug)]
+enum Slot {
+    Idle,
+    Armed {
+        expect: Expect,
+        deadline: Instant,
+        timeout: Duration,
+        extensions_left: u32,
+        got: Vec<Vec<u8>>,
+        waker: Option<Waker>,
+    },
+    Done(Outcome),
+}
+
+/// A service request or event from the slave, as delivered to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlaveEvent {
+    /// An EV packet: its code and the bytes after the code.
+    Event {
+        /// Event code.
+        code: EventCode,
+        /// Event-specific bytes.
+        data: Vec<u8>,
+    },
+    /// A SERV packet: its request code and the bytes after it (SERV_TEXT: the text).
+    Service {
+        /// Service request code (0 reset, 1 text).
+        code: u8,
+        /// Request-specific bytes.
+        data: Vec<u8>,
+    },
+}
+
+/// Counters of a session, all monotonic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkStats {
+    /// Commands sent (repetitions and SYNCH included).
+    pub commands: u64,
+    /// Responses that arrived with no command waiting (late, duplicated, foreign): discarded.
+    pub unsolicited: u64,
+    /// Responses discarded by a SYNCH fence (answers to a command that had timed out).
+    pub late: u64,
+    /// Commands whose deadline passed.
+    pub timeouts: u64,
+    /// Repetitions made by the error handling.
+    pub retries: u64,
+    /// EV_CMD_PENDING (and ERR_CMD_PENDING) received while a command waited.
+    pub pending_extensions: u64,
+    /// EV and SERV packets received.
+    pub events: u64,
+    /// EV and SERV packets dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// EV_DAQ_OVERLOAD received.
+    pub overload_events: u64,
+    /// DTOs received.
+    pub dtos: u64,
+    /// DTOs that arrived with no DAQ configuration to decode them (or did not decode).
+    pub dtos_unknown: u64,
+    /// Packets that were empty or did not decode.
+    pub malformed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commands: AtomicU64,
+    unsolicited: AtomicU64,
+    late: AtomicU64,
+    timeouts: AtomicU64,
+    retries: AtomicU64,
+    pending_extensions: AtomicU64,
+    events: AtomicU64,
+    events_dropped: AtomicU64,
+    overload_events: AtomicU64,
+    dtos: AtomicU64,
+    dtos_unknown: AtomicU64,
+    malformed: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Control messages from the master to its pump.
+pub(crate) enum Control {
+    /// Decode DTOs with this state from now on (`None`: count them as unknown).
+    Daq(Option<Box<DaqState>>),
+    /// Hand every DTO to this sink before decoding (`None`: no sink).
+    Raw(Option<Box<dyn RawSink>>),
+    /// The session parameters changed (CONNECT).
+    Params(SessionParams),
+}
+
+/// State shared by the master and its pump.
+pub(crate) struct Shared {
+    slot: Mutex<Slot>,
+    events: Mutex<EventQueue>,
+    counters: Counters,
+    closed: Mutex<Option<String>>,
+    stop: AtomicBool,
+}
+
+struct EventQueue {
+    queue: VecDeque<SlaveEvent>,
+    capacity: usize,
+    waker: Option<Waker>,
+}
+
+/// Locks, recovering the data if another thread panicked while holding it (every critical
+/// section here leaves the state consistent).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn new(event_capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            slot: Mutex::new(Slot::Idle),
+            events: Mutex::new(EventQueue {
+                queue: VecDeque::new(),
+                capacity: event_capacity.max(1),
+                waker: None,
+            }),
+            counters: Counters::default(),
+            closed: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// Arms the slot before a command is sent. Any earlier outcome is discarded.
+    pub(crate) fn arm(&self, expect: Expect, timeout: Duration, extensions: u32) {
+        bump(&self.counters.commands);
+        *lock(&self.slot) = Slot::Armed {
+            expect,
+            deadline: Instant::now() + timeout,
+            timeout,
+            extensions_left: extensions,
+            got: Vec::new(),
+            waker: None,
+        };
+    }
+
+    /// Disarms the slot (a send failed after arming).
+    pub(crate) fn disarm(&self) {
+        *lock(&self.slot) = Slot::Idle;
+    }
+
+    /// Takes the outcome if there is one, else registers `waker`.
+    pub(crate) fn poll_outcome(&self, waker: &Waker) -> Option<Outcome> {
+        let mut slot = lock(&self.slot);
+        match &mut *slot {
+            Slot::Done(_) => match std::mem::replace(&mut *slot, Slot::Idle) {
+                Slot::Done(o) => Some(o),
+                _ => None,
+            },
+            Slot::Armed { waker: w, .. } => {
+                if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    *w = Some(waker.clone());
+                }
+                None
+            }
+            Slot::Idle => Some(Outcome::Closed(
+                "internal: a response was awaited without a command".to_owned(),
+            )),
+        }
+    }
+
+    pub(crate) fn closed(&self) -> Option<String> {
+        lock(&self.closed).clone()
+    }
+
+    pub(crate) fn count_retry(&self) {
+        bump(&self.counters.retries);
+    }
+
+    pub(crate) fn stats(&self) -> LinkStats {
+        let c = &self.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LinkStats {
+            commands: l(&c.commands),
+            unsolicited: l(&c.unsolicited),
+            late: l(&c.late),
+            timeouts: l(&c.timeouts),
+            retries: l(&c.retries),
+            pending_extensions: l(&c.pending_extensions),
+            events: l(&c.events),
+            events_dropped: l(&c.events_dropped),
+            overload_events: l(&c.overload_events),
+            dtos: l(&c.dtos),
+            dtos_unknown: l(&c.dtos_unknown),
+            malformed: l(&c.malformed),
+        }
+    }
+
+    pub(crate) fn next_event(&self) -> Option<SlaveEvent> {
+        lock(&self.events).queue.pop_front()
+    }
+
+    pub(crate) fn poll_event(&self, waker: &Waker) -> Option<SlaveEvent> {
+        let mut q = lock(&self.events);
+        let e = q.queue.pop_front();
+        if e.is_none() {
+            q.waker = Some(waker.clone());
+        }
+        e
+    }
+
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    fn push_event(&self, e: SlaveEvent) {
+        bump(&self.counters.events);
+        let mut q = lock(&self.events);
+        if q.queue.len() >= q.capacity {
+            bump(&self.counters.events_dropped);
+            return;
+        }
+        q.queue.push_back(e);
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// A RES or ERR packet arrived.
+    fn response(&self, packet: &[u8]) {
+        let mut slot = lock(&self.slot);
+        let Slot::Armed {
+            expect,
+            got,
+            deadline,
+            timeout,
+            extensions_left,
+            ..
+        } = &mut *slot
+        else {
+            bump(&self.counters.unsolicited);
+            return;
+        };
+        let is_err = packet.first() == Some(&pid::ERR);
+        let code = packet.get(1).copied().map(ErrorCode::from_u8);
+        match *expect {
+            Expect::Sleep => bump(&self.counters.unsolicited),
+            Expect::Synch => {
+                if is_err && code == Some(ErrorCode::CmdSynch) {
+                    got.push(packet.to_vec());
+                    complete(&mut slot, Outcome::Packets);
+                } else {
+                    bump(&self.counters.late);
+                }
+            }
+            Expect::Response { packets, .. } => {
+                if is_err && code == Some(ErrorCode::CmdPending) {
+                    // The older way of saying "wait": same rule as EV_CMD_PENDING.
+                    if *extensions_left > 0 {
+                        *extensions_left -= 1;
+                        *deadline = Instant::now() + *timeout;
+                        bump(&self.counters.pending_extensions);
+                    }
+                    return;
+                }
+                if is_err && code == Some(ErrorCode::CmdSynch) {
+                    // An answer to a SYNCH whose fence already ended: late.
+                    bump(&self.counters.late);
+                    return;
+                }
+                got.push(packet.to_vec());
+                if is_err || got.len() >= packets {
+                    complete(&mut slot, Outcome::Packets);
+                }
+            }
+        }
+    }
+
+    /// EV_CMD_PENDING: the waiting command's timer restarts, a bounded number of times.
+    fn cmd_pending(&self) {
+        let mut slot = lock(&self.slot);
+        if let Slot::Armed {
+            deadline,
+            timeout,
+            extensions_left,
+            expect: Expect::Response { .. },
+            ..
+        } = &mut *slot
+            && *extensions_left > 0
+        {
+            *extensions_left -= 1;
+            *deadline = Instant::now() + *timeout;
+            bump(&self.counters.pending_extensions);
+        }
+    }
+
+    /// Completes the slot with a timeout when its deadline passed; returns the time left.
+    fn check_deadline(&self, now: Instant) -> Option<Duration> {
+        let mut slot = lock(&self.slot);
+        if let Slot::Armed {
+            deadline, expect, ..
+        } = &*slot
+        {
+            if *deadline <= now {
+                if *expect != Expect::Sleep {
+                    bump(&self.counters.timeouts);
+                }
+                complete_with(&mut slot, Outcome::TimedOut);
+                return None;
+            }
+            return Some(*deadline - now);
+        }
+        None
+    }
+
+    fn close(&self, reason: String) {
+        let mut closed = lock(&self.closed);
+        if closed.is_none() {
+            *closed = Some(reason.clone());
+        }
+        drop(closed);
+        let mut slot = lock(&self.slot);
+        if matches!(*slot, Slot::Armed { .. }) {
+            complete_with(&mut slot, Outcome::Closed(reason));
+        }
+        drop(slot);
+        if let Some(w) = lock(&self.events).waker.take() {
+            w.wake();
+        }
+    }
+}
+
+fn complete(slot: &mut Slot, make: fn(Vec<Vec<u8>>) -> Outcome) {
+    if let Slot::Armed { got, waker, .. } = slot {
+        let packets = std::mem::take(got);
+        let waker = waker.take();
+        *slot = Slot::Done(make(packets));
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+fn complete_with(slot: &mut Slot, outcome: Outcome) {
+    if let Slot::Armed { waker, .. } = slot {
+        let waker = waker.take();
+        *slot = Slot::Done(outcome);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The pump thread's loop. Ends when the master asks it to, or when the link dies.
+pub(crate) fn pump(
+    shared: &Shared,
+    mut rx: Box<dyn PacketRx>,
+    control: &mpsc::Receiver<Control>,
+    mut params: SessionParams,
+) {
+    let mut daq: Option<Box<DaqState>> = None;
+    let mut raw: Option<Box<dyn RawSink>> = None;
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            shared.close("the master ended the session".to_owned());
+            return;
+        }
+        while let Ok(c) = control.try_recv() {
+            match c {
+                Control::Daq(d) => daq = d,
+                Control::Raw(r) => raw = r,
+                Control::Params(p) => params = p,
+            }
+        }
+        let now = Instant::now();
+        let mut wait = shared
+            .check_deadline(now)
+            .map_or(POLL, |left| left.min(POLL));
+        if let Some(d) = daq.as_mut() {
+            match d.flush_in() {
+                Some(left) if left.is_zero() => d.publish(),
+                Some(left) => wait = wait.min(left),
+                None => {}
+            }
+        }
+        match rx.recv(wait) {
+            Ok(Some(packet)) => {
+                let Some(&first) = packet.first() else {
+                    bump(&shared.counters.malformed);
+                    continue;
+                };
+                match first {
+                    pid::RES | pid::ERR => shared.response(packet),
+                    pid::EV => {
+                        let code = EventCode::from_u8(packet.get(1).copied().unwrap_or(0xFF));
+                        match code {
+                            EventCode::CmdPending => shared.cmd_pending(),
+                            EventCode::DaqOverload => {
+                                bump(&shared.counters.overload_events);
+                                if let Some(d) = daq.as_mut() {
+                                    d.overload_event();
+                                }
+                            }
+                            _ => {}
+                        }
+                        shared.push_event(SlaveEvent::Event {
+                            code,
+                            data: packet.get(2..).unwrap_or_default().to_vec(),
+                        });
+                    }
+                    pid::SERV => shared.push_event(SlaveEvent::Service {
+                        code: packet.get(1).copied().unwrap_or(0),
+                        data: packet.get(2..).unwrap_or_default().to_vec(),
+                    }),
+                    _ => {
+                        bump(&shared.counters.dtos);
+                        let host_ns = crate::time::host_now_ns();
+                        if let Some(r) = raw.as_mut() {
+                            r.frame(host_ns, packet);
+                        }
+                        let decoded = daq
+                            .as_mut()
+                            .is_some_and(|d| d.decode(packet, host_ns, &params));
+                        if !decoded {
+                            bump(&shared.counters.dtos_unknown);
+                        }
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let reason = match e {
+                    TransportError::Disconnected { reason, .. } => {
+                        format!("the slave closed the link ({reason})")
+                    }
+                    other => format!("the link failed: {other}"),
+                };
+                if let Some(d) = daq.as_mut() {
+                    d.close(&reason);
+                }
+                shared.close(reason);
+                return;
+            }
+        }
+    }
+}

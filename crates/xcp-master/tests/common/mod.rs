@@ -1,0 +1,148 @@
+//! A slave to drive: `xcp-slave` with a calibration segment, globals and two events, served
+//! over the in-memory pair, TCP or UDP.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different part of these helpers"
+)]
+
+use std::time::Duration;
+
+use xcp_master::{Config, Master};
+use xcp_proto::{ByteOrder, Resources};
+use xcp_slave::{
+    CalSeg, CharKind, DemoSeedKey, Event, Global, Meta, ScalarType, Server, Slave, SlaveConfig,
+};
+use xcp_transport::mem;
+use xcp_transport_eth::{EthConfig, EthServer, Protocol, ServerConfig, connect};
+
+/// The demo seed & key secret of the fixture.
+pub const SECRET: &[u8] = b"xcpkit-master-test";
+
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Params {
+    pub gain: f32,
+    pub offset: i32,
+    pub table: [u16; 200],
+}
+
+pub const PARAMS: Params = Params {
+    gain: 1.5,
+    offset: -7,
+    table: [0; 200],
+};
+
+pub struct Fixture {
+    pub slave: Slave,
+    pub params: CalSeg<Params>,
+    pub counter: Global<u32>,
+    pub temp: Global<f32>,
+    pub wide: Global<u64>,
+    pub ev_fast: Event,
+    pub ev_slow: Event,
+}
+
+pub fn fixture(config: SlaveConfig) -> Fixture {
+    let protected = config.protected;
+    let mut b = Slave::builder("master-fixture")
+        .epk("master fixture 1.0")
+        .config(config);
+    if protected != Resources::NONE {
+        b = b.seed_key(Box::new(DemoSeedKey::new(SECRET, 40)));
+    }
+    let fast = b
+        .event("fast", Some(Duration::from_millis(1)), 1)
+        .expect("event");
+    let slow = b
+        .event("slow", Some(Duration::from_millis(10)), 2)
+        .expect("event");
+    let params = b.cal_segment("params", &PARAMS).expect("segment");
+    b.characteristic(
+        &params,
+        "gain",
+        0,
+        ScalarType::F32,
+        CharKind::Value,
+        Meta::new("gain"),
+    )
+    .expect("gain");
+    let counter = b
+        .global::<u32>("counter", Some(fast), Meta::new("counter"))
+        .expect("counter");
+    let temp = b
+        .global::<f32>("temp", Some(fast), Meta::new("temperature"))
+        .expect("temp");
+    let wide = b
+        .global::<u64>("wide", Some(slow), Meta::new("wide"))
+        .expect("wide");
+    let slave = b.build().expect("slave");
+    Fixture {
+        ev_fast: slave.event(fast).expect("ev"),
+        ev_slow: slave.event(slow).expect("ev"),
+        slave,
+        params,
+        counter,
+        temp,
+        wide,
+    }
+}
+
+/// Short timeouts so failure paths finish quickly.
+pub fn quick() -> Config {
+    let mut c = Config::default();
+    c.timeouts.t1 = Duration::from_millis(300);
+    c.timeouts.t6 = Duration::from_millis(300);
+    c.timeouts.t7 = Duration::from_millis(5);
+    c
+}
+
+pub enum Link {
+    Mem,
+    Tcp,
+    Udp,
+}
+
+impl Link {
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Mem => "in-memory pair",
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+/// The fixture's slave served over `link`, and a master on the other end (not connected).
+pub fn serve(f: &Fixture, link: &Link, config: Config) -> (Server, Master) {
+    match link {
+        Link::Mem => {
+            let (m, s) = mem::pair();
+            let srv = Server::start(&f.slave, s).expect("server");
+            (srv, Master::new(m, config).expect("master"))
+        }
+        Link::Tcp | Link::Udp => {
+            let protocol = if matches!(link, Link::Tcp) {
+                Protocol::Tcp
+            } else {
+                Protocol::Udp
+            };
+            let server = EthServer::bind(ServerConfig {
+                bind: "127.0.0.1:0".parse().expect("addr"),
+                ..ServerConfig::new(protocol)
+            })
+            .expect("bind");
+            let addr = server.local_addr();
+            let srv = Server::start(&f.slave, server).expect("server");
+            let t = connect(addr, protocol, &EthConfig::default()).expect("connect");
+            (srv, Master::new(t, config).expect("master"))
+        }
+    }
+}
+
+pub fn config(order: ByteOrder) -> SlaveConfig {
+    SlaveConfig {
+        byte_order: order,
+        ..SlaveConfig::default()
+    }
+}

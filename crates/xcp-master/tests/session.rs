@@ -1,0 +1,292 @@
+//! The master against `xcp-slave` over the in-memory pair, TCP and UDP, Intel and Motorola:
+//! the session commands, memory transfers of every size class, checksums, pages, seed & key,
+//! and DAQ with decoded rows.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Fixture, Link, SECRET, config, fixture, quick, serve};
+use xcp_master::{DaqOptions, Error, ListRequest, Master, Signal, SignalType, Value, block_on};
+use xcp_proto::{Address, ByteOrder, ErrorCode, IdType, Resources};
+use xcp_slave::{DemoSeedKey, SlaveConfig};
+
+fn session_commands(m: &mut Master, order: ByteOrder) {
+    let info = block_on(m.connect()).expect("connect");
+    assert_eq!(info.byte_order(), order);
+    assert_eq!(m.params().byte_order, order);
+    let status = block_on(m.get_status()).expect("status");
+    assert_eq!(status.protection, Resources::NONE);
+    let version = block_on(m.get_version()).expect("version");
+    assert_eq!(version.protocol_major, 1);
+    block_on(m.synch()).expect("SYNCH answers ERR_CMD_SYNCH");
+    let epk = block_on(m.identification(IdType::from_u8(5))).expect("EPK");
+    assert_eq!(epk, b"master fixture 1.0");
+    let a2l = block_on(m.identification(IdType::from_u8(4))).expect("A2L upload");
+    let text = String::from_utf8(a2l).expect("utf-8");
+    assert!(
+        text.contains("/begin MEASUREMENT counter"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    assert!(
+        text.len() > 2000,
+        "a multi-packet upload: {} bytes",
+        text.len()
+    );
+    let (segments, _) = block_on(m.get_pag_processor_info()).expect("PAG info");
+    assert!(segments >= 1);
+    let err = block_on(m.short_upload(Address::new(0xEE, 0x1234_5678), 4)).expect_err("bad ext");
+    assert!(matches!(err, Error::Negative { .. }), "{err}");
+}
+
+/// The slave publishes calibration changes to the application's page when no reader holds
+/// the old one (XCPlite's RCU), at the latest on its 10 ms housekeeping: wait for it.
+fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what} within 2 s");
+        std::thread::yield_now();
+    }
+}
+
+fn memory(f: &Fixture, m: &mut Master) {
+    // Scalars through SHORT_UPLOAD / SHORT_DOWNLOAD.
+    f.counter.set(0xDEAD_BEEF);
+    let bytes = block_on(m.upload(f.counter.address(), 4)).expect("upload counter");
+    // The slave's memory is the host's (little-endian here), whatever order the protocol
+    // fields use.
+    assert_eq!(bytes, 0xDEAD_BEEFu32.to_ne_bytes());
+    // A 400-byte table: SET_MTA + UPLOAD / DOWNLOAD over several packets (block modes).
+    let table = f.params.address(8);
+    let data: Vec<u8> = (0..400u32).map(|i| (i * 7 % 251) as u8).collect();
+    block_on(m.download(table, &data)).expect("download 400 bytes");
+    let back = block_on(m.upload(table, 400)).expect("upload 400 bytes");
+    assert_eq!(back, data);
+    // A short write through SHORT_DOWNLOAD, and its effect in the slave's working page.
+    block_on(m.download(f.params.address(0), &2.5f32.to_ne_bytes())).expect("write gain");
+    eventually("the new gain reaches the application", || {
+        (f.params.read().gain - 2.5).abs() < f32::EPSILON
+    });
+    // BUILD_CHECKSUM agrees with our own computation.
+    let sum = block_on(m.verify_checksum(table, 400)).expect("checksum verified");
+    assert_eq!(sum.checksum_type, xcp_proto::ChecksumType::Crc32);
+    // Pages: the reference page differs after the write, the working page has it.
+    let seg = f.params.number();
+    block_on(m.set_cal_page(0x83, seg, 1)).expect("working page");
+    assert_eq!(block_on(m.get_cal_page(0x02, seg)).expect("XCP page"), 1);
+}
+
+#[test]
+fn commands_and_memory_over_every_link_and_byte_order() {
+    for order in [ByteOrder::Intel, ByteOrder::Motorola] {
+        for link in [Link::Mem, Link::Tcp, Link::Udp] {
+            let f = fixture(config(order));
+            let (srv, mut m) = serve(&f, &link, quick());
+            eprintln!("{order:?} {}", link.name());
+            session_commands(&mut m, order);
+            memory(&f, &mut m);
+            assert_eq!(m.stats().timeouts, 0);
+            block_on(m.disconnect()).expect("disconnect");
+            drop(m);
+            srv.stop();
+        }
+    }
+}
+
+#[test]
+fn without_block_modes_transfers_go_packet_by_packet() {
+    let f = fixture(SlaveConfig {
+        max_bs: 0,
+        slave_block_mode: false,
+        max_cto: 8,
+        ..SlaveConfig::default()
+    });
+    let (srv, mut m) = serve(&f, &Link::Mem, quick());
+    block_on(m.connect()).expect("connect");
+    assert_eq!(m.params().max_cto, 8);
+    let table = f.params.address(8);
+    let data: Vec<u8> = (0..100u8).collect();
+    let before = m.stats().commands;
+    block_on(m.download(table, &data)).expect("download");
+    // 100 bytes at 6 per DOWNLOAD, plus SET_MTA.
+    assert_eq!(m.stats().commands - before, 1 + 17);
+    assert_eq!(block_on(m.upload(table, 100)).expect("upload"), data);
+    drop(m);
+    srv.stop();
+}
+
+#[test]
+fn seed_and_key_unlocks_on_demand() {
+    let f = fixture(SlaveConfig {
+        protected: Resources::CAL_PAG.union(Resources::DAQ),
+        ..SlaveConfig::default()
+    });
+    let (srv, mut m) = serve(&f, &Link::Mem, quick());
+    block_on(m.connect()).expect("connect");
+    let status = block_on(m.get_status()).expect("status");
+    assert!(status.protection.contains(Resources::CAL_PAG));
+    let addr = f.params.address(0);
+    let err = block_on(m.download(addr, &[0, 0, 0x20, 0x40])).expect_err("locked");
+    assert_eq!(err.code(), Some(ErrorCode::AccessLocked), "{err}");
+    // A wrong key is refused with a clear error.
+    m.set_seed_key(|_r: Resources, seed: &[u8]| Ok(vec![0; seed.len()]));
+    let err = block_on(m.unlock(Resources::CAL_PAG)).expect_err("wrong key");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    // A refused key ends the session in the slave; connect again.
+    assert!(m.connect_info().is_none());
+    block_on(m.connect()).expect("connect again");
+    // The right key: the 40-byte seed arrives over several GET_SEED when MAX_CTO is small,
+    // and the locked command is repeated after the unlock.
+    m.set_seed_key(|r: Resources, seed: &[u8]| Ok(DemoSeedKey::compute_key(SECRET, r, seed)));
+    block_on(m.download(addr, &2.5f32.to_ne_bytes())).expect("unlocked and written");
+    eventually("the new gain reaches the application", || {
+        (f.params.read().gain - 2.5).abs() < f32::EPSILON
+    });
+    let status = block_on(m.get_status()).expect("status");
+    assert!(!status.protection.contains(Resources::CAL_PAG));
+    assert!(status.protection.contains(Resources::DAQ));
+    drop(m);
+    srv.stop();
+}
+
+/// Triggers both events until told to stop, counting up.
+fn run_app(f: &Fixture, stop: &AtomicBool) {
+    let mut n = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_add(1);
+        f.counter.set(n);
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        f.temp.set(n as f32 * 0.5);
+        f.ev_fast.trigger();
+        if n.is_multiple_of(10) {
+            f.wide.set(u64::from(n) << 32 | 0xABCD);
+            f.ev_slow.trigger();
+        }
+        std::thread::yield_now();
+    }
+}
+
+fn daq_rows(link: &Link, order: ByteOrder) {
+    let f = Arc::new(fixture(config(order)));
+    let (srv, mut m) = serve(&f, link, quick());
+    block_on(m.connect()).expect("connect");
+    // The slave's memory is host-native whatever the protocol's byte order.
+    let native = if cfg!(target_endian = "little") {
+        ByteOrder::Intel
+    } else {
+        ByteOrder::Motorola
+    };
+    let sig = |name: &str, addr, ty| Signal {
+        name: name.to_owned(),
+        addr,
+        ty,
+        order: native,
+    };
+    let lists = [
+        ListRequest {
+            event: 0,
+            prescaler: 1,
+            priority: 0,
+            timestamps: true,
+            signals: vec![
+                sig("counter", f.counter.address(), SignalType::U32),
+                sig("temp", f.temp.address(), SignalType::F32),
+            ],
+        },
+        ListRequest {
+            event: 1,
+            prescaler: 1,
+            priority: 0,
+            timestamps: false,
+            signals: vec![sig("wide", f.wide.address(), SignalType::U64)],
+        },
+    ];
+    let stream = block_on(m.setup_daq(&lists, DaqOptions::default())).expect("setup");
+    block_on(m.start_daq()).expect("start");
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
+        std::thread::spawn(move || run_app(&f, &stop))
+    };
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (fast.len() < 2000 || slow.len() < 50) && Instant::now() < deadline {
+        if let Some(b) = stream
+            .recv_timeout(Duration::from_millis(100))
+            .expect("open")
+        {
+            for r in b.rows() {
+                match r.list {
+                    0 => fast.push((r.values[0], r.values[1], r.slave_ns)),
+                    _ => slow.push(r.values[0]),
+                }
+            }
+        }
+    }
+    block_on(m.stop_daq()).expect("stop");
+    stop.store(true, Ordering::Relaxed);
+    app.join().expect("app");
+    assert!(
+        fast.len() >= 2000 && slow.len() >= 50,
+        "{} / {}",
+        fast.len(),
+        slow.len()
+    );
+    for (counter, temp, ts) in &fast {
+        let Value::Uint(c) = *counter else {
+            panic!("counter decodes as unsigned: {counter:?}")
+        };
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        let want = c as f64 * 0.5;
+        // The application writes counter then temp without a lock; the sample is taken at
+        // the trigger, after both.
+        assert_eq!(*temp, Value::Float(want), "counter {c}");
+        assert!(ts.is_some());
+    }
+    for w in fast.windows(2) {
+        assert!(w[1].2 >= w[0].2, "timestamps increase");
+    }
+    for w in &slow {
+        let Value::Uint(v) = *w else {
+            panic!("wide decodes as unsigned")
+        };
+        assert_eq!(v & 0xFFFF_FFFF, 0xABCD, "{v:#x}");
+    }
+    let stats = stream.stats();
+    assert_eq!(stats.dropped_rows, 0);
+    assert_eq!(stats.bad_dtos, 0);
+    drop(m);
+    srv.stop();
+}
+
+#[test]
+fn daq_rows_decode_over_every_link() {
+    daq_rows(&Link::Mem, ByteOrder::Intel);
+    daq_rows(&Link::Tcp, ByteOrder::Intel);
+    daq_rows(&Link::Udp, ByteOrder::Motorola);
+    daq_rows(&Link::Mem, ByteOrder::Motorola);
+}
+
+#[test]
+fn clock_correlation_is_within_the_round_trip() {
+    let f = fixture(SlaveConfig::default());
+    let (srv, mut m) = serve(&f, &Link::Mem, quick());
+    block_on(m.connect()).expect("connect");
+    let c = block_on(m.correlate_clock(8)).expect("correlate");
+    // Later, far from the correlation point: a raw 32-bit nanosecond reading maps onto the
+    // host clock within the round trip (plus the time between the two reads below).
+    std::thread::yield_now();
+    let host = xcp_master::time::host_now_ns();
+    let raw = f.slave.now_ns() & 0xFFFF_FFFF;
+    let mapped = c.map_raw(raw, host);
+    let diff = mapped.abs_diff(host);
+    assert!(
+        diff < c.uncertainty_ns + 2_000_000,
+        "off by {diff} ns ({c:?})"
+    );
+    drop(m);
+    srv.stop();
+}
