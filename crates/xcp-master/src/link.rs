@@ -61,6 +61,11 @@ enum Slot {
         got: Vec<Vec<u8>>,
         waker: Option<Waker>,
     },
+    /// Completed by a response; the receive thread still drains what arrived behind it.
+    Finishing {
+        outcome: Outcome,
+        waker: Option<Waker>,
+    },
     Done(Outcome),
 }
 
@@ -205,7 +210,7 @@ impl Shared {
                 Slot::Done(o) => Some(o),
                 _ => None,
             },
-            Slot::Armed { waker: w, .. } => {
+            Slot::Armed { waker: w, .. } | Slot::Finishing { waker: w, .. } => {
                 if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
                     *w = Some(waker.clone());
                 }
@@ -274,8 +279,24 @@ impl Shared {
         }
     }
 
-    /// A RES or ERR packet arrived.
-    fn response(&self, packet: &[u8]) {
+    /// Hands a finished command to its waiter (after the drain).
+    fn release(&self) {
+        let mut slot = lock(&self.slot);
+        if let Slot::Finishing { .. } = &*slot
+            && let Slot::Finishing { outcome, waker } = std::mem::replace(&mut *slot, Slot::Idle)
+        {
+            *slot = Slot::Done(outcome);
+            drop(slot);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    /// A RES or ERR packet arrived; `true` when it completed the waiting command (which
+    /// [`release`](Self::release) then hands over, once the packets already received are
+    /// drained).
+    fn response(&self, packet: &[u8]) -> bool {
         let mut slot = lock(&self.slot);
         let Slot::Armed {
             expect,
@@ -287,7 +308,7 @@ impl Shared {
         } = &mut *slot
         else {
             bump(&self.counters.unsolicited);
-            return;
+            return false;
         };
         let is_err = packet.first() == Some(&pid::ERR);
         let code = packet.get(1).copied().map(ErrorCode::from_u8);
@@ -296,10 +317,9 @@ impl Shared {
             Expect::Synch => {
                 if is_err && code == Some(ErrorCode::CmdSynch) {
                     got.push(packet.to_vec());
-                    complete(&mut slot, Outcome::Packets);
-                } else {
-                    bump(&self.counters.late);
+                    return complete(&mut slot);
                 }
+                bump(&self.counters.late);
             }
             Expect::Response { packets, .. } => {
                 if is_err && code == Some(ErrorCode::CmdPending) {
@@ -309,19 +329,20 @@ impl Shared {
                         *deadline = Instant::now() + *timeout;
                         bump(&self.counters.pending_extensions);
                     }
-                    return;
+                    return false;
                 }
                 if is_err && code == Some(ErrorCode::CmdSynch) {
                     // An answer to a SYNCH whose fence already ended: late.
                     bump(&self.counters.late);
-                    return;
+                    return false;
                 }
                 got.push(packet.to_vec());
                 if is_err || got.len() >= packets {
-                    complete(&mut slot, Outcome::Packets);
+                    return complete(&mut slot);
                 }
             }
         }
+        false
     }
 
     /// EV_CMD_PENDING: the waiting command's timer restarts, a bounded number of times.
@@ -367,6 +388,7 @@ impl Shared {
             *closed = Some(reason.clone());
         }
         drop(closed);
+        self.release();
         let mut slot = lock(&self.slot);
         if matches!(*slot, Slot::Armed { .. }) {
             complete_with(&mut slot, Outcome::Closed(reason));
@@ -378,15 +400,16 @@ impl Shared {
     }
 }
 
-fn complete(slot: &mut Slot, make: fn(Vec<Vec<u8>>) -> Outcome) {
+/// Completes the slot with the packets collected, pending [`Shared::release`]. Returns
+/// whether it did.
+fn complete(slot: &mut Slot) -> bool {
     if let Slot::Armed { got, waker, .. } = slot {
-        let packets = std::mem::take(got);
+        let outcome = Outcome::Packets(std::mem::take(got));
         let waker = waker.take();
-        *slot = Slot::Done(make(packets));
-        if let Some(w) = waker {
-            w.wake();
-        }
+        *slot = Slot::Finishing { outcome, waker };
+        return true;
     }
+    false
 }
 
 fn complete_with(slot: &mut Slot, outcome: Outcome) {
@@ -399,96 +422,151 @@ fn complete_with(slot: &mut Slot, outcome: Outcome) {
     }
 }
 
+/// What the receive thread owns besides the transport.
+struct PumpState {
+    daq: Option<Box<DaqState>>,
+    raw: Option<Box<dyn RawSink>>,
+    params: SessionParams,
+}
+
+/// Most packets drained from the transport's buffers before a waiter is woken.
+const DRAIN: usize = 64;
+
+impl PumpState {
+    /// Applies the master's control messages (a new decoder, sink or parameters).
+    fn apply(&mut self, control: &mpsc::Receiver<Control>) {
+        while let Ok(c) = control.try_recv() {
+            match c {
+                Control::Daq(d) => self.daq = d,
+                Control::Raw(r) => self.raw = r,
+                Control::Params(p) => self.params = p,
+            }
+        }
+    }
+
+    /// Handles one packet; `true` when it completed the waiting command.
+    fn dispatch(&mut self, shared: &Shared, packet: &[u8]) -> bool {
+        let Some(&first) = packet.first() else {
+            bump(&shared.counters.malformed);
+            return false;
+        };
+        match first {
+            pid::RES | pid::ERR => return shared.response(packet),
+            pid::EV => {
+                let code = EventCode::from_u8(packet.get(1).copied().unwrap_or(0xFF));
+                match code {
+                    EventCode::CmdPending => shared.cmd_pending(),
+                    EventCode::DaqOverload => {
+                        bump(&shared.counters.overload_events);
+                        if let Some(d) = self.daq.as_mut() {
+                            d.overload_event();
+                        }
+                    }
+                    _ => {}
+                }
+                shared.push_event(SlaveEvent::Event {
+                    code,
+                    data: packet.get(2..).unwrap_or_default().to_vec(),
+                });
+            }
+            pid::SERV => shared.push_event(SlaveEvent::Service {
+                code: packet.get(1).copied().unwrap_or(0),
+                data: packet.get(2..).unwrap_or_default().to_vec(),
+            }),
+            _ => {
+                bump(&shared.counters.dtos);
+                let host_ns = crate::time::host_now_ns();
+                if let Some(r) = self.raw.as_mut() {
+                    r.frame(host_ns, packet);
+                }
+                let params = self.params;
+                let decoded = self
+                    .daq
+                    .as_mut()
+                    .is_some_and(|d| d.decode(packet, host_ns, &params));
+                if !decoded {
+                    bump(&shared.counters.dtos_unknown);
+                }
+            }
+        }
+        false
+    }
+}
+
 /// The pump thread's loop. Ends when the master asks it to, or when the link dies.
 pub(crate) fn pump(
     shared: &Shared,
     mut rx: Box<dyn PacketRx>,
     control: &mpsc::Receiver<Control>,
-    mut params: SessionParams,
+    params: SessionParams,
 ) {
-    let mut daq: Option<Box<DaqState>> = None;
-    let mut raw: Option<Box<dyn RawSink>> = None;
+    let mut st = PumpState {
+        daq: None,
+        raw: None,
+        params,
+    };
     loop {
         if shared.stop.load(Ordering::Acquire) {
             shared.close("the master ended the session".to_owned());
             return;
         }
-        while let Ok(c) = control.try_recv() {
-            match c {
-                Control::Daq(d) => daq = d,
-                Control::Raw(r) => raw = r,
-                Control::Params(p) => params = p,
-            }
-        }
+        st.apply(control);
         let now = Instant::now();
         let mut wait = shared
             .check_deadline(now)
             .map_or(POLL, |left| left.min(POLL));
-        if let Some(d) = daq.as_mut() {
+        if let Some(d) = st.daq.as_mut() {
             match d.flush_in() {
                 Some(left) if left.is_zero() => d.publish(),
                 Some(left) => wait = wait.min(left),
                 None => {}
             }
         }
-        match rx.recv(wait) {
+        let result = match rx.recv(wait) {
+            // A decoder installed while this thread waited applies to what just arrived.
             Ok(Some(packet)) => {
-                let Some(&first) = packet.first() else {
-                    bump(&shared.counters.malformed);
-                    continue;
-                };
-                match first {
-                    pid::RES | pid::ERR => shared.response(packet),
-                    pid::EV => {
-                        let code = EventCode::from_u8(packet.get(1).copied().unwrap_or(0xFF));
-                        match code {
-                            EventCode::CmdPending => shared.cmd_pending(),
-                            EventCode::DaqOverload => {
-                                bump(&shared.counters.overload_events);
-                                if let Some(d) = daq.as_mut() {
-                                    d.overload_event();
-                                }
-                            }
-                            _ => {}
+                st.apply(control);
+                Ok(st.dispatch(shared, packet))
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        let failure = match result {
+            Ok(true) => {
+                // Whatever already arrived behind the response (a duplicate, say) is handled
+                // before the waiter can send its next command, so it cannot answer that one.
+                let mut failure = None;
+                for _ in 0..DRAIN {
+                    match rx.try_recv() {
+                        Ok(Some(p)) => {
+                            st.apply(control);
+                            st.dispatch(shared, p);
                         }
-                        shared.push_event(SlaveEvent::Event {
-                            code,
-                            data: packet.get(2..).unwrap_or_default().to_vec(),
-                        });
-                    }
-                    pid::SERV => shared.push_event(SlaveEvent::Service {
-                        code: packet.get(1).copied().unwrap_or(0),
-                        data: packet.get(2..).unwrap_or_default().to_vec(),
-                    }),
-                    _ => {
-                        bump(&shared.counters.dtos);
-                        let host_ns = crate::time::host_now_ns();
-                        if let Some(r) = raw.as_mut() {
-                            r.frame(host_ns, packet);
-                        }
-                        let decoded = daq
-                            .as_mut()
-                            .is_some_and(|d| d.decode(packet, host_ns, &params));
-                        if !decoded {
-                            bump(&shared.counters.dtos_unknown);
+                        Ok(None) => break,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
                         }
                     }
                 }
+                shared.release();
+                failure
             }
-            Ok(None) => {}
-            Err(e) => {
-                let reason = match e {
-                    TransportError::Disconnected { reason, .. } => {
-                        format!("the slave closed the link ({reason})")
-                    }
-                    other => format!("the link failed: {other}"),
-                };
-                if let Some(d) = daq.as_mut() {
-                    d.close(&reason);
+            Ok(false) => None,
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            let reason = match e {
+                TransportError::Disconnected { reason, .. } => {
+                    format!("the slave closed the link ({reason})")
                 }
-                shared.close(reason);
-                return;
+                other => format!("the link failed: {other}"),
+            };
+            if let Some(d) = st.daq.as_mut() {
+                d.close(&reason);
             }
+            shared.close(reason);
+            return;
         }
     }
 }

@@ -336,6 +336,15 @@ impl Deadline {
         }
     }
 
+    /// A deadline that is already over and polled: readers hand out buffered packets only.
+    pub(crate) const fn buffered_only() -> Self {
+        Self {
+            timeout: Duration::ZERO,
+            at: None,
+            polled: true,
+        }
+    }
+
     pub(crate) fn at(&mut self) -> Instant {
         *self.at.get_or_insert_with(|| Instant::now() + self.timeout)
     }
@@ -644,9 +653,8 @@ impl EthRx {
     }
 }
 
-impl PacketRx for EthRx {
-    fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
-        let mut deadline = Deadline::after(timeout);
+impl EthRx {
+    fn recv_until(&mut self, mut deadline: Deadline) -> Result<Option<&[u8]>, TransportError> {
         if self.dead {
             return Err(TransportError::Disconnected {
                 peer: self.peer.clone(),
@@ -685,6 +693,16 @@ impl PacketRx for EthRx {
             RxKind::Udp(r) => r.packet(off, len),
             RxKind::Server(s) => s.packet(off, len),
         }))
+    }
+}
+
+impl PacketRx for EthRx {
+    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        self.recv_until(Deadline::buffered_only())
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
+        self.recv_until(Deadline::after(timeout))
     }
 
     fn max_packet_len(&self) -> usize {

@@ -327,6 +327,22 @@ impl<R> FaultRx<R> {
 }
 
 impl<R: PacketRx> PacketRx for FaultRx<R> {
+    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        self.release_due(Instant::now());
+        if self.ready.is_empty()
+            && let Some(p) = self.inner.try_recv()?.map(<[u8]>::to_vec)
+        {
+            self.accept(p, Instant::now());
+        }
+        let Some(p) = self.ready.pop_front() else {
+            return Ok(None);
+        };
+        self.current = p;
+        self.delivered.packets += 1;
+        self.delivered.bytes += self.current.len() as u64;
+        Ok(Some(&self.current))
+    }
+
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
         let deadline = Instant::now() + timeout;
         let mut polled = false;

@@ -130,6 +130,18 @@ pub trait PacketRx: Send + 'static {
     /// failures and malformed framing.
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError>;
 
+    /// The next packet if one has already arrived and sits in this half's buffers, without
+    /// waiting and without a system call; `Ok(None)` otherwise (the default: no buffers).
+    ///
+    /// A master drains these before it reports a response, so that a duplicate already
+    /// received cannot be mistaken for the answer to its next command.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        Ok(None)
+    }
+
     /// The largest XCP packet this half accepts.
     fn max_packet_len(&self) -> usize;
 
@@ -281,6 +293,9 @@ impl<T: PacketTx + ?Sized> PacketTx for Box<T> {
 impl<T: PacketRx + ?Sized> PacketRx for Box<T> {
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
         (**self).recv(timeout)
+    }
+    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        (**self).try_recv()
     }
     fn max_packet_len(&self) -> usize {
         (**self).max_packet_len()
