@@ -708,6 +708,13 @@ impl DaqState {
         self.overload_events += 1;
     }
 
+    /// Hands over a partly filled batch (the end of a burst).
+    pub(crate) fn publish_pending(&mut self) {
+        if !self.batch.is_empty() {
+            self.publish();
+        }
+    }
+
     /// Hands the current batch to the consumer (or drops it by the policy).
     pub(crate) fn publish(&mut self) {
         let batch = std::mem::take(&mut self.batch);

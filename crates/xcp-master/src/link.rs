@@ -429,8 +429,8 @@ struct PumpState {
     params: SessionParams,
 }
 
-/// Most packets drained from the transport's buffers before a waiter is woken.
-const DRAIN: usize = 64;
+/// Most packets drained from the transport's buffers after one receive.
+const DRAIN: usize = 4096;
 
 impl PumpState {
     /// Applies the master's control messages (a new decoder, sink or parameters).
@@ -522,25 +522,21 @@ pub(crate) fn pump(
                 None => {}
             }
         }
-        let result = match rx.recv(wait) {
-            // A decoder installed while this thread waited applies to what just arrived.
+        let mut completed = false;
+        let failure = match rx.recv(wait) {
             Ok(Some(packet)) => {
+                // A decoder installed while this thread waited applies to what just arrived.
                 st.apply(control);
-                Ok(st.dispatch(shared, packet))
-            }
-            Ok(None) => Ok(false),
-            Err(e) => Err(e),
-        };
-        let failure = match result {
-            Ok(true) => {
-                // Whatever already arrived behind the response (a duplicate, say) is handled
-                // before the waiter can send its next command, so it cannot answer that one.
+                completed = st.dispatch(shared, packet);
+                // Everything already buffered behind it is handled before a completed command
+                // is released (so a duplicate cannot answer the next command) and before the
+                // decoded rows are handed over (so a burst becomes one batch).
                 let mut failure = None;
                 for _ in 0..DRAIN {
                     match rx.try_recv() {
                         Ok(Some(p)) => {
                             st.apply(control);
-                            st.dispatch(shared, p);
+                            completed |= st.dispatch(shared, p);
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -549,12 +545,17 @@ pub(crate) fn pump(
                         }
                     }
                 }
-                shared.release();
                 failure
             }
-            Ok(false) => None,
+            Ok(None) => None,
             Err(e) => Some(e),
         };
+        if completed {
+            shared.release();
+        }
+        if let Some(d) = st.daq.as_mut() {
+            d.publish_pending();
+        }
         if let Some(e) = failure {
             let reason = match e {
                 TransportError::Disconnected { reason, .. } => {

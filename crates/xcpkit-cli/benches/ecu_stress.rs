@@ -16,20 +16,18 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use common::Ecu;
 use xcp_proto::{Address, Command as Cmd, DaqListNumber, EventChannel, OdtEntry, SessionParams};
 use xcp_transport::{PacketRx, PacketTx, Transport};
 use xcp_transport_eth::baseline::{median, plain_tcp, plain_udp};
 use xcp_transport_eth::{EthConfig, EthRx, EthTx, Protocol, connect};
 
-const WAIT: Duration = Duration::from_secs(20);
 /// The two ODT layouts measured: the stress signals in ODT order (the counter first, so it sits
 /// right after the header), alone (40-byte DTOs) and with the 224-byte block (264-byte DTOs).
 const LAYOUTS: [(&str, &[&str]); 2] = [
@@ -46,111 +44,6 @@ const LAYOUTS: [(&str, &[&str]); 2] = [
 ];
 /// SET_DAQ_LIST_MODE bit TIMESTAMP.
 const TIMESTAMP: u8 = 0x10;
-
-/// The ECU process, stopped with SIGINT when dropped if still running.
-struct Ecu {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    addr: SocketAddr,
-}
-
-impl Ecu {
-    fn start(protocol: Protocol, a2l: &Path) -> Result<Self> {
-        let flag = match protocol {
-            Protocol::Tcp => "--tcp",
-            Protocol::Udp => "--udp",
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-            .args(["-q", "ecu", "--stress", flag, "127.0.0.1:0", "--a2l-out"])
-            .arg(a2l)
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting xcpkit ecu --stress")?;
-        let stdout = child.stdout.take().context("the ECU's stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let prefix = match protocol {
-            Protocol::Tcp => "listening on tcp://",
-            Protocol::Udp => "listening on udp://",
-        };
-        let mut ecu = Self {
-            child,
-            lines,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        loop {
-            let line = ecu
-                .lines
-                .recv_timeout(WAIT)
-                .context("the ECU printed no listening address within 20 s")?;
-            if let Some(a) = line.strip_prefix(prefix) {
-                ecu.addr = a.parse().context("the ECU's listening address")?;
-                return Ok(ecu);
-            }
-        }
-    }
-
-    /// SIGINT, wait, and return the numbers of its summary: (DTOs sent, dropped, triggers).
-    fn stop(mut self) -> Result<(u64, u64, u64)> {
-        interrupt(&self.child)?;
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait()? {
-                break s;
-            }
-            if Instant::now() > deadline {
-                bail!("the ECU did not stop within 20 s of SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        if !status.success() {
-            bail!("the ECU exited with {status}");
-        }
-        let lines: Vec<String> = self.lines.try_iter().collect();
-        let number_after = |line: &str, key: &str| -> Option<u64> {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let i = words.iter().position(|w| *w == key)?;
-            words.get(i.checked_sub(1)?)?.parse().ok()
-        };
-        let summary = lines
-            .iter()
-            .find(|l| l.starts_with("stopped:"))
-            .context("no summary line from the ECU")?;
-        let sent = number_after(summary, "DTOs").context("DTOs sent in the summary")?;
-        let dropped = number_after(summary, "dropped").context("dropped in the summary")?;
-        let triggers = lines
-            .iter()
-            .find_map(|l| number_after(l, "triggers"))
-            .context("stress triggers in the summary")?;
-        Ok((sent, dropped, triggers))
-    }
-}
-
-impl Drop for Ecu {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = interrupt(&self.child);
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn interrupt(child: &Child) -> Result<()> {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .context("running kill")?;
-    if !status.success() {
-        bail!("kill -INT {} failed", child.id());
-    }
-    Ok(())
-}
 
 /// Sends a command and returns its positive response, skipping DTOs that arrive meanwhile.
 fn request(tx: &mut EthTx, rx: &mut EthRx, cmd: Cmd<'_>) -> Result<Vec<u8>> {
@@ -211,9 +104,18 @@ fn ecu_run(
     a2l: &Path,
     window: Duration,
 ) -> Result<(Window, (u64, u64, u64))> {
-    let ecu = Ecu::start(protocol, a2l)?;
+    let flag = match protocol {
+        Protocol::Tcp => "--tcp",
+        Protocol::Udp => "--udp",
+    };
+    let ecu = Ecu::start(&["--stress", flag, "127.0.0.1:0"], a2l)?;
+    let addr = match protocol {
+        Protocol::Tcp => ecu.tcp,
+        Protocol::Udp => ecu.udp,
+    }
+    .context("the ECU's address")?;
     let entries = stress_entries(a2l, signals)?;
-    let (mut tx, mut rx) = connect(ecu.addr, protocol, &EthConfig::default())
+    let (mut tx, mut rx) = connect(addr, protocol, &EthConfig::default())
         .context("connecting to the ECU")?
         .split();
     request(&mut tx, &mut rx, Cmd::Connect { mode: 0 })?;

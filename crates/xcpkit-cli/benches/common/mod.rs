@@ -1,0 +1,128 @@
+//! Shared by the benches: the ECU process they measure.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each bench uses a different part; the items are public to the bench crates"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// How long the ECU may take to start and to stop.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The ECU process (`xcpkit -q ecu …`, the binary this package builds), stopped with SIGINT
+/// when dropped if still running.
+pub struct Ecu {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Its TCP address, when started with `--tcp`.
+    pub tcp: Option<SocketAddr>,
+    /// Its UDP address, when started with `--udp`.
+    pub udp: Option<SocketAddr>,
+}
+
+impl Ecu {
+    /// Starts `xcpkit -q ecu ARGS --a2l-out A2L` and waits for its listening addresses.
+    pub fn start(args: &[&str], a2l: &Path) -> Result<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+            .args(["-q", "ecu"])
+            .args(args)
+            .arg("--a2l-out")
+            .arg(a2l)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting xcpkit ecu")?;
+        let stdout = child.stdout.take().context("the ECU's stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut ecu = Self {
+            child,
+            lines,
+            tcp: None,
+            udp: None,
+        };
+        let want_tcp = args.contains(&"--tcp");
+        let want_udp = args.contains(&"--udp");
+        while (want_tcp && ecu.tcp.is_none()) || (want_udp && ecu.udp.is_none()) {
+            let line = ecu
+                .lines
+                .recv_timeout(WAIT)
+                .context("the ECU printed no listening address within 20 s")?;
+            if let Some(a) = line.strip_prefix("listening on tcp://") {
+                ecu.tcp = Some(a.parse().context("the ECU's TCP address")?);
+            }
+            if let Some(a) = line.strip_prefix("listening on udp://") {
+                ecu.udp = Some(a.parse().context("the ECU's UDP address")?);
+            }
+        }
+        Ok(ecu)
+    }
+
+    /// SIGINT, wait, and return the numbers of its summary: (DTOs sent, dropped, triggers).
+    pub fn stop(mut self) -> Result<(u64, u64, u64)> {
+        interrupt(&self.child)?;
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait()? {
+                break s;
+            }
+            if Instant::now() > deadline {
+                bail!("the ECU did not stop within 20 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if !status.success() {
+            bail!("the ECU exited with {status}");
+        }
+        let lines: Vec<String> = self.lines.try_iter().collect();
+        let number_after = |line: &str, key: &str| -> Option<u64> {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == key)?;
+            words.get(i.checked_sub(1)?)?.parse().ok()
+        };
+        let summary = lines
+            .iter()
+            .find(|l| l.starts_with("stopped:"))
+            .context("no summary line from the ECU")?;
+        let sent = number_after(summary, "DTOs").context("DTOs sent in the summary")?;
+        let dropped = number_after(summary, "dropped").context("dropped in the summary")?;
+        let triggers = lines
+            .iter()
+            .find_map(|l| number_after(l, "triggers"))
+            .unwrap_or(0);
+        Ok((sent, dropped, triggers))
+    }
+}
+
+impl Drop for Ecu {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = interrupt(&self.child);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn interrupt(child: &Child) -> Result<()> {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .context("running kill")?;
+    if !status.success() {
+        bail!("kill -INT {} failed", child.id());
+    }
+    Ok(())
+}

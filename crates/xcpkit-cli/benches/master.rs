@@ -1,0 +1,422 @@
+//! `xcp-master` against `xcpkit ecu`, with pyXCP as the peer, in one run:
+//!
+//! 1. **Command round trip**: SHORT_UPLOAD of 4 bytes, loopback TCP and UDP; min, p50, p99.
+//!    pyXCP does the same against the same ECU (TCP), when its venv exists.
+//! 2. **DAQ ingest**: `xcpkit ecu --stress` over TCP, one timestamped DAQ list on the
+//!    `stress` event, decoded into typed rows by the master: small rows (7 values, 40-byte
+//!    DTOs) and bulk rows (35 values, 264-byte DTOs); rows/s, payload MB/s, rows lost in the
+//!    master (counter gaps beyond what the ECU reports dropping, stream drops). pyXCP records
+//!    the small layout with its DaqRecorder for comparison.
+//! 3. **Latency** at 1 kHz: `counter_1ms` on the `1ms` event with the slave clock correlated
+//!    to the host clock; the time from the slave's timestamp to the row reaching the
+//!    consumer, p50/p99, with the ECU's default 1 ms packing window and with packing off.
+//!
+//! `cargo bench -p xcpkit-cli --bench master`. `XCP_BENCH_RTT` commands per round-trip run
+//! (default 20000), `XCP_BENCH_WINDOW_MS` the DAQ window (default 1000), `XCP_BENCH_RUNS`
+//! DAQ runs per layout (default 3). pyXCP comes from `target/interop/venv` (`cargo xtask
+//! interop` installs it); without it the pyXCP lines say so and no ratio is printed.
+
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "statistics"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use common::Ecu;
+use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
+use xcp_proto::{Address, ByteOrder};
+use xcp_transport_eth::baseline::median;
+use xcp_transport_eth::{EthConfig, Protocol, connect};
+
+fn env(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> Option<PathBuf> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let p = target.join("interop/venv/bin/python");
+    p.exists().then_some(p)
+}
+
+/// Runs the pyXCP peer script and returns its JSON line.
+fn pyxcp(args: &[String], work: &Path) -> Result<serde_json::Value> {
+    let Some(py) = python() else {
+        bail!("pyXCP not installed (run `cargo xtask interop` once)");
+    };
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(py)
+        .arg(root().join("interop/pyxcp/bench_peer.py"))
+        .args(args)
+        .arg("--workdir")
+        .arg(work)
+        .output()
+        .context("running pyXCP")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| {
+            format!(
+                "pyXCP printed no result: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    Ok(serde_json::from_str(line)?)
+}
+
+fn master(addr: std::net::SocketAddr, protocol: Protocol) -> Result<Master> {
+    let t = connect(addr, protocol, &EthConfig::default()).context("connecting")?;
+    let mut m = Master::new(t, Config::default())?;
+    block_on(m.connect())?;
+    Ok(m)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0) as f64
+}
+
+/// Signals by A2L name; an array becomes one signal per element.
+fn signals(a2l: &xcp_a2l::A2l, names: &[&str]) -> Result<Vec<Signal>> {
+    let mut out = Vec::new();
+    for name in names {
+        let o = a2l.object(name)?;
+        let a = o
+            .address
+            .with_context(|| format!("{name} has no address"))?;
+        let order = match o.byte_order {
+            xcp_a2l::ByteOrder::Motorola => ByteOrder::Motorola,
+            _ => ByteOrder::Intel,
+        };
+        let (ty, count) = match (o.datatype.keyword(), o.count()) {
+            // A byte block is measured as 64-bit words.
+            ("UBYTE", n) if n >= 8 => (SignalType::U64, n / 8),
+            ("UBYTE", n) => (SignalType::U8, n),
+            ("ULONG", n) => (SignalType::U32, n),
+            ("A_UINT64", n) => (SignalType::U64, n),
+            ("FLOAT32_IEEE", n) => (SignalType::F32, n),
+            ("FLOAT64_IEEE", n) => (SignalType::F64, n),
+            (k, _) => bail!("{name}: type {k} not used by this bench"),
+        };
+        for i in 0..count {
+            out.push(Signal {
+                name: format!("{name}[{i}]"),
+                addr: Address::new(a.ext, a.addr + u32::try_from(i * ty.size())?),
+                ty,
+                order,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn round_trips(work: &Path) -> Result<()> {
+    let a2l_path = work.join("rtt.a2l");
+    let ecu = Ecu::start(&["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"], &a2l_path)?;
+    let (a2l, _) = xcp_a2l::A2l::load(&a2l_path, &xcp_a2l::LoadOptions::default())?;
+    let o = a2l.object("counter_1ms")?;
+    let a = o.address.context("counter_1ms address")?;
+    let addr = Address::new(a.ext, a.addr);
+    let n = env("XCP_BENCH_RTT", 20_000) as usize;
+    println!("command round trip: SHORT_UPLOAD of 4 bytes against xcpkit ecu, {n} commands");
+    let mut ours_p50 = None;
+    for (name, protocol, sock) in [
+        ("TCP", Protocol::Tcp, ecu.tcp),
+        ("UDP", Protocol::Udp, ecu.udp),
+    ] {
+        let mut m = master(sock.context("address")?, protocol)?;
+        for _ in 0..500 {
+            block_on(m.short_upload(addr, 4))?;
+        }
+        let mut t = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t0 = Instant::now();
+            block_on(m.short_upload(addr, 4))?;
+            t.push(t0.elapsed().as_nanos() as u64);
+        }
+        t.sort_unstable();
+        let p50 = percentile(&t, 0.5) / 1e3;
+        println!(
+            "  xcp-master {name}: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs",
+            t[0] as f64 / 1e3,
+            percentile(&t, 0.99) / 1e3
+        );
+        if protocol == Protocol::Tcp {
+            ours_p50 = Some(p50);
+        }
+        block_on(m.disconnect())?;
+    }
+    let args: Vec<String> = [
+        "rtt",
+        "--port",
+        &ecu.tcp.context("tcp")?.port().to_string(),
+        "--addr",
+        &format!("{:#x}", addr.addr),
+        "--ext",
+        &addr.ext.to_string(),
+        "-n",
+        "3000",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    match pyxcp(&args, work) {
+        Ok(v) => {
+            let p50 = v["p50_us"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  pyXCP      TCP: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs   -> xcp-master is {:.1}x faster (p50)",
+                v["min_us"].as_f64().unwrap_or(f64::NAN),
+                v["p99_us"].as_f64().unwrap_or(f64::NAN),
+                p50 / ours_p50.unwrap_or(f64::NAN)
+            );
+        }
+        Err(e) => println!("  pyXCP: {e:#}"),
+    }
+    ecu.stop()?;
+    Ok(())
+}
+
+struct Ingest {
+    rows: u64,
+    secs: f64,
+    dto_len: usize,
+    gaps: u64,
+    stream_dropped: u64,
+    ecu_dropped: u64,
+}
+
+fn ingest_run(work: &Path, names: &[&str], window: Duration) -> Result<Ingest> {
+    let a2l_path = work.join("stress.a2l");
+    let ecu = Ecu::start(&["--stress", "--tcp", "127.0.0.1:0"], &a2l_path)?;
+    let (a2l, _) = xcp_a2l::A2l::load(&a2l_path, &xcp_a2l::LoadOptions::default())?;
+    let sigs = signals(&a2l, names)?;
+    let dto_len = 4 + 4 + sigs.iter().map(|s| s.ty.size()).sum::<usize>();
+    let mut m = master(ecu.tcp.context("tcp")?, Protocol::Tcp)?;
+    let list = ListRequest {
+        event: 3,
+        prescaler: 1,
+        priority: 0,
+        timestamps: true,
+        signals: sigs,
+    };
+    let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
+    block_on(m.start_daq())?;
+    let warm = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < warm {
+        let _ = stream.recv_timeout(Duration::from_millis(50))?;
+    }
+    let mut rows = 0u64;
+    let mut gaps = 0u64;
+    let mut last: Option<u64> = None;
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        let Some(b) = stream.recv_timeout(Duration::from_millis(50))? else {
+            continue;
+        };
+        for r in b.rows() {
+            if let Some(Value::Uint(c)) = r.values.first() {
+                if let Some(l) = last {
+                    gaps += (c.wrapping_sub(l) & 0xFFFF_FFFF).saturating_sub(1);
+                }
+                last = Some(*c);
+            }
+        }
+        rows += b.len() as u64;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let stream_dropped = stream.stats().dropped_rows;
+    block_on(m.stop_daq())?;
+    block_on(m.disconnect())?;
+    drop(m);
+    let (_, ecu_dropped, _) = ecu.stop()?;
+    Ok(Ingest {
+        rows,
+        secs,
+        dto_len,
+        gaps,
+        stream_dropped,
+        ecu_dropped,
+    })
+}
+
+fn ingest(work: &Path) -> Result<()> {
+    let window = Duration::from_millis(env("XCP_BENCH_WINDOW_MS", 1000));
+    let runs = env("XCP_BENCH_RUNS", 3);
+    println!(
+        "DAQ ingest: xcpkit ecu --stress over TCP, rows decoded by xcp-master, {runs} runs of {} ms, medians",
+        window.as_millis()
+    );
+    let layouts: [(&str, &[&str]); 2] = [
+        ("small", &["stress_counter", "stress_time", "stress_values"]),
+        (
+            "bulk",
+            &[
+                "stress_counter",
+                "stress_time",
+                "stress_values",
+                "stress_block",
+            ],
+        ),
+    ];
+    let mut small_rate = None;
+    for (name, names) in layouts {
+        let mut rates = Vec::new();
+        let mut mbs = Vec::new();
+        let (mut gaps, mut dropped, mut ecu_dropped, mut rows, mut len) = (0, 0, 0, 0, 0);
+        for _ in 0..runs {
+            let r = ingest_run(work, names, window)?;
+            rates.push(r.rows as f64 / r.secs);
+            mbs.push((r.rows * r.dto_len as u64) as f64 / r.secs / 1e6);
+            gaps += r.gaps;
+            dropped += r.stream_dropped;
+            ecu_dropped += r.ecu_dropped;
+            rows += r.rows;
+            len = r.dto_len;
+        }
+        let rate = median(rates);
+        println!(
+            "  {name:<5} {:5.2} M rows/s of {len} B DTOs = {:7.1} MB/s; windows: {rows} rows, {gaps} samples missing by counter, {dropped} dropped by the stream; the ECU's queue dropped {ecu_dropped} (overload, counted by the slave)",
+            rate / 1e6,
+            median(mbs)
+        );
+        if name == "small" {
+            small_rate = Some(rate);
+        }
+    }
+    let a2l_path = work.join("stress-py.a2l");
+    let ecu = Ecu::start(&["--stress", "--tcp", "127.0.0.1:0"], &a2l_path)?;
+    let args: Vec<String> = vec![
+        "daq".into(),
+        "--port".into(),
+        ecu.tcp.context("tcp")?.port().to_string(),
+        "--a2l".into(),
+        a2l_path.display().to_string(),
+        "--seconds".into(),
+        "2".into(),
+    ];
+    match pyxcp(&args, work) {
+        Ok(v) => {
+            let r = v["frames_per_s"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  pyXCP small: {:.0} k frames/s recorded (DaqRecorder, C++ writer), then decoded at {:.0} k rows/s  -> xcp-master ingests {:.0}x more",
+                r / 1e3,
+                v["frames"].as_f64().unwrap_or(0.0)
+                    / v["decode_seconds"].as_f64().unwrap_or(f64::NAN)
+                    / 1e3,
+                small_rate.unwrap_or(f64::NAN) / r
+            );
+        }
+        Err(e) => println!("  pyXCP: {e:#}"),
+    }
+    ecu.stop()?;
+    Ok(())
+}
+
+fn latency_run(work: &Path, flush_us: &str) -> Result<(f64, f64, f64, usize)> {
+    let a2l_path = work.join("latency.a2l");
+    let ecu = Ecu::start(&["--tcp", "127.0.0.1:0", "--flush-us", flush_us], &a2l_path)?;
+    let (a2l, _) = xcp_a2l::A2l::load(&a2l_path, &xcp_a2l::LoadOptions::default())?;
+    let mut m = master(ecu.tcp.context("tcp")?, Protocol::Tcp)?;
+    let c0 = block_on(m.correlate_clock(32))?;
+    let list = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: true,
+        signals: signals(&a2l, &["counter_1ms"])?,
+    };
+    let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
+    block_on(m.start_daq())?;
+    // (slave ns since the first correlation, host ns when the consumer got the row)
+    let mut seen = Vec::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        let Some(b) = stream.recv_timeout(Duration::from_millis(50))? else {
+            continue;
+        };
+        let now = xcp_master::time::host_now_ns();
+        if t0.elapsed() < Duration::from_millis(300) {
+            continue;
+        }
+        for r in b.rows() {
+            if let Some(ns) = r.slave_ns {
+                seen.push((ns as f64 - c0.raw as f64 * c0.tick_ns, now));
+            }
+        }
+    }
+    // A second correlation gives the slave clock's rate against the host clock (the ECU
+    // calibrates its TSC over 20 ms, so it drifts by up to ~1e-4).
+    let c1 = block_on(m.correlate_clock(32))?;
+    block_on(m.stop_daq())?;
+    block_on(m.disconnect())?;
+    drop(m);
+    ecu.stop()?;
+    let mut lin = c0.linearizer();
+    let ticks1 = lin.extend(c1.raw as u32, c1.host_ns);
+    let slave_span = (ticks1 - c0.raw) as f64 * c0.tick_ns;
+    let rate = (c1.host_ns - c0.host_ns) as f64 / slave_span;
+    let mut lat: Vec<u64> = seen
+        .iter()
+        .map(|&(slave, host)| {
+            let at = c0.host_ns as f64 + slave * rate;
+            (host as f64 - at).max(0.0) as u64
+        })
+        .collect();
+    lat.sort_unstable();
+    Ok((
+        percentile(&lat, 0.5) / 1e3,
+        percentile(&lat, 0.99) / 1e3,
+        (c0.uncertainty_ns + c1.uncertainty_ns) as f64 / 1e3,
+        lat.len(),
+    ))
+}
+
+fn latency(work: &Path) -> Result<()> {
+    println!(
+        "DAQ latency at 1 kHz: slave timestamp (on the host clock) to the row in the consumer's hands"
+    );
+    for (label, flush) in [("default 1 ms packing", "1000"), ("packing off", "0")] {
+        let (p50, p99, unc, n) = latency_run(work, flush)?;
+        println!(
+            "  {label:<20}: p50 {p50:7.1} µs  p99 {p99:7.1} µs over {n} rows (clock correlation ±{unc:.1} µs, drift removed by a second correlation)"
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let work = std::env::temp_dir().join(format!("xcpkit-master-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let want = |s: &str| filter.as_ref().is_none_or(|f| s.contains(f.as_str()));
+    if want("rtt") {
+        round_trips(&work)?;
+    }
+    if want("ingest") {
+        ingest(&work)?;
+    }
+    if want("latency") {
+        latency(&work)?;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
