@@ -14,6 +14,7 @@
 //! | `memory` | upload/download of any length (SHORT_*, slave and master block modes), checksum verified against our own computation, freeze |
 //! | [`daq`] | ODT packing within the slave's limits, dynamic and static configuration, the decoder and the bounded stream of rows, the raw-frame sink |
 //! | [`time`] | timestamp linearisation, GET_DAQ_CLOCK correlation |
+//! | `image`, `pgm` | Intel HEX and S-record images; the programming sequence with progress |
 //! | `link` | the receive thread and the command slot |
 //!
 //! Every wait is bounded by [`Config`]: T1–T7, repetitions, EV_CMD_PENDING extensions.
@@ -36,8 +37,10 @@ mod config;
 pub mod daq;
 mod error;
 mod exec;
+mod image;
 mod link;
 mod memory;
+mod pgm;
 mod session;
 pub mod time;
 
@@ -49,7 +52,9 @@ pub use daq::{
 };
 pub use error::Error;
 pub use exec::block_on;
+pub use image::Image;
 pub use link::{LinkStats, SlaveEvent};
 pub use memory::STORE_CAL_REQ;
+pub use pgm::{Phase, ProgramReport, Progress};
 pub use session::{Master, SeedKey};
 pub use time::ClockCorrelation;

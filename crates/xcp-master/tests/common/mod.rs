@@ -11,7 +11,8 @@ use std::time::Duration;
 use xcp_master::{Config, Master};
 use xcp_proto::{ByteOrder, Resources};
 use xcp_slave::{
-    CalSeg, CharKind, DemoSeedKey, Event, Global, Meta, ScalarType, Server, Slave, SlaveConfig,
+    CalSeg, CharKind, DemoSeedKey, Event, FlashConfig, Global, Meta, ScalarType, Server, Slave,
+    SlaveConfig,
 };
 use xcp_transport::mem;
 use xcp_transport_eth::{EthConfig, EthServer, Protocol, ServerConfig, connect};
@@ -44,10 +45,18 @@ pub struct Fixture {
 }
 
 pub fn fixture(config: SlaveConfig) -> Fixture {
+    fixture_with(config, None)
+}
+
+/// The fixture with simulated flash (sectors at extension 1).
+pub fn fixture_with(config: SlaveConfig, flash: Option<FlashConfig>) -> Fixture {
     let protected = config.protected;
     let mut b = Slave::builder("master-fixture")
         .epk("master fixture 1.0")
         .config(config);
+    if let Some(f) = flash {
+        b = b.flash(f);
+    }
     if protected != Resources::NONE {
         b = b.seed_key(Box::new(DemoSeedKey::new(SECRET, 40)));
     }
