@@ -14,6 +14,7 @@
 //! | `memory` | upload/download of any length (SHORT_*, slave and master block modes), checksum verified against our own computation, freeze |
 //! | [`daq`] | ODT packing within the slave's limits, dynamic and static configuration, the decoder and the bounded stream of rows, the raw-frame sink |
 //! | [`time`] | timestamp linearisation, GET_DAQ_CLOCK correlation |
+//! | `ffi` | [`SeedKeyLibrary`]: an ASAM seed & key shared library (`XCP_ComputeKeyFromSeed`), the crate's only `unsafe` |
 //! | `image`, `pgm` | Intel HEX and S-record images; the programming sequence with progress |
 //! | `link` | the receive thread and the command slot |
 //!
@@ -37,6 +38,7 @@ mod config;
 pub mod daq;
 mod error;
 mod exec;
+mod ffi;
 mod image;
 mod link;
 mod memory;
@@ -52,6 +54,7 @@ pub use daq::{
 };
 pub use error::Error;
 pub use exec::block_on;
+pub use ffi::SeedKeyLibrary;
 pub use image::Image;
 pub use link::{LinkStats, SlaveEvent};
 pub use memory::STORE_CAL_REQ;
