@@ -82,6 +82,42 @@ impl SignalType {
     }
 }
 
+impl SignalType {
+    /// Encodes `v` as this type in `order` (integers saturate, floats convert).
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        reason = "conversion into the element type, documented as saturating"
+    )]
+    pub fn encode(self, v: Value, order: ByteOrder) -> Vec<u8> {
+        let (u, i, f) = match v {
+            Value::Uint(u) => (u, i64::try_from(u).unwrap_or(i64::MAX), u as f64),
+            Value::Int(i) => (u64::try_from(i).unwrap_or(0), i, i as f64),
+            Value::Float(f) => (f as u64, f as i64, f),
+        };
+        let le: Vec<u8> = match self {
+            Self::U8 => vec![u.min(0xFF) as u8],
+            Self::I8 => vec![i.clamp(-128, 127) as i8 as u8],
+            Self::U16 => (u.min(0xFFFF) as u16).to_le_bytes().to_vec(),
+            Self::I16 => (i.clamp(-32768, 32767) as i16).to_le_bytes().to_vec(),
+            Self::U32 => (u.min(0xFFFF_FFFF) as u32).to_le_bytes().to_vec(),
+            Self::I32 => (i.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+                .to_le_bytes()
+                .to_vec(),
+            Self::U64 => u.to_le_bytes().to_vec(),
+            Self::I64 => i.to_le_bytes().to_vec(),
+            Self::F32 => (f as f32).to_le_bytes().to_vec(),
+            Self::F64 => f.to_le_bytes().to_vec(),
+        };
+        let mut b = le;
+        if order == ByteOrder::Motorola {
+            b.reverse();
+        }
+        b
+    }
+}
+
 /// A decoded raw value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
@@ -130,6 +166,9 @@ pub struct ListRequest {
     pub priority: u8,
     /// Ask for a slave timestamp in the first ODT.
     pub timestamps: bool,
+    /// A STIM list: the master sends the values ([`Master::stim`]) and the slave writes them
+    /// at the event; no rows arrive for it.
+    pub stim: bool,
     /// The signals, in the order rows carry their values.
     pub signals: Vec<Signal>,
 }
@@ -787,6 +826,8 @@ pub(crate) struct Prepared {
     lists: Vec<PlannedList>,
     numbers: Vec<u16>,
     state: Option<Box<DaqState>>,
+    /// First PID of each list once selected.
+    firsts: Vec<u8>,
 }
 
 impl std::fmt::Debug for DaqState {
@@ -914,7 +955,13 @@ impl Master {
                     rest = &rest[1..];
                 }
             }
-            let mode = if l.request.timestamps { 0x10 } else { 0 };
+            let mode = if l.request.stim {
+                0x02
+            } else if l.request.timestamps {
+                0x10
+            } else {
+                0
+            };
             self.set_daq_list_mode(
                 mode,
                 d,
@@ -966,6 +1013,7 @@ impl Master {
             lists,
             numbers,
             state: Some(Box::new(state)),
+            firsts: Vec::new(),
         });
         Ok(stream)
     }
@@ -992,6 +1040,9 @@ impl Master {
         }
         if let Some(state) = prepared.state.as_mut() {
             for (li, (&first, l)) in firsts.iter().zip(&prepared.lists).enumerate() {
+                if l.request.stim {
+                    continue;
+                }
                 for oi in 0..l.odts.len() {
                     if let Some(slot) = state.by_pid.get_mut(usize::from(first) + oi) {
                         *slot = Some((li, oi));
@@ -1002,6 +1053,7 @@ impl Master {
         if let Some(state) = prepared.state.take() {
             self.set_daq(Some(state));
         }
+        prepared.firsts = firsts;
         self.daq = Some(prepared);
         self.start_stop_synch(1).await
     }
@@ -1013,6 +1065,100 @@ impl Master {
     /// As the command.
     pub async fn stop_daq(&mut self) -> Result<(), Error> {
         self.start_stop_synch(0).await
+    }
+}
+
+impl Master {
+    /// Sends one set of values to STIM list `list` (index in the request): one DTO per ODT.
+    /// The slave writes them at the list's next event.
+    ///
+    /// # Errors
+    /// [`Error::Daq`] when the list is not a started STIM list or the values do not match its
+    /// signals; transport errors.
+    pub fn stim(&mut self, list: usize, values: &[Value]) -> Result<(), Error> {
+        let params = self.params;
+        let Some(p) = self.daq.as_ref() else {
+            return Err(Error::Daq(
+                "stim without setup_daq and start_daq".to_owned(),
+            ));
+        };
+        let (Some(l), Some(&first), Some(&number)) =
+            (p.lists.get(list), p.firsts.get(list), p.numbers.get(list))
+        else {
+            return Err(Error::Daq(format!("no started list {list}")));
+        };
+        if !l.request.stim {
+            return Err(Error::Daq(format!("list {list} is a DAQ list, not STIM")));
+        }
+        if values.len() != l.request.signals.len() {
+            return Err(Error::Daq(format!(
+                "list {list} has {} signals, {} values given",
+                l.request.signals.len(),
+                values.len()
+            )));
+        }
+        let encoded: Vec<Vec<u8>> = l
+            .request
+            .signals
+            .iter()
+            .zip(values)
+            .map(|(s, v)| s.ty.encode(*v, s.order))
+            .collect();
+        let mut packets = Vec::with_capacity(l.odts.len());
+        for (oi, odt) in l.odts.iter().enumerate() {
+            let mut data = Vec::new();
+            for e in odt {
+                data.extend_from_slice(
+                    encoded[e.signal]
+                        .get(e.offset..e.offset + e.size)
+                        .unwrap_or_default(),
+                );
+            }
+            let odt_no = u8::try_from(oi).unwrap_or(u8::MAX);
+            let id = if params.daq.id_field == IdField::AbsoluteOdt {
+                DtoId {
+                    odt: first.wrapping_add(odt_no),
+                    daq: None,
+                    overload: false,
+                }
+            } else {
+                DtoId {
+                    odt: odt_no,
+                    daq: Some(number),
+                    overload: false,
+                }
+            };
+            let dto = DaqPacket {
+                id: Some(id),
+                ctr: None,
+                timestamp: None,
+                data: &data,
+            };
+            let mut buf = vec![0u8; dto.buffer_len(&params)];
+            let n = dto
+                .emit(&mut buf, &params)
+                .map_err(|e| Error::Daq(format!("STIM DTO: {e}")))?;
+            buf.truncate(n);
+            packets.push(buf);
+        }
+        for b in &packets {
+            self.send_raw(b)?;
+        }
+        Ok(())
+    }
+
+    /// The polling fallback for slaves without DAQ (or for a one-off reading): reads each
+    /// signal now with SHORT_UPLOAD and decodes it.
+    ///
+    /// # Errors
+    /// As the uploads.
+    pub async fn sample(&mut self, signals: &[Signal]) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::with_capacity(signals.len());
+        for s in signals {
+            let bytes = self.upload(s.addr, s.ty.size()).await?;
+            out.push(s.ty.decode(&bytes, s.order));
+        }
+        Ok(out)
     }
 }
 

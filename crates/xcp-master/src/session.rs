@@ -445,6 +445,14 @@ impl Master {
         self.exec(cmd, 1).await.map(drop)
     }
 
+    /// Sends a packet that gets no answer (a STIM DTO).
+    pub(crate) fn send_raw(&mut self, packet: &[u8]) -> Result<(), Error> {
+        self.tx.send_now(packet).map_err(|source| Error::Transport {
+            context: "send STIM",
+            source,
+        })
+    }
+
     /// Sends a command that gets no answer (the inner packets of a master block).
     pub(crate) fn send_only(&mut self, cmd: &Command<'_>) -> Result<(), Error> {
         let len = self.encode(cmd)?;

@@ -268,6 +268,7 @@ fn a_slave_that_dies_mid_daq_ends_the_stream_and_the_commands() {
         prescaler: 1,
         priority: 0,
         timestamps: false,
+        stim: false,
         signals: vec![Signal {
             name: "x".to_owned(),
             addr: Address::new(0, 0x1000),

@@ -191,6 +191,7 @@ fn daq_rows(link: &Link, order: ByteOrder) {
             prescaler: 1,
             priority: 0,
             timestamps: true,
+            stim: false,
             signals: vec![
                 sig("counter", f.counter.address(), SignalType::U32),
                 sig("temp", f.temp.address(), SignalType::F32),
@@ -201,6 +202,7 @@ fn daq_rows(link: &Link, order: ByteOrder) {
             prescaler: 1,
             priority: 0,
             timestamps: false,
+            stim: false,
             signals: vec![sig("wide", f.wide.address(), SignalType::U64)],
         },
     ];
@@ -289,4 +291,72 @@ fn clock_correlation_is_within_the_round_trip() {
     );
     drop(m);
     srv.stop();
+}
+
+#[test]
+fn stim_values_reach_the_application_and_polling_reads_them() {
+    let f = Arc::new(fixture(SlaveConfig::default()));
+    let (srv, mut m) = serve(&f, &Link::Tcp, quick());
+    block_on(m.connect()).expect("connect");
+    let native = if cfg!(target_endian = "little") {
+        ByteOrder::Intel
+    } else {
+        ByteOrder::Motorola
+    };
+    let temp = Signal {
+        name: "temp".to_owned(),
+        addr: f.temp.address(),
+        ty: SignalType::F32,
+        order: native,
+    };
+    let stim = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: false,
+        stim: true,
+        signals: vec![temp.clone()],
+    };
+    let _stream = block_on(m.setup_daq(&[stim], DaqOptions::default())).expect("setup");
+    block_on(m.start_daq()).expect("start");
+    m.stim(0, &[Value::Float(42.5)]).expect("STIM sent");
+    // The slave applies STIM data when the event fires.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while (f.temp.get() - 42.5).abs() > f32::EPSILON {
+        assert!(Instant::now() < deadline, "STIM applied within 2 s");
+        f.ev_fast.trigger();
+        std::thread::yield_now();
+    }
+    // The polling fallback reads it back without DAQ.
+    let v = block_on(m.sample(std::slice::from_ref(&temp))).expect("sample");
+    assert_eq!(v, [Value::Float(42.5)]);
+    let err = m.stim(0, &[]).expect_err("wrong count");
+    assert!(matches!(err, Error::Daq(_)), "{err}");
+    block_on(m.stop_daq()).expect("stop");
+    drop(m);
+    srv.stop();
+}
+
+#[test]
+fn many_sessions_in_one_process_share_nothing() {
+    // Four slaves, four masters, driven from four threads at once.
+    let handles: Vec<_> = (0..4u32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let f = fixture(SlaveConfig::default());
+                let (srv, mut m) = serve(&f, &Link::Tcp, quick());
+                block_on(m.connect()).expect("connect");
+                for n in 0..200u32 {
+                    f.counter.set(i * 1000 + n);
+                    let d = block_on(m.upload(f.counter.address(), 4)).expect("read");
+                    assert_eq!(d, (i * 1000 + n).to_ne_bytes());
+                }
+                drop(m);
+                srv.stop();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("session thread");
+    }
 }

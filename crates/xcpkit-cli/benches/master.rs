@@ -216,6 +216,7 @@ fn ingest_run(work: &Path, names: &[&str], window: Duration) -> Result<Ingest> {
         prescaler: 1,
         priority: 0,
         timestamps: true,
+        stim: false,
         signals: sigs,
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
@@ -342,6 +343,7 @@ fn latency_run(work: &Path, flush_us: &str) -> Result<(f64, f64, f64, usize)> {
         prescaler: 1,
         priority: 0,
         timestamps: true,
+        stim: false,
         signals: signals(&a2l, &["counter_1ms"])?,
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
