@@ -97,6 +97,11 @@ pub struct Config {
     pub event_queue: usize,
     /// CONNECT mode: 0 normal, 1 user-defined.
     pub connect_mode: u8,
+    /// A command's future checks for its response this long before it lets its executor
+    /// park the thread: where waking a thread costs tens of microseconds (virtual machines),
+    /// this cuts round trips at the price of a busy core while waiting (pair it with the
+    /// transport's own spin, e.g. `EthConfig::spin`). Zero (the default) never spins.
+    pub spin: Duration,
 }
 
 impl Default for Config {
@@ -109,6 +114,7 @@ impl Default for Config {
             pending_extensions: 50,
             event_queue: 256,
             connect_mode: 0,
+            spin: Duration::ZERO,
         }
     }
 }

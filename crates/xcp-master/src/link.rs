@@ -202,6 +202,18 @@ impl Shared {
         *lock(&self.slot) = Slot::Idle;
     }
 
+    /// Takes the outcome if there is one (without registering a waker).
+    pub(crate) fn try_outcome(&self) -> Option<Outcome> {
+        let mut slot = self.slot.try_lock().ok()?;
+        if !matches!(*slot, Slot::Done(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut *slot, Slot::Idle) {
+            Slot::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+
     /// Takes the outcome if there is one, else registers `waker`.
     pub(crate) fn poll_outcome(&self, waker: &Waker) -> Option<Outcome> {
         let mut slot = lock(&self.slot);

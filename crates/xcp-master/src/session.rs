@@ -46,12 +46,24 @@ where
 /// Waits for the pump to complete the armed slot.
 struct Reply<'a> {
     shared: &'a Shared,
+    /// Busy-check this long on the first poll (see `Config::spin`).
+    spin: Duration,
 }
 
 impl Future for Reply<'_> {
     type Output = Outcome;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        if !self.spin.is_zero() {
+            let until = std::time::Instant::now() + self.spin;
+            self.spin = Duration::ZERO;
+            while std::time::Instant::now() < until {
+                if let Some(o) = self.shared.try_outcome() {
+                    return Poll::Ready(o);
+                }
+                std::hint::spin_loop();
+            }
+        }
         match self.shared.poll_outcome(cx.waker()) {
             Some(o) => Poll::Ready(o),
             None => Poll::Pending,
@@ -268,6 +280,7 @@ impl Master {
         }
         Ok(Reply {
             shared: &self.shared,
+            spin: self.config.spin,
         }
         .await)
     }
@@ -277,6 +290,7 @@ impl Master {
         self.shared.arm(Expect::Sleep, d, 0);
         let _ = Reply {
             shared: &self.shared,
+            spin: Duration::ZERO,
         }
         .await;
     }

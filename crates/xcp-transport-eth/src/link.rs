@@ -140,7 +140,9 @@ impl EthTx {
         let bytes = self.packer.bytes();
         let result = match &mut self.sink {
             Sink::Tcp(stream) => write_tcp(stream, bytes, timeout, peer),
-            Sink::Udp(socket) => socket.send(bytes).map(drop).map_err(|e| udp_error(e, peer)),
+            Sink::Udp(socket) => {
+                retry_within(timeout, || socket.send(bytes)).map_err(|e| udp_error(e, peer))
+            }
             Sink::Server { target, .. } => match target.as_deref() {
                 Some(Target::Tcp(stream)) => {
                     let mut s: &TcpStream = stream;
@@ -152,10 +154,10 @@ impl EthTx {
                     }
                     r
                 }
-                Some(Target::Udp(socket, to)) => socket
-                    .send_to(bytes, to)
-                    .map(drop)
-                    .map_err(|e| udp_error(e, peer)),
+                Some(Target::Udp(socket, to)) => {
+                    retry_within(timeout, || socket.send_to(bytes, to))
+                        .map_err(|e| udp_error(e, peer))
+                }
                 None => Err(TransportError::NoPeer),
             },
         };
@@ -164,13 +166,47 @@ impl EthTx {
     }
 }
 
+/// Sends one datagram; a full non-blocking socket is retried until `timeout`.
+fn retry_within(timeout: Duration, mut send: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
+    let start = Instant::now();
+    loop {
+        match send() {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < timeout => {
+                std::thread::yield_now();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes everything; a non-blocking socket (the receive half may be spinning on the shared
+/// descriptor) that is full is retried until `timeout`, as the blocking send timeout would.
+fn write_all_within(mut stream: impl Write, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    let start = Instant::now();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match stream.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < timeout => {
+                std::thread::yield_now();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn write_tcp(
-    mut stream: impl Write,
+    stream: impl Write,
     bytes: &[u8],
     timeout: Duration,
     peer: &str,
 ) -> Result<(), TransportError> {
-    stream.write_all(bytes).map_err(|e| match e.kind() {
+    write_all_within(stream, bytes, timeout).map_err(|e| match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => TransportError::Stalled {
             peer: peer.into(),
             waited: timeout,
@@ -391,10 +427,61 @@ pub(crate) struct StreamReader {
     end: usize,
     max_packet: usize,
     timeout: Option<Duration>,
+    spin: Spin,
+}
+
+/// The poll-before-block phase of a reader (see [`crate::EthConfig::spin`]).
+#[derive(Debug)]
+pub(crate) struct Spin {
+    budget: Duration,
+    /// The socket is in non-blocking mode now.
+    nonblocking: bool,
+}
+
+impl Spin {
+    pub(crate) const fn new(budget: Duration) -> Self {
+        Self {
+            budget,
+            nonblocking: false,
+        }
+    }
+
+    /// Reads without blocking until data comes, the budget or the deadline is used up, or
+    /// an error; `Ok(None)` when it gave up (the socket is blocking again then).
+    fn read<T>(
+        &mut self,
+        deadline: &mut Deadline,
+        set_nonblocking: impl Fn(bool) -> io::Result<()>,
+        mut read: impl FnMut() -> io::Result<T>,
+    ) -> Result<Option<T>, ReadEnd> {
+        if self.budget.is_zero() || deadline.polled {
+            return Ok(None);
+        }
+        if !self.nonblocking {
+            set_nonblocking(true).map_err(ReadEnd::Io)?;
+            self.nonblocking = true;
+        }
+        let until = (Instant::now() + self.budget).min(deadline.at());
+        loop {
+            match read() {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ReadEnd::Io(e)),
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        set_nonblocking(false).map_err(ReadEnd::Io)?;
+        self.nonblocking = false;
+        Ok(None)
+    }
 }
 
 impl StreamReader {
-    pub(crate) fn new(stream: TcpStream, max_packet: usize) -> Self {
+    pub(crate) fn with_spin(stream: TcpStream, max_packet: usize, spin: Duration) -> Self {
         let size = (max_packet + HEADER_LEN).max(64 * 1024);
         Self {
             stream,
@@ -403,6 +490,7 @@ impl StreamReader {
             end: 0,
             max_packet,
             timeout: None,
+            spin: Spin::new(spin),
         }
     }
 
@@ -433,11 +521,24 @@ impl StreamReader {
                 self.end -= self.start;
                 self.start = 0;
             }
-            let stream = &self.stream;
-            if !arm(&mut self.timeout, deadline, |t| stream.set_read_timeout(t))? {
-                return Ok(None);
-            }
-            match self.stream.read(&mut self.buf[self.end..]) {
+            let spun = {
+                let (stream, buf) = (&self.stream, &mut self.buf[self.end..]);
+                self.spin.read(
+                    deadline,
+                    |on| stream.set_nonblocking(on),
+                    || (&*stream).read(buf),
+                )?
+            };
+            let got = if let Some(n) = spun {
+                Ok(n)
+            } else {
+                let stream = &self.stream;
+                if !arm(&mut self.timeout, deadline, |t| stream.set_read_timeout(t))? {
+                    return Ok(None);
+                }
+                self.stream.read(&mut self.buf[self.end..])
+            };
+            match got {
                 Ok(0) => {
                     let have = self.end - self.start;
                     let partial = (have > 0).then(|| {
@@ -476,6 +577,7 @@ pub(crate) struct DatagramReader {
     pub(crate) from: Option<SocketAddr>,
     max_packet: usize,
     timeout: Option<Duration>,
+    spin: Spin,
 }
 
 /// What the next step of a datagram reader produced.
@@ -490,7 +592,7 @@ pub(crate) enum DatagramStep {
 }
 
 impl DatagramReader {
-    pub(crate) fn new(socket: Arc<UdpSocket>, max_packet: usize) -> Self {
+    pub(crate) fn with_spin(socket: Arc<UdpSocket>, max_packet: usize, spin: Duration) -> Self {
         Self {
             socket,
             buf: vec![0; 65536].into_boxed_slice(),
@@ -499,6 +601,7 @@ impl DatagramReader {
             from: None,
             max_packet,
             timeout: None,
+            spin: Spin::new(spin),
         }
     }
 
@@ -538,16 +641,34 @@ impl DatagramReader {
             ));
         }
         loop {
-            let socket = &self.socket;
-            if !arm(&mut self.timeout, deadline, |t| socket.set_read_timeout(t))? {
-                return Ok(None);
-            }
-            let got = if connected {
-                self.socket.recv(&mut self.buf).map(|n| (n, None))
+            let spun = {
+                let (socket, buf) = (&self.socket, &mut self.buf);
+                self.spin.read(
+                    deadline,
+                    |on| socket.set_nonblocking(on),
+                    || {
+                        if connected {
+                            socket.recv(buf).map(|n| (n, None))
+                        } else {
+                            socket.recv_from(buf).map(|(n, a)| (n, Some(a)))
+                        }
+                    },
+                )?
+            };
+            let got = if let Some(v) = spun {
+                Ok(v)
             } else {
-                self.socket
-                    .recv_from(&mut self.buf)
-                    .map(|(n, a)| (n, Some(a)))
+                let socket = &self.socket;
+                if !arm(&mut self.timeout, deadline, |t| socket.set_read_timeout(t))? {
+                    return Ok(None);
+                }
+                if connected {
+                    self.socket.recv(&mut self.buf).map(|n| (n, None))
+                } else {
+                    self.socket
+                        .recv_from(&mut self.buf)
+                        .map(|(n, a)| (n, Some(a)))
+                }
             };
             match got {
                 Ok((n, from)) => {
@@ -610,7 +731,11 @@ pub struct EthRx {
 impl EthRx {
     pub(crate) fn tcp(stream: TcpStream, config: &EthConfig, peer: String) -> Self {
         Self::with_kind(
-            RxKind::Tcp(StreamReader::new(stream, config.max_packet_len())),
+            RxKind::Tcp(StreamReader::with_spin(
+                stream,
+                config.max_packet_len(),
+                config.spin,
+            )),
             config,
             peer,
         )
@@ -618,7 +743,11 @@ impl EthRx {
 
     pub(crate) fn udp(socket: Arc<UdpSocket>, config: &EthConfig, peer: String) -> Self {
         Self::with_kind(
-            RxKind::Udp(DatagramReader::new(socket, config.max_packet_len())),
+            RxKind::Udp(DatagramReader::with_spin(
+                socket,
+                config.max_packet_len(),
+                config.spin,
+            )),
             config,
             peer,
         )

@@ -197,7 +197,11 @@ impl EthServer {
                 }
             }
             Pending::Udp(socket) => ServerKind::Udp {
-                reader: DatagramReader::new(socket, config.eth.max_packet_len()),
+                reader: DatagramReader::with_spin(
+                    socket,
+                    config.eth.max_packet_len(),
+                    config.eth.spin,
+                ),
                 master: None,
                 last_heard: Instant::now(),
                 released: false,
@@ -371,7 +375,11 @@ impl ServerRx {
                             count.new_peer();
                             tracing::info!(%addr, "XCP master connected over TCP");
                             *current = Some((
-                                StreamReader::new(stream, self.config.eth.max_packet_len()),
+                                StreamReader::with_spin(
+                                    stream,
+                                    self.config.eth.max_packet_len(),
+                                    self.config.eth.spin,
+                                ),
                                 addr,
                             ));
                         }

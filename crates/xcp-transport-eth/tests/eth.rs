@@ -791,3 +791,66 @@ fn a_zero_timeout_polls_the_socket_once() {
     stx.send_now(&[0xFF, 7]).expect("send");
     assert_eq!(rx.recv(Duration::ZERO).expect("poll"), Some(&[0xFF, 7][..]));
 }
+
+/// With `spin` set on both ends, packets of every size still arrive, an idle receive still
+/// times out, and bulk sends from the side whose receiver polls (its socket is non-blocking
+/// meanwhile) still go out whole.
+fn spinning_ends(protocol: Protocol) {
+    let spin = Duration::from_micros(200);
+    // UDP has no end of link the echo slave could see; 1000 datagrams of 1 KB fit the
+    // socket buffers, so none is dropped on loopback.
+    let (masters, count) = match protocol {
+        Protocol::Tcp => (1, 3000),
+        Protocol::Udp => (0, 1000),
+    };
+    let mut config = local(protocol, "127.0.0.1");
+    config.eth.spin = spin;
+    let server = EthServer::bind(config).expect("bind");
+    let addr = server.local_addr();
+    let slave = echo_slave(server, masters);
+    let eth = EthConfig {
+        spin,
+        ..EthConfig::default()
+    };
+    let (mut tx, mut rx) = connect(addr, protocol, &eth).expect("connect").split();
+    tx.send_now(&CONNECT).expect("send");
+    assert_eq!(recv_vec(&mut rx), CONNECT);
+    let t0 = Instant::now();
+    assert!(rx.recv(Duration::from_millis(20)).expect("idle").is_none());
+    let idle = t0.elapsed();
+    assert!(
+        idle >= Duration::from_millis(20) && idle < Duration::from_secs(2),
+        "{idle:?}"
+    );
+    // A reader thread keeps polling while this thread sends a burst bigger than the
+    // socket buffers can take at once.
+    let reader = thread::spawn(move || {
+        let mut got = Vec::new();
+        let start = Instant::now();
+        while got.len() < count && start.elapsed() < Duration::from_secs(20) {
+            if let Some(p) = rx.recv(Duration::from_millis(100)).expect("receive") {
+                got.push(p.to_vec());
+            }
+        }
+        got
+    });
+    let sent: Vec<Vec<u8>> = (0..count).map(|i| pattern(1000, i)).collect();
+    for p in &sent {
+        tx.send_now(p).expect("send while the receiver spins");
+    }
+    let got = reader.join().expect("reader");
+    assert_eq!(got.len(), sent.len());
+    assert!(got == sent, "every echoed packet in order");
+    drop(tx);
+    slave.join().expect("slave thread");
+}
+
+#[test]
+fn tcp_spinning_receivers_deliver_time_out_and_never_break_sending() {
+    spinning_ends(Protocol::Tcp);
+}
+
+#[test]
+fn udp_spinning_receivers_deliver_time_out_and_never_break_sending() {
+    spinning_ends(Protocol::Udp);
+}

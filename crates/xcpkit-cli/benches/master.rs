@@ -84,8 +84,19 @@ fn pyxcp(args: &[String], work: &Path) -> Result<serde_json::Value> {
 }
 
 fn master(addr: std::net::SocketAddr, protocol: Protocol) -> Result<Master> {
-    let t = connect(addr, protocol, &EthConfig::default()).context("connecting")?;
-    let mut m = Master::new(t, Config::default())?;
+    master_spin(addr, protocol, Duration::ZERO)
+}
+
+fn master_spin(addr: std::net::SocketAddr, protocol: Protocol, spin: Duration) -> Result<Master> {
+    let eth = EthConfig {
+        spin,
+        ..EthConfig::default()
+    };
+    let t = connect(addr, protocol, &eth).context("connecting")?;
+    // The waiting command parks its thread: with the receive thread and the slave both
+    // polling, a third busy thread on two cores costs more than the wake it saves.
+    let config = Config::default();
+    let mut m = Master::new(t, config)?;
     block_on(m.connect())?;
     Ok(m)
 }
@@ -139,6 +150,7 @@ fn round_trips(work: &Path) -> Result<()> {
     let n = env("XCP_BENCH_RTT", 20_000) as usize;
     println!("command round trip: SHORT_UPLOAD of 4 bytes against xcpkit ecu, {n} commands");
     let mut ours_p50 = None;
+    let mut spun_p50 = None;
     for (name, protocol, sock) in [
         ("TCP", Protocol::Tcp, ecu.tcp),
         ("UDP", Protocol::Udp, ecu.udp),
@@ -165,6 +177,37 @@ fn round_trips(work: &Path) -> Result<()> {
         }
         block_on(m.disconnect())?;
     }
+    // Both ends poll their socket before blocking: a thread wake costs tens of µs here.
+    for spin_us in [0u64, 20, 100] {
+        let a2l_spin = work.join("rtt-spin.a2l");
+        let spin_arg = spin_us.to_string();
+        let e = Ecu::start(&["--tcp", "127.0.0.1:0", "--spin-us", &spin_arg], &a2l_spin)?;
+        let mut m = master_spin(
+            e.tcp.context("tcp")?,
+            Protocol::Tcp,
+            Duration::from_micros(spin_us),
+        )?;
+        for _ in 0..500 {
+            block_on(m.short_upload(addr, 4))?;
+        }
+        let mut t = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t0 = Instant::now();
+            block_on(m.short_upload(addr, 4))?;
+            t.push(t0.elapsed().as_nanos() as u64);
+        }
+        t.sort_unstable();
+        println!(
+            "  xcp-master TCP only, spin {spin_us:3} µs both ends: min {:6.1} µs  p50 {:6.1} µs  p99 {:6.1} µs",
+            t[0] as f64 / 1e3,
+            percentile(&t, 0.5) / 1e3,
+            percentile(&t, 0.99) / 1e3
+        );
+        spun_p50 = Some(percentile(&t, 0.5) / 1e3);
+        block_on(m.disconnect())?;
+        drop(m);
+        e.stop()?;
+    }
     let args: Vec<String> = [
         "rtt",
         "--port",
@@ -183,10 +226,11 @@ fn round_trips(work: &Path) -> Result<()> {
         Ok(v) => {
             let p50 = v["p50_us"].as_f64().unwrap_or(f64::NAN);
             println!(
-                "  pyXCP      TCP: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs   -> xcp-master is {:.1}x faster (p50)",
+                "  pyXCP      TCP: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs   -> xcp-master is {:.1}x faster (p50), {:.1}x with 100 µs spin",
                 v["min_us"].as_f64().unwrap_or(f64::NAN),
                 v["p99_us"].as_f64().unwrap_or(f64::NAN),
-                p50 / ours_p50.unwrap_or(f64::NAN)
+                p50 / ours_p50.unwrap_or(f64::NAN),
+                p50 / spun_p50.unwrap_or(f64::NAN)
             );
         }
         Err(e) => println!("  pyXCP: {e:#}"),

@@ -36,6 +36,10 @@ pub(crate) struct EcuArgs {
     /// Flush interval of DTO packing in microseconds (0 sends each packet at once).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     flush_us: u64,
+    /// Poll the socket this many microseconds before blocking on a receive: lower command
+    /// latency for a busy core (0, the default, never spins; see the README's benchmarks).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    spin_us: u64,
     /// Protect CAL/PAG, DAQ and PGM with the demo seed & key algorithm (see the README).
     #[arg(long)]
     seed_key: bool,
@@ -79,6 +83,7 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         let mut c = ServerConfig::new(protocol);
         c.bind = bind;
         c.eth.flush_interval = Duration::from_micros(args.flush_us);
+        c.eth.spin = Duration::from_micros(args.spin_us);
         EthServer::bind(c)
     };
     let tcp = tcp
