@@ -172,6 +172,14 @@ fn ci() -> Result<()> {
         .env("XCP_BENCH_RUNS", "1")
         .env("XCP_BENCH_WINDOW_MS", "200");
     run("ECU stress bench, smoke run (debug build)", &mut stress)?;
+    // The master bench likewise: round trips, DAQ ingest and latency against the ECU, pyXCP
+    // included (its venv exists after the interop step).
+    let mut master = cargo(&["test", "-p", "xcpkit-cli", "--bench", "master"]);
+    master
+        .env("XCP_BENCH_RUNS", "1")
+        .env("XCP_BENCH_WINDOW_MS", "200")
+        .env("XCP_BENCH_RTT", "300");
+    run("master bench, smoke run (debug build)", &mut master)?;
     let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("rustdoc", &mut doc)?;

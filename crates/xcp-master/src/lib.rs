@@ -32,6 +32,38 @@
 //! let err = block_on(m.connect()).expect_err("nobody answers");
 //! assert!(err.is_timeout(), "{err}");
 //! ```
+//!
+//! Against a slave on TCP (the virtual ECU, say), reading a value and measuring it with DAQ:
+//!
+//! ```no_run
+//! use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, block_on};
+//! use xcp_proto::{Address, ByteOrder};
+//! use xcp_transport_eth::{EthConfig, Protocol, connect};
+//!
+//! let link = connect("127.0.0.1:5555".parse()?, Protocol::Tcp, &EthConfig::default())?;
+//! let mut m = Master::new(link, Config::default())?;
+//! block_on(m.connect())?;
+//! let bytes = block_on(m.upload(Address::new(1, 0x0001_0000), 4))?; // counter_1ms
+//! let list = ListRequest {
+//!     event: 0, prescaler: 1, priority: 0, timestamps: true, stim: false,
+//!     signals: vec![Signal {
+//!         name: "counter_1ms".into(),
+//!         addr: Address::new(1, 0x0001_0000),
+//!         ty: SignalType::U32,
+//!         order: ByteOrder::Intel,
+//!     }],
+//! };
+//! let rows = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
+//! block_on(m.start_daq())?;
+//! if let Some(batch) = rows.recv_timeout(std::time::Duration::from_secs(1))? {
+//!     for row in batch.rows() {
+//!         println!("{:?} {:?}", row.slave_ns, row.values);
+//!     }
+//! }
+//! block_on(m.stop_daq())?;
+//! # let _ = bytes;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod commands;
 mod config;
