@@ -462,6 +462,8 @@ pub struct ListStats {
     pub incomplete: u64,
     /// DTOs with the overload bit set in their PID.
     pub overloads: u64,
+    /// DTOs of ODTs the configuration left empty (static lists), ignored.
+    pub empty_odts: u64,
 }
 
 /// Counts of a DAQ stream.
@@ -661,7 +663,10 @@ impl DaqState {
             return false;
         };
         if oi >= list.odts.len() {
-            return false;
+            // An ODT of a static list the configuration left empty: some slaves send it
+            // anyway (header only). It carries nothing to decode.
+            list.stats.empty_odts += 1;
+            return true;
         }
         let shape = DtoShape {
             pid_off: false,
@@ -824,6 +829,10 @@ impl Drop for DaqState {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     lists: Vec<PlannedList>,
+    /// ODTs each list has in the slave (static lists may have more than the plan uses).
+    capacity: usize,
+    /// Whether the lists were allocated dynamically (exactly as planned).
+    dynamic: bool,
     numbers: Vec<u16>,
     state: Option<Box<DaqState>>,
     /// First PID of each list once selected.
@@ -1011,6 +1020,8 @@ impl Master {
         };
         self.daq = Some(Prepared {
             lists,
+            capacity: usize::from(limits.max_odt),
+            dynamic: limits.processor.dynamic(),
             numbers,
             state: Some(Box::new(state)),
             firsts: Vec::new(),
@@ -1043,7 +1054,12 @@ impl Master {
                 if l.request.stim {
                     continue;
                 }
-                for oi in 0..l.odts.len() {
+                let odts = if prepared.dynamic {
+                    l.odts.len()
+                } else {
+                    prepared.capacity.max(l.odts.len())
+                };
+                for oi in 0..odts {
                     if let Some(slot) = state.by_pid.get_mut(usize::from(first) + oi) {
                         *slot = Some((li, oi));
                     }

@@ -360,3 +360,130 @@ fn many_sessions_in_one_process_share_nothing() {
         h.join().expect("session thread");
     }
 }
+
+/// Rows decode right under every DTO layout the slave can choose: each identification field
+/// type, 1/2/4-byte timestamps, PID-bit overload, both byte orders, a MAX_DTO so small that the
+/// list needs several ODTs and an entry size so small that signals split over entries, and a
+/// static configuration.
+#[test]
+fn every_dto_layout_parameter_decodes() {
+    use xcp_proto::IdField;
+    use xcp_slave::{DaqConfigType, OverloadIndication, StaticList};
+    let cases = [
+        SlaveConfig {
+            id_field: IdField::AbsoluteOdt,
+            timestamp_size: 1,
+            timestamp_unit_ns: 1_000_000,
+            overload: OverloadIndication::PidBit,
+            ..SlaveConfig::default()
+        },
+        SlaveConfig {
+            id_field: IdField::RelativeOdtDaqByte,
+            timestamp_size: 2,
+            timestamp_unit_ns: 1_000,
+            byte_order: ByteOrder::Motorola,
+            ..SlaveConfig::default()
+        },
+        SlaveConfig {
+            id_field: IdField::RelativeOdtDaqWord,
+            max_dto: 16,
+            max_entry_size: 2,
+            ..SlaveConfig::default()
+        },
+        SlaveConfig {
+            byte_order: ByteOrder::Motorola,
+            daq_config: DaqConfigType::Static(vec![
+                StaticList {
+                    odts: 4,
+                    entries_per_odt: 8,
+                },
+                StaticList {
+                    odts: 4,
+                    entries_per_odt: 8,
+                },
+            ]),
+            ..SlaveConfig::default()
+        },
+    ];
+    for (i, config) in cases.into_iter().enumerate() {
+        let f = Arc::new(fixture(config));
+        let (srv, mut m) = serve(&f, &Link::Mem, quick());
+        block_on(m.connect()).expect("connect");
+        let native = if cfg!(target_endian = "little") {
+            ByteOrder::Intel
+        } else {
+            ByteOrder::Motorola
+        };
+        let sig = |name: &str, addr, ty| Signal {
+            name: name.to_owned(),
+            addr,
+            ty,
+            order: native,
+        };
+        let list = ListRequest {
+            event: 0,
+            prescaler: 1,
+            priority: 0,
+            timestamps: true,
+            stim: false,
+            signals: vec![
+                sig("counter", f.counter.address(), SignalType::U32),
+                sig("temp", f.temp.address(), SignalType::F32),
+                sig("wide", f.wide.address(), SignalType::U64),
+            ],
+        };
+        let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))
+            .unwrap_or_else(|e| panic!("case {i}: setup: {e}"));
+        block_on(m.start_daq()).unwrap_or_else(|e| panic!("case {i}: start: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let app = {
+            let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    n = n.wrapping_add(1);
+                    f.counter.set(n);
+                    #[allow(clippy::cast_precision_loss, reason = "test values")]
+                    f.temp.set(n as f32 * 0.5);
+                    f.wide.set(u64::from(n) << 32 | 0xABCD);
+                    f.ev_fast.trigger();
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let mut rows = 0;
+        let mut last_ts = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rows < 300 && Instant::now() < deadline {
+            let Some(b) = stream
+                .recv_timeout(Duration::from_millis(100))
+                .expect("open")
+            else {
+                continue;
+            };
+            for r in b.rows() {
+                let (Value::Uint(c), Value::Float(t), Value::Uint(w)) =
+                    (r.values[0], r.values[1], r.values[2])
+                else {
+                    panic!("case {i}: types {:?}", r.values)
+                };
+                #[allow(clippy::cast_precision_loss, reason = "test values")]
+                let want = c as f64 * 0.5;
+                assert_eq!(t, want, "case {i}: temp for counter {c}");
+                assert_eq!(w, c << 32 | 0xABCD, "case {i}: wide for counter {c}");
+                let ts = r.slave_ns.expect("timestamped");
+                assert!(ts >= last_ts, "case {i}: timestamps never go back");
+                last_ts = ts;
+                rows += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        app.join().expect("app");
+        assert!(rows >= 300, "case {i}: {rows} rows");
+        assert_eq!(stream.stats().bad_dtos, 0, "case {i}: {:?}", stream.stats());
+        assert_eq!(stream.stats().lists[0].incomplete, 0, "case {i}");
+        block_on(m.stop_daq()).expect("stop");
+        drop(m);
+        srv.stop();
+    }
+}
