@@ -980,6 +980,18 @@ impl Master {
             )
             .await?;
         }
+        Ok(self.install(lists, numbers, &limits, ts_size, options))
+    }
+
+    /// Prepares the decoder and the stream for `lists` (slave list `numbers`).
+    fn install(
+        &mut self,
+        lists: Vec<PlannedList>,
+        numbers: Vec<u16>,
+        limits: &DaqLimits,
+        ts_size: TimestampSize,
+        options: DaqOptions,
+    ) -> DaqStream {
         let queue = Arc::new(RowQueue {
             inner: Mutex::new(QueueInner {
                 batches: VecDeque::new(),
@@ -1026,7 +1038,113 @@ impl Master {
             state: Some(Box::new(state)),
             firsts: Vec::new(),
         });
-        Ok(stream)
+        stream
+    }
+
+    /// Measures a predefined DAQ list (one the slave holds itself, numbered below MIN_DAQ):
+    /// reads its ODT layout back with SET_DAQ_PTR / READ_DAQ, maps the entries onto
+    /// `signals` by address (entries no signal covers are skipped), sets its mode
+    /// (timestamps) and returns the stream; [`start_daq`](Self::start_daq) starts it.
+    ///
+    /// # Errors
+    /// [`Error::Daq`] when the list is not predefined or a signal is not in it; as the
+    /// commands otherwise.
+    pub async fn setup_predefined(
+        &mut self,
+        number: u16,
+        signals: &[Signal],
+        timestamps: bool,
+        options: DaqOptions,
+    ) -> Result<DaqStream, Error> {
+        let mut limits = self.daq_limits().await?;
+        if number >= u16::from(limits.processor.min_daq) {
+            return Err(Error::Daq(format!(
+                "list {number} is not predefined (the slave has {})",
+                limits.processor.min_daq
+            )));
+        }
+        let info = self.get_daq_list_info(number).await?;
+        let ag = self.params.ag();
+        let mut odts: Vec<Vec<PlannedEntry>> = Vec::new();
+        let mut covered = vec![false; signals.len()];
+        for odt in 0..info.max_odt {
+            let mut entries = Vec::new();
+            for e in 0..info.max_odt_entries {
+                // ODTs may hold fewer entries than the list's maximum: the pointer says so.
+                match self.set_daq_ptr(number, odt, e).await {
+                    Ok(()) => {}
+                    Err(err) if err.code() == Some(ErrorCode::OutOfRange) => break,
+                    Err(err) => return Err(err),
+                }
+                let entry = self.read_daq().await?;
+                if entry.size == 0 {
+                    continue;
+                }
+                let size = usize::from(entry.size) * ag;
+                let inside = signals.iter().position(|s| {
+                    s.addr.ext == entry.addr.ext
+                        && s.addr.addr <= entry.addr.addr
+                        && (u64::from(entry.addr.addr - s.addr.addr) * ag as u64 + size as u64)
+                            <= s.ty.size() as u64
+                });
+                let (signal, offset) = match inside {
+                    Some(i) => {
+                        covered[i] = true;
+                        (i, (entry.addr.addr - signals[i].addr.addr) as usize * ag)
+                    }
+                    // Bytes nobody asked for: decoded into scratch and dropped.
+                    None => (usize::MAX, 0),
+                };
+                entries.push(PlannedEntry {
+                    addr: entry.addr,
+                    size,
+                    signal,
+                    offset,
+                });
+            }
+            if entries.is_empty() {
+                break;
+            }
+            odts.push(entries);
+        }
+        if let Some(i) = covered.iter().position(|c| !c) {
+            return Err(Error::Daq(format!(
+                "{} ({}) is not in predefined list {number}",
+                signals[i].name, signals[i].addr
+            )));
+        }
+        let ts_size = limits
+            .resolution
+            .timestamp_size()
+            .unwrap_or(TimestampSize::None);
+        let mut params = self.params;
+        params.daq.id_field = limits.processor.id_field();
+        params.daq.timestamp = ts_size;
+        params.daq.overload_pid_msb = limits.processor.overload_pid_msb();
+        self.set_params(params);
+        let event = if info.properties & 0x02 != 0 {
+            info.fixed_event
+        } else {
+            0
+        };
+        let mode = if timestamps { 0x10 } else { 0 };
+        self.set_daq_list_mode(mode, number, event, 1, 0).await?;
+        limits.max_odt = info.max_odt;
+        let request = ListRequest {
+            event,
+            prescaler: 1,
+            priority: 0,
+            timestamps,
+            stim: false,
+            signals: signals.to_vec(),
+        };
+        Ok(self.install(
+            vec![PlannedList { request, odts }],
+            vec![number],
+            &limits,
+            ts_size,
+            options,
+        ))
     }
 
     /// Selects every configured list (learning its first PID), hands the decoder to the
@@ -1186,12 +1304,25 @@ fn list_state(l: &PlannedList) -> ListState {
         offsets.push(total);
         total += s;
     }
+    // Entries that belong to no signal (predefined lists) land in a scratch area after them.
+    let scratch = total;
+    let spare = l
+        .odts
+        .iter()
+        .flatten()
+        .filter(|e| e.signal >= offsets.len())
+        .map(|e| e.size)
+        .max()
+        .unwrap_or(0);
     let odts: Vec<Vec<(usize, usize, usize)>> = l
         .odts
         .iter()
         .map(|odt| {
             odt.iter()
-                .map(|e| (offsets[e.signal] + e.offset, e.size, e.signal))
+                .map(|e| {
+                    let at = offsets.get(e.signal).map_or(scratch, |o| o + e.offset);
+                    (at, e.size, e.signal)
+                })
                 .collect()
         })
         .collect();
@@ -1210,7 +1341,7 @@ fn list_state(l: &PlannedList) -> ListState {
             .map(|(s, &o)| (s.ty, s.order, o))
             .collect(),
         timestamps: l.request.timestamps,
-        buf: vec![0; total],
+        buf: vec![0; total + spare],
         next_odt: 0,
         broken: false,
         slave_ts: None,

@@ -487,3 +487,99 @@ fn every_dto_layout_parameter_decodes() {
         srv.stop();
     }
 }
+
+#[test]
+fn a_predefined_list_is_read_back_and_measured() {
+    use xcp_slave::{Meta, PredefinedList, Slave};
+    let mut b = Slave::builder("predefined").config(SlaveConfig::default());
+    let ev = b
+        .event("fast", Some(Duration::from_millis(1)), 1)
+        .expect("event");
+    let counter = b
+        .global::<u32>("counter", Some(ev), Meta::new("counter"))
+        .expect("counter");
+    let temp = b
+        .global::<f32>("temp", Some(ev), Meta::new("temp"))
+        .expect("temp");
+    let other = b
+        .global::<u16>("other", Some(ev), Meta::new("other"))
+        .expect("other");
+    b.predefined_list(PredefinedList {
+        event: ev,
+        odts: vec![
+            vec![(counter.address(), 4), (other.address(), 2)],
+            vec![(temp.address(), 4)],
+        ],
+    })
+    .expect("predefined list");
+    let slave = b.build().expect("slave");
+    let event = slave.event(ev).expect("event");
+    let (m_end, s_end) = xcp_transport::mem::pair();
+    let srv = xcp_slave::Server::start(&slave, s_end).expect("server");
+    let mut m = Master::new(m_end, quick()).expect("master");
+    block_on(m.connect()).expect("connect");
+    let native = if cfg!(target_endian = "little") {
+        ByteOrder::Intel
+    } else {
+        ByteOrder::Motorola
+    };
+    // `other` is in the list but not asked for; `temp` comes before `counter` in the request.
+    let signals = [
+        Signal {
+            name: "temp".into(),
+            addr: temp.address(),
+            ty: SignalType::F32,
+            order: native,
+        },
+        Signal {
+            name: "counter".into(),
+            addr: counter.address(),
+            ty: SignalType::U32,
+            order: native,
+        },
+    ];
+    let stream = block_on(m.setup_predefined(0, &signals, true, DaqOptions::default()))
+        .expect("predefined set up");
+    block_on(m.start_daq()).expect("start");
+    let mut rows = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut n = 0u32;
+    while rows.len() < 100 && Instant::now() < deadline {
+        n += 1;
+        counter.set(n);
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        temp.set(n as f32 * 2.0);
+        other.set(7);
+        event.trigger();
+        if let Some(b) = stream.try_next() {
+            rows.extend(b.rows().map(|r| (r.values[0], r.values[1])));
+        }
+        std::thread::yield_now();
+    }
+    assert!(rows.len() >= 100, "{} rows", rows.len());
+    for (t, c) in rows {
+        let Value::Uint(c) = c else { panic!("{c:?}") };
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        let want = c as f64 * 2.0;
+        assert_eq!(t, Value::Float(want));
+    }
+    block_on(m.stop_daq()).expect("stop");
+    let err = block_on(m.setup_predefined(
+        0,
+        &[Signal {
+            name: "nowhere".into(),
+            addr: Address::new(1, 0x0009_0000),
+            ty: SignalType::U8,
+            order: native,
+        }],
+        false,
+        DaqOptions::default(),
+    ))
+    .expect_err("not in the list");
+    assert!(
+        err.to_string().contains("not in predefined list 0"),
+        "{err}"
+    );
+    drop(m);
+    srv.stop();
+}
