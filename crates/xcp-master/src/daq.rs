@@ -635,11 +635,9 @@ impl DaqState {
         if !ok {
             self.bad += 1;
         }
-        if self.batch.len() >= self.options.batch_rows
-            || self
-                .batch_started
-                .is_some_and(|t| t.elapsed() >= self.options.batch_age)
-        {
+        // Full batches go at once; the rest at the end of the burst the receive thread is
+        // draining (or, at the latest, after `batch_age`).
+        if self.batch.len() >= self.options.batch_rows {
             self.publish();
         }
         ok

@@ -439,6 +439,11 @@ struct PumpState {
     daq: Option<Box<DaqState>>,
     raw: Option<Box<dyn RawSink>>,
     params: SessionParams,
+    /// Host time of the current receive: the packets drained behind it arrived with it.
+    host_ns: u64,
+    /// DTOs and undecodable DTOs of the current burst, added to the shared counters after it.
+    dtos: u64,
+    unknown: u64,
 }
 
 /// Most packets drained from the transport's buffers after one receive.
@@ -486,8 +491,8 @@ impl PumpState {
                 data: packet.get(2..).unwrap_or_default().to_vec(),
             }),
             _ => {
-                bump(&shared.counters.dtos);
-                let host_ns = crate::time::host_now_ns();
+                self.dtos += 1;
+                let host_ns = self.host_ns;
                 if let Some(r) = self.raw.as_mut() {
                     r.frame(host_ns, packet);
                 }
@@ -497,7 +502,7 @@ impl PumpState {
                     .as_mut()
                     .is_some_and(|d| d.decode(packet, host_ns, &params));
                 if !decoded {
-                    bump(&shared.counters.dtos_unknown);
+                    self.unknown += 1;
                 }
             }
         }
@@ -516,6 +521,9 @@ pub(crate) fn pump(
         daq: None,
         raw: None,
         params,
+        host_ns: 0,
+        dtos: 0,
+        unknown: 0,
     };
     loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -537,6 +545,7 @@ pub(crate) fn pump(
         let mut completed = false;
         let failure = match rx.recv(wait) {
             Ok(Some(packet)) => {
+                st.host_ns = crate::time::host_now_ns();
                 // A decoder installed while this thread waited applies to what just arrived.
                 st.apply(control);
                 completed = st.dispatch(shared, packet);
@@ -546,10 +555,7 @@ pub(crate) fn pump(
                 let mut failure = None;
                 for _ in 0..DRAIN {
                     match rx.try_recv() {
-                        Ok(Some(p)) => {
-                            st.apply(control);
-                            completed |= st.dispatch(shared, p);
-                        }
+                        Ok(Some(p)) => completed |= st.dispatch(shared, p),
                         Ok(None) => break,
                         Err(e) => {
                             failure = Some(e);
@@ -562,6 +568,17 @@ pub(crate) fn pump(
             Ok(None) => None,
             Err(e) => Some(e),
         };
+        if st.dtos > 0 {
+            shared.counters.dtos.fetch_add(st.dtos, Ordering::Relaxed);
+            st.dtos = 0;
+        }
+        if st.unknown > 0 {
+            shared
+                .counters
+                .dtos_unknown
+                .fetch_add(st.unknown, Ordering::Relaxed);
+            st.unknown = 0;
+        }
         if completed {
             shared.release();
         }
