@@ -759,7 +759,12 @@ impl DaqState {
 
     /// Hands the current batch to the consumer (or drops it by the policy).
     pub(crate) fn publish(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        // The next batch starts with room for one like this one, so it never regrows.
+        let next = Batch {
+            rows: Vec::with_capacity(self.batch.rows.len().max(16)),
+            values: Vec::with_capacity(self.batch.values.len().max(64)),
+        };
+        let batch = std::mem::replace(&mut self.batch, next);
         self.batch_started = None;
         let n = batch.len();
         let mut q = lock(&self.queue);

@@ -51,6 +51,10 @@ impl Linearizer {
         };
         let ext = if self.bits >= 64 {
             raw
+        } else if host_ns == last_host {
+            // Same burst: no time passed on the host clock to account for.
+            let mask = (1u64 << self.bits) - 1;
+            last_ext + (raw.wrapping_sub(last_ext) & mask)
         } else {
             let period = 1u64 << self.bits;
             let mask = period - 1;
@@ -74,6 +78,9 @@ impl Linearizer {
         reason = "rounded to the nanosecond"
     )]
     pub fn to_ns(&self, ticks: u64) -> u64 {
+        if self.tick_ns == 1.0 {
+            return ticks;
+        }
         (ticks as f64 * self.tick_ns).round() as u64
     }
 }
