@@ -583,3 +583,83 @@ fn a_predefined_list_is_read_back_and_measured() {
     drop(m);
     srv.stop();
 }
+
+#[test]
+fn modify_bits_page_copy_freeze_and_the_raw_sink() {
+    let dir = std::env::temp_dir().join(format!("xcp-master-freeze-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = Arc::new(fixture(SlaveConfig {
+        persist_dir: Some(dir.clone()),
+        ..SlaveConfig::default()
+    }));
+    let (srv, mut m) = serve(&f, &Link::Mem, quick());
+    block_on(m.connect()).expect("connect");
+    // MODIFY_BITS on `offset` (i32 at 4): AND 0 and XOR 0x1234 on the low 16 bits.
+    let at = f.params.address(4);
+    block_on(m.download(at, &0x7777_5555u32.to_ne_bytes())).expect("write");
+    block_on(m.set_mta(at)).expect("MTA");
+    block_on(m.modify_bits(0, 0x0000, 0x1234)).expect("MODIFY_BITS");
+    let v = block_on(m.upload(at, 4)).expect("read");
+    assert_eq!(v, 0x7777_1234u32.to_ne_bytes());
+    // COPY_CAL_PAGE reference → working undoes the writes.
+    let seg = f.params.number();
+    block_on(m.download(f.params.address(0), &2.5f32.to_ne_bytes())).expect("write gain");
+    block_on(m.copy_cal_page(seg, 1, seg, 0)).expect("copy");
+    let g = block_on(m.upload(f.params.address(0), 4)).expect("read gain");
+    assert_eq!(g, 1.5f32.to_ne_bytes(), "the reference page's gain is back");
+    // Freeze writes the working page to the persistence directory.
+    block_on(m.download(f.params.address(0), &4.0f32.to_ne_bytes())).expect("write gain");
+    block_on(m.freeze(seg)).expect("freeze");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while std::fs::read_dir(&dir).map_or(0, Iterator::count) == 0 {
+        assert!(Instant::now() < deadline, "a frozen page file within 3 s");
+        std::thread::yield_now();
+    }
+    // The raw sink sees every DTO before decoding.
+    #[derive(Clone, Default)]
+    struct Count(Arc<std::sync::atomic::AtomicU64>);
+    impl xcp_master::RawSink for Count {
+        fn frame(&mut self, _host_ns: u64, packet: &[u8]) {
+            assert!(packet[0] < 0xFC, "only DTOs");
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let sink = Count::default();
+    m.set_raw_sink(Some(Box::new(sink.clone())));
+    let list = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: false,
+        stim: false,
+        signals: vec![Signal {
+            name: "counter".into(),
+            addr: f.counter.address(),
+            ty: SignalType::U32,
+            order: ByteOrder::Intel,
+        }],
+    };
+    let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+    block_on(m.start_daq()).expect("start");
+    let mut rows = 0;
+    while rows < 50 {
+        f.ev_fast.trigger();
+        if let Some(b) = stream
+            .recv_timeout(Duration::from_millis(20))
+            .expect("open")
+        {
+            rows += b.len();
+        }
+    }
+    block_on(m.stop_daq()).expect("stop");
+    let frames = sink.0.load(Ordering::Relaxed);
+    assert!(
+        frames >= 50 && frames == m.stats().dtos,
+        "{frames} vs {:?}",
+        m.stats()
+    );
+    drop(m);
+    srv.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
