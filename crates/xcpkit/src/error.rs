@@ -1,0 +1,81 @@
+//! Errors of the facade, each saying what to check, sorted into kinds a command line maps to
+//! exit codes.
+
+/// What kind of failure, for exit codes and scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The slave did not answer or could not be reached.
+    NoAnswer,
+    /// The slave answered with an error.
+    Negative,
+    /// The input was wrong: a URL, a name, a value, an A2L, an EPK that does not match.
+    BadInput,
+}
+
+/// A facade error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the master.
+    #[error(transparent)]
+    Master(#[from] xcp_master::Error),
+    /// From the A2L.
+    #[error(transparent)]
+    A2l(#[from] xcp_a2l::Error),
+    /// The link could not be opened.
+    #[error("cannot reach {url}: {source}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: xcp_transport::TransportError,
+    },
+    /// A URL that is not `tcp://host:port` or `udp://host:port`.
+    #[error("bad URL {url:?}: {reason} (use tcp://HOST:PORT or udp://HOST:PORT)")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The A2L does not describe this slave.
+    #[error(
+        "the A2L's EPK {a2l:?} does not match the slave's {slave:?}: the A2L belongs to \
+         another software version; use the matching A2L or fetch it from the slave"
+    )]
+    EpkMismatch {
+        /// EPK in the A2L.
+        a2l: String,
+        /// EPK the slave reports.
+        slave: String,
+    },
+    /// A value that cannot be written to this object.
+    #[error("{name}: {reason}")]
+    Value {
+        /// The object.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A measurement request that cannot be set up.
+    #[error("{0}")]
+    Measure(String),
+}
+
+impl Error {
+    /// The kind, for exit codes.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Master(e) if e.is_timeout() => Kind::NoAnswer,
+            Self::Master(
+                xcp_master::Error::Transport { .. } | xcp_master::Error::Closed { .. },
+            )
+            | Self::Connect { .. } => Kind::NoAnswer,
+            Self::Master(xcp_master::Error::Negative { .. } | xcp_master::Error::Locked { .. }) => {
+                Kind::Negative
+            }
+            _ => Kind::BadInput,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! # xcpkit: XCP by name and in physical units
+//!
+//! The facade over the xcpkit crates. A [`Session`] opens a slave by URL
+//! (`tcp://127.0.0.1:5555`, `udp://…`), takes an A2L from a file or from the slave itself
+//! (GET_ID 4) and checks its EPK, then reads and writes parameters by name in physical units
+//! and measures signals by name over DAQ. Everything by address stays available through
+//! [`Session::master`] (the `xcp-master` crate), and the layers are re-exported.
+//!
+//! ```no_run
+//! use xcpkit::{MeasureOptions, Options, Session};
+//!
+//! let mut s = Session::open("tcp://127.0.0.1:5555", &Options::default())?;
+//! s.load_a2l_from_slave()?;
+//! println!("engine speed {}", s.read("engine_speed")?);
+//! s.write_str("idle_rpm", "900")?;
+//! let m = s.measure(&["engine_speed", "throttle"], MeasureOptions::default())?;
+//! if let Some(rows) = m.recv(std::time::Duration::from_secs(1))? {
+//!     println!("{} rows", rows.len());
+//! }
+//! s.stop()?;
+//! # Ok::<(), xcpkit::Error>(())
+//! ```
+
+mod error;
+mod session;
+
+pub use error::{Error, Kind};
+pub use session::{
+    Column, MeasureOptions, Measurement, Options, PhysRow, Reading, Session, Target,
+};
+pub use {xcp_a2l as a2l, xcp_master as master, xcp_proto as proto};

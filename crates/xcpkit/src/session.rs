@@ -1,0 +1,594 @@
+//! A session by URL, with names and physical units.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use xcp_a2l::{A2l, LoadOptions, Object, ObjectKind};
+use xcp_master::{
+    Config, DaqOptions, DaqStats, DaqStream, ListRequest, Master, Signal, SignalType, block_on,
+};
+use xcp_proto::{Address, ByteOrder, IdType};
+use xcp_transport_eth::{EthConfig, Protocol, connect};
+
+use crate::error::Error;
+
+/// Where the slave is: `tcp://HOST:PORT` or `udp://HOST:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// XCP on TCP.
+    Tcp(SocketAddr),
+    /// XCP on UDP.
+    Udp(SocketAddr),
+}
+
+impl FromStr for Target {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Self, Error> {
+        let bad = |reason: &str| Error::Url {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let addr = rest
+            .to_socket_addrs()
+            .map_err(|e| bad(&format!("cannot resolve {rest}: {e}")))?
+            .next()
+            .ok_or_else(|| bad("the host has no address"))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Self::Tcp(addr)),
+            "udp" => Ok(Self::Udp(addr)),
+            "can" | "sxi" | "usb" => Err(bad(&format!(
+                "XCP on {scheme} is not available in this build yet"
+            ))),
+            _ => Err(bad("unknown scheme")),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(a) => write!(f, "tcp://{a}"),
+            Self::Udp(a) => write!(f, "udp://{a}"),
+        }
+    }
+}
+
+/// How to open a session.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The A2L file; without one, [`Session::load_a2l_from_slave`] fetches it.
+    pub a2l: Option<PathBuf>,
+    /// Timeouts and repetitions of the master.
+    pub master: Config,
+    /// Socket settings.
+    pub eth: EthConfig,
+    /// Refuse an A2L whose EPK differs from the slave's (default `true`).
+    pub check_epk: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            a2l: None,
+            master: Config::default(),
+            eth: EthConfig::default(),
+            check_epk: true,
+        }
+    }
+}
+
+/// A value read by name: its physical values (one for a scalar), the array dimensions, and
+/// the text of an ASCII string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The object.
+    pub name: String,
+    /// Its unit.
+    pub unit: String,
+    /// Physical values, row-major.
+    pub values: Vec<xcp_a2l::Value>,
+    /// Dimensions (empty for a scalar).
+    pub dims: Vec<usize>,
+    /// The string, for an ASCII characteristic.
+    pub text: Option<String>,
+}
+
+impl fmt::Display for Reading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(t) = &self.text {
+            return write!(f, "{t:?}");
+        }
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.unit)
+        };
+        match self.values.as_slice() {
+            [v] if self.dims.is_empty() => write!(f, "{v}{unit}"),
+            vs => {
+                let items: Vec<String> = vs.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]{unit}", items.join(", "))
+            }
+        }
+    }
+}
+
+/// One measured column: a signal (or one element of an array) with its conversion.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Name (`name[i]` for array elements).
+    pub name: String,
+    /// Unit.
+    pub unit: String,
+    compu: xcp_a2l::Compu,
+}
+
+/// One row in physical units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhysRow {
+    /// The DAQ list (index into [`Measurement::columns`]).
+    pub list: usize,
+    /// Slave timestamp in ns (linearised), when the list has timestamps.
+    pub slave_ns: Option<u64>,
+    /// The slave timestamp on the host clock, when the clock was correlated.
+    pub host_aligned_ns: Option<u64>,
+    /// Host time of arrival (Unix ns).
+    pub host_ns: u64,
+    /// One value per column.
+    pub values: Vec<xcp_a2l::Value>,
+}
+
+/// Options of [`Session::measure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeasureOptions {
+    /// Measure every signal on this event instead of the one the A2L names.
+    pub event: Option<u16>,
+    /// Slave timestamps (default `true`).
+    pub timestamps: bool,
+    /// Correlate the slave clock with the host clock first, so rows carry
+    /// [`PhysRow::host_aligned_ns`] (default `true`).
+    pub correlate: bool,
+    /// Stream options.
+    pub daq: DaqOptions,
+}
+
+impl Default for MeasureOptions {
+    fn default() -> Self {
+        Self {
+            event: None,
+            timestamps: true,
+            correlate: true,
+            daq: DaqOptions::default(),
+        }
+    }
+}
+
+/// Running DAQ measurement by name.
+#[derive(Debug)]
+pub struct Measurement {
+    stream: DaqStream,
+    columns: Vec<Vec<Column>>,
+    events: Vec<u16>,
+}
+
+impl Measurement {
+    /// The columns of each list.
+    pub fn columns(&self) -> &[Vec<Column>] {
+        &self.columns
+    }
+
+    /// The event of each list.
+    pub fn events(&self) -> &[u16] {
+        &self.events
+    }
+
+    /// Waits up to `timeout` for rows, converted to physical values; `Ok(None)` when the time
+    /// ran out.
+    ///
+    /// # Errors
+    /// [`Error::Master`] once the stream has ended.
+    pub fn recv(&self, timeout: Duration) -> Result<Option<Vec<PhysRow>>, Error> {
+        let Some(batch) = self.stream.recv_timeout(timeout)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch.rows() {
+            let Some(cols) = self.columns.get(r.list) else {
+                continue;
+            };
+            let values = cols
+                .iter()
+                .zip(r.values)
+                .map(|(c, v)| {
+                    c.compu
+                        .to_physical(v.as_f64())
+                        .unwrap_or(xcp_a2l::Value::Number(f64::NAN))
+                })
+                .collect();
+            out.push(PhysRow {
+                list: r.list,
+                slave_ns: r.slave_ns,
+                host_aligned_ns: r.host_aligned_ns,
+                host_ns: r.host_ns,
+                values,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Counts: rows per list, drops, overloads.
+    pub fn stats(&self) -> DaqStats {
+        self.stream.stats()
+    }
+}
+
+/// An XCP session by URL with an A2L: names in, physical values out.
+#[derive(Debug)]
+pub struct Session {
+    master: Master,
+    a2l: Option<A2l>,
+    target: Target,
+    slave_epk: Option<String>,
+    check_epk: bool,
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).trim_end().to_owned()
+}
+
+fn address(o: &Object) -> Result<Address, Error> {
+    let a = o.address.ok_or_else(|| Error::Value {
+        name: o.name.clone(),
+        reason: "has no address in the A2L (virtual)".to_owned(),
+    })?;
+    Ok(Address::new(a.ext, a.addr))
+}
+
+fn signal_type(o: &Object) -> Result<(SignalType, ByteOrder), Error> {
+    use xcp_a2l::DataType as D;
+    let ty = match o.datatype {
+        D::U8 => SignalType::U8,
+        D::I8 => SignalType::I8,
+        D::U16 => SignalType::U16,
+        D::I16 => SignalType::I16,
+        D::U32 => SignalType::U32,
+        D::I32 => SignalType::I32,
+        D::U64 => SignalType::U64,
+        D::I64 => SignalType::I64,
+        D::F32 => SignalType::F32,
+        D::F64 => SignalType::F64,
+        other => {
+            return Err(Error::Measure(format!(
+                "{}: {} cannot be measured by DAQ here",
+                o.name,
+                other.keyword()
+            )));
+        }
+    };
+    let order = match o.byte_order {
+        xcp_a2l::ByteOrder::Intel => ByteOrder::Intel,
+        xcp_a2l::ByteOrder::Motorola => ByteOrder::Motorola,
+        other => {
+            return Err(Error::Measure(format!(
+                "{}: byte order {other} is not supported for DAQ",
+                o.name
+            )));
+        }
+    };
+    Ok((ty, order))
+}
+
+impl Session {
+    /// Connects to `url` (`tcp://HOST:PORT` or `udp://HOST:PORT`), sends CONNECT, reads the
+    /// slave's EPK, and loads the A2L of `options` (checking its EPK).
+    ///
+    /// # Errors
+    /// [`Error::Url`], [`Error::Connect`], the master's errors, [`Error::A2l`] and
+    /// [`Error::EpkMismatch`].
+    pub fn open(url: &str, options: &Options) -> Result<Self, Error> {
+        let target: Target = url.parse()?;
+        let (addr, protocol) = match target {
+            Target::Tcp(a) => (a, Protocol::Tcp),
+            Target::Udp(a) => (a, Protocol::Udp),
+        };
+        let link = connect(addr, protocol, &options.eth).map_err(|source| Error::Connect {
+            url: url.to_owned(),
+            source,
+        })?;
+        let mut master = Master::new(link, options.master.clone())?;
+        block_on(master.connect())?;
+        // GET_ID 5 is the EPK; slaves without it simply have none to compare.
+        let slave_epk = block_on(master.identification(IdType::from_u8(5)))
+            .ok()
+            .map(|b| text_of(&b));
+        let mut s = Self {
+            master,
+            a2l: None,
+            target,
+            slave_epk,
+            check_epk: options.check_epk,
+        };
+        if let Some(path) = &options.a2l {
+            let (a2l, warnings) = A2l::load(path, &LoadOptions::default())?;
+            for w in warnings {
+                tracing::warn!("{}: {w}", path.display());
+            }
+            s.set_a2l(a2l)?;
+        }
+        Ok(s)
+    }
+
+    /// Uses `a2l`, checking its EPK against the slave's.
+    ///
+    /// # Errors
+    /// [`Error::EpkMismatch`].
+    pub fn set_a2l(&mut self, a2l: A2l) -> Result<(), Error> {
+        if self.check_epk
+            && let (Some(slave), Some((epk, _))) = (&self.slave_epk, a2l.epk())
+            && epk.trim() != slave.trim()
+        {
+            return Err(Error::EpkMismatch {
+                a2l: epk,
+                slave: slave.clone(),
+            });
+        }
+        self.a2l = Some(a2l);
+        Ok(())
+    }
+
+    /// The A2L text the slave serves (GET_ID 4, then UPLOAD).
+    ///
+    /// # Errors
+    /// The master's errors; [`xcp_master::Error::Unsupported`] when the slave serves none.
+    pub fn fetch_a2l(&mut self) -> Result<String, Error> {
+        let bytes = block_on(self.master.identification(IdType::from_u8(4)))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Fetches the slave's A2L and uses it.
+    ///
+    /// # Errors
+    /// As [`fetch_a2l`](Self::fetch_a2l) and the A2L's own.
+    pub fn load_a2l_from_slave(&mut self) -> Result<(), Error> {
+        let text = self.fetch_a2l()?;
+        let (a2l, _) = A2l::from_text(&text, &LoadOptions::default())?;
+        self.set_a2l(a2l)
+    }
+
+    /// Where the slave is.
+    pub const fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The slave's EPK (GET_ID 5), when it reports one.
+    pub fn slave_epk(&self) -> Option<&str> {
+        self.slave_epk.as_deref()
+    }
+
+    /// The A2L in use.
+    pub const fn a2l(&self) -> Option<&A2l> {
+        self.a2l.as_ref()
+    }
+
+    /// The master, for everything by address.
+    pub const fn master(&mut self) -> &mut Master {
+        &mut self.master
+    }
+
+    /// The A2L object `name`.
+    ///
+    /// # Errors
+    /// No A2L yet, or no such object (with suggestions).
+    pub fn object(&self, name: &str) -> Result<Object, Error> {
+        let a2l = self.a2l.as_ref().ok_or_else(|| Error::Value {
+            name: name.to_owned(),
+            reason: "no A2L: give one, or fetch it from the slave".to_owned(),
+        })?;
+        Ok(a2l.object(name)?)
+    }
+
+    /// Reads `name` and converts it to physical values.
+    ///
+    /// # Errors
+    /// As [`object`](Self::object) and the upload.
+    pub fn read(&mut self, name: &str) -> Result<Reading, Error> {
+        let o = self.object(name)?;
+        let at = address(&o)?;
+        let bytes = block_on(self.master.upload(at, o.size()))?;
+        let values_at = bytes.get(o.values_offset()..).unwrap_or_default();
+        if matches!(o.kind, ObjectKind::Ascii) {
+            return Ok(Reading {
+                name: o.name.clone(),
+                unit: o.unit.clone(),
+                values: Vec::new(),
+                dims: o.dims.clone(),
+                text: Some(text_of(values_at)),
+            });
+        }
+        let values = (0..o.count())
+            .map(|i| o.physical_at(values_at, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Reading {
+            name: o.name.clone(),
+            unit: o.unit.clone(),
+            values,
+            dims: o.dims.clone(),
+            text: None,
+        })
+    }
+
+    /// Writes physical `values` (one per element; text for verbal conversions) to `name`.
+    ///
+    /// # Errors
+    /// Read-only objects, a wrong number of values, values out of the limits or not
+    /// invertible ([`Error::A2l`]), and the download's errors.
+    pub fn write(&mut self, name: &str, values: &[xcp_a2l::Value]) -> Result<(), Error> {
+        let o = self.object(name)?;
+        if !o.writable {
+            return Err(Error::Value {
+                name: o.name,
+                reason: "is read-only in the A2L".to_owned(),
+            });
+        }
+        if values.len() != o.count() {
+            return Err(Error::Value {
+                name: o.name.clone(),
+                reason: format!("takes {} value(s), {} given", o.count(), values.len()),
+            });
+        }
+        let mut bytes = Vec::with_capacity(o.count() * o.datatype.size());
+        for v in values {
+            bytes.extend_from_slice(&o.encode(v)?);
+        }
+        let at = address(&o)?;
+        let at = self.master.offset(at, o.values_offset())?;
+        block_on(self.master.download(at, &bytes))?;
+        Ok(())
+    }
+
+    /// Writes a value given as text: a number, a verbal value, `[a, b, …]` for arrays, or the
+    /// string itself for an ASCII characteristic.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write); a text that is none of these.
+    pub fn write_str(&mut self, name: &str, text: &str) -> Result<(), Error> {
+        let o = self.object(name)?;
+        if matches!(o.kind, ObjectKind::Ascii) {
+            let mut bytes = text.as_bytes().to_vec();
+            if bytes.len() > o.size() {
+                return Err(Error::Value {
+                    reason: format!("holds {} bytes, the text has {}", o.size(), bytes.len()),
+                    name: o.name,
+                });
+            }
+            bytes.resize(o.size(), 0);
+            if !o.writable {
+                return Err(Error::Value {
+                    name: o.name,
+                    reason: "is read-only in the A2L".to_owned(),
+                });
+            }
+            let at = address(&o)?;
+            block_on(self.master.download(at, &bytes))?;
+            return Ok(());
+        }
+        let inner = text
+            .trim()
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        let values: Vec<xcp_a2l::Value> = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<f64>().map_or_else(
+                    |_| xcp_a2l::Value::Text(t.trim_matches('"').to_owned()),
+                    xcp_a2l::Value::Number,
+                )
+            })
+            .collect();
+        self.write(name, &values)
+    }
+
+    /// Starts DAQ on `names` (arrays become one column per element), each on the event its
+    /// A2L object names (or `options.event`), one list per event.
+    ///
+    /// # Errors
+    /// A name without address or event, a type DAQ cannot carry, and the master's errors.
+    pub fn measure(
+        &mut self,
+        names: &[&str],
+        options: MeasureOptions,
+    ) -> Result<Measurement, Error> {
+        let mut lists: Vec<(u16, Vec<Signal>, Vec<Column>)> = Vec::new();
+        for name in names {
+            let o = self.object(name)?;
+            let event = options
+                .event
+                .or_else(|| o.events.first().copied())
+                .ok_or_else(|| {
+                    Error::Measure(format!(
+                        "{name} has no DAQ event in the A2L; choose one (--event N)"
+                    ))
+                })?;
+            let (ty, order) = signal_type(&o)?;
+            let at = address(&o)?;
+            let n = o.count();
+            let i = match lists.iter().position(|l| l.0 == event) {
+                Some(i) => i,
+                None => {
+                    lists.push((event, Vec::new(), Vec::new()));
+                    lists.len() - 1
+                }
+            };
+            for k in 0..n {
+                let elem = if n > 1 || !o.dims.is_empty() {
+                    format!("{}[{k}]", o.name)
+                } else {
+                    o.name.clone()
+                };
+                let addr = self.master.offset(at, o.values_offset() + k * ty.size())?;
+                lists[i].1.push(Signal {
+                    name: elem.clone(),
+                    addr,
+                    ty,
+                    order,
+                });
+                lists[i].2.push(Column {
+                    name: elem,
+                    unit: o.unit.clone(),
+                    compu: o.compu.clone(),
+                });
+            }
+        }
+        if options.correlate && options.timestamps {
+            // Slaves without a clock measure all the same, on host time only.
+            if let Err(e) = block_on(self.master.correlate_clock(16)) {
+                tracing::info!("no clock correlation: {e}");
+            }
+        }
+        let requests: Vec<ListRequest> = lists
+            .iter()
+            .map(|(event, signals, _)| ListRequest {
+                event: *event,
+                prescaler: 1,
+                priority: 0,
+                timestamps: options.timestamps,
+                stim: false,
+                signals: signals.clone(),
+            })
+            .collect();
+        let stream = block_on(self.master.setup_daq(&requests, options.daq))?;
+        block_on(self.master.start_daq())?;
+        Ok(Measurement {
+            stream,
+            events: lists.iter().map(|l| l.0).collect(),
+            columns: lists.into_iter().map(|l| l.2).collect(),
+        })
+    }
+
+    /// Stops DAQ.
+    ///
+    /// # Errors
+    /// The master's.
+    pub fn stop(&mut self) -> Result<(), Error> {
+        block_on(self.master.stop_daq())?;
+        Ok(())
+    }
+
+    /// DISCONNECT.
+    ///
+    /// # Errors
+    /// The master's.
+    pub fn close(mut self) -> Result<(), Error> {
+        block_on(self.master.disconnect())?;
+        Ok(())
+    }
+}
