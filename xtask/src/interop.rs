@@ -6,6 +6,9 @@
 //! `interop/pyxcp/ecu_session.py` runs over TCP and then over UDP against each. The ECU is
 //! stopped with SIGINT and must exit cleanly.
 //!
+//! `interop/pyxcp/cli_values.py` then checks that `xcpkit read` and pyXCP see the same values
+//! in the plain ECU and that pyXCP reads back what `xcpkit write` wrote.
+//!
 //! pya2ldb (PyPI `pya2ldb[compute]`, pinned, same venv) then reads the ECU's A2L, two
 //! synthetic A2Ls with every conversion kind (Intel and Motorola, from `xcp-a2l`'s `synth`
 //! example) and the shared public corpus; `interop/pya2l/compare.py` checks that it finds
@@ -179,6 +182,23 @@ pub(crate) fn interop() -> Result<()> {
             }
             let step = format!("pyXCP over {protocol} against xcpkit ecu ({label})");
             if let Err(e) = run(&step, &mut cmd) {
+                let _ = ecu.stop();
+                return Err(e);
+            }
+        }
+        if label == "plain" {
+            let mut cmd = Command::new("timeout");
+            cmd.arg("300")
+                .arg(&python)
+                .arg(root().join("interop").join("pyxcp").join("cli_values.py"))
+                .arg("--xcpkit")
+                .arg(&bin)
+                .args(["--port", &ecu.tcp.to_string()])
+                .arg("--a2l")
+                .arg(&a2l)
+                .arg("--workdir")
+                .arg(&work);
+            if let Err(e) = run("pyXCP and xcpkit read/write agree", &mut cmd) {
                 let _ = ecu.stop();
                 return Err(e);
             }

@@ -180,6 +180,11 @@ fn ci() -> Result<()> {
         .env("XCP_BENCH_WINDOW_MS", "200")
         .env("XCP_BENCH_RTT", "300");
     run("master bench, smoke run (debug build)", &mut master)?;
+    // The README's first command, exactly: the main job on the built-in virtual ECU.
+    run(
+        "xcpkit demo, as the README says",
+        &mut cargo(&["run", "--release", "-p", "xcpkit-cli", "--", "demo"]),
+    )?;
     let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("rustdoc", &mut doc)?;

@@ -139,7 +139,7 @@ pub(crate) fn run(args: &A2lArgs) -> anyhow::Result<()> {
 
 /// Writes to stdout; a closed pipe (`xcpkit a2l list … | head`) is an error `main` treats
 /// as a quiet end.
-fn emit(text: &str) -> anyhow::Result<()> {
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;

@@ -1,8 +1,12 @@
 //! `xcpkit`: the xcpkit command line.
 //!
-//! `xcpkit ecu` runs the built-in virtual ECU (an engine-and-vehicle model served over XCP on
-//! TCP and/or UDP); `xcpkit a2l` checks, lists and shows A2L files; the other subcommands
-//! arrive with the master and the recorder.
+//! `xcpkit demo` shows the whole toolkit on the built-in virtual ECU; `xcpkit ecu` serves that
+//! ECU (an engine-and-vehicle model over XCP on TCP and/or UDP); `xcpkit a2l` checks, lists
+//! and shows A2L files; `info`, `fetch-a2l`, `read`, `write`, `upload`, `download`, `flash` and
+//! `ping` talk to any slave.
+//!
+//! Exit codes: 0 success, 1 other failures, 2 bad input (arguments, names, values, A2L, EPK),
+//! 3 no answer (unreachable, timeout), 4 negative response (the slave refused).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -10,7 +14,9 @@
 )]
 
 mod a2l;
+mod demo;
 mod ecu;
+mod session;
 
 use std::process::ExitCode;
 
@@ -21,7 +27,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "xcpkit",
     version,
-    about = "XCP toolkit: virtual ECU and A2L tools, more to come"
+    about = "XCP toolkit: measure and calibrate ECUs by name, a virtual ECU, A2L tools"
 )]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
@@ -36,6 +42,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show the whole toolkit on the built-in virtual ECU: connect, fetch the A2L, measure a
+    /// dozen signals by name, calibrate, record, summarise.
+    Demo(demo::DemoArgs),
+    /// What a slave is and offers: identity, EPK, session parameters, resources and
+    /// protection, DAQ, events, paging, programming.
+    Info(session::InfoArgs),
+    /// The A2L the slave serves (GET_ID 4).
+    FetchA2l(session::FetchArgs),
+    /// Read values by name, in physical units.
+    Read(session::NamesArgs),
+    /// Write values by name (NAME=VALUE), in physical units, within the A2L's limits.
+    Write(session::NamesArgs),
+    /// Read raw bytes at an address.
+    Upload(session::RawArgs),
+    /// Write raw bytes (hex) at an address.
+    Download(session::RawArgs),
+    /// Program an Intel HEX or S-record file into the slave's flash.
+    Flash(session::FlashArgs),
+    /// Command round trips (GET_STATUS): min, median, p99, like ping.
+    Ping(session::PingArgs),
     /// Run the virtual ECU: an engine-and-vehicle model measurable and calibratable over XCP.
     Ecu(ecu::EcuArgs),
     /// Look into an A2L file: check it, list its objects, show one resolved.
@@ -63,6 +89,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Info(args) => session::info(&args),
+        Command::FetchA2l(args) => session::fetch_a2l(&args),
+        Command::Read(args) => session::read(&args),
+        Command::Write(args) => session::write(&args),
+        Command::Upload(args) => session::upload(&args),
+        Command::Download(args) => session::download(&args),
+        Command::Flash(args) => session::flash(&args),
+        Command::Ping(args) => session::ping(&args),
         Command::Ecu(args) => ecu::run(&args),
         Command::A2l(args) => a2l::run(&args),
     };
@@ -77,7 +112,26 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// The exit code for an error: 2 bad input, 3 no answer, 4 negative response, 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use xcpkit::Kind;
+    let kind = e
+        .downcast_ref::<xcpkit::Error>()
+        .map(xcpkit::Error::kind)
+        .or_else(|| {
+            e.downcast_ref::<xcp_master::Error>()
+                .map(xcpkit::master_kind)
+        })
+        .or_else(|| e.downcast_ref::<xcp_a2l::Error>().map(|_| Kind::BadInput));
+    match kind {
+        Some(Kind::BadInput) => ExitCode::from(2),
+        Some(Kind::NoAnswer) => ExitCode::from(3),
+        Some(Kind::Negative) => ExitCode::from(4),
+        None => ExitCode::FAILURE,
     }
 }

@@ -63,18 +63,22 @@ pub enum Error {
     Measure(String),
 }
 
+/// The kind of a master error.
+pub fn master_kind(e: &xcp_master::Error) -> Kind {
+    use xcp_master::Error as M;
+    match e {
+        M::Timeout { .. } | M::Transport { .. } | M::Closed { .. } => Kind::NoAnswer,
+        M::Negative { .. } | M::Locked { .. } | M::ChecksumMismatch { .. } => Kind::Negative,
+        _ => Kind::BadInput,
+    }
+}
+
 impl Error {
     /// The kind, for exit codes.
     pub fn kind(&self) -> Kind {
         match self {
-            Self::Master(e) if e.is_timeout() => Kind::NoAnswer,
-            Self::Master(
-                xcp_master::Error::Transport { .. } | xcp_master::Error::Closed { .. },
-            )
-            | Self::Connect { .. } => Kind::NoAnswer,
-            Self::Master(xcp_master::Error::Negative { .. } | xcp_master::Error::Locked { .. }) => {
-                Kind::Negative
-            }
+            Self::Master(e) => master_kind(e),
+            Self::Connect { .. } => Kind::NoAnswer,
             _ => Kind::BadInput,
         }
     }

@@ -24,7 +24,7 @@
 mod error;
 mod session;
 
-pub use error::{Error, Kind};
+pub use error::{Error, Kind, master_kind};
 pub use session::{
     Column, MeasureOptions, Measurement, Options, PhysRow, Reading, Session, Target,
 };

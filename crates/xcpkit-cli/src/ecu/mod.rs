@@ -51,6 +51,41 @@ pub(crate) struct EcuArgs {
     stress: bool,
 }
 
+/// The ECU running inside this process (for `xcpkit demo`), serving TCP on 127.0.0.1.
+pub(crate) struct InProcess {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    server: Server,
+    tasks: model::Tasks,
+}
+
+impl InProcess {
+    /// Builds the model and serves it on an ephemeral loopback port.
+    pub(crate) fn start() -> anyhow::Result<Self> {
+        let ecu =
+            model::Ecu::build(SlaveConfig::default(), None).context("building the ECU model")?;
+        let mut c = ServerConfig::new(Protocol::Tcp);
+        c.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = EthServer::bind(c).context("cannot serve XCP on 127.0.0.1")?;
+        let addr = server.local_addr();
+        ecu.slave.set_transports(vec![TransportDesc::Tcp(addr)]);
+        let server = Server::start(&ecu.slave, server).context("starting the XCP server")?;
+        let tasks = ecu.start(false).context("starting the ECU tasks")?;
+        Ok(Self {
+            addr,
+            server,
+            tasks,
+        })
+    }
+
+    /// Stops tasks and server; returns the cycles of the 1/10/100 ms tasks.
+    pub(crate) fn stop(self) -> [u64; 4] {
+        let cycles = self.tasks.stop();
+        self.server.stop();
+        cycles
+    }
+}
+
 /// Runs the ECU until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     let (tcp, udp) = match (args.tcp, args.udp) {

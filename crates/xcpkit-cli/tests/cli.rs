@@ -1,0 +1,210 @@
+//! The command line against `xcpkit ecu` (spawned on 127.0.0.1:0): every subcommand that
+//! talks to a slave, its output and its exit codes, the bad cases included, and `xcpkit demo`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// An `xcpkit ecu` process, killed when dropped.
+struct Ecu {
+    child: Child,
+    url: String,
+    a2l: PathBuf,
+}
+
+impl Drop for Ecu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xcpkit-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn ecu(extra: &[&str], name: &str) -> Ecu {
+    let a2l = dir().join(format!("{name}.a2l"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(["-q", "ecu", "--tcp", "127.0.0.1:0", "--a2l-out"])
+        .arg(&a2l)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("xcpkit ecu starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut e = Ecu {
+        child,
+        url: String::new(),
+        a2l,
+    };
+    while e.url.is_empty() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the ECU prints its address within 20 s");
+        if let Some(a) = line.strip_prefix("listening on ") {
+            e.url = a.to_owned();
+        }
+    }
+    e
+}
+
+fn xcpkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(args)
+        .current_dir(dir())
+        .output()
+        .expect("xcpkit runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = xcpkit(args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{args:?}: {err}");
+    out
+}
+
+fn fails(args: &[&str], code: i32, says: &str) {
+    let o = xcpkit(args);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn every_subcommand_against_the_ecu() {
+    let e = ecu(&[], "plain");
+    let url = e.url.as_str();
+
+    let info = ok(&["info", "-t", url]);
+    assert!(info.contains("identity     xcpkit_ecu"), "{info}");
+    assert!(info.contains("EPK          xcpkit ecu"), "{info}");
+    assert!(info.contains("event 3   stress"), "{info}");
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["info", "-t", url, "--json"])).expect("JSON");
+    assert_eq!(info["max_cto"], 255);
+    assert_eq!(info["daq"]["dynamic"], true);
+    assert_eq!(info["events"].as_array().map(Vec::len), Some(4));
+
+    let fetched = dir().join("fetched.a2l");
+    ok(&["fetch-a2l", "-t", url, "-o", path(&fetched)]);
+    let served = std::fs::read_to_string(&fetched).expect("written");
+    assert_eq!(served, std::fs::read_to_string(&e.a2l).expect("--a2l-out"));
+
+    let out = ok(&["read", "-t", url, "idle_rpm", "wave_amplitude"]);
+    assert!(out.contains("idle_rpm = 800 rpm"), "{out}");
+    ok(&["write", "-t", url, "--a2l", path(&e.a2l), "idle_rpm=950"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["read", "-t", url, "--json", "idle_rpm"])).expect("JSON");
+    assert_eq!(v["idle_rpm"]["value"], 950.0);
+    assert_eq!(v["idle_rpm"]["unit"], "rpm");
+
+    // Raw bytes: write four, read them back.
+    let a2l = xcp_a2l::A2l::load(&e.a2l, &xcp_a2l::LoadOptions::default())
+        .expect("A2L")
+        .0;
+    let addr = a2l
+        .object("wave_amplitude")
+        .expect("object")
+        .address
+        .expect("address");
+    let hex = format!("{:#x}", addr.addr);
+    let ext = addr.ext.to_string();
+    ok(&["download", "-t", url, "--ext", &ext, &hex, "00004040"]);
+    let dump = ok(&["upload", "-t", url, "--ext", &ext, &hex, "4"]);
+    assert!(dump.trim_end().ends_with("00 00 40 40"), "{dump}");
+    let out = ok(&["read", "-t", url, "wave_amplitude"]);
+    assert!(out.contains("wave_amplitude = 3"), "{out}");
+
+    let ping = ok(&["ping", "-t", url, "-n", "20"]);
+    assert!(ping.starts_with("20 GET_STATUS"), "{ping}");
+
+    // Flash: an Intel HEX image into the ECU's simulated flash (0x08000000, extension 1).
+    let hex_file = dir().join("app.hex");
+    std::fs::write(
+        &hex_file,
+        ":020000040800F2\n:0400000001020304F2\n:0400040005060708DE\n:00000001FF\n",
+    )
+    .expect("hex");
+    let out = ok(&["flash", "-t", url, "--no-reset", path(&hex_file)]);
+    assert!(out.contains("flashed 8 bytes in 1 segment(s)"), "{out}");
+    let dump = ok(&["upload", "-t", url, "--ext", "1", "0x08000000", "8"]);
+    assert!(dump.contains("01 02 03 04 05 06 07 08"), "{dump}");
+
+    // Bad input: exit code 2 and a reason.
+    fails(&["read", "-t", url, "idle_rmp"], 2, "idle_rpm");
+    fails(&["write", "-t", url, "idle_rpm=99999"], 2, "limits");
+    fails(&["write", "-t", url, "engine_speed=1"], 2, "read-only");
+    fails(&["write", "-t", url, "idle_rpm"], 2, "NAME=VALUE");
+    fails(&["read", "-t", "ftp://x", "idle_rpm"], 2, "tcp://HOST:PORT");
+    fails(&["download", "-t", url, "0x10", "abc"], 2, "hex digits");
+    let other = dir().join("other-version.a2l");
+    let text = std::fs::read_to_string(&e.a2l)
+        .expect("A2L")
+        .replace("xcpkit ecu 0.", "xcpkit ecu 9.");
+    std::fs::write(&other, text).expect("write");
+    fails(
+        &["read", "-t", url, "--a2l", path(&other), "idle_rpm"],
+        2,
+        "EPK",
+    );
+    // The slave refuses: exit code 4.
+    fails(&["upload", "-t", url, "--ext", "9", "0x0", "4"], 4, "ERR_");
+}
+
+#[test]
+fn no_answer_and_locked_resources() {
+    // Nobody listens on this port: exit code 3.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    fails(
+        &["info", "-t", &format!("tcp://127.0.0.1:{port}")],
+        3,
+        "cannot reach",
+    );
+    // Locked without a key: the slave answers ERR_ACCESS_LOCKED, exit code 4.
+    let e = ecu(&["--seed-key"], "locked");
+    fails(
+        &["write", "-t", &e.url, "--a2l", path(&e.a2l), "idle_rpm=900"],
+        4,
+        "ACCESS_LOCKED",
+    );
+}
+
+#[test]
+fn the_demo_runs_as_the_readme_says() {
+    let csv = dir().join("demo.csv");
+    let out = ok(&["demo", "--seconds", "2", "-o", path(&csv)]);
+    assert!(out.contains("A2L fetched from the slave"), "{out}");
+    assert!(out.contains("calibrated wave_amplitude 1 -> 3"), "{out}");
+    assert!(out.contains("lost 0"), "{out}");
+    let rows = std::fs::read_to_string(&csv)
+        .expect("recording")
+        .lines()
+        .count();
+    assert!(rows > 1000, "{rows} lines in the recording");
+}
