@@ -16,6 +16,7 @@
 mod a2l;
 mod demo;
 mod ecu;
+mod profile;
 mod session;
 
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ enum Command {
     Flash(session::FlashArgs),
     /// Command round trips (GET_STATUS): min, median, p99, like ping.
     Ping(session::PingArgs),
+    /// Connection profiles: create a template, convert a pyXCP configuration, list.
+    Profile(profile::ProfileArgs),
     /// Run the virtual ECU: an engine-and-vehicle model measurable and calibratable over XCP.
     Ecu(ecu::EcuArgs),
     /// Look into an A2L file: check it, list its objects, show one resolved.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Download(args) => session::download(&args),
         Command::Flash(args) => session::flash(&args),
         Command::Ping(args) => session::ping(&args),
+        Command::Profile(args) => profile::run(&args),
         Command::Ecu(args) => ecu::run(&args),
         Command::A2l(args) => a2l::run(&args),
     };

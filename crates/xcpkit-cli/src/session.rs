@@ -17,24 +17,38 @@ use crate::a2l::emit;
 /// Where the slave is and how to talk to it.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct Conn {
-    /// The slave: tcp://HOST:PORT or udp://HOST:PORT.
-    #[arg(short = 't', long = "transport", value_name = "URL")]
+    /// The slave: tcp://HOST:PORT, udp://HOST:PORT, or the name of a profile.
+    #[arg(short = 't', long = "transport", value_name = "URL|PROFILE")]
     pub(crate) url: String,
-    /// T1, the command timeout, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub(crate) timeout_ms: u64,
+    /// T1, the command timeout, in milliseconds (default: the profile's, else 1000).
+    #[arg(long, value_name = "MS")]
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 impl Conn {
+    /// The URL, timeout and A2L, resolving a profile name.
+    fn resolve(&self) -> anyhow::Result<(String, u64, Option<PathBuf>)> {
+        if self.url.contains("://") {
+            return Ok((self.url.clone(), self.timeout_ms.unwrap_or(1000), None));
+        }
+        let p = crate::profile::find(&self.url)?;
+        Ok((
+            p.transport,
+            self.timeout_ms.or(p.timeout_ms).unwrap_or(1000),
+            p.a2l,
+        ))
+    }
+
     pub(crate) fn open(&self, a2l: Option<PathBuf>) -> anyhow::Result<Session> {
+        let (url, timeout_ms, profile_a2l) = self.resolve()?;
         let mut options = Options {
-            a2l,
+            a2l: a2l.or(profile_a2l),
             ..Options::default()
         };
-        let t = Duration::from_millis(self.timeout_ms.max(1));
+        let t = Duration::from_millis(timeout_ms.max(1));
         options.master.timeouts.t1 = t;
         options.master.timeouts.t6 = t;
-        Ok(Session::open(&self.url, &options)?)
+        Ok(Session::open(&url, &options)?)
     }
 }
 
@@ -249,7 +263,7 @@ pub(crate) struct NamesArgs {
 
 fn open_named(args: &NamesArgs) -> anyhow::Result<Session> {
     let mut s = args.conn.open(args.a2l.clone())?;
-    if args.a2l.is_none() {
+    if s.a2l().is_none() {
         s.load_a2l_from_slave()?;
     }
     Ok(s)

@@ -139,6 +139,30 @@ fn every_subcommand_against_the_ecu() {
     let out = ok(&["read", "-t", url, "wave_amplitude"]);
     assert!(out.contains("wave_amplitude = 3"), "{out}");
 
+    // A profile in ./xcpkit.toml stands in for the URL (and brings the A2L).
+    let profile = ok(&["profile", "create", "--name", "bench", "-t", url]);
+    std::fs::write(
+        dir().join("xcpkit.toml"),
+        profile.replace("# a2l = \"ecu.a2l\"", &format!("a2l = {:?}", path(&e.a2l))),
+    )
+    .expect("write profile");
+    let out = ok(&["read", "-t", "bench", "idle_rpm"]);
+    assert!(out.contains("idle_rpm = 950 rpm"), "{out}");
+    assert!(ok(&["profile", "list"]).contains("bench"));
+    fails(&["read", "-t", "nosuch", "idle_rpm"], 2, "no such profile");
+    // pyXCP's legacy configuration becomes a profile.
+    let legacy = dir().join("legacy.toml");
+    std::fs::write(
+        &legacy,
+        "[XCP]\nTRANSPORT = \"ETH\"\n[ETH]\nHOST = \"127.0.0.1\"\nPORT = 5566\nPROTOCOL = \"UDP\"\n",
+    )
+    .expect("write");
+    let converted = ok(&["profile", "convert", "-c", path(&legacy)]);
+    assert!(
+        converted.contains("transport = \"udp://127.0.0.1:5566\""),
+        "{converted}"
+    );
+
     let ping = ok(&["ping", "-t", url, "-n", "20"]);
     assert!(ping.starts_with("20 GET_STATUS"), "{ping}");
 
