@@ -889,16 +889,7 @@ impl Master {
     ) -> Result<DaqStream, Error> {
         let limits = self.daq_limits().await?;
         let lists = plan(&limits, requests)?;
-        let ts_size = limits
-            .resolution
-            .timestamp_size()
-            .unwrap_or(TimestampSize::None);
-        // The DTO layout the slave will use.
-        let mut params = self.params;
-        params.daq.id_field = limits.processor.id_field();
-        params.daq.timestamp = ts_size;
-        params.daq.overload_pid_msb = limits.processor.overload_pid_msb();
-        self.set_params(params);
+        let ts_size = self.adopt_dto_layout(&limits);
         let numbers: Vec<u16> = if limits.processor.dynamic() {
             self.free_daq().await?;
             let n =
@@ -984,6 +975,21 @@ impl Master {
             .await?;
         }
         Ok(self.install(lists, numbers, &limits, ts_size, options))
+    }
+
+    /// Takes the DTO layout the slave will use (identification field, timestamp size, PID
+    /// overload bit) into the session parameters; returns the timestamp size.
+    fn adopt_dto_layout(&mut self, limits: &DaqLimits) -> TimestampSize {
+        let ts_size = limits
+            .resolution
+            .timestamp_size()
+            .unwrap_or(TimestampSize::None);
+        let mut params = self.params;
+        params.daq.id_field = limits.processor.id_field();
+        params.daq.timestamp = ts_size;
+        params.daq.overload_pid_msb = limits.processor.overload_pid_msb();
+        self.set_params(params);
+        ts_size
     }
 
     /// Prepares the decoder and the stream for `lists` (slave list `numbers`).
@@ -1116,15 +1122,7 @@ impl Master {
                 signals[i].name, signals[i].addr
             )));
         }
-        let ts_size = limits
-            .resolution
-            .timestamp_size()
-            .unwrap_or(TimestampSize::None);
-        let mut params = self.params;
-        params.daq.id_field = limits.processor.id_field();
-        params.daq.timestamp = ts_size;
-        params.daq.overload_pid_msb = limits.processor.overload_pid_msb();
-        self.set_params(params);
+        let ts_size = self.adopt_dto_layout(&limits);
         let event = if info.properties & 0x02 != 0 {
             info.fixed_event
         } else {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Link, SECRET, config, fixture, quick, serve};
+use common::{Fixture, Link, SECRET, config, fixture, native, quick, serve, sig};
 use xcp_master::{DaqOptions, Error, ListRequest, Master, Signal, SignalType, Value, block_on};
 use xcp_proto::{Address, ByteOrder, ErrorCode, IdType, Resources};
 use xcp_slave::{DemoSeedKey, SlaveConfig};
@@ -173,18 +173,6 @@ fn daq_rows(link: &Link, order: ByteOrder) {
     let f = Arc::new(fixture(config(order)));
     let (srv, mut m) = serve(&f, link, quick());
     block_on(m.connect()).expect("connect");
-    // The slave's memory is host-native whatever the protocol's byte order.
-    let native = if cfg!(target_endian = "little") {
-        ByteOrder::Intel
-    } else {
-        ByteOrder::Motorola
-    };
-    let sig = |name: &str, addr, ty| Signal {
-        name: name.to_owned(),
-        addr,
-        ty,
-        order: native,
-    };
     let lists = [
         ListRequest {
             event: 0,
@@ -298,11 +286,7 @@ fn stim_values_reach_the_application_and_polling_reads_them() {
     let f = Arc::new(fixture(SlaveConfig::default()));
     let (srv, mut m) = serve(&f, &Link::Tcp, quick());
     block_on(m.connect()).expect("connect");
-    let native = if cfg!(target_endian = "little") {
-        ByteOrder::Intel
-    } else {
-        ByteOrder::Motorola
-    };
+    let native = native();
     let temp = Signal {
         name: "temp".to_owned(),
         addr: f.temp.address(),
@@ -409,17 +393,6 @@ fn every_dto_layout_parameter_decodes() {
         let f = Arc::new(fixture(config));
         let (srv, mut m) = serve(&f, &Link::Mem, quick());
         block_on(m.connect()).expect("connect");
-        let native = if cfg!(target_endian = "little") {
-            ByteOrder::Intel
-        } else {
-            ByteOrder::Motorola
-        };
-        let sig = |name: &str, addr, ty| Signal {
-            name: name.to_owned(),
-            addr,
-            ty,
-            order: native,
-        };
         let list = ListRequest {
             event: 0,
             prescaler: 1,
@@ -518,11 +491,7 @@ fn a_predefined_list_is_read_back_and_measured() {
     let srv = xcp_slave::Server::start(&slave, s_end).expect("server");
     let mut m = Master::new(m_end, quick()).expect("master");
     block_on(m.connect()).expect("connect");
-    let native = if cfg!(target_endian = "little") {
-        ByteOrder::Intel
-    } else {
-        ByteOrder::Motorola
-    };
+    let native = native();
     // `other` is in the list but not asked for; `temp` comes before `counter` in the request.
     let signals = [
         Signal {

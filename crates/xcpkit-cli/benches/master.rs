@@ -140,6 +140,21 @@ fn signals(a2l: &xcp_a2l::A2l, names: &[&str]) -> Result<Vec<Signal>> {
     Ok(out)
 }
 
+/// `n` SHORT_UPLOADs of 4 bytes after 500 for warm-up: the sorted round trips in ns.
+fn round_trip_ns(m: &mut Master, addr: Address, n: usize) -> Result<Vec<u64>> {
+    for _ in 0..500 {
+        block_on(m.short_upload(addr, 4))?;
+    }
+    let mut t = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        block_on(m.short_upload(addr, 4))?;
+        t.push(t0.elapsed().as_nanos() as u64);
+    }
+    t.sort_unstable();
+    Ok(t)
+}
+
 fn round_trips(work: &Path) -> Result<()> {
     let a2l_path = work.join("rtt.a2l");
     let ecu = Ecu::start(&["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"], &a2l_path)?;
@@ -156,16 +171,7 @@ fn round_trips(work: &Path) -> Result<()> {
         ("UDP", Protocol::Udp, ecu.udp),
     ] {
         let mut m = master(sock.context("address")?, protocol)?;
-        for _ in 0..500 {
-            block_on(m.short_upload(addr, 4))?;
-        }
-        let mut t = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t0 = Instant::now();
-            block_on(m.short_upload(addr, 4))?;
-            t.push(t0.elapsed().as_nanos() as u64);
-        }
-        t.sort_unstable();
+        let t = round_trip_ns(&mut m, addr, n)?;
         let p50 = percentile(&t, 0.5) / 1e3;
         println!(
             "  xcp-master {name}: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs",
@@ -187,16 +193,7 @@ fn round_trips(work: &Path) -> Result<()> {
             Protocol::Tcp,
             Duration::from_micros(spin_us),
         )?;
-        for _ in 0..500 {
-            block_on(m.short_upload(addr, 4))?;
-        }
-        let mut t = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t0 = Instant::now();
-            block_on(m.short_upload(addr, 4))?;
-            t.push(t0.elapsed().as_nanos() as u64);
-        }
-        t.sort_unstable();
+        let t = round_trip_ns(&mut m, addr, n)?;
         println!(
             "  xcp-master TCP only, spin {spin_us:3} µs both ends: min {:6.1} µs  p50 {:6.1} µs  p99 {:6.1} µs",
             t[0] as f64 / 1e3,

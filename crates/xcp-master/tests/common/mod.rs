@@ -155,3 +155,23 @@ pub fn config(order: ByteOrder) -> SlaveConfig {
         ..SlaveConfig::default()
     }
 }
+
+/// The byte order of this host, which is the order of `xcp-slave`'s memory whatever the
+/// protocol's byte order.
+pub fn native() -> ByteOrder {
+    if cfg!(target_endian = "little") {
+        ByteOrder::Intel
+    } else {
+        ByteOrder::Motorola
+    }
+}
+
+/// A signal in the slave's (host-native) memory.
+pub fn sig(name: &str, addr: xcp_proto::Address, ty: xcp_master::SignalType) -> xcp_master::Signal {
+    xcp_master::Signal {
+        name: name.to_owned(),
+        addr,
+        ty,
+        order: native(),
+    }
+}
