@@ -1,0 +1,99 @@
+//! Recording throughput: frames pushed into a recording until it is closed (everything on
+//! disk and synced), and frames read back, for small (40-byte) and large (264-byte) DTOs.
+//! The baseline in the same run is writing the same bytes with one `write_all` per 64 KiB,
+//! uncompressed: the disk path without the format.
+//!
+//! `cargo bench -p xcp-recorder --bench record`.
+
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "statistics"
+)]
+
+use std::io::Write;
+use std::time::Instant;
+
+use xcp_recorder::{Reader, Recorder, WriterOptions};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("xcp-recorder-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("bench.xcprec");
+    let runs = std::env::var("XCP_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let n: u64 = std::env::var("XCP_BENCH_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
+    println!("recording {n} DTOs per run, {runs} runs, medians");
+    for size in [40usize, 264] {
+        // A DTO with a counter and slowly changing values, as DAQ data is.
+        let mut dto = vec![0u8; size];
+        dto[0] = 0;
+        let (mut w, mut r, mut base, mut ratio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut dropped = 0;
+        for _ in 0..runs {
+            // Baseline: the same bytes straight to a file in 64 KiB writes.
+            let t0 = Instant::now();
+            let mut f = std::io::BufWriter::with_capacity(
+                64 << 10,
+                std::fs::File::create(&path).expect("create"),
+            );
+            for i in 0..n {
+                dto[4..8].copy_from_slice(&(i as u32).to_le_bytes());
+                f.write_all(&dto).expect("write");
+            }
+            let f = f.into_inner().expect("flush");
+            f.sync_all().expect("sync");
+            base.push(t0.elapsed().as_secs_f64());
+
+            let t0 = Instant::now();
+            let mut rec = Recorder::create(
+                &path,
+                &serde_json::json!({"bench": size}),
+                WriterOptions::default(),
+            )
+            .expect("create");
+            for i in 0..n {
+                dto[4..8].copy_from_slice(&(i as u32).to_le_bytes());
+                rec.push(1_000_000 + i * 1000, &dto);
+            }
+            let s = rec.close().expect("close");
+            w.push(t0.elapsed().as_secs_f64());
+            assert_eq!(s.frames + s.dropped_frames, n);
+            dropped += s.dropped_frames;
+            ratio.push(s.file_bytes as f64 / (n as f64 * size as f64));
+
+            let t0 = Instant::now();
+            let mut rd = Reader::open(&path).expect("open");
+            let mut frames = rd.frames();
+            let mut count = 0u64;
+            while let Some(f) = frames.next_frame() {
+                let (_, b) = f.expect("intact");
+                count += u64::from(b[4]);
+            }
+            r.push(t0.elapsed().as_secs_f64());
+            assert!(count > 0);
+        }
+        let (w, r, b) = (median(w), median(r), median(base));
+        println!(
+            "  {size:3}-byte DTOs: write {:5.2} M frames/s = {:6.0} MB/s ({:.2}x the plain-file baseline at {:6.0} MB/s), file {:.0} % of the payload; read {:5.2} M frames/s; {dropped} dropped",
+            n as f64 / w / 1e6,
+            n as f64 * size as f64 / w / 1e6,
+            b / w,
+            n as f64 * size as f64 / b / 1e6,
+            100.0 * median(ratio),
+            n as f64 / r / 1e6
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,448 @@
+//! The writer: the producer (the master's receive thread) packs frames into chunks and hands
+//! them over a bounded channel to a writer thread, which gathers them into blocks, compresses,
+//! checksums and appends them. Chunk buffers travel back for reuse, so memory stays bounded
+//! however long the recording runs; a chunk that finds the channel full is dropped and its
+//! frames counted.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::format::{
+    BlockHeader, Codec, END_MAGIC, HEADER_LEN, INDEX_MAGIC, MAGIC, VERSION, get_varint, put_varint,
+};
+
+/// How the writer works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Block payload codec.
+    pub codec: Codec,
+    /// Raw bytes per block before it is written.
+    pub block_bytes: usize,
+    /// A partly filled block is written after this long, which bounds what a crash can lose.
+    pub block_age: Duration,
+    /// Bytes per chunk handed from the producer to the writer thread.
+    pub chunk_bytes: usize,
+    /// Chunks the channel holds.
+    pub queue_chunks: usize,
+    /// How long the producer waits for room when the channel is full before it drops the
+    /// chunk and counts its frames (zero: drop at once, never slow the producer).
+    pub wait_when_full: Duration,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            codec: Codec::Lz4,
+            block_bytes: 1 << 20,
+            block_age: Duration::from_millis(200),
+            chunk_bytes: 64 << 10,
+            queue_chunks: 64,
+            wait_when_full: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What a recording holds when closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Frames written.
+    pub frames: u64,
+    /// Frame bytes written (before compression).
+    pub bytes: u64,
+    /// Frames dropped because the writer fell behind (the channel was full).
+    pub dropped_frames: u64,
+    /// Blocks written.
+    pub blocks: u64,
+    /// File size.
+    pub file_bytes: u64,
+}
+
+struct Chunk {
+    data: Vec<u8>,
+    frames: u32,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+enum Msg {
+    Chunk(Chunk),
+    Close,
+}
+
+#[derive(Default)]
+struct Counters {
+    dropped: AtomicU64,
+}
+
+/// A recording being written. Frames go in with [`push`](Self::push); [`close`](Self::close)
+/// drains everything queued and writes the index.
+pub struct Recorder {
+    tx: SyncSender<Msg>,
+    free: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<Result<Summary, Error>>>,
+    chunk: Chunk,
+    last_ns: u64,
+    options: WriterOptions,
+    counters: Arc<Counters>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io<'a>(path: &'a Path, what: &'static str) -> impl Fn(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        what,
+        source,
+    }
+}
+
+impl Recorder {
+    /// Creates `path` with the file header and `meta` (a JSON object describing the
+    /// recording) and starts the writer thread.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be created or written.
+    pub fn create(
+        path: &Path,
+        meta: &serde_json::Value,
+        options: WriterOptions,
+    ) -> Result<Self, Error> {
+        let mut file = File::create(path).map_err(io(path, "create"))?;
+        let meta = serde_json::to_vec(meta).map_err(|e| Error::Meta(e.to_string()))?;
+        let mut head = [0u8; HEADER_LEN];
+        head[..8].copy_from_slice(MAGIC);
+        head[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        let len =
+            u32::try_from(meta.len()).map_err(|_| Error::Meta("metadata too large".into()))?;
+        head[12..16].copy_from_slice(&len.to_le_bytes());
+        head[16..20].copy_from_slice(&crc32fast::hash(&meta).to_le_bytes());
+        file.write_all(&head)
+            .map_err(io(path, "write the header"))?;
+        file.write_all(&meta)
+            .map_err(io(path, "write the metadata"))?;
+        file.sync_data().map_err(io(path, "sync the header"))?;
+        let offset = (HEADER_LEN + meta.len()) as u64;
+        let queue = options.queue_chunks.max(1);
+        let (tx, rx) = mpsc::sync_channel(queue);
+        // Spare buffers: one per queued chunk and two more (the producer's and the one
+        // being merged).
+        let (free_tx, free) = mpsc::sync_channel(queue + 2);
+        let counters = Arc::new(Counters::default());
+        let p = path.to_owned();
+        let c = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("xcp-recorder".into())
+            .spawn(move || write_loop(file, offset, &p, &rx, &free_tx, options, &c))
+            .map_err(io(path, "start the writer thread"))?;
+        Ok(Self {
+            tx,
+            free,
+            thread: Some(thread),
+            chunk: Chunk {
+                data: Vec::with_capacity(options.chunk_bytes),
+                frames: 0,
+                first_ns: 0,
+                last_ns: 0,
+            },
+            last_ns: 0,
+            options,
+            counters,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Records one frame (a DTO as received) at host time `host_ns`.
+    pub fn push(&mut self, host_ns: u64, frame: &[u8]) {
+        if !self.chunk.data.is_empty()
+            && self.chunk.data.len() + frame.len() + 20 > self.options.chunk_bytes
+        {
+            self.hand_over();
+        }
+        let delta = if self.chunk.frames == 0 {
+            self.chunk.first_ns = host_ns;
+            0
+        } else {
+            host_ns.saturating_sub(self.last_ns)
+        };
+        put_varint(&mut self.chunk.data, delta);
+        put_varint(&mut self.chunk.data, frame.len() as u64);
+        self.chunk.data.extend_from_slice(frame);
+        self.chunk.frames += 1;
+        self.chunk.last_ns = host_ns.max(self.chunk.first_ns);
+        self.last_ns = self.chunk.last_ns;
+    }
+
+    /// Sends the current chunk to the writer thread (or drops it, counted, when it is
+    /// behind).
+    fn hand_over(&mut self) {
+        if self.chunk.frames == 0 {
+            return;
+        }
+        let mut fresh = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.options.chunk_bytes));
+        fresh.clear();
+        let mut full = Chunk {
+            data: fresh,
+            frames: 0,
+            first_ns: 0,
+            last_ns: 0,
+        };
+        std::mem::swap(&mut full, &mut self.chunk);
+        full.data.shrink_to(self.options.chunk_bytes * 2);
+        let mut msg = Msg::Chunk(full);
+        let deadline = Instant::now() + self.options.wait_when_full;
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::yield_now();
+                }
+                Err(
+                    TrySendError::Full(Msg::Chunk(c)) | TrySendError::Disconnected(Msg::Chunk(c)),
+                ) => {
+                    self.counters
+                        .dropped
+                        .fetch_add(u64::from(c.frames), Ordering::Relaxed);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Frames dropped so far because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Hands over what is pending, lets the writer drain the queue, writes the index, syncs.
+    ///
+    /// # Errors
+    /// The writer thread's I/O errors.
+    pub fn close(mut self) -> Result<Summary, Error> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<Summary, Error> {
+        self.hand_over();
+        let Some(thread) = self.thread.take() else {
+            return Ok(Summary::default());
+        };
+        // Blocking: the writer drains the queue first, so nothing queued is lost.
+        let _ = self.tx.send(Msg::Close);
+        let mut s = thread
+            .join()
+            .map_err(|_| Error::Meta("the writer thread panicked".into()))??;
+        s.dropped_frames = self.dropped();
+        Ok(s)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.finish();
+        }
+    }
+}
+
+struct Block {
+    raw: Vec<u8>,
+    frames: u32,
+    first_ns: u64,
+    last_ns: u64,
+    started: Option<Instant>,
+}
+
+fn write_loop(
+    file: File,
+    mut offset: u64,
+    path: &Path,
+    rx: &Receiver<Msg>,
+    free: &SyncSender<Vec<u8>>,
+    options: WriterOptions,
+    counters: &Counters,
+) -> Result<Summary, Error> {
+    let _ = counters;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut block = Block {
+        raw: Vec::with_capacity(options.block_bytes + options.chunk_bytes),
+        frames: 0,
+        first_ns: 0,
+        last_ns: 0,
+        started: None,
+    };
+    let mut stored = Vec::new();
+    let mut index: Vec<(u64, u64, u64, u32)> = Vec::new();
+    let mut summary = Summary::default();
+    loop {
+        let wait = block.started.map_or(options.block_age, |t| {
+            options.block_age.saturating_sub(t.elapsed())
+        });
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Chunk(c)) => {
+                append(&mut block, &c);
+                let _ = free.try_send(c.data);
+                if block.raw.len() >= options.block_bytes {
+                    write_block(
+                        &mut out,
+                        &mut offset,
+                        &mut block,
+                        &mut stored,
+                        options.codec,
+                        &mut index,
+                        &mut summary,
+                    )
+                    .map_err(io(path, "write a block"))?;
+                }
+            }
+            Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                if block.frames > 0 {
+                    write_block(
+                        &mut out,
+                        &mut offset,
+                        &mut block,
+                        &mut stored,
+                        options.codec,
+                        &mut index,
+                        &mut summary,
+                    )
+                    .map_err(io(path, "write a block"))?;
+                }
+            }
+        }
+    }
+    // Whatever is still queued (sent before Close) was received above; flush the rest.
+    while let Ok(Msg::Chunk(c)) = rx.try_recv() {
+        append(&mut block, &c);
+    }
+    if block.frames > 0 {
+        write_block(
+            &mut out,
+            &mut offset,
+            &mut block,
+            &mut stored,
+            options.codec,
+            &mut index,
+            &mut summary,
+        )
+        .map_err(io(path, "write a block"))?;
+    }
+    // The footer: the index, the counts, where the index starts, the end magic.
+    let index_offset = offset;
+    let mut f = Vec::with_capacity(16 + index.len() * 28);
+    f.extend_from_slice(INDEX_MAGIC);
+    f.extend_from_slice(&u32::try_from(index.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for (off, first, last, frames) in &index {
+        f.extend_from_slice(&off.to_le_bytes());
+        f.extend_from_slice(&first.to_le_bytes());
+        f.extend_from_slice(&last.to_le_bytes());
+        f.extend_from_slice(&frames.to_le_bytes());
+    }
+    let stats = serde_json::json!({
+        "frames": summary.frames,
+        "bytes": summary.bytes,
+        "dropped_frames": counters.dropped.load(Ordering::Relaxed),
+        "blocks": summary.blocks,
+    });
+    let stats = serde_json::to_vec(&stats).unwrap_or_default();
+    f.extend_from_slice(&u32::try_from(stats.len()).unwrap_or(0).to_le_bytes());
+    f.extend_from_slice(&stats);
+    f.extend_from_slice(&index_offset.to_le_bytes());
+    f.extend_from_slice(END_MAGIC);
+    out.write_all(&f).map_err(io(path, "write the index"))?;
+    let mut file = out.into_inner().map_err(|e| Error::Io {
+        path: path.to_owned(),
+        what: "flush",
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io(path, "sync"))?;
+    summary.file_bytes = file.stream_position().map_err(io(path, "size"))?;
+    Ok(summary)
+}
+
+/// Adds a chunk's frames to the block, re-basing the chunk's first delta on the block's last
+/// frame.
+fn append(block: &mut Block, c: &Chunk) {
+    if c.frames == 0 {
+        return;
+    }
+    if block.frames == 0 {
+        block.raw.extend_from_slice(&c.data);
+        block.first_ns = c.first_ns;
+        block.started = Some(Instant::now());
+    } else {
+        let mut pos = 0;
+        // The chunk's first delta is 0 relative to its own first frame.
+        let _ = get_varint(&c.data, &mut pos);
+        put_varint(&mut block.raw, c.first_ns.saturating_sub(block.last_ns));
+        block
+            .raw
+            .extend_from_slice(c.data.get(pos..).unwrap_or_default());
+    }
+    block.frames += c.frames;
+    block.last_ns = c.last_ns.max(block.last_ns);
+}
+
+fn write_block(
+    out: &mut BufWriter<File>,
+    offset: &mut u64,
+    block: &mut Block,
+    stored: &mut Vec<u8>,
+    codec: Codec,
+    index: &mut Vec<(u64, u64, u64, u32)>,
+    summary: &mut Summary,
+) -> std::io::Result<()> {
+    let payload: &[u8] = match codec {
+        Codec::None => &block.raw,
+        Codec::Lz4 => {
+            stored.clear();
+            stored.resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
+            let n = lz4_flex::block::compress_into(&block.raw, stored)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            stored.truncate(n);
+            stored
+        }
+    };
+    let h = BlockHeader {
+        codec,
+        stored_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+        raw_len: u32::try_from(block.raw.len()).unwrap_or(u32::MAX),
+        frames: block.frames,
+        first_ns: block.first_ns,
+        last_ns: block.last_ns,
+        payload_crc: crc32fast::hash(payload),
+    };
+    out.write_all(&h.encode())?;
+    out.write_all(payload)?;
+    // A block is complete on disk once written: what a crash can lose is the block being
+    // gathered (at most `block_age` of data).
+    out.flush()?;
+    index.push((*offset, block.first_ns, block.last_ns, block.frames));
+    *offset += (crate::format::BLOCK_HEADER_LEN + payload.len()) as u64;
+    summary.frames += u64::from(block.frames);
+    summary.bytes += block.raw.len() as u64;
+    summary.blocks += 1;
+    block.raw.clear();
+    block.frames = 0;
+    block.started = None;
+    Ok(())
+}
