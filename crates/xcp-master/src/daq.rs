@@ -832,6 +832,8 @@ impl Drop for DaqState {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     lists: Vec<PlannedList>,
+    /// Nanoseconds per timestamp tick.
+    tick_ns: Option<f64>,
     /// ODTs each list has in the slave (static lists may have more than the plan uses).
     capacity: usize,
     /// Whether the lists were allocated dynamically (exactly as planned).
@@ -1041,6 +1043,7 @@ impl Master {
         };
         self.daq = Some(Prepared {
             lists,
+            tick_ns: limits.resolution.tick_ns(),
             capacity: usize::from(limits.max_odt),
             dynamic: limits.processor.dynamic(),
             numbers,
@@ -1154,6 +1157,17 @@ impl Master {
     /// # Errors
     /// [`Error::Daq`] without [`setup_daq`](Self::setup_daq) first, else as the commands.
     pub async fn start_daq(&mut self) -> Result<(), Error> {
+        self.select_daq().await?;
+        self.start_stop_synch(1).await
+    }
+
+    /// The first half of [`start_daq`](Self::start_daq): selects every configured list and
+    /// hands the decoder to the receive thread, so that [`daq_layout`](Self::daq_layout)
+    /// is complete (a recorder writes it) before `start_stop_synch(1)` starts the lists.
+    ///
+    /// # Errors
+    /// As [`start_daq`](Self::start_daq).
+    pub async fn select_daq(&mut self) -> Result<(), Error> {
         let Some(mut prepared) = self.daq.take() else {
             return Err(Error::Daq("start_daq without setup_daq".to_owned()));
         };
@@ -1190,7 +1204,7 @@ impl Master {
         }
         prepared.firsts = firsts;
         self.daq = Some(prepared);
-        self.start_stop_synch(1).await
+        Ok(())
     }
 
     /// Stops every list (START_STOP_SYNCH stop all). Rows still in flight are decoded; the
@@ -1203,7 +1217,59 @@ impl Master {
     }
 }
 
+/// The running DAQ configuration as a recording needs it to decode the raw DTOs later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaqLayoutInfo {
+    /// The session's DTO layout and byte order.
+    pub params: SessionParams,
+    /// Nanoseconds per timestamp tick.
+    pub tick_ns: Option<f64>,
+    /// The lists, in request order.
+    pub lists: Vec<ListLayout>,
+}
+
+/// One list of a [`DaqLayoutInfo`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListLayout {
+    /// The slave's list number.
+    pub number: u16,
+    /// The first PID (absolute identification).
+    pub first_pid: u8,
+    /// The request: event, timestamps, signals.
+    pub request: ListRequest,
+    /// ODTs as packed: entries of (signal index, offset in the signal, size in bytes).
+    pub odts: Vec<Vec<(usize, usize, usize)>>,
+}
+
 impl Master {
+    /// The DAQ configuration in force after [`start_daq`](Self::start_daq).
+    pub fn daq_layout(&self) -> Option<DaqLayoutInfo> {
+        let p = self.daq.as_ref()?;
+        if p.firsts.len() != p.lists.len() {
+            return None;
+        }
+        Some(DaqLayoutInfo {
+            params: self.params,
+            tick_ns: p.tick_ns,
+            lists: p
+                .lists
+                .iter()
+                .zip(&p.numbers)
+                .zip(&p.firsts)
+                .map(|((l, &number), &first_pid)| ListLayout {
+                    number,
+                    first_pid,
+                    request: l.request.clone(),
+                    odts: l
+                        .odts
+                        .iter()
+                        .map(|o| o.iter().map(|e| (e.signal, e.offset, e.size)).collect())
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
     /// Sends one set of values to STIM list `list` (index in the request): one DTO per ODT.
     /// The slave writes them at the list's next event.
     ///

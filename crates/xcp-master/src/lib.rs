@@ -81,8 +81,8 @@ pub mod time;
 pub use commands::Identification;
 pub use config::{Config, Timeouts};
 pub use daq::{
-    Batch, DaqLimits, DaqOptions, DaqStats, DaqStream, ListRequest, ListStats, RawSink, Row,
-    Signal, SignalType, SlowConsumer, Value,
+    Batch, DaqLayoutInfo, DaqLimits, DaqOptions, DaqStats, DaqStream, ListLayout, ListRequest,
+    ListStats, RawSink, Row, Signal, SignalType, SlowConsumer, Value,
 };
 pub use error::Error;
 pub use exec::block_on;

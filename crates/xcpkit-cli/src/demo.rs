@@ -20,9 +20,12 @@ pub(crate) struct DemoArgs {
     /// How long to measure, in seconds.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Where to write the recording (CSV, physical values).
-    #[arg(short, long, value_name = "FILE", default_value = "xcpkit_demo.csv")]
+    /// Where to write the recording (every DTO, in xcpkit's recording format).
+    #[arg(short, long, value_name = "FILE", default_value = "xcpkit_demo.xcprec")]
     output: PathBuf,
+    /// Where to write the rows in physical units (CSV).
+    #[arg(long, value_name = "FILE", default_value = "xcpkit_demo.csv")]
+    csv: PathBuf,
 }
 
 /// A dozen signals of the ECU's three rasters, measured by name.
@@ -96,7 +99,13 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         counts.characteristics
     );
 
-    let m = s.measure(&SIGNALS, MeasureOptions::default())?;
+    let rec = s.record(
+        &SIGNALS,
+        &args.output,
+        MeasureOptions::default(),
+        xcp_recorder::WriterOptions::default(),
+    )?;
+    let m = rec.measurement();
     let columns: Vec<String> = m
         .columns()
         .iter()
@@ -124,8 +133,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         m.events(),
         args.seconds
     );
-    let file = std::fs::File::create(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let file = std::fs::File::create(&args.csv)
+        .with_context(|| format!("cannot create {}", args.csv.display()))?;
     let mut csv = std::io::BufWriter::new(file);
     writeln!(csv, "time_s,list,{}", columns.join(","))?;
 
@@ -218,8 +227,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!();
-    s.stop()?;
     let stats = m.stats();
+    let summary = rec.finish(&mut s)?;
     csv.flush()?;
     let secs = t0.elapsed().as_secs_f64();
     if let Some((before, after)) = &calibrated {
@@ -229,11 +238,19 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     let lost: u64 = stats.lists.iter().map(|l| l.incomplete).sum::<u64>() + stats.dropped_rows;
     println!(
-        "recorded {rows} rows in {secs:.1} s ({:.0} rows/s) to {}; per list {:?}; lost {lost} (counter_1ms gaps {gaps}, overload events {})",
+        "measured {rows} rows in {secs:.1} s ({:.0} rows/s); per list {:?}; lost {lost} (counter_1ms gaps {gaps}, overload events {})",
         rows as f64 / secs,
-        args.output.display(),
         stats.lists.iter().map(|l| l.rows).collect::<Vec<_>>(),
         stats.overload_events
+    );
+    println!(
+        "recording {}: {} DTOs in {} block(s), {} bytes, {} dropped; physical values in {}",
+        args.output.display(),
+        summary.frames,
+        summary.blocks,
+        summary.file_bytes,
+        summary.dropped_frames,
+        args.csv.display()
     );
     s.close()?;
     let cycles = ecu.stop();

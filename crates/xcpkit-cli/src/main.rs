@@ -5,7 +5,8 @@
 //! and shows A2L files; `info`, `fetch-a2l`, `read`, `write`, `upload`, `download`, `flash` and
 //! `ping` talk to any slave.
 //!
-//! Exit codes: 0 success, 1 other failures, 2 bad input (arguments, names, values, A2L, EPK),
+//! Exit codes: 0 success, 1 other failures, 2 bad input (arguments, names, values, A2L, EPK,
+//! files that are not recordings),
 //! 3 no answer (unreachable, timeout), 4 negative response (the slave refused).
 #![allow(
     clippy::print_stdout,
@@ -17,6 +18,7 @@ mod a2l;
 mod demo;
 mod ecu;
 mod profile;
+mod record;
 mod session;
 
 use std::process::ExitCode;
@@ -65,6 +67,10 @@ enum Command {
     Ping(session::PingArgs),
     /// Connection profiles: create a template, convert a pyXCP configuration, list.
     Profile(profile::ProfileArgs),
+    /// Record DAQ by signal name into a recording file, until the duration or Ctrl-C.
+    Record(record::RecordArgs),
+    /// What a recording holds: slave, A2L, lists, frames, time span, salvage report.
+    InfoRec(record::InfoRecArgs),
     /// Run the virtual ECU: an engine-and-vehicle model measurable and calibratable over XCP.
     Ecu(ecu::EcuArgs),
     /// Look into an A2L file: check it, list its objects, show one resolved.
@@ -102,6 +108,8 @@ fn main() -> ExitCode {
         Command::Flash(args) => session::flash(&args),
         Command::Ping(args) => session::ping(&args),
         Command::Profile(args) => profile::run(&args),
+        Command::Record(args) => record::record(&args),
+        Command::InfoRec(args) => record::info_rec(&args),
         Command::Ecu(args) => ecu::run(&args),
         Command::A2l(args) => a2l::run(&args),
     };
@@ -131,7 +139,14 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
             e.downcast_ref::<xcp_master::Error>()
                 .map(xcpkit::master_kind)
         })
-        .or_else(|| e.downcast_ref::<xcp_a2l::Error>().map(|_| Kind::BadInput));
+        .or_else(|| e.downcast_ref::<xcp_a2l::Error>().map(|_| Kind::BadInput))
+        .or_else(|| {
+            e.downcast_ref::<xcp_recorder::Error>()
+                .and_then(|r| match r {
+                    xcp_recorder::Error::Io { .. } => None,
+                    _ => Some(Kind::BadInput),
+                })
+        });
     match kind {
         Some(Kind::BadInput) => ExitCode::from(2),
         Some(Kind::NoAnswer) => ExitCode::from(3),

@@ -27,7 +27,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// The URL, timeout and A2L, resolving a profile name.
-    fn resolve(&self) -> anyhow::Result<(String, u64, Option<PathBuf>)> {
+    pub(crate) fn resolve(&self) -> anyhow::Result<(String, u64, Option<PathBuf>)> {
         if self.url.contains("://") {
             return Ok((self.url.clone(), self.timeout_ms.unwrap_or(1000), None));
         }

@@ -222,13 +222,74 @@ fn no_answer_and_locked_resources() {
 #[test]
 fn the_demo_runs_as_the_readme_says() {
     let csv = dir().join("demo.csv");
-    let out = ok(&["demo", "--seconds", "2", "-o", path(&csv)]);
+    let rec = dir().join("demo.xcprec");
+    let out = ok(&[
+        "demo",
+        "--seconds",
+        "2",
+        "-o",
+        path(&rec),
+        "--csv",
+        path(&csv),
+    ]);
     assert!(out.contains("A2L fetched from the slave"), "{out}");
     assert!(out.contains("calibrated wave_amplitude 1 -> 3"), "{out}");
     assert!(out.contains("lost 0"), "{out}");
-    let rows = std::fs::read_to_string(&csv)
-        .expect("recording")
-        .lines()
-        .count();
-    assert!(rows > 1000, "{rows} lines in the recording");
+    let rows = std::fs::read_to_string(&csv).expect("CSV").lines().count();
+    assert!(rows > 1000, "{rows} lines in the CSV");
+    let info = ok(&["info-rec", path(&rec)]);
+    assert!(info.contains("closed normally"), "{info}");
+    assert!(info.contains("engine_speed"), "{info}");
+}
+
+#[test]
+fn record_until_the_duration_and_inspect_the_file() {
+    let e = ecu(&[], "record");
+    let rec = dir().join("run.xcprec");
+    let out = ok(&[
+        "record",
+        "-t",
+        &e.url,
+        "-s",
+        "counter_1ms",
+        "engine_speed",
+        "-s",
+        "sine_wave",
+        "--duration",
+        "1",
+        "-o",
+        path(&rec),
+    ]);
+    assert!(out.contains("0 dropped by the writer"), "{out}");
+    let frames: u64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("frame count");
+    assert!(frames > 900, "{out}");
+    let info = ok(&["info-rec", path(&rec)]);
+    assert!(
+        info.contains(&format!("frames       {frames} in")),
+        "{info}"
+    );
+    assert!(
+        info.contains("event 0") && info.contains("event 1"),
+        "{info}"
+    );
+    // A name the A2L does not know: bad input before anything is recorded.
+    fails(
+        &[
+            "record",
+            "-t",
+            &e.url,
+            "-s",
+            "no_such_signal",
+            "-o",
+            path(&rec),
+        ],
+        2,
+        "no_such_signal",
+    );
+    // Not a recording.
+    fails(&["info-rec", path(&e.a2l)], 2, "not a readable recording");
 }

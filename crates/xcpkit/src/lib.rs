@@ -22,10 +22,12 @@
 //! ```
 
 mod error;
+mod record;
 mod session;
 
 pub use error::{Error, Kind, master_kind};
+pub use record::Recording;
 pub use session::{
     Column, MeasureOptions, Measurement, Options, PhysRow, Reading, Session, Target,
 };
-pub use {xcp_a2l as a2l, xcp_master as master, xcp_proto as proto};
+pub use {xcp_a2l as a2l, xcp_master as master, xcp_proto as proto, xcp_recorder as recorder};

@@ -128,6 +128,13 @@ pub struct Column {
     compu: xcp_a2l::Compu,
 }
 
+impl Column {
+    /// The conversion from raw to physical values.
+    pub const fn compu(&self) -> &xcp_a2l::Compu {
+        &self.compu
+    }
+}
+
 /// One row in physical units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhysRow {
@@ -235,6 +242,8 @@ pub struct Session {
     target: Target,
     slave_epk: Option<String>,
     check_epk: bool,
+    /// CRC-32 of the A2L's text (recordings name the A2L they were made with).
+    a2l_crc: Option<u32>,
 }
 
 fn text_of(bytes: &[u8]) -> String {
@@ -313,6 +322,7 @@ impl Session {
             target,
             slave_epk,
             check_epk: options.check_epk,
+            a2l_crc: None,
         };
         if let Some(path) = &options.a2l {
             let (a2l, warnings) = A2l::load(path, &LoadOptions::default())?;
@@ -320,6 +330,7 @@ impl Session {
                 tracing::warn!("{}: {w}", path.display());
             }
             s.set_a2l(a2l)?;
+            s.a2l_crc = std::fs::read(path).ok().map(|b| crc32fast::hash(&b));
         }
         Ok(s)
     }
@@ -358,7 +369,9 @@ impl Session {
     pub fn load_a2l_from_slave(&mut self) -> Result<(), Error> {
         let text = self.fetch_a2l()?;
         let (a2l, _) = A2l::from_text(&text, &LoadOptions::default())?;
-        self.set_a2l(a2l)
+        self.set_a2l(a2l)?;
+        self.a2l_crc = Some(crc32fast::hash(text.as_bytes()));
+        Ok(())
     }
 
     /// Where the slave is.
@@ -369,6 +382,11 @@ impl Session {
     /// The slave's EPK (GET_ID 5), when it reports one.
     pub fn slave_epk(&self) -> Option<&str> {
         self.slave_epk.as_deref()
+    }
+
+    /// CRC-32 of the A2L's text, when one is in use.
+    pub const fn a2l_crc(&self) -> Option<u32> {
+        self.a2l_crc
     }
 
     /// The A2L in use.
@@ -507,6 +525,18 @@ impl Session {
         names: &[&str],
         options: MeasureOptions,
     ) -> Result<Measurement, Error> {
+        let (m, _) = self.prepare_measure(names, options)?;
+        block_on(self.master.start_daq())?;
+        Ok(m)
+    }
+
+    /// Everything of [`measure`](Self::measure) but starting: the lists written to the slave,
+    /// the stream ready, and the clock correlation if one was made.
+    pub(crate) fn prepare_measure(
+        &mut self,
+        names: &[&str],
+        options: MeasureOptions,
+    ) -> Result<(Measurement, Option<xcp_master::ClockCorrelation>), Error> {
         let mut lists: Vec<(u16, Vec<Signal>, Vec<Column>)> = Vec::new();
         for name in names {
             let o = self.object(name)?;
@@ -548,10 +578,12 @@ impl Session {
                 });
             }
         }
+        let mut correlation = None;
         if options.correlate && options.timestamps {
             // Slaves without a clock measure all the same, on host time only.
-            if let Err(e) = block_on(self.master.correlate_clock(16)) {
-                tracing::info!("no clock correlation: {e}");
+            match block_on(self.master.correlate_clock(16)) {
+                Ok(c) => correlation = Some(c),
+                Err(e) => tracing::info!("no clock correlation: {e}"),
             }
         }
         let requests: Vec<ListRequest> = lists
@@ -566,12 +598,14 @@ impl Session {
             })
             .collect();
         let stream = block_on(self.master.setup_daq(&requests, options.daq))?;
-        block_on(self.master.start_daq())?;
-        Ok(Measurement {
-            stream,
-            events: lists.iter().map(|l| l.0).collect(),
-            columns: lists.into_iter().map(|l| l.2).collect(),
-        })
+        Ok((
+            Measurement {
+                stream,
+                events: lists.iter().map(|l| l.0).collect(),
+                columns: lists.into_iter().map(|l| l.2).collect(),
+            },
+            correlation,
+        ))
     }
 
     /// Stops DAQ.

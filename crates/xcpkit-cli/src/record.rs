@@ -1,0 +1,182 @@
+//! `xcpkit record` and `xcpkit info-rec`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use xcp_recorder::{Reader, WriterOptions};
+use xcpkit::MeasureOptions;
+
+use crate::a2l::emit;
+use crate::session::Conn;
+
+/// `xcpkit record`.
+#[derive(Debug, Args)]
+pub(crate) struct RecordArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// The A2L file (default: the profile's, else fetched from the slave).
+    #[arg(long, value_name = "FILE")]
+    a2l: Option<PathBuf>,
+    /// Signals to record, by A2L name (repeat the option or give several).
+    #[arg(long = "signal", short = 's', value_name = "NAME", required = true, num_args = 1..)]
+    signals: Vec<String>,
+    /// Record every signal on this event instead of the one its A2L object names.
+    #[arg(long, value_name = "N")]
+    event: Option<u16>,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// The recording file.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+}
+
+/// `xcpkit record`: DAQ by name into a recording, with a live line, until the duration is
+/// over or Ctrl-C; nothing queued is lost on the way out.
+#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
+pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
+    let mut s = args.conn.open(args.a2l.clone())?;
+    if s.a2l().is_none() {
+        s.load_a2l_from_slave()?;
+    }
+    let names: Vec<&str> = args.signals.iter().map(String::as_str).collect();
+    let options = MeasureOptions {
+        event: args.event,
+        ..MeasureOptions::default()
+    };
+    let rec = s.record(&names, &args.output, options, WriterOptions::default())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    eprintln!(
+        "recording {} column(s) on event(s) {:?} to {}{}",
+        rec.measurement()
+            .columns()
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>(),
+        rec.measurement().events(),
+        args.output.display(),
+        args.duration
+            .map_or_else(|| " until Ctrl-C".to_owned(), |d| format!(" for {d} s"))
+    );
+    let t0 = Instant::now();
+    let limit = args.duration.map(|d| Duration::from_secs_f64(d.max(0.0)));
+    let (mut rows, mut last) = (0u64, Instant::now());
+    while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| t0.elapsed() < l) {
+        if let Some(batch) = rec.measurement().recv(Duration::from_millis(50))? {
+            rows += batch.len() as u64;
+        }
+        if last.elapsed() >= Duration::from_millis(500) {
+            last = Instant::now();
+            let st = rec.measurement().stats();
+            let lost: u64 = st.lists.iter().map(|l| l.incomplete).sum::<u64>() + st.dropped_rows;
+            eprint!(
+                "\r  {:6.1} s  {rows} rows ({:.0}/s)  lost {lost}  overload events {}   ",
+                t0.elapsed().as_secs_f64(),
+                rows as f64 / t0.elapsed().as_secs_f64(),
+                st.overload_events
+            );
+        }
+    }
+    eprintln!();
+    let summary = rec.finish(&mut s)?;
+    println!(
+        "recorded {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",
+        summary.frames,
+        summary.bytes,
+        summary.blocks,
+        summary.file_bytes,
+        summary.dropped_frames,
+        args.output.display()
+    );
+    s.close()?;
+    Ok(())
+}
+
+/// `xcpkit info-rec`.
+#[derive(Debug, Args)]
+pub(crate) struct InfoRecArgs {
+    /// The recording.
+    file: PathBuf,
+}
+
+/// `xcpkit info-rec FILE`: what a recording holds and what could be salvaged.
+#[allow(clippy::cast_precision_loss, reason = "seconds for display")]
+pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
+    let r = Reader::open(&args.file)?;
+    let m = r.meta();
+    let s = r.salvage();
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", args.file.display());
+    let _ = writeln!(
+        o,
+        "  slave        {} (EPK {})",
+        m["slave"]["transport"].as_str().unwrap_or("?"),
+        m["slave"]["epk"].as_str().unwrap_or("?")
+    );
+    if m["a2l"].is_object() {
+        let _ = writeln!(
+            o,
+            "  A2L          module {} file {} crc32 {}",
+            m["a2l"]["module"].as_str().unwrap_or("?"),
+            m["a2l"]["file"].as_str().unwrap_or("?"),
+            m["a2l"]["crc32"].as_str().unwrap_or("-")
+        );
+    }
+    for l in m["daq"]["lists"].as_array().into_iter().flatten() {
+        let names: Vec<&str> = l["signals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        let _ = writeln!(
+            o,
+            "  list {:<3}     event {}, {} ODT(s): {}",
+            l["number"],
+            l["event"],
+            l["odts"].as_array().map_or(0, Vec::len),
+            names.join(", ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  frames       {} in {} block(s); {} dropped by the writer",
+        s.frames, s.blocks, s.dropped_frames
+    );
+    if let Some((a, b)) = r.time_span() {
+        let _ = writeln!(
+            o,
+            "  time span    {:.3} s (host clock, Unix ns {a} .. {b})",
+            (b - a) as f64 / 1e9
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  state        {}",
+        if s.closed {
+            "closed normally (index present)".to_owned()
+        } else {
+            format!(
+                "not closed (the writer stopped early); salvaged {} block(s){}",
+                s.blocks,
+                s.truncated_at.map_or_else(String::new, |t| format!(
+                    ", an unfinished block at byte {t} skipped"
+                ))
+            )
+        }
+    );
+    for (at, why) in &s.damaged {
+        let _ = writeln!(o, "  damaged      at byte {at}: {why}");
+    }
+    emit(&o)
+}
