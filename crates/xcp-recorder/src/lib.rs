@@ -27,11 +27,13 @@
 //! # Ok::<(), xcp_recorder::Error>(())
 //! ```
 
+pub mod decode;
 mod error;
 pub mod format;
 mod reader;
 mod writer;
 
+pub use decode::{Decoder, Row};
 pub use error::Error;
 pub use format::Codec;
 pub use reader::{BlockInfo, Frames, Reader, Salvage};

@@ -71,6 +71,8 @@ enum Command {
     Record(record::RecordArgs),
     /// What a recording holds: slave, A2L, lists, frames, time span, salvage report.
     InfoRec(record::InfoRecArgs),
+    /// Export a recording: CSV of physical values.
+    Convert(record::ConvertArgs),
     /// Run the virtual ECU: an engine-and-vehicle model measurable and calibratable over XCP.
     Ecu(ecu::EcuArgs),
     /// Look into an A2L file: check it, list its objects, show one resolved.
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
         Command::Profile(args) => profile::run(&args),
         Command::Record(args) => record::record(&args),
         Command::InfoRec(args) => record::info_rec(&args),
+        Command::Convert(args) => record::convert(&args),
         Command::Ecu(args) => ecu::run(&args),
         Command::A2l(args) => a2l::run(&args),
     };

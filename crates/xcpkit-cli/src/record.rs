@@ -180,3 +180,90 @@ pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
     }
     emit(&o)
 }
+
+/// `xcpkit convert`.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// The recording.
+    input: PathBuf,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "csv")]
+    to: String,
+    /// Output file (default: the input with the format's extension).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// `xcpkit convert IN --to csv`: the rows in physical units, one merged CSV with a header row
+/// (host time in seconds from the first frame, list, then every list's columns).
+pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if args.to != "csv" {
+        return Err(xcpkit::Error::Value {
+            name: args.to.clone(),
+            reason: "only csv is available in this build (MDF4 and Parquet are planned)".into(),
+        }
+        .into());
+    }
+    let out_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.input.with_extension("csv"));
+    let mut r = Reader::open(&args.input)?;
+    let mut dec = xcp_recorder::Decoder::new(r.meta())?;
+    let mut headers = Vec::new();
+    let mut offsets = Vec::new();
+    for l in &dec.lists {
+        offsets.push(headers.len());
+        for c in &l.columns {
+            headers.push(if c.unit.is_empty() {
+                c.name.clone()
+            } else {
+                format!("{} [{}]", c.name, c.unit)
+            });
+        }
+    }
+    let file = std::fs::File::create(&out_path)
+        .with_context(|| format!("cannot create {}", out_path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    writeln!(w, "time_s,list,{}", headers.join(","))?;
+    let first = r.time_span().map_or(0, |(a, _)| a);
+    let (mut rows, mut damaged) = (0u64, 0u64);
+    let mut frames = r.frames();
+    while let Some(f) = frames.next_frame() {
+        let (ns, bytes) = match f {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                damaged += 1;
+                continue;
+            }
+        };
+        let Some(row) = dec.frame(ns, bytes) else {
+            continue;
+        };
+        let values = dec.physical(&row);
+        let at = offsets.get(row.list).copied().unwrap_or(0);
+        let mut line = format!(
+            "{:.6},{}",
+            (ns.saturating_sub(first)) as f64 / 1e9,
+            row.list
+        );
+        for i in 0..headers.len() {
+            line.push(',');
+            if i >= at && i < at + values.len() {
+                let _ = write!(line, "{}", values[i - at]);
+            }
+        }
+        writeln!(w, "{line}")?;
+        rows += 1;
+    }
+    w.flush()?;
+    println!(
+        "{rows} rows to {}; {} incomplete, {} unknown frames, {damaged} damaged block(s)",
+        out_path.display(),
+        dec.incomplete,
+        dec.unknown
+    );
+    Ok(())
+}

@@ -56,6 +56,7 @@ pub(crate) fn metadata(
             "file": a.path().display().to_string(),
             "crc32": crc,
             "epk": a.epk().map(|(e, _)| e),
+            "dialect": format!("{:?}", a.dialect()),
         })
     });
     let lists: Vec<Json> = layout

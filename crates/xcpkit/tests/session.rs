@@ -233,3 +233,60 @@ fn wrong_urls_ports_and_epks_say_what_to_check() {
     let _ = std::fs::remove_file(&path);
     srv.stop();
 }
+
+#[test]
+fn a_recording_decodes_to_what_was_measured_live() {
+    let a = app();
+    let (srv, url) = serve(&a);
+    let mut s = Session::open(&url, &Options::default()).expect("open");
+    s.load_a2l_from_slave().expect("A2L");
+    let path = std::env::temp_dir().join(format!("xcpkit-rec-{}.xcprec", std::process::id()));
+    let rec = s
+        .record(
+            &["speed"],
+            &path,
+            MeasureOptions::default(),
+            xcpkit::recorder::WriterOptions::default(),
+        )
+        .expect("record");
+    let mut live = Vec::new();
+    let mut v = 0.0f32;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while live.len() < 200 && Instant::now() < deadline {
+        v += 0.25;
+        a.speed.set(v);
+        a.ev.trigger();
+        if let Some(rows) = rec
+            .measurement()
+            .recv(Duration::from_millis(2))
+            .expect("open")
+        {
+            live.extend(rows.into_iter().map(|r| r.values[0].clone()));
+        }
+    }
+    let summary = rec.finish(&mut s).expect("finish");
+    assert!(summary.frames >= live.len() as u64, "{summary:?}");
+    // Offline: the file alone gives the same physical values, in the same order.
+    let mut r = xcpkit::recorder::Reader::open(&path).expect("open the recording");
+    assert_eq!(r.meta()["slave"]["epk"], "facade 1.0");
+    let mut dec = xcpkit::recorder::Decoder::new(r.meta()).expect("decoder");
+    assert_eq!(dec.lists[0].columns[0].name, "speed");
+    assert_eq!(dec.lists[0].columns[0].unit, "km/h");
+    let mut offline = Vec::new();
+    let mut frames = r.frames();
+    while let Some(f) = frames.next_frame() {
+        let (ns, bytes) = f.expect("intact");
+        if let Some(row) = dec.frame(ns, bytes) {
+            offline.push(dec.physical(&row)[0].clone());
+        }
+    }
+    assert!(offline.len() >= live.len());
+    assert_eq!(
+        &offline[..live.len()],
+        &live[..],
+        "the recording holds what was measured"
+    );
+    s.close().expect("close");
+    srv.stop();
+    let _ = std::fs::remove_file(&path);
+}
