@@ -293,3 +293,48 @@ fn record_until_the_duration_and_inspect_the_file() {
     // Not a recording.
     fails(&["info-rec", path(&e.a2l)], 2, "not a readable recording");
 }
+
+#[test]
+fn ctrl_c_ends_a_recording_cleanly_with_nothing_lost() {
+    let e = ecu(&[], "ctrlc");
+    let rec = dir().join("ctrlc.xcprec");
+    let child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(["record", "-t", &e.url, "-s", "counter_1ms", "-o"])
+        .arg(&rec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("record starts");
+    // Wait until the recording has data on disk, then SIGINT.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&rec).map_or(0, |m| m.len()) < 4096 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "data on disk within 20 s"
+        );
+        std::thread::yield_now();
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("record ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("0 dropped by the writer"), "{stdout}");
+    let frames: u64 = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("frame count");
+    let info = ok(&["info-rec", path(&rec)]);
+    assert!(info.contains("closed normally"), "{info}");
+    assert!(
+        info.contains(&format!("frames       {frames} in")),
+        "{info}"
+    );
+}
