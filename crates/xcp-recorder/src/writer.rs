@@ -271,17 +271,43 @@ struct Block {
     started: Option<Instant>,
 }
 
+/// The file side of the writer thread: where blocks go and what was written.
+struct Output {
+    out: BufWriter<File>,
+    offset: u64,
+    stored: Vec<u8>,
+    codec: Codec,
+    index: Vec<(u64, u64, u64, u32)>,
+    summary: Summary,
+}
+
+impl Output {
+    /// Writes `block` if it holds frames.
+    fn flush(&mut self, block: &mut Block) -> std::io::Result<()> {
+        if block.frames == 0 {
+            return Ok(());
+        }
+        write_block(self, block)
+    }
+}
+
 fn write_loop(
     file: File,
-    mut offset: u64,
+    offset: u64,
     path: &Path,
     rx: &Receiver<Msg>,
     free: &SyncSender<Vec<u8>>,
     options: WriterOptions,
     counters: &Counters,
 ) -> Result<Summary, Error> {
-    let _ = counters;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut o = Output {
+        out: BufWriter::with_capacity(1 << 20, file),
+        offset,
+        stored: Vec::new(),
+        codec: options.codec,
+        index: Vec::new(),
+        summary: Summary::default(),
+    };
     let mut block = Block {
         raw: Vec::with_capacity(options.block_bytes + options.chunk_bytes),
         frames: 0,
@@ -289,9 +315,6 @@ fn write_loop(
         last_ns: 0,
         started: None,
     };
-    let mut stored = Vec::new();
-    let mut index: Vec<(u64, u64, u64, u32)> = Vec::new();
-    let mut summary = Summary::default();
     loop {
         let wait = block.started.map_or(options.block_age, |t| {
             options.block_age.saturating_sub(t.elapsed())
@@ -301,32 +324,12 @@ fn write_loop(
                 append(&mut block, &c);
                 let _ = free.try_send(c.data);
                 if block.raw.len() >= options.block_bytes {
-                    write_block(
-                        &mut out,
-                        &mut offset,
-                        &mut block,
-                        &mut stored,
-                        options.codec,
-                        &mut index,
-                        &mut summary,
-                    )
-                    .map_err(io(path, "write a block"))?;
+                    o.flush(&mut block).map_err(io(path, "write a block"))?;
                 }
             }
             Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
-                if block.frames > 0 {
-                    write_block(
-                        &mut out,
-                        &mut offset,
-                        &mut block,
-                        &mut stored,
-                        options.codec,
-                        &mut index,
-                        &mut summary,
-                    )
-                    .map_err(io(path, "write a block"))?;
-                }
+                o.flush(&mut block).map_err(io(path, "write a block"))?;
             }
         }
     }
@@ -334,20 +337,15 @@ fn write_loop(
     while let Ok(Msg::Chunk(c)) = rx.try_recv() {
         append(&mut block, &c);
     }
-    if block.frames > 0 {
-        write_block(
-            &mut out,
-            &mut offset,
-            &mut block,
-            &mut stored,
-            options.codec,
-            &mut index,
-            &mut summary,
-        )
-        .map_err(io(path, "write a block"))?;
-    }
+    o.flush(&mut block).map_err(io(path, "write a block"))?;
     // The footer: the index, the counts, where the index starts, the end magic.
-    let index_offset = offset;
+    let Output {
+        mut out,
+        offset: index_offset,
+        index,
+        mut summary,
+        ..
+    } = o;
     let mut f = Vec::with_capacity(16 + index.len() * 28);
     f.extend_from_slice(INDEX_MAGIC);
     f.extend_from_slice(&u32::try_from(index.len()).unwrap_or(u32::MAX).to_le_bytes());
@@ -402,28 +400,21 @@ fn append(block: &mut Block, c: &Chunk) {
     block.last_ns = c.last_ns.max(block.last_ns);
 }
 
-fn write_block(
-    out: &mut BufWriter<File>,
-    offset: &mut u64,
-    block: &mut Block,
-    stored: &mut Vec<u8>,
-    codec: Codec,
-    index: &mut Vec<(u64, u64, u64, u32)>,
-    summary: &mut Summary,
-) -> std::io::Result<()> {
-    let payload: &[u8] = match codec {
+fn write_block(o: &mut Output, block: &mut Block) -> std::io::Result<()> {
+    let payload: &[u8] = match o.codec {
         Codec::None => &block.raw,
         Codec::Lz4 => {
-            stored.clear();
-            stored.resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
-            let n = lz4_flex::block::compress_into(&block.raw, stored)
+            o.stored.clear();
+            o.stored
+                .resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
+            let n = lz4_flex::block::compress_into(&block.raw, &mut o.stored)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            stored.truncate(n);
-            stored
+            o.stored.truncate(n);
+            &o.stored
         }
     };
     let h = BlockHeader {
-        codec,
+        codec: o.codec,
         stored_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
         raw_len: u32::try_from(block.raw.len()).unwrap_or(u32::MAX),
         frames: block.frames,
@@ -431,16 +422,17 @@ fn write_block(
         last_ns: block.last_ns,
         payload_crc: crc32fast::hash(payload),
     };
-    out.write_all(&h.encode())?;
-    out.write_all(payload)?;
+    o.out.write_all(&h.encode())?;
+    o.out.write_all(payload)?;
     // A block is complete on disk once written: what a crash can lose is the block being
     // gathered (at most `block_age` of data).
-    out.flush()?;
-    index.push((*offset, block.first_ns, block.last_ns, block.frames));
-    *offset += (crate::format::BLOCK_HEADER_LEN + payload.len()) as u64;
-    summary.frames += u64::from(block.frames);
-    summary.bytes += block.raw.len() as u64;
-    summary.blocks += 1;
+    o.out.flush()?;
+    o.index
+        .push((o.offset, block.first_ns, block.last_ns, block.frames));
+    o.offset += (crate::format::BLOCK_HEADER_LEN + payload.len()) as u64;
+    o.summary.frames += u64::from(block.frames);
+    o.summary.bytes += block.raw.len() as u64;
+    o.summary.blocks += 1;
     block.raw.clear();
     block.frames = 0;
     block.started = None;
