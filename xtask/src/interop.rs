@@ -6,7 +6,9 @@
 //! `interop/pyxcp/ecu_session.py` runs over TCP and then over UDP against each. The ECU is
 //! stopped with SIGINT and must exit cleanly.
 //!
-//! `interop/pyxcp/cli_values.py` then checks that `xcpkit read` and pyXCP see the same values
+//! `xcpkit record` then records from the plain ECU and exports MDF4 and CSV;
+//! `interop/asammdf/compare.py` checks with asammdf (pinned, same venv) that the MDF4 holds the
+//! CSV's values. `interop/pyxcp/cli_values.py` checks that `xcpkit read` and pyXCP see the same values
 //! in the plain ECU and that pyXCP reads back what `xcpkit write` wrote.
 //!
 //! pya2ldb (PyPI `pya2ldb[compute]`, pinned, same venv) then reads the ECU's A2L, two
@@ -31,6 +33,8 @@ const NUMPY: &str = "numpy";
 /// The A2L reader checked against ours; `compute` brings scipy and numexpr for its
 /// TAB_INTP and FORM conversions.
 const PYA2LDB: &str = "pya2ldb[compute]==1.0.355";
+/// The MDF reader our MDF4 export must satisfy.
+const ASAMMDF: &str = "asammdf==8.8.28";
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
 fn target_dir() -> PathBuf {
@@ -43,7 +47,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
     let python = dir.join("bin").join("python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import pyxcp, numpy, pya2l, scipy, numexpr"])
+            .args(["-c", "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf"])
             .output()
             .is_ok_and(|o| o.status.success());
     if !ready {
@@ -53,8 +57,9 @@ pub(crate) fn venv() -> Result<PathBuf> {
         )
         .context("python3 -m venv failed; on Debian install python3-venv")?;
         run(
-            "install pyXCP and pya2ldb into the venv",
-            Command::new(&python).args(["-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB]),
+            "install pyXCP, pya2ldb and asammdf into the venv",
+            Command::new(&python)
+                .args(["-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB, ASAMMDF]),
         )?;
     }
     Ok(python)
@@ -202,10 +207,64 @@ pub(crate) fn interop() -> Result<()> {
                 let _ = ecu.stop();
                 return Err(e);
             }
+            if let Err(e) = mdf4(&python, &bin, &work, ecu.tcp) {
+                let _ = ecu.stop();
+                return Err(e);
+            }
         }
         ecu.stop()?;
     }
     pya2ldb(&python, &bin, &work)
+}
+
+/// `xcpkit record` from the ECU, exported to MDF4 and CSV; asammdf reads the MDF4 and must
+/// find the CSV's values.
+fn mdf4(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<()> {
+    let rec = work.join("ecu.xcprec");
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut cmd = Command::new(bin);
+    cmd.args(["record", "-t", &url, "--duration", "2", "-o"])
+        .arg(&rec)
+        .args([
+            "-s",
+            "engine_speed",
+            "counter_1ms",
+            "rev_limiter",
+            "gear",
+            "steering_angle",
+            "yaw_rate",
+            "oil_pressure",
+            "wheel_speeds",
+            "engine_cycles",
+        ]);
+    run("xcpkit record from the ECU", &mut cmd)?;
+    let mf4 = work.join("ecu.mf4");
+    let csv = work.join("ecu.csv");
+    run(
+        "xcpkit convert --to mf4",
+        Command::new(bin)
+            .arg("convert")
+            .arg(&rec)
+            .args(["--to", "mf4", "-o"])
+            .arg(&mf4),
+    )?;
+    run(
+        "xcpkit convert --to csv",
+        Command::new(bin)
+            .arg("convert")
+            .arg(&rec)
+            .args(["--to", "csv", "-o"])
+            .arg(&csv),
+    )?;
+    let mut cmd = Command::new("timeout");
+    cmd.arg("300")
+        .arg(python)
+        .arg(root().join("interop").join("asammdf").join("compare.py"))
+        .arg("--mf4")
+        .arg(&mf4)
+        .arg("--csv")
+        .arg(&csv);
+    run("asammdf reads our MDF4 with the CSV's values", &mut cmd)
 }
 
 /// pya2ldb and `xcpkit a2l list --json` agree on the ECU's A2L, the synthetic ones and the

@@ -22,6 +22,32 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Metadata describing the bench DTOs: absolute ODT numbers, PID 0, one ODT of u32 values and
+/// trailing bytes, so the MDF4 export can decode them.
+fn meta(size: usize) -> serde_json::Value {
+    let words = (size - 1) / 4;
+    let bytes = size - 1 - words * 4;
+    let mut signals = Vec::new();
+    let mut odt = Vec::new();
+    for i in 0..words + bytes {
+        let (ty, n) = if i < words { ("U32", 4) } else { ("U8", 1) };
+        signals.push(serde_json::json!({
+            "name": format!("s{i}"), "type": ty, "byte_order": "Intel", "unit": "",
+            "conversion": {"kind": "IDENTICAL", "name": "", "unit": ""},
+        }));
+        odt.push(serde_json::json!([i, 0, n]));
+    }
+    serde_json::json!({
+        "bench": size,
+        "daq": {
+            "byte_order": "Intel", "id_field": "AbsoluteOdt", "timestamp_bytes": 0,
+            "overload_pid_msb": false, "tick_ns": 1.0,
+            "lists": [{"number": 0, "first_pid": 0, "event": 0, "timestamps": false,
+                       "odts": [odt], "signals": signals}],
+        },
+    })
+}
+
 fn main() {
     let dir = std::env::temp_dir().join(format!("xcp-recorder-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -40,6 +66,7 @@ fn main() {
         let mut dto = vec![0u8; size];
         dto[0] = 0;
         let (mut w, mut r, mut base, mut ratio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut e = Vec::new();
         let mut dropped = 0;
         for _ in 0..runs {
             // Baseline: the same bytes straight to a file in 64 KiB writes.
@@ -57,12 +84,8 @@ fn main() {
             base.push(t0.elapsed().as_secs_f64());
 
             let t0 = Instant::now();
-            let mut rec = Recorder::create(
-                &path,
-                &serde_json::json!({"bench": size}),
-                WriterOptions::default(),
-            )
-            .expect("create");
+            let mut rec =
+                Recorder::create(&path, &meta(size), WriterOptions::default()).expect("create");
             for i in 0..n {
                 dto[4..8].copy_from_slice(&(i as u32).to_le_bytes());
                 rec.push(1_000_000 + i * 1000, &dto);
@@ -83,16 +106,24 @@ fn main() {
             }
             r.push(t0.elapsed().as_secs_f64());
             assert!(count > 0);
+
+            let t0 = Instant::now();
+            let mf4 = path.with_extension("mf4");
+            let m = xcp_recorder::mdf4::export(&path, &mf4).expect("MDF4");
+            e.push(t0.elapsed().as_secs_f64());
+            assert_eq!(m.records, n);
+            let _ = std::fs::remove_file(&mf4);
         }
-        let (w, r, b) = (median(w), median(r), median(base));
+        let (w, r, b, e) = (median(w), median(r), median(base), median(e));
         println!(
-            "  {size:3}-byte DTOs: write {:5.2} M frames/s = {:6.0} MB/s ({:.2}x the plain-file baseline at {:6.0} MB/s), file {:.0} % of the payload; read {:5.2} M frames/s; {dropped} dropped",
+            "  {size:3}-byte DTOs: write {:5.2} M frames/s = {:6.0} MB/s ({:.2}x the plain-file baseline at {:6.0} MB/s), file {:.0} % of the payload; read {:5.2} M frames/s; MDF4 export {:6.0} MB/s of DTO payload; {dropped} dropped",
             n as f64 / w / 1e6,
             n as f64 * size as f64 / w / 1e6,
             b / w,
             n as f64 * size as f64 / b / 1e6,
             100.0 * median(ratio),
-            n as f64 / r / 1e6
+            n as f64 / r / 1e6,
+            n as f64 * size as f64 / e / 1e6
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -33,6 +33,46 @@ enum Elem {
     F64,
 }
 
+impl Column {
+    /// Whether the element is big-endian in the recording.
+    pub fn motorola(&self) -> bool {
+        self.order == ByteOrder::Motorola
+    }
+
+    /// Whether the element is a float.
+    pub const fn is_float(&self) -> bool {
+        matches!(self.kind, Elem::F32 | Elem::F64)
+    }
+
+    /// Whether the element is a signed integer.
+    pub const fn is_signed(&self) -> bool {
+        matches!(self.kind, Elem::I(_))
+    }
+
+    /// The element's bytes for a raw value, in its byte order (the first `size` bytes).
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "the raw value came from an element of this type"
+    )]
+    pub fn encode_raw(&self, raw: f64) -> [u8; 8] {
+        let mut b = match self.kind {
+            Elem::U => (raw as u64).to_le_bytes(),
+            Elem::I(_) => (raw as i64).to_le_bytes(),
+            Elem::F32 => {
+                let mut x = [0u8; 8];
+                x[..4].copy_from_slice(&(raw as f32).to_le_bytes());
+                x
+            }
+            Elem::F64 => raw.to_le_bytes(),
+        };
+        if self.motorola() {
+            b[..self.size.min(8)].reverse();
+        }
+        b
+    }
+}
+
 /// One list of the recording.
 #[derive(Debug, Clone)]
 pub struct List {
@@ -82,6 +122,9 @@ pub struct Decoder {
     pub incomplete: u64,
     /// Frames that belong to no list.
     pub unknown: u64,
+    /// Decode raw values into rows (off: rows carry only their list and times; the element
+    /// bytes are in [`Decoder::row_bytes`]).
+    pub values: bool,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -289,6 +332,7 @@ impl Decoder {
             tick_ns: daq["tick_ns"].as_f64(),
             incomplete: 0,
             unknown: 0,
+            values: true,
         })
     }
 
@@ -348,18 +392,27 @@ impl Decoder {
             self.incomplete += 1;
             return None;
         }
-        let raw = list
-            .columns
-            .iter()
-            .zip(&list.offsets)
-            .map(|(c, &o)| raw_value(c, st.buf.get(o..o + c.size).unwrap_or_default()))
-            .collect();
+        let raw = if self.values {
+            list.columns
+                .iter()
+                .zip(&list.offsets)
+                .map(|(c, &o)| raw_value(c, st.buf.get(o..o + c.size).unwrap_or_default()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Some(Row {
             list: li,
             host_ns,
             slave_ticks: st.ticks,
             raw,
         })
+    }
+
+    /// The element bytes of list `list`'s last completed row, signals in order, each in its
+    /// own byte order (valid until the next frame of that list).
+    pub fn row_bytes(&self, list: usize) -> &[u8] {
+        self.state.get(list).map_or(&[][..], |s| &s.buf)
     }
 
     /// The physical values of a row.

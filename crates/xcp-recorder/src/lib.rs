@@ -30,6 +30,7 @@
 pub mod decode;
 mod error;
 pub mod format;
+pub mod mdf4;
 mod reader;
 mod writer;
 

@@ -20,7 +20,8 @@ pub(crate) struct DemoArgs {
     /// How long to measure, in seconds.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Where to write the recording (every DTO, in xcpkit's recording format).
+    /// Where to write the recording (every DTO, in xcpkit's recording format; an MDF4 export
+    /// goes beside it with the extension `.mf4`).
     #[arg(short, long, value_name = "FILE", default_value = "xcpkit_demo.xcprec")]
     output: PathBuf,
     /// Where to write the rows in physical units (CSV).
@@ -243,13 +244,18 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         stats.lists.iter().map(|l| l.rows).collect::<Vec<_>>(),
         stats.overload_events
     );
+    let mf4 = args.output.with_extension("mf4");
+    let exported = xcp_recorder::mdf4::export(&args.output, &mf4)?;
     println!(
-        "recording {}: {} DTOs in {} block(s), {} bytes, {} dropped; physical values in {}",
+        "recording {}: {} DTOs in {} block(s), {} bytes, {} dropped; as MDF4 {} ({} records, {} channels); physical values in {}",
         args.output.display(),
         summary.frames,
         summary.blocks,
         summary.file_bytes,
         summary.dropped_frames,
+        mf4.display(),
+        exported.records,
+        exported.channels,
         args.csv.display()
     );
     s.close()?;

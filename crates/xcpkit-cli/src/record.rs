@@ -198,10 +198,25 @@ pub(crate) struct ConvertArgs {
 /// (host time in seconds from the first frame, list, then every list's columns).
 pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
+    if args.to == "mf4" || args.to == "mdf" {
+        let out_path = args
+            .output
+            .clone()
+            .unwrap_or_else(|| args.input.with_extension("mf4"));
+        let s = xcp_recorder::mdf4::export(&args.input, &out_path)?;
+        println!(
+            "{} records in {} data group(s), {} channels, to {}",
+            s.records,
+            s.groups,
+            s.channels,
+            out_path.display()
+        );
+        return Ok(());
+    }
     if args.to != "csv" {
         return Err(xcpkit::Error::Value {
             name: args.to.clone(),
-            reason: "only csv is available in this build (MDF4 and Parquet are planned)".into(),
+            reason: "the formats are csv and mf4 (Parquet is planned)".into(),
         }
         .into());
     }

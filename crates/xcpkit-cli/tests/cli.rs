@@ -240,6 +240,8 @@ fn the_demo_runs_as_the_readme_says() {
     let info = ok(&["info-rec", path(&rec)]);
     assert!(info.contains("closed normally"), "{info}");
     assert!(info.contains("engine_speed"), "{info}");
+    let mf4 = std::fs::read(rec.with_extension("mf4")).expect("the MDF4 export");
+    assert_eq!(&mf4[..8], b"MDF     ");
 }
 
 #[test]

@@ -1,0 +1,469 @@
+//! MDF 4.10 export, our own writer: sorted, one data group per DAQ list, a master time
+//! channel in seconds since the first frame (the slave's timestamp on the host clock when the
+//! recording has a clock correlation and the list timestamps, else the host time of
+//! arrival), one channel per signal
+//! with its raw type and its conversion as an MDF conversion block (linear, rational,
+//! tables, value-to-text, range-to-text), units as text.
+//!
+//! Conversions MDF cannot express the way the A2L means them (a RAT_FUNC whose inverse is not
+//! rational, TAB_NOINTP's exact-or-default lookup, FORM) are exported as physical values in a
+//! float64 channel.
+//!
+//! The file is written in one pass per list: metadata blocks first, then each list's DT
+//! block streamed from the recording, its length and the group's record count patched
+//! afterwards. Memory stays bounded.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use xcp_a2l::Conversion;
+
+use crate::decode::{Column, Decoder};
+use crate::error::Error;
+use crate::reader::Reader;
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mdf4Summary {
+    /// Data groups (one per list).
+    pub groups: usize,
+    /// Channels, master channels included.
+    pub channels: usize,
+    /// Records written.
+    pub records: u64,
+}
+
+/// A block before serialisation: links are indices into the block list (or none).
+struct Block {
+    id: [u8; 4],
+    links: Vec<Option<usize>>,
+    data: Vec<u8>,
+}
+
+impl Block {
+    fn unpadded(&self) -> usize {
+        24 + self.links.len() * 8 + self.data.len()
+    }
+
+    fn len(&self) -> u64 {
+        (self.unpadded().div_ceil(8) * 8) as u64
+    }
+
+    fn padding(&self) -> usize {
+        self.unpadded().div_ceil(8) * 8 - self.unpadded()
+    }
+}
+
+struct Blocks(Vec<Block>);
+
+impl Blocks {
+    fn add(&mut self, id: &[u8; 4], links: Vec<Option<usize>>, data: Vec<u8>) -> usize {
+        self.0.push(Block {
+            id: *id,
+            links,
+            data,
+        });
+        self.0.len() - 1
+    }
+
+    fn text(&mut self, s: &str) -> usize {
+        let mut d = s.as_bytes().to_vec();
+        d.push(0);
+        self.add(b"##TX", Vec::new(), d)
+    }
+}
+
+/// How a signal's values are stored.
+enum Stored {
+    /// The raw value with this MDF data type and an optional conversion block.
+    Raw { data_type: u8, cc: Option<usize> },
+    /// The physical value as float64 (a conversion MDF cannot express).
+    Physical,
+}
+
+fn data_type(c: &Column) -> u8 {
+    let be = c.motorola();
+    match (c.is_float(), c.is_signed(), be) {
+        (true, _, false) => 4,
+        (true, _, true) => 5,
+        (false, true, false) => 2,
+        (false, true, true) => 3,
+        (false, false, false) => 0,
+        (false, false, true) => 1,
+    }
+}
+
+fn f64s(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The CC block for a column, or `None` for identity, or `Err(())` when MDF cannot express it.
+fn conversion(blocks: &mut Blocks, c: &Column) -> Result<Option<usize>, ()> {
+    let cc = |blocks: &mut Blocks, ty: u8, refs: Vec<Option<usize>>, vals: &[f64]| {
+        let unit = (!c.unit.is_empty()).then(|| blocks.text(&c.unit));
+        let mut links = vec![None, unit, None, None];
+        let ref_count = refs.len();
+        links.extend(refs);
+        let mut d = vec![ty, 0, 0, 0];
+        d.extend_from_slice(&u16::try_from(ref_count).unwrap_or(0).to_le_bytes());
+        d.extend_from_slice(&u16::try_from(vals.len()).unwrap_or(0).to_le_bytes());
+        d.extend_from_slice(&0f64.to_le_bytes());
+        d.extend_from_slice(&0f64.to_le_bytes());
+        d.extend_from_slice(&f64s(vals));
+        // cc_flags stays 0: no physical range given.
+        d[2] = 0;
+        blocks.add(b"##CC", links, d)
+    };
+    Ok(match &c.compu.conversion {
+        Conversion::Identical => None,
+        Conversion::Linear { a, b } => Some(cc(blocks, 1, Vec::new(), &[*b, *a])),
+        Conversion::RatFunc { coeffs } => {
+            let [a, b, c_, d, e, f] = *coeffs;
+            if a != 0.0 || d != 0.0 {
+                return Err(());
+            }
+            // raw = (b·p + c) / (e·p + f)  ⇒  p = (c − f·raw) / (e·raw − b)
+            Some(cc(blocks, 2, Vec::new(), &[0.0, -f, c_, 0.0, e, -b]))
+        }
+        Conversion::TabIntp { table, .. } => {
+            let vals: Vec<f64> = table.iter().flat_map(|(k, v)| [*k, *v]).collect();
+            Some(cc(blocks, 3, Vec::new(), &vals))
+        }
+        Conversion::TabVerb(t) => {
+            let ranges = t.entries.iter().any(|(lo, hi, _)| lo != hi);
+            let mut refs: Vec<Option<usize>> = t
+                .entries
+                .iter()
+                .map(|(_, _, s)| Some(blocks.text(s)))
+                .collect();
+            refs.push(t.default.as_ref().map(|d| blocks.text(d)));
+            if ranges {
+                let vals: Vec<f64> = t
+                    .entries
+                    .iter()
+                    .flat_map(|(lo, hi, _)| [*lo, *hi])
+                    .collect();
+                Some(cc(blocks, 8, refs, &vals))
+            } else {
+                let vals: Vec<f64> = t.entries.iter().map(|(k, _, _)| *k).collect();
+                Some(cc(blocks, 7, refs, &vals))
+            }
+        }
+        _ => return Err(()),
+    })
+}
+
+/// One CN block's fields.
+struct Channel<'a> {
+    name: &'a str,
+    unit: &'a str,
+    /// 0 value, 2 master.
+    cn_type: u8,
+    /// 0 none, 1 time.
+    sync: u8,
+    data_type: u8,
+    byte_offset: u32,
+    bits: u32,
+    cc: Option<usize>,
+}
+
+fn channel(blocks: &mut Blocks, c: &Channel<'_>) -> usize {
+    let tx = Some(blocks.text(c.name));
+    let md_unit = (!c.unit.is_empty()).then(|| blocks.text(c.unit));
+    let cc = c.cc;
+    let mut d = vec![c.cn_type, c.sync, c.data_type, 0];
+    d.extend_from_slice(&c.byte_offset.to_le_bytes());
+    d.extend_from_slice(&c.bits.to_le_bytes());
+    d.extend_from_slice(&0u32.to_le_bytes()); // flags
+    d.extend_from_slice(&0u32.to_le_bytes()); // invalidation bit
+    d.extend_from_slice(&[0, 0]); // precision, reserved
+    d.extend_from_slice(&0u16.to_le_bytes()); // attachments
+    d.extend_from_slice(&f64s(&[0.0; 6]));
+    blocks.add(
+        b"##CN",
+        vec![None, None, tx, None, cc, None, md_unit, None],
+        d,
+    )
+}
+
+/// The slave clock mapped onto the host clock from the recording's correlation: ticks are
+/// extended past their wraparound with the host time of arrival as the guide.
+struct SlaveClock {
+    period: u64,
+    tick_ns: f64,
+    anchor_host: u64,
+    anchor_raw: u64,
+    last_ext: u64,
+    last_host: u64,
+}
+
+impl SlaveClock {
+    fn from_meta(meta: &serde_json::Value) -> Option<Self> {
+        let c = &meta["daq"]["clock"];
+        let bytes = c["bytes"].as_u64()?;
+        let raw = c["raw"].as_u64()?;
+        let host = c["host_ns"].as_u64()?;
+        Some(Self {
+            period: 1u64.checked_shl(u32::try_from(bytes * 8).ok()?)?,
+            tick_ns: c["tick_ns"].as_f64().filter(|t| *t > 0.0)?,
+            anchor_host: host,
+            anchor_raw: raw,
+            last_ext: raw,
+            last_host: host,
+        })
+    }
+
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "tick arithmetic in f64 is exact far beyond any recording's length"
+    )]
+    fn host_ns(&mut self, raw: u32, host_ns: u64) -> u64 {
+        let step = u64::from(raw).wrapping_sub(self.last_ext) & (self.period - 1);
+        let host_ticks = host_ns.saturating_sub(self.last_host) as f64 / self.tick_ns;
+        let wraps = ((host_ticks - step as f64) / self.period as f64)
+            .round()
+            .max(0.0) as u64;
+        self.last_ext += step + wraps * self.period;
+        self.last_host = host_ns;
+        let since = (self.last_ext - self.anchor_raw) as f64 * self.tick_ns;
+        self.anchor_host + since.round() as u64
+    }
+}
+
+/// Exports the recording at `input` to MDF 4.10 at `output`.
+///
+/// # Errors
+/// The reader's errors; [`Error::Io`] when `output` cannot be written; [`Error::Meta`] when
+/// the recording has no DAQ layout.
+pub fn export(input: &Path, output: &Path) -> Result<Mdf4Summary, Error> {
+    let mut reader = Reader::open(input)?;
+    let decoder = Decoder::new(reader.meta())?;
+    let start_ns = reader.time_span().map_or(0, |(a, _)| a);
+    let mut blocks = Blocks(Vec::new());
+    let io = |what: &'static str| {
+        move |source| Error::Io {
+            path: output.to_owned(),
+            what,
+            source,
+        }
+    };
+
+    // HD first (MDF readers expect it right after the ID block), then FH and its comment.
+    let mut hd_data = start_ns.to_le_bytes().to_vec();
+    hd_data.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    hd_data.extend_from_slice(&f64s(&[0.0, 0.0]));
+    let hd = blocks.add(b"##HD", vec![None; 6], hd_data);
+    let fh_md = blocks.add(
+        b"##MD",
+        Vec::new(),
+        b"<FHcomment><TX>exported from an xcpkit recording</TX><tool_id>xcpkit</tool_id><tool_vendor>xcpkit</tool_vendor><tool_version>0.1</tool_version></FHcomment>\0".to_vec(),
+    );
+    let mut fh_data = start_ns.to_le_bytes().to_vec();
+    fh_data.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    let fh = blocks.add(b"##FH", vec![None, Some(fh_md)], fh_data);
+    blocks.0[hd].links[1] = Some(fh);
+
+    // Per list: channels, CG, DG; record layout [time f64][values].
+    let mut groups = Vec::new(); // (dg index, cg index, record size, stored kinds)
+    let mut prev_dg: Option<usize> = None;
+    let mut channels = 0;
+    for l in &decoder.lists {
+        let mut cns = Vec::new();
+        let mut stored = Vec::new();
+        let mut offset = 8u32;
+        for c in &l.columns {
+            let (s, size) = match conversion(&mut blocks, c) {
+                Ok(cc) => (
+                    Stored::Raw {
+                        data_type: data_type(c),
+                        cc,
+                    },
+                    c.size,
+                ),
+                Err(()) => (Stored::Physical, 8),
+            };
+            let (dt, cc) = match &s {
+                Stored::Raw { data_type, cc } => (*data_type, *cc),
+                Stored::Physical => (4, None),
+            };
+            let bits = u32::try_from(size * 8).unwrap_or(64);
+            cns.push(channel(
+                &mut blocks,
+                &Channel {
+                    name: &c.name,
+                    unit: &c.unit,
+                    cn_type: 0,
+                    sync: 0,
+                    data_type: dt,
+                    byte_offset: offset,
+                    bits,
+                    cc,
+                },
+            ));
+            stored.push((s, size));
+            offset += u32::try_from(size).unwrap_or(8);
+        }
+        let time = channel(
+            &mut blocks,
+            &Channel {
+                name: "time",
+                unit: "s",
+                cn_type: 2,
+                sync: 1,
+                data_type: 4,
+                byte_offset: 0,
+                bits: 64,
+                cc: None,
+            },
+        );
+        // Chain: time first, then the signals.
+        let mut chain = vec![time];
+        chain.extend(cns);
+        for w in chain.windows(2) {
+            blocks.0[w[0]].links[0] = Some(w[1]);
+        }
+        channels += chain.len();
+        let acq = Some(blocks.text(&format!("DAQ list {} (event {})", l.number, l.event)));
+        let mut cg_data = Vec::new();
+        cg_data.extend_from_slice(&0u64.to_le_bytes()); // record id
+        cg_data.extend_from_slice(&0u64.to_le_bytes()); // cycle count, patched
+        cg_data.extend_from_slice(&0u16.to_le_bytes()); // flags
+        cg_data.extend_from_slice(&0u16.to_le_bytes()); // path separator
+        cg_data.extend_from_slice(&[0, 0, 0, 0]);
+        cg_data.extend_from_slice(&offset.to_le_bytes()); // data bytes
+        cg_data.extend_from_slice(&0u32.to_le_bytes()); // invalidation bytes
+        let cg = blocks.add(
+            b"##CG",
+            vec![None, Some(time), acq, None, None, None],
+            cg_data,
+        );
+        let dg = blocks.add(b"##DG", vec![None, Some(cg), None, None], vec![0; 8]);
+        if let Some(p) = prev_dg {
+            blocks.0[p].links[0] = Some(dg);
+        } else {
+            blocks.0[hd].links[0] = Some(dg);
+        }
+        prev_dg = Some(dg);
+        groups.push((dg, cg, offset as usize, stored));
+    }
+
+    // Offsets: the ID block takes the first 64 bytes.
+    let mut offsets = Vec::with_capacity(blocks.0.len());
+    let mut at = 64u64;
+    for b in &blocks.0 {
+        offsets.push(at);
+        at += b.len();
+    }
+    let file = File::create(output).map_err(io("create"))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut id = [0u8; 64];
+    id[..8].copy_from_slice(b"MDF     ");
+    id[8..16].copy_from_slice(b"4.10    ");
+    id[16..24].copy_from_slice(b"xcpkit  ");
+    id[28..30].copy_from_slice(&410u16.to_le_bytes());
+    w.write_all(&id).map_err(io("write"))?;
+    for b in &blocks.0 {
+        let len = b.len();
+        w.write_all(&b.id).map_err(io("write"))?;
+        w.write_all(&[0; 4]).map_err(io("write"))?;
+        w.write_all(&len.to_le_bytes()).map_err(io("write"))?;
+        w.write_all(&(b.links.len() as u64).to_le_bytes())
+            .map_err(io("write"))?;
+        for l in &b.links {
+            let v = l.map_or(0, |i| offsets[i]);
+            w.write_all(&v.to_le_bytes()).map_err(io("write"))?;
+        }
+        w.write_all(&b.data).map_err(io("write"))?;
+        w.write_all(&vec![0; b.padding()]).map_err(io("write"))?;
+    }
+
+    // Data: one DT block per list, one pass over the recording each.
+    let mut total = 0u64;
+    for (li, (dg, cg, size, stored)) in groups.iter().enumerate() {
+        let dt_at = w.stream_position().map_err(io("seek"))?;
+        w.write_all(b"##DT\0\0\0\0").map_err(io("write"))?;
+        w.write_all(&[0; 16]).map_err(io("write"))?;
+        let mut dec = Decoder::new(reader.meta())?;
+        let mut clock = SlaveClock::from_meta(reader.meta());
+        let all_raw = stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. }));
+        dec.values = !all_raw;
+        let mut records = 0u64;
+        let mut rec = Vec::with_capacity(*size);
+        let mut frames = reader.frames();
+        while let Some(f) = frames.next_frame() {
+            let Ok((ns, bytes)) = f else {
+                continue; // damaged blocks are reported by `convert`'s reader pass
+            };
+            let Some(row) = dec.frame(ns, bytes) else {
+                continue;
+            };
+            if row.list != li {
+                continue;
+            }
+            rec.clear();
+            let at = match (row.slave_ticks, clock.as_mut()) {
+                (Some(raw), Some(c)) => c.host_ns(raw, ns),
+                _ => ns,
+            };
+            // Signed: a slave timestamp precedes the first frame's arrival by the link delay.
+            let t = (i128::from(at) - i128::from(start_ns)) as f64 / 1e9;
+            rec.extend_from_slice(&t.to_le_bytes());
+            if all_raw {
+                // The assembled element bytes are the record as MDF wants it.
+                rec.extend_from_slice(dec.row_bytes(li));
+                w.write_all(&rec).map_err(io("write"))?;
+                records += 1;
+                continue;
+            }
+            let phys = dec.physical(&row);
+            for (k, ((s, n), raw)) in stored.iter().zip(&row.raw).enumerate() {
+                match s {
+                    Stored::Raw { .. } => {
+                        let col = &dec.lists[li].columns[k];
+                        rec.extend_from_slice(&col.encode_raw(*raw)[..*n]);
+                    }
+                    Stored::Physical => {
+                        let v = match &phys[k] {
+                            xcp_a2l::Value::Number(x) => *x,
+                            xcp_a2l::Value::Text(_) => f64::NAN,
+                        };
+                        rec.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+            w.write_all(&rec).map_err(io("write"))?;
+            records += 1;
+        }
+        let end = w.stream_position().map_err(io("seek"))?;
+        let len = end - dt_at;
+        // Blocks are 8-aligned: pad the DT block.
+        let pad = (8 - len % 8) % 8;
+        w.write_all(&vec![0; pad as usize]).map_err(io("write"))?;
+        let next = end + pad;
+        w.seek(SeekFrom::Start(dt_at + 8)).map_err(io("seek"))?;
+        w.write_all(&len.to_le_bytes()).map_err(io("write"))?;
+        // DG's data link is its third link; CG's cycle count the second data word.
+        let dg_data_link = offsets[*dg] + 24 + 2 * 8;
+        w.seek(SeekFrom::Start(dg_data_link)).map_err(io("seek"))?;
+        w.write_all(&dt_at.to_le_bytes()).map_err(io("write"))?;
+        let cg_cycles = offsets[*cg] + 24 + 6 * 8 + 8;
+        w.seek(SeekFrom::Start(cg_cycles)).map_err(io("seek"))?;
+        w.write_all(&records.to_le_bytes()).map_err(io("write"))?;
+        w.seek(SeekFrom::Start(next)).map_err(io("seek"))?;
+        total += records;
+    }
+    let file = w.into_inner().map_err(|e| Error::Io {
+        path: output.to_owned(),
+        what: "flush",
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io("sync"))?;
+    Ok(Mdf4Summary {
+        groups: groups.len(),
+        channels,
+        records: total,
+    })
+}
