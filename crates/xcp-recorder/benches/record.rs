@@ -67,6 +67,7 @@ fn main() {
         dto[0] = 0;
         let (mut w, mut r, mut base, mut ratio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut e = Vec::new();
+        let mut d = Vec::new();
         let mut dropped = 0;
         for _ in 0..runs {
             // Baseline: the same bytes straight to a file in 64 KiB writes.
@@ -107,6 +108,21 @@ fn main() {
             r.push(t0.elapsed().as_secs_f64());
             assert!(count > 0);
 
+            // Decoded rows: every value of every row as f64.
+            let t0 = Instant::now();
+            let mut rd = Reader::open(&path).expect("open");
+            let mut dec = xcp_recorder::Decoder::new(rd.meta()).expect("decoder");
+            let mut rows = 0u64;
+            let mut frames = rd.frames();
+            while let Some(f) = frames.next_frame() {
+                let (ns, b) = f.expect("intact");
+                if let Some(row) = dec.frame(ns, b) {
+                    rows += u64::from(!row.raw.is_empty());
+                }
+            }
+            d.push(t0.elapsed().as_secs_f64());
+            assert_eq!(rows, n);
+
             let t0 = Instant::now();
             let mf4 = path.with_extension("mf4");
             let m = xcp_recorder::mdf4::export(&path, &mf4).expect("MDF4");
@@ -114,15 +130,16 @@ fn main() {
             assert_eq!(m.records, n);
             let _ = std::fs::remove_file(&mf4);
         }
-        let (w, r, b, e) = (median(w), median(r), median(base), median(e));
+        let (w, r, b, e, d) = (median(w), median(r), median(base), median(e), median(d));
         println!(
-            "  {size:3}-byte DTOs: write {:5.2} M frames/s = {:6.0} MB/s ({:.2}x the plain-file baseline at {:6.0} MB/s), file {:.0} % of the payload; read {:5.2} M frames/s; MDF4 export {:6.0} MB/s of DTO payload; {dropped} dropped",
+            "  {size:3}-byte DTOs: write {:5.2} M frames/s = {:6.0} MB/s ({:.2}x the plain-file baseline at {:6.0} MB/s), file {:.0} % of the payload; read {:5.2} M frames/s, decoded {:5.2} M rows/s; MDF4 export {:6.0} MB/s of DTO payload; {dropped} dropped",
             n as f64 / w / 1e6,
             n as f64 * size as f64 / w / 1e6,
             b / w,
             n as f64 * size as f64 / b / 1e6,
             100.0 * median(ratio),
             n as f64 / r / 1e6,
+            n as f64 / d / 1e6,
             n as f64 * size as f64 / e / 1e6
         );
     }
