@@ -84,7 +84,9 @@ pub struct List {
     pub columns: Vec<Column>,
     first_pid: u8,
     timestamps: bool,
-    odts: Vec<Vec<(usize, usize, usize)>>,
+    /// Per ODT, the copies from the DTO data into the row buffer, adjacent entries merged:
+    /// (position in the data, position in the buffer, length).
+    copies: Vec<Vec<(usize, usize, usize)>>,
     offsets: Vec<usize>,
 }
 
@@ -113,7 +115,7 @@ pub struct Decoder {
     /// The lists.
     pub lists: Vec<List>,
     params: SessionParams,
-    by_pid: HashMap<u8, (usize, usize)>,
+    by_pid: Vec<Option<(usize, usize)>>,
     by_number: HashMap<u16, usize>,
     state: Vec<Assembly>,
     /// Nanoseconds per slave tick.
@@ -292,25 +294,45 @@ impl Decoder {
                         .collect()
                 })
                 .collect();
+            let copies = odts
+                .iter()
+                .map(|odt| {
+                    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+                    let mut pos = 0;
+                    for &(sig, off, n) in odt {
+                        // Entries of unknown signals land nowhere (usize::MAX) and are skipped.
+                        let Some(at) = offsets.get(sig).map(|o| o + off) else {
+                            pos += n;
+                            continue;
+                        };
+                        match out.last_mut() {
+                            Some(last) if last.0 + last.2 == pos && last.1 + last.2 == at => {
+                                last.2 += n;
+                            }
+                            _ => out.push((pos, at, n)),
+                        }
+                        pos += n;
+                    }
+                    out
+                })
+                .collect();
             lists.push(List {
                 number: u16::try_from(l["number"].as_u64().unwrap_or(0)).unwrap_or(0),
                 event: u16::try_from(l["event"].as_u64().unwrap_or(0)).unwrap_or(0),
                 first_pid: u8::try_from(l["first_pid"].as_u64().unwrap_or(0)).unwrap_or(0),
                 timestamps: l["timestamps"].as_bool().unwrap_or(false),
                 columns,
-                odts,
+                copies,
                 offsets,
             });
         }
-        let mut by_pid = HashMap::new();
+        let mut by_pid = vec![None; 256];
         let mut by_number = HashMap::new();
         for (li, l) in lists.iter().enumerate() {
             by_number.insert(l.number, li);
-            for oi in 0..l.odts.len() {
-                if let Some(pid) = usize::from(l.first_pid).checked_add(oi)
-                    && let Ok(pid) = u8::try_from(pid)
-                {
-                    by_pid.insert(pid, (li, oi));
+            for oi in 0..l.copies.len() {
+                if let Some(slot) = by_pid.get_mut(usize::from(l.first_pid) + oi) {
+                    *slot = Some((li, oi));
                 }
             }
         }
@@ -344,14 +366,14 @@ impl Decoder {
         };
         let found = match id.daq {
             Some(d) => self.by_number.get(&d).map(|&l| (l, usize::from(id.odt))),
-            None => self.by_pid.get(&id.odt).copied(),
+            None => self.by_pid.get(usize::from(id.odt)).copied().flatten(),
         };
         let Some((li, oi)) = found else {
             self.unknown += 1;
             return None;
         };
         let list = &self.lists[li];
-        let Some(odt) = list.odts.get(oi) else {
+        let Some(copies) = list.copies.get(oi) else {
             self.unknown += 1;
             return None;
         };
@@ -374,17 +396,14 @@ impl Decoder {
         } else if oi != st.next {
             st.broken = true;
         }
-        let mut pos = 0;
-        for &(sig, off, n) in odt {
-            let at = list.offsets.get(sig).copied().unwrap_or(usize::MAX) + off;
+        for &(pos, at, n) in copies {
             match (st.buf.get_mut(at..at + n), p.data.get(pos..pos + n)) {
                 (Some(dst), Some(src)) => dst.copy_from_slice(src),
                 _ => st.broken = true,
             }
-            pos += n;
         }
         st.next = oi + 1;
-        if st.next < list.odts.len() {
+        if st.next < list.copies.len() {
             return None;
         }
         st.next = 0;
