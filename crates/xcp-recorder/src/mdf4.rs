@@ -105,14 +105,13 @@ fn conversion(blocks: &mut Blocks, c: &Column) -> Result<Option<usize>, ()> {
         let mut links = vec![None, unit, None, None];
         let ref_count = refs.len();
         links.extend(refs);
+        // cc_type, precision, flags 0 (no physical range given).
         let mut d = vec![ty, 0, 0, 0];
         d.extend_from_slice(&u16::try_from(ref_count).unwrap_or(0).to_le_bytes());
         d.extend_from_slice(&u16::try_from(vals.len()).unwrap_or(0).to_le_bytes());
         d.extend_from_slice(&0f64.to_le_bytes());
         d.extend_from_slice(&0f64.to_le_bytes());
         d.extend_from_slice(&f64s(vals));
-        // cc_flags stays 0: no physical range given.
-        d[2] = 0;
         blocks.add(b"##CC", links, d)
     };
     Ok(match &c.compu.conversion {
