@@ -22,26 +22,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::Ecu;
+use common::{Ecu, LAYOUTS};
 use xcp_proto::{Address, Command as Cmd, DaqListNumber, EventChannel, OdtEntry, SessionParams};
 use xcp_transport::{PacketRx, PacketTx, Transport};
 use xcp_transport_eth::baseline::{median, plain_tcp, plain_udp};
 use xcp_transport_eth::{EthConfig, EthRx, EthTx, Protocol, connect};
 
-/// The two ODT layouts measured: the stress signals in ODT order (the counter first, so it sits
-/// right after the header), alone (40-byte DTOs) and with the 224-byte block (264-byte DTOs).
-const LAYOUTS: [(&str, &[&str]); 2] = [
-    ("small", &["stress_counter", "stress_time", "stress_values"]),
-    (
-        "bulk",
-        &[
-            "stress_counter",
-            "stress_time",
-            "stress_values",
-            "stress_block",
-        ],
-    ),
-];
 /// SET_DAQ_LIST_MODE bit TIMESTAMP.
 const TIMESTAMP: u8 = 0x10;
 

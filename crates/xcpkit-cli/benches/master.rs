@@ -31,7 +31,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::Ecu;
+use common::{Ecu, LAYOUTS};
 use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
 use xcp_proto::{Address, ByteOrder};
 use xcp_transport_eth::baseline::median;
@@ -307,20 +307,8 @@ fn ingest(work: &Path) -> Result<()> {
         "DAQ ingest: xcpkit ecu --stress over TCP, rows decoded by xcp-master, {runs} runs of {} ms, medians",
         window.as_millis()
     );
-    let layouts: [(&str, &[&str]); 2] = [
-        ("small", &["stress_counter", "stress_time", "stress_values"]),
-        (
-            "bulk",
-            &[
-                "stress_counter",
-                "stress_time",
-                "stress_values",
-                "stress_block",
-            ],
-        ),
-    ];
     let mut small_rate = None;
-    for (name, names) in layouts {
+    for (name, names) in LAYOUTS {
         let mut rates = Vec::new();
         let mut mbs = Vec::new();
         let (mut gaps, mut dropped, mut ecu_dropped, mut rows, mut len) = (0, 0, 0, 0, 0);

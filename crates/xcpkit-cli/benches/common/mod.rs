@@ -14,6 +14,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// The two ODT layouts measured: the stress signals in ODT order (the counter first, so it sits
+/// right after the header), alone (40-byte DTOs) and with the 224-byte block (264-byte DTOs).
+pub const LAYOUTS: [(&str, &[&str]); 2] = [
+    ("small", &["stress_counter", "stress_time", "stress_values"]),
+    (
+        "bulk",
+        &[
+            "stress_counter",
+            "stress_time",
+            "stress_values",
+            "stress_block",
+        ],
+    ),
+];
 /// How long the ECU may take to start and to stop.
 pub const WAIT: Duration = Duration::from_secs(20);
 
