@@ -294,6 +294,18 @@ impl Reader {
                 }
                 Ok(raw)
             }
+            Codec::Zstd => {
+                let mut raw = vec![0u8; b.header.raw_len as usize];
+                let n = zstd::bulk::decompress_to_buffer(&stored, &mut raw)
+                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?;
+                if n != b.header.raw_len as usize {
+                    return Err(corrupt(format!(
+                        "{n} bytes instead of {}",
+                        b.header.raw_len
+                    )));
+                }
+                Ok(raw)
+            }
         }
     }
 

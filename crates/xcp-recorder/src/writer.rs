@@ -23,6 +23,9 @@ use crate::format::{
 pub struct WriterOptions {
     /// Block payload codec.
     pub codec: Codec,
+    /// Compression level when `codec` is [`Codec::Zstd`] (1 fastest … 22 smallest; 3 is
+    /// zstd's own default).
+    pub zstd_level: i32,
     /// Raw bytes per block before it is written.
     pub block_bytes: usize,
     /// A partly filled block is written after this long, which bounds what a crash can lose.
@@ -40,6 +43,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         Self {
             codec: Codec::Lz4,
+            zstd_level: 3,
             block_bytes: 1 << 20,
             block_age: Duration::from_millis(200),
             chunk_bytes: 64 << 10,
@@ -277,6 +281,7 @@ struct Output {
     offset: u64,
     stored: Vec<u8>,
     codec: Codec,
+    zstd_level: i32,
     index: Vec<(u64, u64, u64, u32)>,
     summary: Summary,
 }
@@ -305,6 +310,7 @@ fn write_loop(
         offset,
         stored: Vec::new(),
         codec: options.codec,
+        zstd_level: options.zstd_level,
         index: Vec::new(),
         summary: Summary::default(),
     };
@@ -409,6 +415,14 @@ fn write_block(o: &mut Output, block: &mut Block) -> std::io::Result<()> {
                 .resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
             let n = lz4_flex::block::compress_into(&block.raw, &mut o.stored)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
+            o.stored.truncate(n);
+            &o.stored
+        }
+        Codec::Zstd => {
+            o.stored.clear();
+            o.stored
+                .resize(zstd::zstd_safe::compress_bound(block.raw.len()), 0);
+            let n = zstd::bulk::compress_to_buffer(&block.raw, &mut o.stored, o.zstd_level)?;
             o.stored.truncate(n);
             &o.stored
         }

@@ -48,8 +48,9 @@ fn read_all(r: &mut Reader) -> (Vec<(u64, Vec<u8>)>, Vec<String>) {
 }
 
 #[test]
-fn frames_come_back_as_written_with_both_codecs() {
-    for codec in [Codec::Lz4, Codec::None] {
+fn frames_come_back_as_written_with_every_codec() {
+    let mut sizes = Vec::new();
+    for codec in [Codec::Lz4, Codec::None, Codec::Zstd] {
         let path = temp(&format!("round-{codec:?}.xcprec"));
         let n = 200_000;
         let s = write(
@@ -80,16 +81,21 @@ fn frames_come_back_as_written_with_both_codecs() {
         let b = r.block_at(t);
         let info = r.blocks()[b];
         assert!(info.header.first_ns <= t && info.header.last_ns >= t);
-        if codec == Codec::Lz4 {
-            let size = std::fs::metadata(&path).expect("size").len();
+        let size = std::fs::metadata(&path).expect("size").len();
+        if codec != Codec::None {
             assert!(
                 size < s.bytes / 2,
-                "LZ4 halves these frames at least: {size} of {}",
+                "{codec:?} halves these frames at least: {size} of {}",
                 s.bytes
             );
         }
+        sizes.push(size);
         let _ = std::fs::remove_file(&path);
     }
+    assert!(
+        sizes[2] < sizes[0],
+        "zstd packs tighter than LZ4: {sizes:?} (LZ4, none, zstd)"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use xcp_recorder::{Reader, WriterOptions};
+use xcp_recorder::{Codec, Reader, WriterOptions};
 use xcpkit::MeasureOptions;
 
 use crate::a2l::emit;
@@ -34,6 +34,16 @@ pub(crate) struct RecordArgs {
     /// The recording file.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
+    /// Block compression: lz4 (fast, the default), zstd (smaller files) or none.
+    #[arg(long, default_value = "lz4", value_parser = parse_codec)]
+    codec: Codec,
+    /// zstd level, 1 (fastest) to 22 (smallest).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
+    zstd_level: i32,
+}
+
+fn parse_codec(s: &str) -> Result<Codec, String> {
+    Codec::parse(s).ok_or_else(|| format!("{s:?} is not a codec (lz4, zstd or none)"))
 }
 
 /// `xcpkit record`: DAQ by name into a recording, with a live line, until the duration is
@@ -49,7 +59,12 @@ pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
         event: args.event,
         ..MeasureOptions::default()
     };
-    let rec = s.record(&names, &args.output, options, WriterOptions::default())?;
+    let writer = WriterOptions {
+        codec: args.codec,
+        zstd_level: args.zstd_level,
+        ..WriterOptions::default()
+    };
+    let rec = s.record(&names, &args.output, options, writer)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -148,10 +163,24 @@ pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
             names.join(", ")
         );
     }
+    let mut codecs: Vec<&str> = Vec::new();
+    for b in r.blocks() {
+        let name = match b.header.codec {
+            Codec::None => "uncompressed",
+            Codec::Lz4 => "LZ4",
+            Codec::Zstd => "zstd",
+        };
+        if !codecs.contains(&name) {
+            codecs.push(name);
+        }
+    }
     let _ = writeln!(
         o,
-        "  frames       {} in {} block(s); {} dropped by the writer",
-        s.frames, s.blocks, s.dropped_frames
+        "  frames       {} in {} block(s) ({}); {} dropped by the writer",
+        s.frames,
+        s.blocks,
+        codecs.join(", "),
+        s.dropped_frames
     );
     if let Some((a, b)) = r.time_span() {
         let _ = writeln!(

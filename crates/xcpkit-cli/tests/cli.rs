@@ -259,6 +259,8 @@ fn record_until_the_duration_and_inspect_the_file() {
         "sine_wave",
         "--duration",
         "1",
+        "--codec",
+        "zstd",
         "-o",
         path(&rec),
     ]);
@@ -271,7 +273,7 @@ fn record_until_the_duration_and_inspect_the_file() {
     assert!(frames > 900, "{out}");
     let info = ok(&["info-rec", path(&rec)]);
     assert!(
-        info.contains(&format!("frames       {frames} in")),
+        info.contains(&format!("frames       {frames} in")) && info.contains("(zstd)"),
         "{info}"
     );
     assert!(
@@ -336,7 +338,7 @@ fn ctrl_c_ends_a_recording_cleanly_with_nothing_lost() {
     let info = ok(&["info-rec", path(&rec)]);
     assert!(info.contains("closed normally"), "{info}");
     assert!(
-        info.contains(&format!("frames       {frames} in")),
+        info.contains(&format!("frames       {frames} in")) && info.contains("(LZ4)"),
         "{info}"
     );
 }
