@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{root, run};
+use crate::{cargo, root, run};
 
 /// The pyXCP release the checks are written against.
 const PYXCP: &str = "pyxcp==0.29.20";
@@ -238,24 +238,44 @@ fn mdf4(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<()> {
             "engine_cycles",
         ]);
     run("xcpkit record from the ECU", &mut cmd)?;
-    let mf4 = work.join("ecu.mf4");
-    let csv = work.join("ecu.csv");
-    run(
-        "xcpkit convert --to mf4",
-        Command::new(bin)
-            .arg("convert")
+    export_and_compare(python, bin, &rec)?;
+    // Every element type in both byte orders, the slave's timestamp in either order.
+    for session in ["Intel", "Motorola"] {
+        let rec = work.join(format!("every-type-{session}.xcprec"));
+        run(
+            "the recorder's every-type recording",
+            cargo(&[
+                "run",
+                "-q",
+                "-p",
+                "xcp-recorder",
+                "--example",
+                "every_type",
+                "--",
+            ])
             .arg(&rec)
-            .args(["--to", "mf4", "-o"])
-            .arg(&mf4),
-    )?;
-    run(
-        "xcpkit convert --to csv",
-        Command::new(bin)
-            .arg("convert")
-            .arg(&rec)
-            .args(["--to", "csv", "-o"])
-            .arg(&csv),
-    )?;
+            .args([session, "3000"]),
+        )?;
+        export_and_compare(python, bin, &rec)?;
+    }
+    Ok(())
+}
+
+/// `xcpkit convert` of `rec` to MDF4 and CSV beside it; asammdf must find the CSV's values in
+/// the MDF4.
+fn export_and_compare(python: &Path, bin: &Path, rec: &Path) -> Result<()> {
+    let mf4 = rec.with_extension("mf4");
+    let csv = rec.with_extension("csv");
+    for (to, out) in [("mf4", &mf4), ("csv", &csv)] {
+        run(
+            &format!("xcpkit convert --to {to}"),
+            Command::new(bin)
+                .arg("convert")
+                .arg(rec)
+                .args(["--to", to, "-o"])
+                .arg(out),
+        )?;
+    }
     let mut cmd = Command::new("timeout");
     cmd.arg("300")
         .arg(python)

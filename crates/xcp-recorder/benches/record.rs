@@ -113,11 +113,13 @@ fn main() {
             let mut rd = Reader::open(&path).expect("open");
             let mut dec = xcp_recorder::Decoder::new(rd.meta()).expect("decoder");
             let mut rows = 0u64;
+            let mut values = Vec::new();
             let mut frames = rd.frames();
             while let Some(f) = frames.next_frame() {
                 let (ns, b) = f.expect("intact");
-                if let Some(row) = dec.frame(ns, b) {
-                    rows += u64::from(!row.raw.is_empty());
+                if let Some(row) = dec.next_row(ns, b) {
+                    dec.values_into(row.list, &mut values);
+                    rows += u64::from(!values.is_empty());
                 }
             }
             d.push(t0.elapsed().as_secs_f64());

@@ -25,10 +25,10 @@ pub struct Column {
     pub compu: Compu,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Elem {
     U,
-    I(usize),
+    I,
     F32,
     F64,
 }
@@ -46,7 +46,7 @@ impl Column {
 
     /// Whether the element is a signed integer.
     pub const fn is_signed(&self) -> bool {
-        matches!(self.kind, Elem::I(_))
+        matches!(self.kind, Elem::I)
     }
 
     /// The element's bytes for a raw value, in its byte order (the first `size` bytes).
@@ -58,7 +58,7 @@ impl Column {
     pub fn encode_raw(&self, raw: f64) -> [u8; 8] {
         let mut b = match self.kind {
             Elem::U => (raw as u64).to_le_bytes(),
-            Elem::I(_) => (raw as i64).to_le_bytes(),
+            Elem::I => (raw as i64).to_le_bytes(),
             Elem::F32 => {
                 let mut x = [0u8; 8];
                 x[..4].copy_from_slice(&(raw as f32).to_le_bytes());
@@ -87,7 +87,9 @@ pub struct List {
     /// Per ODT, the copies from the DTO data into the row buffer, adjacent entries merged:
     /// (position in the data, position in the buffer, length).
     copies: Vec<Vec<(usize, usize, usize)>>,
-    offsets: Vec<usize>,
+    /// Runs of adjacent columns of one element type and byte order, decoded in one loop each:
+    /// (first column's offset in the row buffer, element, size, order, columns).
+    runs: Vec<(usize, Elem, usize, ByteOrder, usize)>,
 }
 
 /// A decoded row.
@@ -101,6 +103,17 @@ pub struct Row {
     pub slave_ticks: Option<u32>,
     /// Raw values, one per column.
     pub raw: Vec<f64>,
+}
+
+/// A completed row without its values: which list, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowHead {
+    /// List index.
+    pub list: usize,
+    /// Host time the DTO arrived (Unix ns).
+    pub host_ns: u64,
+    /// Slave timestamp ticks as received (not linearised), when the list has timestamps.
+    pub slave_ticks: Option<u32>,
 }
 
 struct Assembly {
@@ -210,13 +223,13 @@ fn compu_of(c: &Json, dialect: Dialect) -> Result<Compu, Error> {
 fn elem(t: &str) -> Result<(Elem, usize), Error> {
     Ok(match t {
         "U8" => (Elem::U, 1),
-        "I8" => (Elem::I(1), 1),
+        "I8" => (Elem::I, 1),
         "U16" => (Elem::U, 2),
-        "I16" => (Elem::I(2), 2),
+        "I16" => (Elem::I, 2),
         "U32" => (Elem::U, 4),
-        "I32" => (Elem::I(4), 4),
+        "I32" => (Elem::I, 4),
         "U64" => (Elem::U, 8),
-        "I64" => (Elem::I(8), 8),
+        "I64" => (Elem::I, 8),
         "F32" => (Elem::F32, 4),
         "F64" => (Elem::F64, 8),
         other => return Err(bad(format!("signal type {other} is not known"))),
@@ -260,6 +273,12 @@ impl Decoder {
         };
         let mut lists = Vec::new();
         for l in daq["lists"].as_array().ok_or_else(|| bad("no DAQ lists"))? {
+            if l["packed_mode"].as_u64().unwrap_or(0) != 0 {
+                return Err(bad(format!(
+                    "DAQ list {} is in packed mode, which the decoder does not read yet",
+                    l["number"]
+                )));
+            }
             let mut columns = Vec::new();
             let mut offsets = Vec::new();
             let mut total = 0;
@@ -316,14 +335,15 @@ impl Decoder {
                     out
                 })
                 .collect();
+            let runs = runs_of(&columns, &offsets);
             lists.push(List {
+                runs,
                 number: u16::try_from(l["number"].as_u64().unwrap_or(0)).unwrap_or(0),
                 event: u16::try_from(l["event"].as_u64().unwrap_or(0)).unwrap_or(0),
                 first_pid: u8::try_from(l["first_pid"].as_u64().unwrap_or(0)).unwrap_or(0),
                 timestamps: l["timestamps"].as_bool().unwrap_or(false),
                 columns,
                 copies,
-                offsets,
             });
         }
         let mut by_pid = vec![None; 256];
@@ -358,8 +378,26 @@ impl Decoder {
         })
     }
 
-    /// Decodes one frame; a row when it completes one.
+    /// Decodes one frame; a row when it completes one (its values in a new vector; see
+    /// [`Decoder::next_row`] for the allocation-free path).
     pub fn frame(&mut self, host_ns: u64, frame: &[u8]) -> Option<Row> {
+        let head = self.next_row(host_ns, frame)?;
+        let mut raw = Vec::new();
+        if self.values {
+            self.values_into(head.list, &mut raw);
+        }
+        Some(Row {
+            list: head.list,
+            host_ns,
+            slave_ticks: head.slave_ticks,
+            raw,
+        })
+    }
+
+    /// Decodes one frame; when it completes a row, which list and when. The row's raw values
+    /// are then in [`Decoder::values_into`] and its bytes in [`Decoder::row_bytes`], until the
+    /// next frame of that list.
+    pub fn next_row(&mut self, host_ns: u64, frame: &[u8]) -> Option<RowHead> {
         let Ok((id, _)) = DtoId::parse(frame, &self.params) else {
             self.unknown += 1;
             return None;
@@ -411,21 +449,27 @@ impl Decoder {
             self.incomplete += 1;
             return None;
         }
-        let raw = if self.values {
-            list.columns
-                .iter()
-                .zip(&list.offsets)
-                .map(|(c, &o)| raw_value(c, st.buf.get(o..o + c.size).unwrap_or_default()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Some(Row {
+        Some(RowHead {
             list: li,
             host_ns,
             slave_ticks: st.ticks,
-            raw,
         })
+    }
+
+    /// The raw values of list `list`'s last completed row, one per column, into `out`
+    /// (cleared first; reuse it across rows and nothing is allocated).
+    pub fn values_into(&self, list: usize, out: &mut Vec<f64>) {
+        out.clear();
+        let (Some(l), Some(st)) = (self.lists.get(list), self.state.get(list)) else {
+            return;
+        };
+        for &(at, kind, size, order, n) in &l.runs {
+            let Some(bytes) = st.buf.get(at..at + size * n) else {
+                out.extend(std::iter::repeat_n(f64::NAN, n));
+                continue;
+            };
+            decode_run(kind, size, order == ByteOrder::Motorola, bytes, out);
+        }
     }
 
     /// The element bytes of list `list`'s last completed row, signals in order, each in its
@@ -445,26 +489,53 @@ impl Decoder {
     }
 }
 
+/// Groups adjacent columns of one element type and byte order whose bytes follow each other.
+fn runs_of(columns: &[Column], offsets: &[usize]) -> Vec<(usize, Elem, usize, ByteOrder, usize)> {
+    let mut runs: Vec<(usize, Elem, usize, ByteOrder, usize)> = Vec::new();
+    for (c, &o) in columns.iter().zip(offsets) {
+        match runs.last_mut() {
+            Some((at, kind, size, order, n))
+                if *kind == c.kind
+                    && *size == c.size
+                    && *order == c.order
+                    && *at + *size * *n == o =>
+            {
+                *n += 1;
+            }
+            _ => runs.push((o, c.kind, c.size, c.order, 1)),
+        }
+    }
+    runs
+}
+
+/// Appends the values of a run of elements of one type: `bytes` holds them back to back.
 #[allow(
     clippy::cast_precision_loss,
-    clippy::cast_possible_wrap,
     reason = "raw values as f64, 64-bit integers beyond 2^53 round"
 )]
-fn raw_value(c: &Column, bytes: &[u8]) -> f64 {
-    let mut b = [0u8; 8];
-    let n = c.size.min(bytes.len());
-    b[..n].copy_from_slice(&bytes[..n]);
-    if c.order == ByteOrder::Motorola {
-        b[..n].reverse();
+fn decode_run(kind: Elem, size: usize, motorola: bool, bytes: &[u8], out: &mut Vec<f64>) {
+    macro_rules! run {
+        ($n:literal, $conv:expr) => {
+            out.extend(bytes.chunks_exact($n).map(|c| {
+                let mut b = [0u8; $n];
+                b.copy_from_slice(c);
+                if motorola {
+                    b.reverse();
+                }
+                $conv(b)
+            }))
+        };
     }
-    let u = u64::from_le_bytes(b);
-    match c.kind {
-        Elem::U => u as f64,
-        Elem::I(size) => {
-            let shift = 64 - 8 * u32::try_from(size.min(8)).unwrap_or(8);
-            ((u << shift) as i64 >> shift) as f64
-        }
-        Elem::F32 => f64::from(f32::from_bits(u32::try_from(u & 0xFFFF_FFFF).unwrap_or(0))),
-        Elem::F64 => f64::from_bits(u),
+    match (kind, size) {
+        (Elem::U, 1) => out.extend(bytes.iter().map(|&b| f64::from(b))),
+        (Elem::I, 1) => out.extend(bytes.iter().map(|&b| f64::from(b.cast_signed()))),
+        (Elem::U, 2) => run!(2, |b| f64::from(u16::from_le_bytes(b))),
+        (Elem::I, 2) => run!(2, |b| f64::from(i16::from_le_bytes(b))),
+        (Elem::U, 4) => run!(4, |b| f64::from(u32::from_le_bytes(b))),
+        (Elem::I, 4) => run!(4, |b| f64::from(i32::from_le_bytes(b))),
+        (Elem::U, _) => run!(8, |b| u64::from_le_bytes(b) as f64),
+        (Elem::I, _) => run!(8, |b| i64::from_le_bytes(b) as f64),
+        (Elem::F32, _) => run!(4, |b| f64::from(f32::from_le_bytes(b))),
+        (Elem::F64, _) => run!(8, f64::from_le_bytes),
     }
 }

@@ -34,7 +34,7 @@ pub mod mdf4;
 mod reader;
 mod writer;
 
-pub use decode::{Decoder, Row};
+pub use decode::{Decoder, Row, RowHead};
 pub use error::Error;
 pub use format::Codec;
 pub use reader::{BlockInfo, Frames, Reader, Salvage};
