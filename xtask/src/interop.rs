@@ -214,6 +214,27 @@ pub(crate) fn interop() -> Result<()> {
         }
         ecu.stop()?;
     }
+    // pyXCP's recordings of the sessions above, imported and decoded by xcpkit and by pyXCP.
+    let mut cmd = Command::new("timeout");
+    cmd.arg("600")
+        .arg(&python)
+        .arg(
+            root()
+                .join("interop")
+                .join("pyxcp")
+                .join("xmraw_compare.py"),
+        )
+        .arg("--xcpkit")
+        .arg(&bin)
+        .arg("--workdir")
+        .arg(&work);
+    for name in ["ecu_tcp", "ecu_udp", "ecu_tcp_again", "ecu_udp_again"] {
+        cmd.arg(work.join(format!("{name}.xmraw")));
+    }
+    run(
+        "xcpkit imports pyXCP's .xmraw recordings as pyXCP reads them",
+        &mut cmd,
+    )?;
     pya2ldb(&python, &bin, &work)
 }
 

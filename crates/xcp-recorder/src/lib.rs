@@ -33,6 +33,7 @@ pub mod format;
 pub mod mdf4;
 mod reader;
 mod writer;
+pub mod xmraw;
 
 pub use decode::{Decoder, Row, RowHead};
 pub use error::Error;

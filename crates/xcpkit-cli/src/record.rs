@@ -127,6 +127,13 @@ pub(crate) struct InfoRecArgs {
 /// `xcpkit info-rec FILE`: what a recording holds and what could be salvaged.
 #[allow(clippy::cast_precision_loss, reason = "seconds for display")]
 pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
+    if is_xmraw(&args.file) {
+        return Err(xcpkit::Error::Value {
+            name: args.file.display().to_string(),
+            reason: "a pyXCP .xmraw recording: `xcpkit convert FILE --to xcprec` imports it".into(),
+        }
+        .into());
+    }
     let r = Reader::open(&args.file)?;
     let m = r.meta();
     let s = r.salvage();
@@ -213,9 +220,9 @@ pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
 /// `xcpkit convert`.
 #[derive(Debug, Args)]
 pub(crate) struct ConvertArgs {
-    /// The recording.
+    /// The recording: ours (.xcprec) or pyXCP's (.xmraw, imported on the way).
     input: PathBuf,
-    /// Output format.
+    /// Output format: csv, mf4, parquet, or xcprec (a pyXCP .xmraw imported as a recording).
     #[arg(long, value_name = "FORMAT", default_value = "csv")]
     to: String,
     /// Output file (default: the input with the format's extension).
@@ -226,13 +233,75 @@ pub(crate) struct ConvertArgs {
 /// `xcpkit convert IN --to csv`: the rows in physical units, one merged CSV with a header row
 /// (host time in seconds from the first frame, list, then every list's columns).
 pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    if !is_xmraw(&args.input) {
+        if args.to == "xcprec" {
+            return Err(xcpkit::Error::Value {
+                name: args.input.display().to_string(),
+                reason: "--to xcprec imports pyXCP .xmraw files; this one is not".into(),
+            }
+            .into());
+        }
+        return export(args, &args.input);
+    }
+    let out_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.input.with_extension(ext_of(&args.to)));
+    if args.to == "xcprec" {
+        let s = xcp_recorder::xmraw::import(&args.input, &out_path, WriterOptions::default())?;
+        println!("{} to {}", s.describe(), out_path.display());
+        return Ok(());
+    }
+    // Import beside the output, export, and drop the intermediate recording.
+    let tmp = out_path.with_file_name(format!(
+        ".{}.import-{}.xcprec",
+        out_path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    let s = xcp_recorder::xmraw::import(&args.input, &tmp, WriterOptions::default());
+    let result = s.map_err(anyhow::Error::from).and_then(|s| {
+        eprintln!("imported {}", s.describe());
+        export(
+            &ConvertArgs {
+                input: tmp.clone(),
+                to: args.to.clone(),
+                output: Some(out_path.clone()),
+            },
+            &tmp,
+        )
+    });
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Whether `path` starts with pyXCP's `.xmraw` magic.
+fn is_xmraw(path: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == xcp_recorder::xmraw::MAGIC
+}
+
+fn ext_of(to: &str) -> &str {
+    match to {
+        "mdf" => "mf4",
+        other => other,
+    }
+}
+
+/// Exports a native recording.
+fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
     use std::io::Write as _;
     if args.to == "mf4" || args.to == "mdf" {
         let out_path = args
             .output
             .clone()
-            .unwrap_or_else(|| args.input.with_extension("mf4"));
-        let s = xcp_recorder::mdf4::export(&args.input, &out_path)?;
+            .unwrap_or_else(|| input.with_extension("mf4"));
+        let s = xcp_recorder::mdf4::export(input, &out_path)?;
         println!(
             "{} records in {} data group(s), {} channels, to {}",
             s.records,
@@ -252,8 +321,8 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     let out_path = args
         .output
         .clone()
-        .unwrap_or_else(|| args.input.with_extension("csv"));
-    let mut r = Reader::open(&args.input)?;
+        .unwrap_or_else(|| input.with_extension("csv"));
+    let mut r = Reader::open(input)?;
     let mut dec = xcp_recorder::Decoder::new(r.meta())?;
     let mut headers = Vec::new();
     let mut offsets = Vec::new();

@@ -296,6 +296,12 @@ fn record_until_the_duration_and_inspect_the_file() {
     );
     // Not a recording.
     fails(&["info-rec", path(&e.a2l)], 2, "not a readable recording");
+    // Only pyXCP's files import.
+    fails(
+        &["convert", path(&rec), "--to", "xcprec"],
+        2,
+        "imports pyXCP .xmraw files",
+    );
 }
 
 #[test]
