@@ -35,6 +35,9 @@ const NUMPY: &str = "numpy";
 const PYA2LDB: &str = "pya2ldb[compute]==1.0.355";
 /// The MDF reader our MDF4 export must satisfy.
 const ASAMMDF: &str = "asammdf==8.8.28";
+/// The Parquet readers our Parquet export must satisfy.
+const PYARROW: &str = "pyarrow==26.0.1";
+const DUCKDB: &str = "duckdb==2.0.0";
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
 fn target_dir() -> PathBuf {
@@ -47,7 +50,10 @@ pub(crate) fn venv() -> Result<PathBuf> {
     let python = dir.join("bin").join("python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf"])
+            .args([
+                "-c",
+                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb",
+            ])
             .output()
             .is_ok_and(|o| o.status.success());
     if !ready {
@@ -57,9 +63,10 @@ pub(crate) fn venv() -> Result<PathBuf> {
         )
         .context("python3 -m venv failed; on Debian install python3-venv")?;
         run(
-            "install pyXCP, pya2ldb and asammdf into the venv",
-            Command::new(&python)
-                .args(["-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB, ASAMMDF]),
+            "install pyXCP, pya2ldb, asammdf, pyarrow and DuckDB into the venv",
+            Command::new(&python).args([
+                "-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB, ASAMMDF, PYARROW, DUCKDB,
+            ]),
         )?;
     }
     Ok(python)
@@ -305,7 +312,37 @@ fn export_and_compare(python: &Path, bin: &Path, rec: &Path) -> Result<()> {
         .arg(&mf4)
         .arg("--csv")
         .arg(&csv);
-    run("asammdf reads our MDF4 with the CSV's values", &mut cmd)
+    run("asammdf reads our MDF4 with the CSV's values", &mut cmd)?;
+    // Parquet: one file per list, named on standard output.
+    let out = Command::new(bin)
+        .arg("convert")
+        .arg(rec)
+        .args(["--to", "parquet", "-o"])
+        .arg(rec.with_extension("parquet"))
+        .output()
+        .context("xcpkit convert --to parquet")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "xcpkit convert --to parquet failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(" rows to ").map(|(_, p)| p))
+        .collect();
+    let mut cmd = Command::new("timeout");
+    cmd.arg("300")
+        .arg(python)
+        .arg(root().join("interop").join("parquet").join("compare.py"))
+        .arg("--csv")
+        .arg(&csv)
+        .args(&files);
+    run(
+        "pyarrow and DuckDB read our Parquet with the CSV's values",
+        &mut cmd,
+    )
 }
 
 /// pya2ldb and `xcpkit a2l list --json` agree on the ECU's A2L, the synthetic ones and the

@@ -49,6 +49,34 @@ impl Column {
         matches!(self.kind, Elem::I)
     }
 
+    /// The element type's name: `U8` … `I64`, `F32`, `F64`.
+    pub const fn type_name(&self) -> &'static str {
+        match (self.kind, self.size) {
+            (Elem::U, 1) => "U8",
+            (Elem::U, 2) => "U16",
+            (Elem::U, 4) => "U32",
+            (Elem::U, _) => "U64",
+            (Elem::I, 1) => "I8",
+            (Elem::I, 2) => "I16",
+            (Elem::I, 4) => "I32",
+            (Elem::I, _) => "I64",
+            (Elem::F32, _) => "F32",
+            (Elem::F64, _) => "F64",
+        }
+    }
+
+    /// The element's bits from its bytes in a row (the first `size` bytes, in the element's
+    /// byte order), zero-extended: exact where an `f64` is not, for 64-bit integers.
+    pub fn raw_bits(&self, bytes: &[u8]) -> u64 {
+        let mut b = [0u8; 8];
+        let n = self.size.min(8).min(bytes.len());
+        b[..n].copy_from_slice(&bytes[..n]);
+        if self.motorola() {
+            b[..n].reverse();
+        }
+        u64::from_le_bytes(b)
+    }
+
     /// The element's bytes for a raw value, in its byte order (the first `size` bytes).
     #[allow(
         clippy::cast_possible_truncation,

@@ -31,6 +31,8 @@ pub mod decode;
 mod error;
 pub mod format;
 pub mod mdf4;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod reader;
 mod writer;
 pub mod xmraw;

@@ -188,7 +188,7 @@ fn channel(blocks: &mut Blocks, c: &Channel<'_>) -> usize {
 
 /// The slave clock mapped onto the host clock from the recording's correlation: ticks are
 /// extended past their wraparound with the host time of arrival as the guide.
-struct SlaveClock {
+pub(crate) struct SlaveClock {
     period: u64,
     tick_ns: f64,
     anchor_host: u64,
@@ -198,7 +198,7 @@ struct SlaveClock {
 }
 
 impl SlaveClock {
-    fn from_meta(meta: &serde_json::Value) -> Option<Self> {
+    pub(crate) fn from_meta(meta: &serde_json::Value) -> Option<Self> {
         let c = &meta["daq"]["clock"];
         let bytes = c["bytes"].as_u64()?;
         let raw = c["raw"].as_u64()?;
@@ -219,7 +219,7 @@ impl SlaveClock {
         clippy::cast_precision_loss,
         reason = "tick arithmetic in f64 is exact far beyond any recording's length"
     )]
-    fn host_ns(&mut self, raw: u32, host_ns: u64) -> u64 {
+    pub(crate) fn host_ns(&mut self, raw: u32, host_ns: u64) -> u64 {
         let step = u64::from(raw).wrapping_sub(self.last_ext) & (self.period - 1);
         let host_ticks = host_ns.saturating_sub(self.last_host) as f64 / self.tick_ns;
         let wraps = ((host_ticks - step as f64) / self.period as f64)

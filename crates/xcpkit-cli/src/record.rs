@@ -276,6 +276,28 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     result
 }
 
+#[cfg(feature = "parquet")]
+fn parquet(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
+    let out_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| input.with_extension("parquet"));
+    let s = xcp_recorder::parquet::export(input, &out_path)?;
+    for (path, rows) in &s.files {
+        println!("{rows} rows to {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet(args: &ConvertArgs, _input: &std::path::Path) -> anyhow::Result<()> {
+    Err(xcpkit::Error::Value {
+        name: args.to.clone(),
+        reason: "this xcpkit was built without the `parquet` feature".into(),
+    }
+    .into())
+}
+
 /// Whether `path` starts with pyXCP's `.xmraw` magic.
 fn is_xmraw(path: &std::path::Path) -> bool {
     use std::io::Read as _;
@@ -311,10 +333,14 @@ fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if args.to == "parquet" {
+        return parquet(args, input);
+    }
     if args.to != "csv" {
         return Err(xcpkit::Error::Value {
             name: args.to.clone(),
-            reason: "the formats are csv and mf4 (Parquet is planned)".into(),
+            reason: "the formats are csv, mf4 and parquet (and xcprec for pyXCP .xmraw files)"
+                .into(),
         }
         .into());
     }

@@ -1,0 +1,418 @@
+//! Parquet export (the `parquet` feature): one file per DAQ list, one column per signal, so
+//! Spark, DataFusion, DuckDB or pandas can query recordings.
+//!
+//! Columns of a list's file, in order:
+//!
+//! - `time_ns`: the row's time, Unix nanoseconds (UTC timestamp): the slave's timestamp mapped
+//!   onto the host clock when the recording holds a clock correlation, else the host's arrival
+//!   time (the same time axis as the MDF4 export's master channel);
+//! - `host_ns`: the host's arrival time;
+//! - one column per signal: the raw element, with its integer width and signedness, where the
+//!   signal has no conversion; the physical value as a double where it has a numeric one; text
+//!   where it has a verbal table.
+//!
+//! The file's key-value metadata holds the recording's metadata (`xcpkit.recording`, JSON) and
+//! the units (`xcpkit.units`, a JSON object by column). Row groups hold 64 Ki rows, ZSTD
+//! compressed, so memory stays bounded whatever the recording's length.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical, ZstdLevel};
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::Type;
+use xcp_a2l::{Conversion, Value};
+
+use crate::decode::{Column, Decoder};
+use crate::error::Error;
+use crate::mdf4::SlaveClock;
+use crate::reader::Reader;
+
+/// Rows per row group.
+const ROW_GROUP: usize = 64 * 1024;
+
+/// What the export wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParquetSummary {
+    /// The files, one per list, with their row counts.
+    pub files: Vec<(PathBuf, u64)>,
+    /// Columns over all files.
+    pub columns: usize,
+}
+
+/// How one signal is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Raw integer bits in an INT32 (8 to 32-bit elements).
+    Int32,
+    /// Raw integer bits in an INT64.
+    Int64,
+    /// Raw float.
+    Float,
+    /// Raw double.
+    Double,
+    /// Physical value, double.
+    Physical,
+    /// Physical value, text (verbal tables).
+    Text,
+}
+
+enum Values {
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Text(Vec<ByteArray>),
+}
+
+impl Values {
+    fn clear(&mut self) {
+        match self {
+            Self::I32(v) => v.clear(),
+            Self::I64(v) => v.clear(),
+            Self::F32(v) => v.clear(),
+            Self::F64(v) => v.clear(),
+            Self::Text(v) => v.clear(),
+        }
+    }
+}
+
+fn kind_of(c: &Column) -> Kind {
+    match c.compu.conversion {
+        Conversion::Identical => match (c.is_float(), c.size) {
+            (true, 4) => Kind::Float,
+            (true, _) => Kind::Double,
+            (false, 8) => Kind::Int64,
+            (false, _) => Kind::Int32,
+        },
+        Conversion::TabVerb(_) => Kind::Text,
+        _ => Kind::Physical,
+    }
+}
+
+/// One list's file being written.
+struct ListFile {
+    path: PathBuf,
+    writer: SerializedFileWriter<File>,
+    kinds: Vec<Kind>,
+    offsets: Vec<usize>,
+    time: Vec<i64>,
+    host: Vec<i64>,
+    values: Vec<Values>,
+    rows: u64,
+    clock: Option<SlaveClock>,
+}
+
+fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.to_owned(),
+        what: "write Parquet",
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// The file name for list `index` of `lists`: `<stem>.<list>.parquet` beside `output`.
+fn list_path(output: &Path, name: &str) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map_or_else(|| "recording".into(), |s| s.to_string_lossy().into_owned());
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    output.with_file_name(format!("{stem}.{clean}.parquet"))
+}
+
+#[allow(
+    clippy::cast_possible_wrap,
+    reason = "timestamps in i64 nanoseconds reach the year 2262"
+)]
+fn as_i64(ns: u64) -> i64 {
+    ns as i64
+}
+
+impl ListFile {
+    fn create(
+        path: PathBuf,
+        decoder: &Decoder,
+        list: usize,
+        meta: &serde_json::Value,
+    ) -> Result<Self, Error> {
+        let l = &decoder.lists[list];
+        let ts = |name: &str| {
+            Type::primitive_type_builder(name, Physical::INT64)
+                .with_repetition(Repetition::REQUIRED)
+                .with_logical_type(Some(LogicalType::Timestamp {
+                    is_adjusted_to_u_t_c: true,
+                    unit: TimeUnit::NANOS,
+                }))
+                .build()
+        };
+        let mut fields = vec![
+            Arc::new(ts("time_ns").map_err(pq(&path))?),
+            Arc::new(ts("host_ns").map_err(pq(&path))?),
+        ];
+        let mut kinds = Vec::new();
+        let mut offsets = Vec::new();
+        let mut values = Vec::new();
+        let mut units = serde_json::Map::new();
+        let mut at = 0;
+        let mut taken: Vec<String> = vec!["time_ns".into(), "host_ns".into()];
+        for c in &l.columns {
+            let kind = kind_of(c);
+            let (physical, logical) = match kind {
+                Kind::Int32 | Kind::Int64 => (
+                    if kind == Kind::Int32 {
+                        Physical::INT32
+                    } else {
+                        Physical::INT64
+                    },
+                    Some(LogicalType::Integer {
+                        bit_width: i8::try_from(c.size * 8).unwrap_or(64),
+                        is_signed: c.is_signed(),
+                    }),
+                ),
+                Kind::Float => (Physical::FLOAT, None),
+                Kind::Double | Kind::Physical => (Physical::DOUBLE, None),
+                Kind::Text => (Physical::BYTE_ARRAY, Some(LogicalType::String)),
+            };
+            // Column names must be unique; a repeated signal name gets its position.
+            let mut name = c.name.clone();
+            if taken.contains(&name) {
+                name = format!("{}#{}", c.name, kinds.len());
+            }
+            taken.push(name.clone());
+            if !c.unit.is_empty() {
+                units.insert(name.clone(), c.unit.clone().into());
+            }
+            fields.push(Arc::new(
+                Type::primitive_type_builder(&name, physical)
+                    .with_repetition(Repetition::REQUIRED)
+                    .with_logical_type(logical)
+                    .build()
+                    .map_err(pq(&path))?,
+            ));
+            values.push(match kind {
+                Kind::Int32 => Values::I32(Vec::with_capacity(ROW_GROUP)),
+                Kind::Int64 => Values::I64(Vec::with_capacity(ROW_GROUP)),
+                Kind::Float => Values::F32(Vec::with_capacity(ROW_GROUP)),
+                Kind::Double | Kind::Physical => Values::F64(Vec::with_capacity(ROW_GROUP)),
+                Kind::Text => Values::Text(Vec::with_capacity(ROW_GROUP)),
+            });
+            kinds.push(kind);
+            offsets.push(at);
+            at += c.size;
+        }
+        let schema = Type::group_type_builder("xcp_daq_list")
+            .with_fields(fields)
+            .build()
+            .map_err(pq(&path))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_size(ROW_GROUP)
+            .set_created_by("xcpkit".into())
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("xcpkit.recording".into(), meta.to_string()),
+                KeyValue::new(
+                    "xcpkit.units".into(),
+                    serde_json::Value::Object(units).to_string(),
+                ),
+                KeyValue::new("xcpkit.list".into(), l.number.to_string()),
+            ]))
+            .build();
+        let file = File::create(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            what: "create",
+            source,
+        })?;
+        let writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props))
+            .map_err(pq(&path))?;
+        Ok(Self {
+            path,
+            writer,
+            kinds,
+            offsets,
+            time: Vec::with_capacity(ROW_GROUP),
+            host: Vec::with_capacity(ROW_GROUP),
+            values,
+            rows: 0,
+            clock: SlaveClock::from_meta(meta),
+        })
+    }
+
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        reason = "raw bits into Parquet's signed physical types, as its integer annotation says"
+    )]
+    fn push(
+        &mut self,
+        dec: &Decoder,
+        list: usize,
+        host_ns: u64,
+        ticks: Option<u32>,
+        raw: &[f64],
+    ) -> Result<(), Error> {
+        let at = match (ticks, self.clock.as_mut()) {
+            (Some(t), Some(c)) => c.host_ns(t, host_ns),
+            _ => host_ns,
+        };
+        self.time.push(as_i64(at));
+        self.host.push(as_i64(host_ns));
+        let bytes = dec.row_bytes(list);
+        let columns = &dec.lists[list].columns;
+        for (i, (kind, v)) in self.kinds.iter().zip(&mut self.values).enumerate() {
+            let c = &columns[i];
+            let elem = bytes.get(self.offsets[i]..).unwrap_or_default();
+            match (kind, v) {
+                (Kind::Int32, Values::I32(v)) => {
+                    let bits = c.raw_bits(elem);
+                    v.push(if c.is_signed() {
+                        // Sign-extend from the element's width.
+                        let shift = 64 - 8 * c.size as u32;
+                        ((bits << shift) as i64 >> shift) as i32
+                    } else {
+                        bits as u32 as i32
+                    });
+                }
+                (Kind::Int64, Values::I64(v)) => v.push(c.raw_bits(elem) as i64),
+                (Kind::Float, Values::F32(v)) => v.push(f32::from_bits(c.raw_bits(elem) as u32)),
+                (Kind::Double, Values::F64(v)) => v.push(f64::from_bits(c.raw_bits(elem))),
+                (Kind::Physical, Values::F64(v)) => {
+                    v.push(match c.compu.to_physical(raw[i]) {
+                        Ok(Value::Number(x)) => x,
+                        _ => f64::NAN,
+                    });
+                }
+                (Kind::Text, Values::Text(v)) => {
+                    let text = match c.compu.to_physical(raw[i]) {
+                        Ok(Value::Text(t)) => t,
+                        Ok(Value::Number(x)) => x.to_string(),
+                        Err(_) => String::new(),
+                    };
+                    v.push(ByteArray::from(text.into_bytes()));
+                }
+                _ => {}
+            }
+        }
+        self.rows += 1;
+        if self.time.len() >= ROW_GROUP {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if self.time.is_empty() {
+            return Ok(());
+        }
+        let e = pq(&self.path);
+        let mut rg = self.writer.next_row_group().map_err(&e)?;
+        for t in [&self.time, &self.host] {
+            let mut col = rg.next_column().map_err(&e)?.ok_or_else(|| e(missing()))?;
+            col.typed::<Int64Type>()
+                .write_batch(t, None, None)
+                .map_err(&e)?;
+            col.close().map_err(&e)?;
+        }
+        for v in &self.values {
+            let mut col = rg.next_column().map_err(&e)?.ok_or_else(|| e(missing()))?;
+            match v {
+                Values::I32(v) => col.typed::<Int32Type>().write_batch(v, None, None),
+                Values::I64(v) => col.typed::<Int64Type>().write_batch(v, None, None),
+                Values::F32(v) => col.typed::<FloatType>().write_batch(v, None, None),
+                Values::F64(v) => col.typed::<DoubleType>().write_batch(v, None, None),
+                Values::Text(v) => col.typed::<ByteArrayType>().write_batch(v, None, None),
+            }
+            .map_err(&e)?;
+            col.close().map_err(&e)?;
+        }
+        rg.close().map_err(&e)?;
+        self.time.clear();
+        self.host.clear();
+        for v in &mut self.values {
+            v.clear();
+        }
+        Ok(())
+    }
+}
+
+fn missing() -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::General("the schema has fewer columns than the rows".into())
+}
+
+/// Exports the recording at `input` to Parquet: one file per DAQ list beside `output`, named
+/// `<output stem>.<list name or list number>.parquet`.
+///
+/// # Errors
+/// The reader's errors; [`Error::Meta`] when the recording has no DAQ layout; [`Error::Io`]
+/// when a file cannot be written.
+pub fn export(input: &Path, output: &Path) -> Result<ParquetSummary, Error> {
+    let mut reader = Reader::open(input)?;
+    let meta = reader.meta().clone();
+    let mut dec = Decoder::new(&meta)?;
+    let names: Vec<String> = meta["daq"]["lists"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, l)| {
+            l["name"].as_str().map_or_else(
+                || format!("list{}", l["number"].as_u64().unwrap_or(i as u64)),
+                str::to_owned,
+            )
+        })
+        .collect();
+    let mut files = Vec::new();
+    for (li, name) in names.iter().enumerate().take(dec.lists.len()) {
+        let path = list_path(output, name);
+        if files.iter().any(|f: &ListFile| f.path == path) {
+            return Err(Error::Meta(format!(
+                "two DAQ lists would both write {}",
+                path.display()
+            )));
+        }
+        files.push(ListFile::create(path, &dec, li, &meta)?);
+    }
+    // Raw values are needed only for conversions to physical values.
+    dec.values = files.iter().any(|f| {
+        f.kinds
+            .iter()
+            .any(|k| matches!(k, Kind::Physical | Kind::Text))
+    });
+    let mut raw = Vec::new();
+    let mut frames = reader.frames();
+    while let Some(f) = frames.next_frame() {
+        let Ok((ns, bytes)) = f else {
+            continue; // damaged blocks are reported by `convert`'s reader pass
+        };
+        let Some(row) = dec.next_row(ns, bytes) else {
+            continue;
+        };
+        if dec.values {
+            dec.values_into(row.list, &mut raw);
+        }
+        if let Some(file) = files.get_mut(row.list) {
+            file.push(&dec, row.list, ns, row.slave_ticks, &raw)?;
+        }
+    }
+    let mut summary = ParquetSummary::default();
+    for mut f in files {
+        f.flush()?;
+        summary.columns += 2 + f.kinds.len();
+        let e = pq(&f.path);
+        f.writer.close().map_err(e)?;
+        summary.files.push((f.path, f.rows));
+    }
+    Ok(summary)
+}
