@@ -27,6 +27,7 @@
 //! # Ok::<(), xcp_recorder::Error>(())
 //! ```
 
+pub mod csv;
 pub mod decode;
 mod error;
 pub mod format;

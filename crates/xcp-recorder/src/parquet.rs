@@ -24,7 +24,7 @@ use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int32T
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::Type;
+use parquet::schema::types::{ColumnPath, Type};
 use xcp_a2l::{Conversion, Value};
 
 use crate::decode::{Column, Decoder};
@@ -168,6 +168,7 @@ impl ListFile {
         let mut units = serde_json::Map::new();
         let mut at = 0;
         let mut taken: Vec<String> = vec!["time_ns".into(), "host_ns".into()];
+        let mut texts = Vec::new();
         for c in &l.columns {
             let kind = kind_of(c);
             let (physical, logical) = match kind {
@@ -195,6 +196,9 @@ impl ListFile {
             if !c.unit.is_empty() {
                 units.insert(name.clone(), c.unit.clone().into());
             }
+            if kind == Kind::Text {
+                texts.push(name.clone());
+            }
             fields.push(Arc::new(
                 Type::primitive_type_builder(&name, physical)
                     .with_repetition(Repetition::REQUIRED)
@@ -217,8 +221,10 @@ impl ListFile {
             .with_fields(fields)
             .build()
             .map_err(pq(&path))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            // Dictionaries pay only for texts; numbers would spend the export hashing them.
+            .set_dictionary_enabled(false)
             .set_max_row_group_size(ROW_GROUP)
             .set_created_by("xcpkit".into())
             .set_key_value_metadata(Some(vec![
@@ -228,8 +234,11 @@ impl ListFile {
                     serde_json::Value::Object(units).to_string(),
                 ),
                 KeyValue::new("xcpkit.list".into(), l.number.to_string()),
-            ]))
-            .build();
+            ]));
+        for t in texts {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(t), true);
+        }
+        let props = props.build();
         let file = File::create(&path).map_err(|source| Error::Io {
             path: path.clone(),
             what: "create",

@@ -1,6 +1,8 @@
 //! Every element type in both byte orders, with the slave's timestamp in either byte order:
 //! written, read back and decoded to the values that went in; the MDF4 export holds every row.
 
+#![allow(clippy::cast_precision_loss, reason = "row numbers as seconds")]
+
 #[path = "common/every_type.rs"]
 mod every_type;
 
@@ -63,6 +65,36 @@ fn every_type_and_byte_order_decodes_to_the_values_written() {
         let row8 = dec.frame(3, &b8).expect("row 8");
         assert_eq!(dec.incomplete, 1);
         assert_eq!(row8.raw[0].to_bits(), value(0, 8).0.to_bits());
+        // The CSV holds every value: integers exactly (64-bit ones too), floats as the shortest
+        // decimal of the same double.
+        let csv = path.with_extension("csv");
+        let c = xcp_recorder::csv::export(&path, &csv).expect("CSV");
+        assert_eq!(
+            (c.rows, c.incomplete, c.unknown, c.damaged),
+            (rows, 0, 0, 0)
+        );
+        let text = std::fs::read_to_string(&csv).expect("read CSV");
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        assert_eq!(header[..3], ["time_s", "list", "u8_intel [u]"]);
+        for (row, line) in lines.enumerate() {
+            let cells: Vec<&str> = line.split(',').collect();
+            let row = row as u64;
+            assert_eq!(cells[0].parse::<f64>().expect("time"), row as f64 / 1e3);
+            for (c, cell) in cells[2..].iter().enumerate() {
+                let (want, bytes) = value(c, row);
+                let (ty, _) = TYPES[c % TYPES.len()];
+                match ty {
+                    "U64" => assert_eq!(cell.parse::<u64>().ok(), Some(u64::from_le_bytes(bytes))),
+                    "I64" => assert_eq!(cell.parse::<i64>().ok(), Some(i64::from_le_bytes(bytes))),
+                    _ => assert_eq!(
+                        cell.parse::<f64>().map(f64::to_bits).ok(),
+                        Some(want.to_bits()),
+                        "{session} row {row} column {c}: {cell}"
+                    ),
+                }
+            }
+        }
         // The MDF4 export carries every row.
         let mf4 = path.with_extension("mf4");
         let m = xcp_recorder::mdf4::export(&path, &mf4).expect("MDF4");

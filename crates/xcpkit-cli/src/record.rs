@@ -260,7 +260,12 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         std::process::id()
     ));
-    let s = xcp_recorder::xmraw::import(&args.input, &tmp, WriterOptions::default());
+    // The intermediate file lives only for the export: uncompressed is faster both ways.
+    let plain = WriterOptions {
+        codec: Codec::None,
+        ..WriterOptions::default()
+    };
+    let s = xcp_recorder::xmraw::import(&args.input, &tmp, plain);
     let result = s.map_err(anyhow::Error::from).and_then(|s| {
         eprintln!("imported {}", s.describe());
         export(
@@ -317,7 +322,6 @@ fn ext_of(to: &str) -> &str {
 
 /// Exports a native recording.
 fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write as _;
     if args.to == "mf4" || args.to == "mdf" {
         let out_path = args
             .output
@@ -348,61 +352,14 @@ fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| input.with_extension("csv"));
-    let mut r = Reader::open(input)?;
-    let mut dec = xcp_recorder::Decoder::new(r.meta())?;
-    let mut headers = Vec::new();
-    let mut offsets = Vec::new();
-    for l in &dec.lists {
-        offsets.push(headers.len());
-        for c in &l.columns {
-            headers.push(if c.unit.is_empty() {
-                c.name.clone()
-            } else {
-                format!("{} [{}]", c.name, c.unit)
-            });
-        }
-    }
-    let file = std::fs::File::create(&out_path)
-        .with_context(|| format!("cannot create {}", out_path.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "time_s,list,{}", headers.join(","))?;
-    let first = r.time_span().map_or(0, |(a, _)| a);
-    let (mut rows, mut damaged) = (0u64, 0u64);
-    let mut frames = r.frames();
-    while let Some(f) = frames.next_frame() {
-        let (ns, bytes) = match f {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("skipped: {e}");
-                damaged += 1;
-                continue;
-            }
-        };
-        let Some(row) = dec.frame(ns, bytes) else {
-            continue;
-        };
-        let values = dec.physical(&row);
-        let at = offsets.get(row.list).copied().unwrap_or(0);
-        let mut line = format!(
-            "{:.6},{}",
-            (ns.saturating_sub(first)) as f64 / 1e9,
-            row.list
-        );
-        for i in 0..headers.len() {
-            line.push(',');
-            if i >= at && i < at + values.len() {
-                let _ = write!(line, "{}", values[i - at]);
-            }
-        }
-        writeln!(w, "{line}")?;
-        rows += 1;
-    }
-    w.flush()?;
+    let s = xcp_recorder::csv::export(input, &out_path)?;
     println!(
-        "{rows} rows to {}; {} incomplete, {} unknown frames, {damaged} damaged block(s)",
+        "{} rows to {}; {} incomplete, {} unknown frames, {} damaged block(s)",
+        s.rows,
         out_path.display(),
-        dec.incomplete,
-        dec.unknown
+        s.incomplete,
+        s.unknown,
+        s.damaged
     );
     Ok(())
 }

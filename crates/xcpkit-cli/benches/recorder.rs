@@ -1,0 +1,224 @@
+//! `xcp-recorder` against pyXCP's recorder and converters on the same frames, in one run.
+//!
+//! pyXCP's `DaqRecorder` records `xcpkit ecu --stress` (the small stress layout: 7 values in
+//! 40-byte DTOs) for a few seconds into an `.xmraw`. On those frames:
+//!
+//! - **write**: pyXCP's `XcpLogFileWriter` (`add_frame` per frame, then `finalize`) against
+//!   `Recorder::push` per frame, then `close` (everything on disk);
+//! - **convert**: pyXCP's CSV, MDF (asammdf) and Parquet (pyarrow) converters on the `.xmraw`
+//!   against `xcpkit convert FILE.xmraw --to csv|mf4|parquet` (import included, process start
+//!   included);
+//! - **import**: `.xmraw` to our format, frames per second (no pyXCP counterpart).
+//!
+//! Medians of `XCP_BENCH_RUNS` runs (default 3); `XCP_BENCH_SECONDS` of pyXCP recording
+//! (default 3). pyXCP comes from `target/interop/venv` (`cargo xtask interop` installs it);
+//! without it the bench says so and measures nothing.
+//!
+//! `cargo bench -p xcpkit-cli --bench recorder`.
+
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+#![allow(clippy::cast_precision_loss, reason = "statistics")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use common::Ecu;
+use xcp_recorder::{Reader, Recorder, WriterOptions};
+use xcp_transport_eth::baseline::median;
+
+fn env(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> Option<PathBuf> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let p = target.join("interop/venv/bin/python");
+    p.exists().then_some(p)
+}
+
+/// Runs a pyXCP script and returns its last JSON line.
+fn script(py: &Path, name: &str, args: &[String]) -> Result<serde_json::Value> {
+    let out = Command::new("timeout")
+        .arg("900")
+        .arg(py)
+        .arg(root().join("interop/pyxcp").join(name))
+        .args(args)
+        .output()
+        .with_context(|| format!("running {name}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| {
+            format!(
+                "{name} printed no result: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// `xcpkit convert IN --to TO -o OUT`; the rows it reports and the seconds it took.
+fn convert(input: &Path, to: &str, out: &Path) -> Result<(u64, f64)> {
+    let t0 = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .arg("convert")
+        .arg(input)
+        .args(["--to", to, "-o"])
+        .arg(out)
+        .output()
+        .context("xcpkit convert")?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !o.status.success() {
+        bail!(
+            "xcpkit convert --to {to}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // "N rows to …" (CSV, one line per Parquet file) or "N records in …" (MDF4).
+    let rows = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Ok((rows, secs))
+}
+
+fn main() -> Result<()> {
+    let Some(py) = python() else {
+        println!(
+            "recorder vs pyXCP: pyXCP not installed (run `cargo xtask interop` once); nothing measured"
+        );
+        return Ok(());
+    };
+    let runs = env("XCP_BENCH_RUNS", 3).max(1);
+    let seconds = env("XCP_BENCH_SECONDS", 3);
+    let work = std::env::temp_dir().join(format!("xcpkit-bench-recorder-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+
+    // pyXCP records the stress event.
+    let a2l = work.join("stress.a2l");
+    let ecu = Ecu::start(&["--stress", "--tcp", "127.0.0.1:0"], &a2l)?;
+    let rec = script(
+        &py,
+        "bench_peer.py",
+        &[
+            "daq".into(),
+            "--port".into(),
+            ecu.tcp.context("tcp")?.port().to_string(),
+            "--a2l".into(),
+            a2l.display().to_string(),
+            "--seconds".into(),
+            seconds.to_string(),
+            "--workdir".into(),
+            work.display().to_string(),
+        ],
+    );
+    ecu.stop()?;
+    let rec = rec?;
+    let xmraw = work.join("bench_daq.xmraw");
+    println!(
+        "recorder vs pyXCP on the frames pyXCP's DaqRecorder took from `xcpkit ecu --stress` in {seconds} s ({} frames of the 40-byte layout), medians of {runs} runs",
+        rec["frames"]
+    );
+
+    // Ours: import, then the same frames pushed into a recording.
+    let imported = work.join("imported.xcprec");
+    let mut t = Vec::new();
+    let mut frames = 0;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let s = xcp_recorder::xmraw::import(&xmraw, &imported, WriterOptions::default())?;
+        t.push(t0.elapsed().as_secs_f64());
+        frames = s.daq_frames;
+    }
+    let import_rate = frames as f64 / median(t);
+    let mut all: Vec<(u64, Vec<u8>)> = Vec::new();
+    {
+        let mut r = Reader::open(&imported)?;
+        let mut it = r.frames();
+        while let Some(f) = it.next_frame() {
+            let (ns, b) = f?;
+            all.push((ns, b.to_vec()));
+        }
+    }
+    let meta = Reader::open(&imported)?.meta().clone();
+    let mut t = Vec::new();
+    for _ in 0..runs {
+        let path = work.join("rewrite.xcprec");
+        let t0 = Instant::now();
+        let mut w = Recorder::create(&path, &meta, WriterOptions::default())?;
+        for (ns, b) in &all {
+            w.push(*ns, b);
+        }
+        let s = w.close()?;
+        t.push(t0.elapsed().as_secs_f64());
+        if s.frames != all.len() as u64 {
+            bail!("{} of {} frames written", s.frames, all.len());
+        }
+    }
+    let write_rate = all.len() as f64 / median(t);
+
+    // pyXCP's writer and converters on the same file.
+    let peer = script(
+        &py,
+        "bench_recorder.py",
+        &[
+            "--xmraw".into(),
+            xmraw.display().to_string(),
+            "--workdir".into(),
+            work.join("py").display().to_string(),
+            "--runs".into(),
+            runs.to_string(),
+        ],
+    )?;
+    let theirs = |k: &str| peer[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "  write    xcp-recorder {:8.2} M frames/s   pyXCP XcpLogFileWriter {:6.1} k frames/s   -> {:5.0}x",
+        write_rate / 1e6,
+        theirs("write_frames_per_s") / 1e3,
+        write_rate / theirs("write_frames_per_s")
+    );
+    println!(
+        "  import   .xmraw -> xcprec {:6.2} M frames/s (pyXCP has no counterpart)",
+        import_rate / 1e6
+    );
+    for (to, key, what) in [
+        ("csv", "csv", "CsvConverter"),
+        ("mf4", "mdf", "MdfConverter (asammdf)"),
+        ("parquet", "arrow", "ArrowConverter (pyarrow)"),
+    ] {
+        let mut t = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let (n, s) = convert(&xmraw, to, &work.join(format!("out.{to}")))?;
+            rows = n;
+            t.push(s);
+        }
+        let ours = rows as f64 / median(t);
+        let py_rows = theirs(&format!("{key}_rows"));
+        if (py_rows - rows as f64).abs() > 0.5 {
+            println!("  {to:8} row counts differ: xcpkit {rows}, pyXCP {py_rows}");
+        }
+        println!(
+            "  {to:8} xcpkit convert {:8.2} M rows/s   pyXCP {what} {:6.1} k rows/s   -> {:5.0}x",
+            ours / 1e6,
+            theirs(&format!("{key}_rows_per_s")) / 1e3,
+            ours / theirs(&format!("{key}_rows_per_s"))
+        );
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}

@@ -1,0 +1,82 @@
+"""pyXCP's recorder and converters as the peer of `cargo bench -p xcpkit-cli --bench recorder`.
+
+    python bench_recorder.py --xmraw FILE --workdir DIR [--runs N]
+
+On the frames of FILE (a pyXCP DaqRecorder recording of `xcpkit ecu --stress`):
+
+- write: every frame through `XcpLogFileWriter.add_frame` and `finalize` (pyXCP's recorder:
+  a C++ writer thread compressing with LZ4-HC), frames per second;
+- convert: FILE to CSV (`CsvConverter`), to MDF4 (`MdfConverter`, through asammdf) and to
+  Parquet (`ArrowConverter`, through pyarrow), rows per second.
+
+Each is timed `--runs` times; prints one JSON line with the medians.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xmraw", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    opts = ap.parse_args()
+    os.makedirs(opts.workdir, exist_ok=True)
+    os.chdir(opts.workdir)
+
+    from pyxcp.recorder import XcpLogFileReader, XcpLogFileWriter
+    from pyxcp.recorder.converter import CONVERTERS
+
+    frames = [(c, n, t, bytes(p)) for c, n, t, p in XcpLogFileReader(opts.xmraw)]
+    out = {"frames": len(frames)}
+
+    # pyXCP's writer thread stops at `finalize` even with frames still queued: what reached
+    # the file is counted by reading it back, and the rate is of those frames.
+    times = []
+    written = []
+    for i in range(opts.runs):
+        name = os.path.join(opts.workdir, f"bench_rewrite_{i}")
+        t0 = time.perf_counter()
+        w = XcpLogFileWriter(name, prealloc=64, chunk_size=1)
+        for c, n, t, p in frames:
+            w.add_frame(c, n, t, p)
+        w.finalize()
+        times.append(time.perf_counter() - t0)
+        written.append(sum(1 for _ in XcpLogFileReader(name + ".xmraw")))
+        os.remove(name + ".xmraw")
+    out["write_frames_written"] = statistics.median(written)
+    out["write_frames_lost"] = len(frames) - statistics.median(written)
+    out["write_frames_per_s"] = statistics.median(written) / statistics.median(times)
+
+    class Count:
+        rows = 0
+
+    for kind in ["csv", "mdf", "arrow"]:
+        cls = CONVERTERS.get(kind)
+        if cls is None:
+            out[f"{kind}_rows_per_s"] = None
+            continue
+
+        class Counting(cls):
+            def on_daq_list(self, daq_list_num, timestamp0, timestamp1, measurements):
+                Count.rows += 1
+                return super().on_daq_list(daq_list_num, timestamp0, timestamp1, measurements)
+
+        times = []
+        for _ in range(opts.runs):
+            Count.rows = 0
+            t0 = time.perf_counter()
+            Counting(opts.xmraw).run()
+            times.append(time.perf_counter() - t0)
+        out[f"{kind}_rows"] = Count.rows
+        out[f"{kind}_rows_per_s"] = Count.rows / statistics.median(times)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
