@@ -4,7 +4,7 @@
 
 On the frames of FILE (a pyXCP DaqRecorder recording of `xcpkit ecu --stress`):
 
-- write: every frame through `XcpLogFileWriter.add_frame` and `finalize` (pyXCP's recorder:
+- write: every frame (`--repeat` times over) through `XcpLogFileWriter.add_frame` and `finalize` (pyXCP's recorder:
   a C++ writer thread compressing with LZ4-HC), frames per second;
 - convert: FILE to CSV (`CsvConverter`), to MDF4 (`MdfConverter`, through asammdf) and to
   Parquet (`ArrowConverter`, through pyarrow), rows per second.
@@ -25,6 +25,8 @@ def main():
     ap.add_argument("--xmraw", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="write the frames this many times over (later copies shifted in time)")
     opts = ap.parse_args()
     os.makedirs(opts.workdir, exist_ok=True)
     os.chdir(opts.workdir)
@@ -34,6 +36,9 @@ def main():
 
     frames = [(c, n, t, bytes(p)) for c, n, t, p in XcpLogFileReader(opts.xmraw)]
     out = {"frames": len(frames)}
+    span = (frames[-1][2] - frames[0][2] + 1) if frames else 0
+    to_write = [(c, n, t + k * span, p) for k in range(opts.repeat) for c, n, t, p in frames]
+    out["write_frames"] = len(to_write)
 
     # pyXCP's writer thread stops at `finalize` even with frames still queued: what reached
     # the file is counted by reading it back, and the rate is of those frames.
@@ -43,14 +48,14 @@ def main():
         name = os.path.join(opts.workdir, f"bench_rewrite_{i}")
         t0 = time.perf_counter()
         w = XcpLogFileWriter(name, prealloc=64, chunk_size=1)
-        for c, n, t, p in frames:
+        for c, n, t, p in to_write:
             w.add_frame(c, n, t, p)
         w.finalize()
         times.append(time.perf_counter() - t0)
         written.append(sum(1 for _ in XcpLogFileReader(name + ".xmraw")))
         os.remove(name + ".xmraw")
     out["write_frames_written"] = statistics.median(written)
-    out["write_frames_lost"] = len(frames) - statistics.median(written)
+    out["write_frames_lost"] = len(to_write) - statistics.median(written)
     out["write_frames_per_s"] = statistics.median(written) / statistics.median(times)
 
     class Count:

@@ -180,6 +180,13 @@ fn ci() -> Result<()> {
         .env("XCP_BENCH_WINDOW_MS", "200")
         .env("XCP_BENCH_RTT", "300");
     run("master bench, smoke run (debug build)", &mut master)?;
+    // And the recorder bench: pyXCP records, both sides write and convert the same frames.
+    let mut recorder = cargo(&["test", "-p", "xcpkit-cli", "--bench", "recorder"]);
+    recorder
+        .env("XCP_BENCH_RUNS", "1")
+        .env("XCP_BENCH_SECONDS", "1")
+        .env("XCP_BENCH_REPEAT", "1");
+    run("recorder bench, smoke run (debug build)", &mut recorder)?;
     // The README's first command, exactly: the main job on the built-in virtual ECU.
     run(
         "xcpkit demo, as the README says",

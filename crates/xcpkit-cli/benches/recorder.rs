@@ -11,7 +11,8 @@
 //! - **import**: `.xmraw` to our format, frames per second (no pyXCP counterpart).
 //!
 //! Medians of `XCP_BENCH_RUNS` runs (default 3); `XCP_BENCH_SECONDS` of pyXCP recording
-//! (default 3). pyXCP comes from `target/interop/venv` (`cargo xtask interop` installs it);
+//! (default 3); the write test writes the frames `XCP_BENCH_REPEAT` times over (default 8) so
+//! that creating, closing and syncing the file do not dominate. pyXCP comes from `target/interop/venv` (`cargo xtask interop` installs it);
 //! without it the bench says so and measures nothing.
 //!
 //! `cargo bench -p xcpkit-cli --bench recorder`.
@@ -105,6 +106,7 @@ fn main() -> Result<()> {
     };
     let runs = env("XCP_BENCH_RUNS", 3).max(1);
     let seconds = env("XCP_BENCH_SECONDS", 3);
+    let repeat = env("XCP_BENCH_REPEAT", 8).max(1);
     let work = std::env::temp_dir().join(format!("xcpkit-bench-recorder-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
 
@@ -155,21 +157,25 @@ fn main() -> Result<()> {
         }
     }
     let meta = Reader::open(&imported)?.meta().clone();
+    let span = all.last().map_or(0, |l| l.0) - all.first().map_or(0, |f| f.0) + 1;
     let mut t = Vec::new();
+    let total = all.len() as u64 * repeat;
     for _ in 0..runs {
         let path = work.join("rewrite.xcprec");
         let t0 = Instant::now();
         let mut w = Recorder::create(&path, &meta, WriterOptions::default())?;
-        for (ns, b) in &all {
-            w.push(*ns, b);
+        for k in 0..repeat {
+            for (ns, b) in &all {
+                w.push(*ns + k * span, b);
+            }
         }
         let s = w.close()?;
         t.push(t0.elapsed().as_secs_f64());
-        if s.frames != all.len() as u64 {
-            bail!("{} of {} frames written", s.frames, all.len());
+        if s.frames != total {
+            bail!("{} of {total} frames written", s.frames);
         }
     }
-    let write_rate = all.len() as f64 / median(t);
+    let write_rate = total as f64 / median(t);
 
     // pyXCP's writer and converters on the same file.
     let peer = script(
@@ -182,13 +188,16 @@ fn main() -> Result<()> {
             work.join("py").display().to_string(),
             "--runs".into(),
             runs.to_string(),
+            "--repeat".into(),
+            repeat.to_string(),
         ],
     )?;
     let theirs = |k: &str| peer[k].as_f64().unwrap_or(f64::NAN);
     println!(
-        "  write    xcp-recorder {:8.2} M frames/s   pyXCP XcpLogFileWriter {:6.1} k frames/s   -> {:5.0}x",
+        "  write    {total} frames ({repeat}x over), closed and synced: xcp-recorder {:8.2} M frames/s, 0 lost   pyXCP XcpLogFileWriter {:6.1} k frames/s, {} lost at finalize   -> {:5.0}x",
         write_rate / 1e6,
         theirs("write_frames_per_s") / 1e3,
+        theirs("write_frames_lost"),
         write_rate / theirs("write_frames_per_s")
     );
     println!(
