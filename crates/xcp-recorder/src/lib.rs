@@ -8,6 +8,11 @@
 //! and crashed recordings alike: without an index it walks the blocks, stops before an
 //! unfinished last block and skips damaged ones, and says what it salvaged.
 //!
+//! Blocks are LZ4 by default, zstd when asked ([`WriterOptions::zstd_level`]). The [`Decoder`]
+//! turns frames into rows from the metadata alone. Exports: [`mdf4`] (MDF 4.10), [`csv`], and
+//! `parquet` (feature `parquet`: one file per DAQ list, a typed column per signal). [`xmraw`]
+//! imports pyXCP's recordings, DAQ layout included.
+//!
 //! ```
 //! use xcp_recorder::{Reader, Recorder, WriterOptions};
 //!
