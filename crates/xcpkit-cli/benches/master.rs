@@ -26,61 +26,21 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::{Ecu, LAYOUTS};
+use common::{Ecu, LAYOUTS, env};
 use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
 use xcp_proto::{Address, ByteOrder};
 use xcp_transport_eth::baseline::median;
 use xcp_transport_eth::{EthConfig, Protocol, connect};
 
-fn env(k: &str, d: u64) -> u64 {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> Option<PathBuf> {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let p = target.join("interop/venv/bin/python");
-    p.exists().then_some(p)
-}
-
-/// Runs the pyXCP peer script and returns its JSON line.
+/// Runs the pyXCP peer script `bench_peer.py` and returns its JSON line.
 fn pyxcp(args: &[String], work: &Path) -> Result<serde_json::Value> {
-    let Some(py) = python() else {
-        bail!("pyXCP not installed (run `cargo xtask interop` once)");
-    };
-    let out = Command::new("timeout")
-        .arg("300")
-        .arg(py)
-        .arg(root().join("interop/pyxcp/bench_peer.py"))
-        .args(args)
-        .arg("--workdir")
-        .arg(work)
-        .output()
-        .context("running pyXCP")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .with_context(|| {
-            format!(
-                "pyXCP printed no result: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-    Ok(serde_json::from_str(line)?)
+    let mut args = args.to_vec();
+    args.extend(["--workdir".into(), work.display().to_string()]);
+    common::python_json("bench_peer.py", &args).context("pyXCP")
 }
 
 fn master(addr: std::net::SocketAddr, protocol: Protocol) -> Result<Master> {

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -139,4 +139,52 @@ fn interrupt(child: &Child) -> Result<()> {
         bail!("kill -INT {} failed", child.id());
     }
     Ok(())
+}
+
+/// An integer setting from the environment, `default` when unset or unreadable.
+pub fn env(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The interop venv's Python (`cargo xtask interop` creates it), when it exists.
+pub fn python() -> Option<PathBuf> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let p = target.join("interop/venv/bin/python");
+    p.exists().then_some(p)
+}
+
+/// Runs `interop/pyxcp/SCRIPT ARGS` in the venv (at most 15 minutes) and returns the last
+/// JSON line it printed.
+pub fn python_json(script: &str, args: &[String]) -> Result<serde_json::Value> {
+    let Some(py) = python() else {
+        bail!("pyXCP not installed (run `cargo xtask interop` once)");
+    };
+    let out = Command::new("timeout")
+        .arg("900")
+        .arg(py)
+        .arg(root().join("interop/pyxcp").join(script))
+        .args(args)
+        .output()
+        .with_context(|| format!("running {script}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| {
+            format!(
+                "{script} printed no result: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    Ok(serde_json::from_str(line)?)
 }
