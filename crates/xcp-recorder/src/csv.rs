@@ -19,6 +19,7 @@ use xcp_a2l::{Conversion, Value};
 use crate::decode::{Column, Decoder};
 use crate::error::Error;
 use crate::reader::Reader;
+use crate::source::Source;
 
 /// What the export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,6 +100,19 @@ fn number(out: &mut Vec<u8>, x: f64, buf: &mut ryu::Buffer, ints: &mut itoa::Buf
     reason = "sign-extension of raw integer bits"
 )]
 pub fn export(input: &Path, output: &Path) -> Result<CsvSummary, Error> {
+    export_from(&mut Reader::open(input)?, output)
+}
+
+/// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`.
+///
+/// # Errors
+/// As [`export`].
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    reason = "sign-extension of raw integer bits"
+)]
+pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Error> {
     let io = |what: &'static str| {
         move |source| Error::Io {
             path: output.to_owned(),
@@ -106,7 +120,6 @@ pub fn export(input: &Path, output: &Path) -> Result<CsvSummary, Error> {
             source,
         }
     };
-    let mut r = Reader::open(input)?;
     let mut dec = Decoder::new(r.meta())?;
     let mut headers = Vec::new();
     let mut before = Vec::new();
@@ -150,19 +163,15 @@ pub fn export(input: &Path, output: &Path) -> Result<CsvSummary, Error> {
     let file = File::create(output).map_err(io("create"))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     writeln!(w, "time_s,list,{}", headers.join(",")).map_err(io("write"))?;
-    let first = r.time_span().map_or(0, |(a, _)| a);
+    let first = r.first_ns().unwrap_or(0);
     let total = headers.len();
     let mut summary = CsvSummary::default();
     let (mut line, mut raw) = (Vec::with_capacity(1024), Vec::new());
     let (mut fbuf, mut ibuf) = (ryu::Buffer::new(), itoa::Buffer::new());
-    let mut frames = r.frames();
-    while let Some(f) = frames.next_frame() {
-        let Ok((ns, bytes)) = f else {
-            summary.damaged += 1;
-            continue;
-        };
+    let mut rows = 0u64;
+    summary.damaged = r.each_frame(&mut |ns, bytes| {
         let Some(row) = dec.next_row(ns, bytes) else {
-            continue;
+            return Ok(());
         };
         let li = row.list;
         if dec.values {
@@ -215,8 +224,10 @@ pub fn export(input: &Path, output: &Path) -> Result<CsvSummary, Error> {
         ));
         line.push(b'\n');
         w.write_all(&line).map_err(io("write"))?;
-        summary.rows += 1;
-    }
+        rows += 1;
+        Ok(())
+    })?;
+    summary.rows = rows;
     w.flush().map_err(io("write"))?;
     summary.incomplete = dec.incomplete;
     summary.unknown = dec.unknown;

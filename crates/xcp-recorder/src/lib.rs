@@ -40,6 +40,7 @@ pub mod mdf4;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 mod reader;
+pub mod source;
 mod writer;
 pub mod xmraw;
 
@@ -47,4 +48,5 @@ pub use decode::{Decoder, Row, RowHead};
 pub use error::Error;
 pub use format::Codec;
 pub use reader::{BlockInfo, Frames, Reader, Salvage};
+pub use source::Source;
 pub use writer::{Recorder, Summary, WriterOptions};

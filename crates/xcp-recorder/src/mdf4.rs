@@ -22,6 +22,7 @@ use xcp_a2l::Conversion;
 use crate::decode::{Column, Decoder};
 use crate::error::Error;
 use crate::reader::Reader;
+use crate::source::Source;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -238,9 +239,17 @@ impl SlaveClock {
 /// The reader's errors; [`Error::Io`] when `output` cannot be written; [`Error::Meta`] when
 /// the recording has no DAQ layout.
 pub fn export(input: &Path, output: &Path) -> Result<Mdf4Summary, Error> {
-    let mut reader = Reader::open(input)?;
+    export_from(&mut Reader::open(input)?, output)
+}
+
+/// Exports the frames of `reader` (a recording, or a pyXCP file read in place) to MDF 4.10 at
+/// `output`.
+///
+/// # Errors
+/// As [`export`].
+pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary, Error> {
     let decoder = Decoder::new(reader.meta())?;
-    let start_ns = reader.time_span().map_or(0, |(a, _)| a);
+    let start_ns = reader.first_ns().unwrap_or(0);
     let mut blocks = Blocks(Vec::new());
     let io = |what: &'static str| {
         move |source| Error::Io {
@@ -391,16 +400,12 @@ pub fn export(input: &Path, output: &Path) -> Result<Mdf4Summary, Error> {
         dec.values = !all_raw;
         let mut records = 0u64;
         let mut rec = Vec::with_capacity(*size);
-        let mut frames = reader.frames();
-        while let Some(f) = frames.next_frame() {
-            let Ok((ns, bytes)) = f else {
-                continue; // damaged blocks are reported by `convert`'s reader pass
-            };
+        reader.each_frame(&mut |ns, bytes| {
             let Some(row) = dec.frame(ns, bytes) else {
-                continue;
+                return Ok(());
             };
             if row.list != li {
-                continue;
+                return Ok(());
             }
             rec.clear();
             let at = match (row.slave_ticks, clock.as_mut()) {
@@ -415,7 +420,7 @@ pub fn export(input: &Path, output: &Path) -> Result<Mdf4Summary, Error> {
                 rec.extend_from_slice(dec.row_bytes(li));
                 w.write_all(&rec).map_err(io("write"))?;
                 records += 1;
-                continue;
+                return Ok(());
             }
             let phys = dec.physical(&row);
             for (k, ((s, n), raw)) in stored.iter().zip(&row.raw).enumerate() {
@@ -435,7 +440,8 @@ pub fn export(input: &Path, output: &Path) -> Result<Mdf4Summary, Error> {
             }
             w.write_all(&rec).map_err(io("write"))?;
             records += 1;
-        }
+            Ok(())
+        })?;
         let end = w.stream_position().map_err(io("seek"))?;
         let len = end - dt_at;
         // Blocks are 8-aligned: pad the DT block.

@@ -31,6 +31,7 @@ use crate::decode::{Column, Decoder};
 use crate::error::Error;
 use crate::mdf4::SlaveClock;
 use crate::reader::Reader;
+use crate::source::Source;
 
 /// Rows per row group.
 const ROW_GROUP: usize = 64 * 1024;
@@ -367,7 +368,15 @@ fn missing() -> parquet::errors::ParquetError {
 /// The reader's errors; [`Error::Meta`] when the recording has no DAQ layout; [`Error::Io`]
 /// when a file cannot be written.
 pub fn export(input: &Path, output: &Path) -> Result<ParquetSummary, Error> {
-    let mut reader = Reader::open(input)?;
+    export_from(&mut Reader::open(input)?, output)
+}
+
+/// Exports the frames of `reader` (a recording, or a pyXCP file read in place) to Parquet
+/// files beside `output`.
+///
+/// # Errors
+/// As [`export`].
+pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<ParquetSummary, Error> {
     let meta = reader.meta().clone();
     let mut dec = Decoder::new(&meta)?;
     let names: Vec<String> = meta["daq"]["lists"]
@@ -400,13 +409,9 @@ pub fn export(input: &Path, output: &Path) -> Result<ParquetSummary, Error> {
             .any(|k| matches!(k, Kind::Physical | Kind::Text))
     });
     let mut raw = Vec::new();
-    let mut frames = reader.frames();
-    while let Some(f) = frames.next_frame() {
-        let Ok((ns, bytes)) = f else {
-            continue; // damaged blocks are reported by `convert`'s reader pass
-        };
+    reader.each_frame(&mut |ns, bytes| {
         let Some(row) = dec.next_row(ns, bytes) else {
-            continue;
+            return Ok(());
         };
         if dec.values {
             dec.values_into(row.list, &mut raw);
@@ -414,7 +419,8 @@ pub fn export(input: &Path, output: &Path) -> Result<ParquetSummary, Error> {
         if let Some(file) = files.get_mut(row.list) {
             file.push(&dec, row.list, ns, row.slave_ticks, &raw)?;
         }
-    }
+        Ok(())
+    })?;
     let mut summary = ParquetSummary::default();
     for mut f in files {
         f.flush()?;

@@ -26,6 +26,7 @@ use std::path::Path;
 use serde_json::{Value as Json, json};
 
 use crate::error::Error;
+use crate::source::{OnFrame, Source};
 use crate::writer::{Recorder, WriterOptions};
 
 /// The file magic.
@@ -157,13 +158,20 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Imports `input` (a pyXCP `.xmraw`) into a native recording at `output`.
-///
-/// # Errors
-/// [`Error::NotARecording`] when `input` is not an `.xmraw` or its header or metadata cannot be
-/// read; [`Error::Io`] when a file cannot be read or written. Damaged containers are skipped and
-/// reported in [`Import::damaged`], not errors.
-pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Import, Error> {
+/// What the container walk hands every record to: category, time, payload; `Ok(false)` stops.
+type OnRecord<'a> = dyn FnMut(u8, u64, &[u8]) -> Result<bool, Error> + 'a;
+
+/// An `.xmraw` opened: its header and metadata read, positioned at the first container.
+struct Opened {
+    header: Header,
+    meta: Json,
+    layout: bool,
+    reader: BufReader<File>,
+    offset: u64,
+    file_len: u64,
+}
+
+fn open(input: &Path) -> Result<Opened, Error> {
     let not = |reason: String| Error::NotARecording {
         path: input.to_owned(),
         reason,
@@ -242,18 +250,30 @@ pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Imp
             d
         }),
     });
-    let mut rec = Recorder::create(output, &meta, options)?;
+    Ok(Opened {
+        header,
+        meta,
+        layout,
+        reader: r,
+        offset,
+        file_len,
+    })
+}
+
+/// Walks the containers of `o`, handing every record to `each(category, timestamp_ns,
+/// payload)` until it returns `Ok(false)`; what was found.
+fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Import, Error> {
+    let header = o.header;
     let mut out = Import {
         header,
-        layout,
+        layout: o.layout,
         ..Import::default()
     };
-    let mut packed = Vec::new();
-    let mut raw = Vec::new();
+    let (mut packed, mut raw) = (Vec::new(), Vec::new());
     let mut index = 0u64;
     loop {
         let mut c = [0u8; CONTAINER_LEN];
-        let got = read_full(&mut r, &mut c).map_err(io(input, "read"))?;
+        let got = read_full(&mut o.reader, &mut c).map_err(io(path, "read"))?;
         if got == 0 {
             break;
         }
@@ -268,7 +288,7 @@ pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Imp
             Some(format!(
                 "implausible container header ({records} records, {stored} bytes stored, {size} bytes raw)"
             ))
-        } else if offset + (CONTAINER_LEN as u64) + u64::from(stored) > file_len {
+        } else if o.offset + (CONTAINER_LEN as u64) + u64::from(stored) > o.file_len {
             Some(format!(
                 "container {index} needs {stored} bytes, the file ends first"
             ))
@@ -276,25 +296,21 @@ pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Imp
             None
         };
         if let Some(why) = stop {
-            out.stopped = Some((offset, why));
+            out.stopped = Some((o.offset, why));
             break;
         }
         if records == 0 {
             break;
         }
         packed.resize(stored as usize, 0);
-        r.read_exact(&mut packed).map_err(io(input, "read"))?;
+        o.reader.read_exact(&mut packed).map_err(io(path, "read"))?;
         raw.resize(size as usize, 0);
-        let result = match lz4_flex::block::decompress_into(&packed, &mut raw) {
-            Ok(n) if n == raw.len() => walk(&raw, records, |category, ts, payload| {
-                if category == DAQ {
-                    rec.push(ts, payload);
-                }
-            }),
+        let checked = match lz4_flex::block::decompress_into(&packed, &mut raw) {
+            Ok(n) if n == raw.len() => check_records(&raw, records),
             Ok(n) => Err(format!("decompresses to {n} bytes, not {size}")),
             Err(e) => Err(format!("does not decompress: {e}")),
         };
-        match result {
+        match checked {
             Ok(counts) => {
                 out.containers += 1;
                 out.beyond_header += u64::from(past);
@@ -303,17 +319,45 @@ pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Imp
                     *o += c;
                 }
                 out.other[usize::from(DAQ)] = 0;
+                let mut pos = 0;
+                for _ in 0..records {
+                    let h = &raw[pos..pos + RECORD_HEADER_LEN];
+                    let len = usize::from(u16_le(h, 11));
+                    let payload = &raw[pos + RECORD_HEADER_LEN..pos + RECORD_HEADER_LEN + len];
+                    if !each(h[0], u64_le(h, 3), payload)? {
+                        return Ok(out);
+                    }
+                    pos += RECORD_HEADER_LEN + len;
+                }
             }
             Err(why) if past => {
                 // Beyond the header's count, a bad container is where the writer died.
-                out.stopped = Some((offset, why));
+                out.stopped = Some((o.offset, why));
                 break;
             }
-            Err(why) => out.damaged.push((index, offset, why)),
+            Err(why) => out.damaged.push((index, o.offset, why)),
         }
-        offset += (CONTAINER_LEN as u64) + u64::from(stored);
+        o.offset += (CONTAINER_LEN as u64) + u64::from(stored);
         index += 1;
     }
+    Ok(out)
+}
+
+/// Imports `input` (a pyXCP `.xmraw`) into a native recording at `output`.
+///
+/// # Errors
+/// [`Error::NotARecording`] when `input` is not an `.xmraw` or its header or metadata cannot be
+/// read; [`Error::Io`] when a file cannot be read or written. Damaged containers are skipped and
+/// reported in [`Import::damaged`], not errors.
+pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Import, Error> {
+    let mut o = open(input)?;
+    let mut rec = Recorder::create(output, &o.meta, options)?;
+    let out = containers(&mut o, input, &mut |category, ts, payload| {
+        if category == DAQ {
+            rec.push(ts, payload);
+        }
+        Ok(true)
+    })?;
     let s = rec.close()?;
     if s.dropped_frames > 0 {
         return Err(Error::Meta(format!(
@@ -325,15 +369,73 @@ pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Imp
     Ok(out)
 }
 
-/// Walks the records of one container, calling `each(category, timestamp_ns, payload)`; the
-/// records per category. A container whose records do not add up is refused whole, so no frame
-/// of a damaged container is imported twice or half.
-fn walk(
-    raw: &[u8],
-    records: u32,
-    mut each: impl FnMut(u8, u64, &[u8]),
-) -> Result<[u64; 8], String> {
-    // Check first, then deliver: a refused container delivers nothing.
+/// A pyXCP `.xmraw` read in place as a [`Source`]: the exports convert it without an
+/// intermediate recording. Every pass re-reads the file.
+#[derive(Debug)]
+pub struct XmrawSource {
+    path: std::path::PathBuf,
+    meta: Json,
+    first_ns: Option<u64>,
+    last: Option<Import>,
+}
+
+impl XmrawSource {
+    /// Opens `path`, reading its header, its metadata and its first DAQ frame's time.
+    ///
+    /// # Errors
+    /// As [`import`].
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let mut o = open(path)?;
+        let mut first_ns = None;
+        containers(&mut o, path, &mut |category, ts, _| {
+            if category == DAQ {
+                first_ns = Some(ts);
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            meta: o.meta,
+            first_ns,
+            last: None,
+        })
+    }
+
+    /// What the last pass found (containers, other records, damage, salvage).
+    pub const fn last_pass(&self) -> Option<&Import> {
+        self.last.as_ref()
+    }
+}
+
+impl Source for XmrawSource {
+    fn meta(&self) -> &Json {
+        &self.meta
+    }
+
+    fn first_ns(&self) -> Option<u64> {
+        self.first_ns
+    }
+
+    fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
+        let mut o = open(&self.path)?;
+        let found = containers(&mut o, &self.path, &mut |category, ts, payload| {
+            if category == DAQ {
+                each(ts, payload)?;
+            }
+            Ok(true)
+        })?;
+        let damaged = found.damaged.len() as u64;
+        self.last = Some(found);
+        Ok(damaged)
+    }
+}
+
+/// Checks the records of one container add up; the records per category. A container whose
+/// records do not add up is refused whole, so no frame of a damaged container is delivered
+/// twice or half.
+fn check_records(raw: &[u8], records: u32) -> Result<[u64; 8], String> {
+    let mut counts = [0u64; 8];
     let mut pos = 0;
     for i in 0..records {
         let Some(h) = raw.get(pos..pos + RECORD_HEADER_LEN) else {
@@ -342,6 +444,7 @@ fn walk(
         if h[0] > 7 {
             return Err(format!("record {i} has category {}", h[0]));
         }
+        counts[usize::from(h[0])] += 1;
         pos += RECORD_HEADER_LEN + usize::from(u16_le(h, 11));
         if pos > raw.len() {
             return Err(format!("record {i} of {records} runs past the container"));
@@ -352,16 +455,6 @@ fn walk(
             "{} bytes left over after {records} records",
             raw.len() - pos
         ));
-    }
-    let mut counts = [0u64; 8];
-    let mut pos = 0;
-    for _ in 0..records {
-        let h = &raw[pos..pos + RECORD_HEADER_LEN];
-        let len = usize::from(u16_le(h, 11));
-        let payload = &raw[pos + RECORD_HEADER_LEN..pos + RECORD_HEADER_LEN + len];
-        counts[usize::from(h[0])] += 1;
-        each(h[0], u64_le(h, 3), payload);
-        pos += RECORD_HEADER_LEN + len;
     }
     Ok(counts)
 }

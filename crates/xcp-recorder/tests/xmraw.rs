@@ -293,3 +293,35 @@ fn foreign_and_broken_headers_are_refused_clearly() {
         }
     }
 }
+
+#[test]
+fn a_pyxcp_file_converts_in_place_as_its_import_does() {
+    let (src, imported) = (temp("inplace.xmraw"), temp("inplace.xcprec"));
+    // A damaged container in the middle: both paths skip it alike.
+    let whole = file(3, 3);
+    let first = whole.len()
+        - (0..3)
+            .map(|c| container(c * 500..(c + 1) * 500).len())
+            .sum::<usize>();
+    let mut f = whole;
+    f[first] += 1;
+    std::fs::write(&src, &f).expect("write");
+    import(&src, &imported, WriterOptions::default()).expect("import");
+    let (a, b) = (temp("via-import.csv"), temp("in-place.csv"));
+    let via = xcp_recorder::csv::export(&imported, &a).expect("CSV of the import");
+    let mut source = xcp_recorder::xmraw::XmrawSource::open(&src).expect("open in place");
+    let direct = xcp_recorder::csv::export_from(&mut source, &b).expect("CSV in place");
+    assert_eq!(via.rows, 1000);
+    assert_eq!(direct.rows, via.rows);
+    assert_eq!(direct.damaged, 1, "the damaged container is counted");
+    assert_eq!(
+        std::fs::read(&a).expect("a"),
+        std::fs::read(&b).expect("b"),
+        "the same rows, times and values"
+    );
+    let pass = source.last_pass().expect("a pass");
+    assert_eq!((pass.containers, pass.daq_frames), (2, 1000));
+    assert_eq!(pass.damaged[0].0, 0);
+    let m = xcp_recorder::mdf4::export_from(&mut source, &temp("in-place.mf4")).expect("MDF4");
+    assert_eq!(m.records, 1000);
+}

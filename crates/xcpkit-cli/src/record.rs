@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use xcp_recorder::{Codec, Reader, WriterOptions};
+use xcp_recorder::{Codec, Reader, Source, WriterOptions};
 use xcpkit::MeasureOptions;
 
 use crate::a2l::emit;
@@ -241,7 +241,7 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             }
             .into());
         }
-        return export(args, &args.input);
+        return export_from(args, &mut Reader::open(&args.input)?, &args.input);
     }
     let out_path = args
         .output
@@ -252,42 +252,26 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
         println!("{} to {}", s.describe(), out_path.display());
         return Ok(());
     }
-    // Import beside the output, export, and drop the intermediate recording.
-    let tmp = out_path.with_file_name(format!(
-        ".{}.import-{}.xcprec",
-        out_path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        std::process::id()
-    ));
-    // The intermediate file lives only for the export: uncompressed is faster both ways.
-    let plain = WriterOptions {
-        codec: Codec::None,
-        ..WriterOptions::default()
-    };
-    let s = xcp_recorder::xmraw::import(&args.input, &tmp, plain);
-    let result = s.map_err(anyhow::Error::from).and_then(|s| {
-        eprintln!("imported {}", s.describe());
-        export(
-            &ConvertArgs {
-                input: tmp.clone(),
-                to: args.to.clone(),
-                output: Some(out_path.clone()),
-            },
-            &tmp,
-        )
-    });
-    let _ = std::fs::remove_file(&tmp);
-    result
+    // Converted in place: the exports read pyXCP's containers directly.
+    let mut src = xcp_recorder::xmraw::XmrawSource::open(&args.input)?;
+    export_from(args, &mut src, &args.input)?;
+    if let Some(found) = src.last_pass() {
+        eprintln!("read {}", found.describe());
+    }
+    Ok(())
 }
 
 #[cfg(feature = "parquet")]
-fn parquet(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
+fn parquet(
+    args: &ConvertArgs,
+    src: &mut dyn Source,
+    input: &std::path::Path,
+) -> anyhow::Result<()> {
     let out_path = args
         .output
         .clone()
         .unwrap_or_else(|| input.with_extension("parquet"));
-    let s = xcp_recorder::parquet::export(input, &out_path)?;
+    let s = xcp_recorder::parquet::export_from(src, &out_path)?;
     for (path, rows) in &s.files {
         println!("{rows} rows to {}", path.display());
     }
@@ -295,7 +279,11 @@ fn parquet(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "parquet"))]
-fn parquet(args: &ConvertArgs, _input: &std::path::Path) -> anyhow::Result<()> {
+fn parquet(
+    args: &ConvertArgs,
+    _src: &mut dyn Source,
+    _input: &std::path::Path,
+) -> anyhow::Result<()> {
     Err(xcpkit::Error::Value {
         name: args.to.clone(),
         reason: "this xcpkit was built without the `parquet` feature".into(),
@@ -320,14 +308,18 @@ fn ext_of(to: &str) -> &str {
     }
 }
 
-/// Exports a native recording.
-fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
+/// Exports the frames of `src`; output names default to `input`'s with the format's extension.
+fn export_from(
+    args: &ConvertArgs,
+    src: &mut dyn Source,
+    input: &std::path::Path,
+) -> anyhow::Result<()> {
     if args.to == "mf4" || args.to == "mdf" {
         let out_path = args
             .output
             .clone()
             .unwrap_or_else(|| input.with_extension("mf4"));
-        let s = xcp_recorder::mdf4::export(input, &out_path)?;
+        let s = xcp_recorder::mdf4::export_from(src, &out_path)?;
         println!(
             "{} records in {} data group(s), {} channels, to {}",
             s.records,
@@ -338,7 +330,7 @@ fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.to == "parquet" {
-        return parquet(args, input);
+        return parquet(args, src, input);
     }
     if args.to != "csv" {
         return Err(xcpkit::Error::Value {
@@ -352,7 +344,7 @@ fn export(args: &ConvertArgs, input: &std::path::Path) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| input.with_extension("csv"));
-    let s = xcp_recorder::csv::export(input, &out_path)?;
+    let s = xcp_recorder::csv::export_from(src, &out_path)?;
     println!(
         "{} rows to {}; {} incomplete, {} unknown frames, {} damaged block(s)",
         s.rows,
