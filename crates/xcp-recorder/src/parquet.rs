@@ -299,13 +299,15 @@ impl ListFile {
                 (Kind::Float, Values::F32(v)) => v.push(f32::from_bits(c.raw_bits(elem) as u32)),
                 (Kind::Double, Values::F64(v)) => v.push(f64::from_bits(c.raw_bits(elem))),
                 (Kind::Physical, Values::F64(v)) => {
-                    v.push(match c.compu.to_physical(raw[i]) {
-                        Ok(Value::Number(x)) => x,
-                        _ => f64::NAN,
-                    });
+                    v.push(
+                        match c.compu.to_physical(raw.get(i).copied().unwrap_or(f64::NAN)) {
+                            Ok(Value::Number(x)) => x,
+                            _ => f64::NAN,
+                        },
+                    );
                 }
                 (Kind::Text, Values::Text(v)) => {
-                    let text = match c.compu.to_physical(raw[i]) {
+                    let text = match c.compu.to_physical(raw.get(i).copied().unwrap_or(f64::NAN)) {
                         Ok(Value::Text(t)) => t,
                         Ok(Value::Number(x)) => x.to_string(),
                         Err(_) => String::new(),
