@@ -243,10 +243,7 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
         }
         return export_from(args, &mut Reader::open(&args.input)?, &args.input);
     }
-    let out_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.input.with_extension(ext_of(&args.to)));
+    let out_path = output_of(args, &args.input);
     if args.to == "xcprec" {
         let s = xcp_recorder::xmraw::import(&args.input, &out_path, WriterOptions::default())?;
         println!("{} to {}", s.describe(), out_path.display());
@@ -267,10 +264,7 @@ fn parquet(
     src: &mut dyn Source,
     input: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let out_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| input.with_extension("parquet"));
+    let out_path = output_of(args, input);
     let s = xcp_recorder::parquet::export_from(src, &out_path)?;
     for (path, rows) in &s.files {
         println!("{rows} rows to {}", path.display());
@@ -301,11 +295,14 @@ fn is_xmraw(path: &std::path::Path) -> bool {
         && &magic == xcp_recorder::xmraw::MAGIC
 }
 
-fn ext_of(to: &str) -> &str {
-    match to {
-        "mdf" => "mf4",
-        other => other,
-    }
+/// `--output`, else `input` with the extension of the format `--to` names.
+fn output_of(args: &ConvertArgs, input: &std::path::Path) -> PathBuf {
+    args.output.clone().unwrap_or_else(|| {
+        input.with_extension(match args.to.as_str() {
+            "mdf" => "mf4",
+            other => other,
+        })
+    })
 }
 
 /// Exports the frames of `src`; output names default to `input`'s with the format's extension.
@@ -315,10 +312,7 @@ fn export_from(
     input: &std::path::Path,
 ) -> anyhow::Result<()> {
     if args.to == "mf4" || args.to == "mdf" {
-        let out_path = args
-            .output
-            .clone()
-            .unwrap_or_else(|| input.with_extension("mf4"));
+        let out_path = output_of(args, input);
         let s = xcp_recorder::mdf4::export_from(src, &out_path)?;
         println!(
             "{} records in {} data group(s), {} channels, to {}",
@@ -340,10 +334,7 @@ fn export_from(
         }
         .into());
     }
-    let out_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| input.with_extension("csv"));
+    let out_path = output_of(args, input);
     let s = xcp_recorder::csv::export_from(src, &out_path)?;
     println!(
         "{} rows to {}; {} incomplete, {} unknown frames, {} damaged block(s)",
