@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 use xcp_a2l::formula::{Dialect, Formula};
 use xcp_a2l::{Compu, Conversion, Value, VerbTable};
-use xcp_proto::{ByteOrder, DaqPacket, DtoId, DtoShape, IdField, SessionParams, TimestampSize};
+use xcp_proto::{ByteOrder, DtoId, IdField, SessionParams, TimestampSize};
 
 use crate::error::Error;
 
@@ -157,7 +157,8 @@ pub struct Decoder {
     pub lists: Vec<List>,
     params: SessionParams,
     by_pid: Vec<Option<(usize, usize)>>,
-    by_number: HashMap<u16, usize>,
+    /// List index by the slave's list number (a vector: looked up for every frame).
+    by_number: Vec<Option<usize>>,
     state: Vec<Assembly>,
     /// Nanoseconds per slave tick.
     pub tick_ns: Option<f64>,
@@ -375,9 +376,14 @@ impl Decoder {
             });
         }
         let mut by_pid = vec![None; 256];
-        let mut by_number = HashMap::new();
+        let top = lists
+            .iter()
+            .map(|l| usize::from(l.number) + 1)
+            .max()
+            .unwrap_or(0);
+        let mut by_number = vec![None; top];
         for (li, l) in lists.iter().enumerate() {
-            by_number.insert(l.number, li);
+            by_number[usize::from(l.number)] = Some(li);
             for oi in 0..l.copies.len() {
                 if let Some(slot) = by_pid.get_mut(usize::from(l.first_pid) + oi) {
                     *slot = Some((li, oi));
@@ -426,12 +432,17 @@ impl Decoder {
     /// are then in [`Decoder::values_into`] and its bytes in [`Decoder::row_bytes`], until the
     /// next frame of that list.
     pub fn next_row(&mut self, host_ns: u64, frame: &[u8]) -> Option<RowHead> {
-        let Ok((id, _)) = DtoId::parse(frame, &self.params) else {
+        let Ok((id, id_len)) = DtoId::parse(frame, &self.params) else {
             self.unknown += 1;
             return None;
         };
         let found = match id.daq {
-            Some(d) => self.by_number.get(&d).map(|&l| (l, usize::from(id.odt))),
+            Some(d) => self
+                .by_number
+                .get(usize::from(d))
+                .copied()
+                .flatten()
+                .map(|l| (l, usize::from(id.odt))),
             None => self.by_pid.get(usize::from(id.odt)).copied().flatten(),
         };
         let Some((li, oi)) = found else {
@@ -443,27 +454,32 @@ impl Decoder {
             self.unknown += 1;
             return None;
         };
-        let shape = DtoShape {
-            pid_off: false,
-            ctr: false,
-            timestamp: oi == 0 && list.timestamps,
-        };
-        let Ok(p) = DaqPacket::parse(frame, &self.params, shape) else {
-            self.unknown += 1;
-            return None;
-        };
+        // The identification field is parsed; the rest of the DTO (the timestamp in the first
+        // ODT when the list has them, then the data) is read here rather than by parsing the
+        // whole packet again.
+        let mut data = frame.get(id_len..).unwrap_or_default();
+        let mut ticks = None;
+        if oi == 0 && list.timestamps {
+            let n = self.params.daq.timestamp.len();
+            let Some(ts) = data.get(..n).filter(|_| n > 0) else {
+                self.unknown += 1;
+                return None;
+            };
+            ticks = Some(read_uint(ts, self.params.byte_order));
+            data = &data[n..];
+        }
         let st = &mut self.state[li];
         if oi == 0 {
             if st.next != 0 {
                 self.incomplete += 1;
             }
             st.broken = false;
-            st.ticks = p.timestamp;
+            st.ticks = ticks;
         } else if oi != st.next {
             st.broken = true;
         }
         for &(pos, at, n) in copies {
-            match (st.buf.get_mut(at..at + n), p.data.get(pos..pos + n)) {
+            match (st.buf.get_mut(at..at + n), data.get(pos..pos + n)) {
                 (Some(dst), Some(src)) => dst.copy_from_slice(src),
                 _ => st.broken = true,
             }
@@ -515,6 +531,24 @@ impl Decoder {
             .map(|(c, &r)| c.compu.to_physical(r).unwrap_or(Value::Number(f64::NAN)))
             .collect()
     }
+}
+
+/// An unsigned integer of 1, 2 or 4 bytes in `order`.
+fn read_uint(b: &[u8], order: ByteOrder) -> u32 {
+    let mut v = 0u32;
+    match order {
+        ByteOrder::Intel => {
+            for &x in b.iter().rev() {
+                v = (v << 8) | u32::from(x);
+            }
+        }
+        ByteOrder::Motorola => {
+            for &x in b {
+                v = (v << 8) | u32::from(x);
+            }
+        }
+    }
+    v
 }
 
 /// Groups adjacent columns of one element type and byte order whose bytes follow each other.

@@ -233,6 +233,17 @@ impl SlaveClock {
     }
 }
 
+/// Seconds from `start_ns` to `at_ns`, negative when `at_ns` comes first (a slave timestamp
+/// precedes the first frame's arrival by the link delay).
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_wrap,
+    reason = "differences of Unix nanoseconds fit i64 for 292 years; f64 keeps ns for 104 days"
+)]
+fn seconds_since(at_ns: u64, start_ns: u64) -> f64 {
+    at_ns.wrapping_sub(start_ns).cast_signed() as f64 / 1e9
+}
+
 /// Exports the recording at `input` to MDF 4.10 at `output`.
 ///
 /// # Errors
@@ -397,23 +408,22 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
         let mut dec = Decoder::new(reader.meta())?;
         let mut clock = SlaveClock::from_meta(reader.meta());
         let all_raw = stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. }));
-        dec.values = !all_raw;
         let mut records = 0u64;
         let mut rec = Vec::with_capacity(*size);
+        let mut raw = Vec::new();
         reader.each_frame(&mut |ns, bytes| {
-            let Some(row) = dec.frame(ns, bytes) else {
+            let Some(head) = dec.next_row(ns, bytes) else {
                 return Ok(());
             };
-            if row.list != li {
+            if head.list != li {
                 return Ok(());
             }
             rec.clear();
-            let at = match (row.slave_ticks, clock.as_mut()) {
+            let at = match (head.slave_ticks, clock.as_mut()) {
                 (Some(raw), Some(c)) => c.host_ns(raw, ns),
                 _ => ns,
             };
-            // Signed: a slave timestamp precedes the first frame's arrival by the link delay.
-            let t = (i128::from(at) - i128::from(start_ns)) as f64 / 1e9;
+            let t = seconds_since(at, start_ns);
             rec.extend_from_slice(&t.to_le_bytes());
             if all_raw {
                 // The assembled element bytes are the record as MDF wants it.
@@ -422,17 +432,17 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
                 records += 1;
                 return Ok(());
             }
-            let phys = dec.physical(&row);
-            for (k, ((s, n), raw)) in stored.iter().zip(&row.raw).enumerate() {
+            dec.values_into(li, &mut raw);
+            let columns = &dec.lists[li].columns;
+            for (((s, n), raw), col) in stored.iter().zip(&raw).zip(columns) {
                 match s {
                     Stored::Raw { .. } => {
-                        let col = &dec.lists[li].columns[k];
                         rec.extend_from_slice(&col.encode_raw(*raw)[..*n]);
                     }
                     Stored::Physical => {
-                        let v = match &phys[k] {
-                            xcp_a2l::Value::Number(x) => *x,
-                            xcp_a2l::Value::Text(_) => f64::NAN,
+                        let v = match col.compu.to_physical(*raw) {
+                            Ok(xcp_a2l::Value::Number(x)) => x,
+                            Ok(xcp_a2l::Value::Text(_)) | Err(_) => f64::NAN,
                         };
                         rec.extend_from_slice(&v.to_le_bytes());
                     }
@@ -465,7 +475,9 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
         what: "flush",
         source: e.into_error(),
     })?;
-    file.sync_all().map_err(io("sync"))?;
+    // Not synced: an export is derived from the recording (which is synced at its close) and
+    // can be made again; fsync would add tens of milliseconds to a conversion of seconds.
+    drop(file);
     Ok(Mdf4Summary {
         groups: groups.len(),
         channels,

@@ -260,9 +260,14 @@ fn open(input: &Path) -> Result<Opened, Error> {
     })
 }
 
-/// Walks the containers of `o`, handing every record to `each(category, timestamp_ns,
-/// payload)` until it returns `Ok(false)`; what was found.
-fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Import, Error> {
+/// What [`walk`] hands every intact container to: its decompressed records (the callee may
+/// swap the buffer for another, whose contents are then overwritten) and their count; it
+/// returns whether to go on.
+type OnContainer<'a> = dyn FnMut(&mut Vec<u8>, u32) -> Result<bool, Error> + 'a;
+
+/// Reads, decompresses and checks the containers of `o`, handing each intact one to `good`
+/// until it says stop; what was found.
+fn walk(o: &mut Opened, path: &Path, good: &mut OnContainer<'_>) -> Result<Import, Error> {
     let header = o.header;
     let mut out = Import {
         header,
@@ -319,15 +324,8 @@ fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Im
                     *o += c;
                 }
                 out.other[usize::from(DAQ)] = 0;
-                let mut pos = 0;
-                for _ in 0..records {
-                    let h = &raw[pos..pos + RECORD_HEADER_LEN];
-                    let len = usize::from(u16_le(h, 11));
-                    let payload = &raw[pos + RECORD_HEADER_LEN..pos + RECORD_HEADER_LEN + len];
-                    if !each(h[0], u64_le(h, 3), payload)? {
-                        return Ok(out);
-                    }
-                    pos += RECORD_HEADER_LEN + len;
+                if !good(&mut raw, records)? {
+                    return Ok(out);
                 }
             }
             Err(why) if past => {
@@ -343,6 +341,76 @@ fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Im
     Ok(out)
 }
 
+/// Hands the records of one checked container to `each(category, timestamp_ns, payload)`;
+/// whether it wants more.
+fn records_of(raw: &[u8], records: u32, each: &mut OnRecord<'_>) -> Result<bool, Error> {
+    let mut pos = 0;
+    for _ in 0..records {
+        // `check_records` passed: every record lies inside `raw`.
+        let h = &raw[pos..pos + RECORD_HEADER_LEN];
+        let len = usize::from(u16_le(h, 11));
+        let payload = &raw[pos + RECORD_HEADER_LEN..pos + RECORD_HEADER_LEN + len];
+        if !each(h[0], u64_le(h, 3), payload)? {
+            return Ok(false);
+        }
+        pos += RECORD_HEADER_LEN + len;
+    }
+    Ok(true)
+}
+
+/// Walks the containers of `o`, handing every record to `each(category, timestamp_ns,
+/// payload)` until it returns `Ok(false)`; what was found.
+fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Import, Error> {
+    walk(o, path, &mut |raw, records| records_of(raw, records, each))
+}
+
+/// Containers in flight between the reading thread and the caller's.
+const PIPELINE: usize = 4;
+
+/// As [`containers`], to the end of the file, with reading, decompressing and checking on a
+/// thread of their own: the caller's thread only walks records. The buffers go back to the
+/// reading thread, so at most [`PIPELINE`] + 2 containers are in memory.
+fn containers_pipelined(
+    mut o: Opened,
+    path: &Path,
+    each: &mut OnRecord<'_>,
+) -> Result<Import, Error> {
+    let (full, filled) = std::sync::mpsc::sync_channel::<(Vec<u8>, u32)>(PIPELINE);
+    let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE + 1);
+    std::thread::scope(|scope| {
+        let reading = std::thread::Builder::new()
+            .name("xmraw-read".into())
+            .spawn_scoped(scope, move || {
+                walk(&mut o, path, &mut |raw, records| {
+                    let mut next = spare.try_recv().unwrap_or_default();
+                    std::mem::swap(raw, &mut next);
+                    // A closed channel: the caller stopped (its error is the one reported).
+                    Ok(full.send((next, records)).is_ok())
+                })
+            })
+            .map_err(io(path, "start a reading thread for"))?;
+        let mut walked = Ok(());
+        for (raw, records) in filled.iter() {
+            match records_of(&raw, records, each) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    walked = Err(e);
+                    break;
+                }
+            }
+            // Full only if the reader stopped taking spares; then the buffer is dropped.
+            let _ = back.try_send(raw);
+        }
+        drop(filled);
+        let found = reading
+            .join()
+            .map_err(|_| Error::Meta(format!("the thread reading {} panicked", path.display())))?;
+        walked?;
+        found
+    })
+}
+
 /// Imports `input` (a pyXCP `.xmraw`) into a native recording at `output`.
 ///
 /// # Errors
@@ -350,9 +418,9 @@ fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Im
 /// read; [`Error::Io`] when a file cannot be read or written. Damaged containers are skipped and
 /// reported in [`Import::damaged`], not errors.
 pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Import, Error> {
-    let mut o = open(input)?;
+    let o = open(input)?;
     let mut rec = Recorder::create(output, &o.meta, options)?;
-    let out = containers(&mut o, input, &mut |category, ts, payload| {
+    let out = containers_pipelined(o, input, &mut |category, ts, payload| {
         if category == DAQ {
             rec.push(ts, payload);
         }
@@ -418,8 +486,8 @@ impl Source for XmrawSource {
     }
 
     fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
-        let mut o = open(&self.path)?;
-        let found = containers(&mut o, &self.path, &mut |category, ts, payload| {
+        let o = open(&self.path)?;
+        let found = containers_pipelined(o, &self.path, &mut |category, ts, payload| {
             if category == DAQ {
                 each(ts, payload)?;
             }
