@@ -11,7 +11,7 @@
 //! without conversion exactly, 64-bit ones included); verbal tables write their text, quoted.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use xcp_a2l::{Conversion, Value};
@@ -34,22 +34,66 @@ pub struct CsvSummary {
     pub damaged: u64,
 }
 
-/// How one column is written.
+/// How one column is written, and where its bytes are in the row.
 #[derive(Debug, Clone, Copy)]
 enum Cell {
-    Unsigned,
-    Signed,
-    Float,
-    Converted,
+    Unsigned(Elem),
+    Signed(Elem),
+    F32(Elem),
+    F64(Elem),
+    /// Through the conversion, from the raw value at this index of the row's values.
+    Converted(usize),
 }
 
-fn cell_of(c: &Column) -> Cell {
-    match (&c.compu.conversion, c.is_float(), c.is_signed()) {
-        (Conversion::Identical, true, _) => Cell::Float,
-        (Conversion::Identical, false, true) => Cell::Signed,
-        (Conversion::Identical, false, false) => Cell::Unsigned,
-        _ => Cell::Converted,
+/// An element's place in a row's bytes.
+#[derive(Debug, Clone, Copy)]
+struct Elem {
+    at: usize,
+    size: usize,
+    motorola: bool,
+}
+
+impl Elem {
+    /// The element's bits, zero-extended (0 when the row is shorter than the layout says).
+    fn bits(self, row: &[u8]) -> u64 {
+        let Some(b) = row.get(self.at..self.at + self.size) else {
+            return 0;
+        };
+        let mut x = [0u8; 8];
+        x[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+        let v = u64::from_le_bytes(x);
+        if self.motorola {
+            v.swap_bytes() >> (64 - 8 * b.len().min(8))
+        } else {
+            v
+        }
     }
+}
+
+fn cell_of(c: &Column, at: usize, index: usize) -> Cell {
+    let e = Elem {
+        at,
+        size: c.size.clamp(1, 8),
+        motorola: c.motorola(),
+    };
+    match (&c.compu.conversion, c.is_float(), c.is_signed()) {
+        (Conversion::Identical, true, _) if c.size == 4 => Cell::F32(e),
+        (Conversion::Identical, true, _) => Cell::F64(e),
+        (Conversion::Identical, false, true) => Cell::Signed(e),
+        (Conversion::Identical, false, false) => Cell::Unsigned(e),
+        _ => Cell::Converted(index),
+    }
+}
+
+/// Writes `v` as six digits, zeros in front.
+#[allow(clippy::cast_possible_truncation, reason = "a digit")]
+fn six_digits(out: &mut Vec<u8>, mut v: u64) {
+    let mut d = [b'0'; 6];
+    for x in d.iter_mut().rev() {
+        *x = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&d);
 }
 
 /// Writes `text` as a quoted CSV field (inner quotes doubled).
@@ -69,8 +113,12 @@ fn quoted(out: &mut Vec<u8>, text: &str) {
     clippy::cast_possible_truncation,
     reason = "integral values below 2^53 convert exactly"
 )]
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "the round trip is the integrality test"
+)]
 fn number(out: &mut Vec<u8>, x: f64, buf: &mut ryu::Buffer, ints: &mut itoa::Buffer) {
-    if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+    if x.abs() < 9_007_199_254_740_992.0 && (x as i64) as f64 == x {
         // Integral: the digits alone, as `Display` writes them, much faster than ryu.
         if x == 0.0 && x.is_sign_negative() {
             out.push(b'-');
@@ -143,30 +191,32 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
     let cells: Vec<Vec<Cell>> = dec
         .lists
         .iter()
-        .map(|l| l.columns.iter().map(cell_of).collect())
-        .collect();
-    let offsets: Vec<Vec<usize>> = dec
-        .lists
-        .iter()
         .map(|l| {
+            let mut at = 0;
             l.columns
                 .iter()
-                .scan(0, |at, c| {
-                    let o = *at;
-                    *at += c.size;
-                    Some(o)
+                .enumerate()
+                .map(|(i, c)| {
+                    let cell = cell_of(c, at, i);
+                    at += c.size;
+                    cell
                 })
                 .collect()
         })
         .collect();
-    dec.values = cells.iter().flatten().any(|c| matches!(c, Cell::Converted));
-    let file = File::create(output).map_err(io("create"))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    writeln!(w, "time_s,list,{}", headers.join(",")).map_err(io("write"))?;
+    let values = cells
+        .iter()
+        .flatten()
+        .any(|c| matches!(c, Cell::Converted(_)));
+    let mut file = File::create(output).map_err(io("create"))?;
+    // Lines go straight into one buffer, written out whenever it passes `FLUSH_AT`.
+    const FLUSH_AT: usize = 1 << 20;
+    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
+    out.extend_from_slice(format!("time_s,list,{}\n", headers.join(",")).as_bytes());
     let first = r.first_ns().unwrap_or(0);
     let total = headers.len();
     let mut summary = CsvSummary::default();
-    let (mut line, mut raw) = (Vec::with_capacity(1024), Vec::new());
+    let mut raw = Vec::new();
     let (mut fbuf, mut ibuf) = (ryu::Buffer::new(), itoa::Buffer::new());
     let mut rows = 0u64;
     summary.damaged = r.each_frame(&mut |ns, bytes| {
@@ -174,61 +224,60 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
             return Ok(());
         };
         let li = row.list;
-        if dec.values {
+        if values {
             dec.values_into(li, &mut raw);
         }
-        line.clear();
         let d = ns.saturating_sub(first);
-        line.extend_from_slice(ibuf.format(d / 1_000_000_000).as_bytes());
-        line.push(b'.');
-        let micros = (d % 1_000_000_000) / 1_000;
-        let m = ibuf.format(micros);
-        line.extend(std::iter::repeat_n(b'0', 6 - m.len()));
-        line.extend_from_slice(m.as_bytes());
-        line.push(b',');
-        line.extend_from_slice(ibuf.format(li).as_bytes());
-        line.extend(std::iter::repeat_n(b',', before[li]));
+        out.extend_from_slice(ibuf.format(d / 1_000_000_000).as_bytes());
+        out.push(b'.');
+        six_digits(&mut out, (d % 1_000_000_000) / 1_000);
+        out.push(b',');
+        out.extend_from_slice(ibuf.format(li).as_bytes());
+        out.extend(std::iter::repeat_n(b',', before[li]));
         let bytes = dec.row_bytes(li);
         let columns = &dec.lists[li].columns;
-        for (i, c) in columns.iter().enumerate() {
-            line.push(b',');
-            let elem = bytes.get(offsets[li][i]..).unwrap_or_default();
-            match cells[li][i] {
-                Cell::Unsigned => line.extend_from_slice(ibuf.format(c.raw_bits(elem)).as_bytes()),
-                Cell::Signed => {
-                    let shift = 64 - 8 * u32::try_from(c.size.min(8)).unwrap_or(8);
-                    let v = ((c.raw_bits(elem) << shift) as i64) >> shift;
-                    line.extend_from_slice(ibuf.format(v).as_bytes());
+        for (cell, c) in cells[li].iter().zip(columns) {
+            out.push(b',');
+            match *cell {
+                Cell::Unsigned(e) => out.extend_from_slice(ibuf.format(e.bits(bytes)).as_bytes()),
+                Cell::Signed(e) => {
+                    let shift = 64 - 8 * e.size as u32;
+                    let v = ((e.bits(bytes) << shift) as i64) >> shift;
+                    out.extend_from_slice(ibuf.format(v).as_bytes());
                 }
-                Cell::Float => {
-                    let bits = c.raw_bits(elem);
-                    let x = if c.size == 4 {
-                        f64::from(f32::from_bits(bits as u32))
-                    } else {
-                        f64::from_bits(bits)
-                    };
-                    number(&mut line, x, &mut fbuf, &mut ibuf);
+                Cell::F32(e) => {
+                    let x = f64::from(f32::from_bits(e.bits(bytes) as u32));
+                    number(&mut out, x, &mut fbuf, &mut ibuf);
                 }
-                Cell::Converted => {
+                Cell::F64(e) => number(
+                    &mut out,
+                    f64::from_bits(e.bits(bytes)),
+                    &mut fbuf,
+                    &mut ibuf,
+                ),
+                Cell::Converted(i) => {
                     match c.compu.to_physical(raw.get(i).copied().unwrap_or(f64::NAN)) {
-                        Ok(Value::Number(x)) => number(&mut line, x, &mut fbuf, &mut ibuf),
-                        Ok(Value::Text(t)) => quoted(&mut line, &t),
-                        Err(_) => line.extend_from_slice(b"NaN"),
+                        Ok(Value::Number(x)) => number(&mut out, x, &mut fbuf, &mut ibuf),
+                        Ok(Value::Text(t)) => quoted(&mut out, &t),
+                        Err(_) => out.extend_from_slice(b"NaN"),
                     }
                 }
             }
         }
-        line.extend(std::iter::repeat_n(
+        out.extend(std::iter::repeat_n(
             b',',
             total - before[li] - columns.len(),
         ));
-        line.push(b'\n');
-        w.write_all(&line).map_err(io("write"))?;
+        out.push(b'\n');
+        if out.len() >= FLUSH_AT {
+            file.write_all(&out).map_err(io("write"))?;
+            out.clear();
+        }
         rows += 1;
         Ok(())
     })?;
+    file.write_all(&out).map_err(io("write"))?;
     summary.rows = rows;
-    w.flush().map_err(io("write"))?;
     summary.incomplete = dec.incomplete;
     summary.unknown = dec.unknown;
     Ok(summary)
