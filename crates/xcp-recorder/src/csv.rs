@@ -59,11 +59,16 @@ impl Elem {
         let Some(b) = row.get(self.at..self.at + self.size) else {
             return 0;
         };
-        let mut x = [0u8; 8];
-        x[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-        let v = u64::from_le_bytes(x);
+        // Element sizes are 1, 2, 4 or 8 bytes: fixed-size reads, no copy of a variable length.
+        let v = match *b {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_le_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => return 0,
+        };
         if self.motorola {
-            v.swap_bytes() >> (64 - 8 * b.len().min(8))
+            v.swap_bytes() >> (64 - 8 * b.len())
         } else {
             v
         }
@@ -83,6 +88,80 @@ fn cell_of(c: &Column, at: usize, index: usize) -> Cell {
         (Conversion::Identical, false, false) => Cell::Unsigned(e),
         _ => Cell::Converted(index),
     }
+}
+
+/// "00" to "99", two bytes each.
+#[allow(clippy::cast_possible_truncation, reason = "digits")]
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends the decimal digits of `v` (below 10^8), written in place two at a time.
+#[allow(clippy::cast_possible_truncation, reason = "values below 100")]
+fn push_small(out: &mut Vec<u8>, mut v: u32) {
+    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let start = out.len();
+    out.resize(start + n, b'0');
+    let d = &mut out[start..];
+    let mut i = n;
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        d[i - 2..i].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        d[i - 1] = b'0' + v as u8;
+    }
+}
+
+/// Appends `v` (below 10^8) as exactly eight digits, zeros in front.
+fn push_eight(out: &mut Vec<u8>, v: u32) {
+    let mut d = [0u8; 8];
+    let (hi, lo) = (v / 10_000, v % 10_000);
+    for (k, part) in [hi / 100, hi % 100, lo / 100, lo % 100]
+        .into_iter()
+        .enumerate()
+    {
+        let r = part as usize * 2;
+        d[2 * k..2 * k + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    out.extend_from_slice(&d);
+}
+
+/// Appends the decimal digits of `v`: eight-digit groups in 32-bit arithmetic.
+#[allow(clippy::cast_possible_truncation, reason = "remainders below 10^8")]
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    if v < E8 {
+        return push_small(out, v as u32);
+    }
+    let (hi, lo) = (v / E8, (v % E8) as u32);
+    if hi < E8 {
+        push_small(out, hi as u32);
+    } else {
+        push_small(out, (hi / E8) as u32);
+        push_eight(out, (hi % E8) as u32);
+    }
+    push_eight(out, lo);
+}
+
+/// Appends `v` in decimal, `-` first when negative.
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
 }
 
 /// Writes `v` as six digits, zeros in front.
@@ -117,13 +196,13 @@ fn quoted(out: &mut Vec<u8>, text: &str) {
     clippy::cast_precision_loss,
     reason = "the round trip is the integrality test"
 )]
-fn number(out: &mut Vec<u8>, x: f64, buf: &mut ryu::Buffer, ints: &mut itoa::Buffer) {
+fn number(out: &mut Vec<u8>, x: f64, buf: &mut ryu::Buffer) {
     if x.abs() < 9_007_199_254_740_992.0 && (x as i64) as f64 == x {
         // Integral: the digits alone, as `Display` writes them, much faster than ryu.
         if x == 0.0 && x.is_sign_negative() {
             out.push(b'-');
         }
-        out.extend_from_slice(ints.format(x as i64).as_bytes());
+        push_i64(out, x as i64);
     } else if x.is_finite() {
         let s = buf.format_finite(x);
         // ryu writes integral values with a ".0"; drop it as Rust's `Display` does.
@@ -151,15 +230,120 @@ pub fn export(input: &Path, output: &Path) -> Result<CsvSummary, Error> {
     export_from(&mut Reader::open(input)?, output)
 }
 
+/// Rows per batch handed to a formatting thread.
+const BATCH_ROWS: usize = 4096;
+
+/// Decoded rows on their way to text: per row its host time, list and the end of its element
+/// bytes in `bytes`; then the text they make.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<(u64, usize, usize)>,
+    bytes: Vec<u8>,
+    text: Vec<u8>,
+}
+
+/// How rows become lines: the columns before each list's own, every list's cells, the column
+/// count and the time the `time_s` column counts from.
+struct Plan {
+    before: Vec<usize>,
+    cells: Vec<Vec<Cell>>,
+    total: usize,
+    first: u64,
+    values: bool,
+}
+
+/// A formatting thread's buffers: raw values for conversions and the number formatters.
+#[derive(Default)]
+struct Scratch {
+    raw: Vec<f64>,
+    floats: ryu::Buffer,
+}
+
+impl Plan {
+    /// Appends the line of the row of list `li` that arrived at `ns` with element bytes `bytes`.
+    #[allow(
+        clippy::cast_possible_wrap,
+        clippy::cast_possible_truncation,
+        reason = "sign-extension of raw integer bits"
+    )]
+    fn line(
+        &self,
+        dec: &Decoder,
+        ns: u64,
+        li: usize,
+        bytes: &[u8],
+        s: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) {
+        let (Some(cells), Some(list)) = (self.cells.get(li), dec.lists.get(li)) else {
+            return;
+        };
+        if self.values {
+            s.raw.clear();
+            dec.values_from(li, bytes, &mut s.raw);
+        }
+        let d = ns.saturating_sub(self.first);
+        push_u64(out, d / 1_000_000_000);
+        out.push(b'.');
+        six_digits(out, (d % 1_000_000_000) / 1_000);
+        out.push(b',');
+        push_u64(out, li as u64);
+        out.extend(std::iter::repeat_n(b',', self.before[li]));
+        for (cell, c) in cells.iter().zip(&list.columns) {
+            out.push(b',');
+            match *cell {
+                Cell::Unsigned(e) => push_u64(out, e.bits(bytes)),
+                Cell::Signed(e) => {
+                    let shift = 64 - 8 * e.size as u32;
+                    let v = ((e.bits(bytes) << shift) as i64) >> shift;
+                    push_i64(out, v);
+                }
+                Cell::F32(e) => {
+                    let x = f64::from(f32::from_bits(e.bits(bytes) as u32));
+                    number(out, x, &mut s.floats);
+                }
+                Cell::F64(e) => {
+                    number(out, f64::from_bits(e.bits(bytes)), &mut s.floats);
+                }
+                Cell::Converted(i) => {
+                    match c
+                        .compu
+                        .to_physical(s.raw.get(i).copied().unwrap_or(f64::NAN))
+                    {
+                        Ok(Value::Number(x)) => number(out, x, &mut s.floats),
+                        Ok(Value::Text(t)) => quoted(out, &t),
+                        Err(_) => out.extend_from_slice(b"NaN"),
+                    }
+                }
+            }
+        }
+        out.extend(std::iter::repeat_n(
+            b',',
+            self.total - self.before[li] - cells.len(),
+        ));
+        out.push(b'\n');
+    }
+
+    /// The text of every row of `batch`, into its `text`.
+    fn format(&self, dec: &Decoder, batch: &mut Batch, s: &mut Scratch) {
+        batch.text.clear();
+        let mut start = 0;
+        for &(ns, li, end) in &batch.rows {
+            let bytes = batch.bytes.get(start..end).unwrap_or_default();
+            self.line(dec, ns, li, bytes, s, &mut batch.text);
+            start = end;
+        }
+    }
+}
+
 /// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`.
+///
+/// The rows are decoded on the calling thread, turned into text in batches of
+/// [`BATCH_ROWS`] on one thread per core, and written in order by another; a bounded number of
+/// batches is in flight and their buffers are reused.
 ///
 /// # Errors
 /// As [`export`].
-#[allow(
-    clippy::cast_possible_wrap,
-    clippy::cast_possible_truncation,
-    reason = "sign-extension of raw integer bits"
-)]
 pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Error> {
     let io = |what: &'static str| {
         move |source| Error::Io {
@@ -204,81 +388,174 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
                 .collect()
         })
         .collect();
-    let values = cells
-        .iter()
-        .flatten()
-        .any(|c| matches!(c, Cell::Converted(_)));
+    let plan = Plan {
+        values: cells
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, Cell::Converted(_))),
+        before,
+        cells,
+        total: headers.len(),
+        first: r.first_ns().unwrap_or(0),
+    };
     let mut file = File::create(output).map_err(io("create"))?;
-    // Lines go straight into one buffer, written out whenever it passes `FLUSH_AT`.
-    const FLUSH_AT: usize = 1 << 20;
-    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
-    out.extend_from_slice(format!("time_s,list,{}\n", headers.join(",")).as_bytes());
-    let first = r.first_ns().unwrap_or(0);
-    let total = headers.len();
+    file.write_all(format!("time_s,list,{}\n", headers.join(",")).as_bytes())
+        .map_err(io("write"))?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+    // Each formatting thread builds its own decoder for the conversions.
+    let decoders = (0..workers)
+        .map(|_| Decoder::new(r.meta()))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut summary = CsvSummary::default();
-    let mut raw = Vec::new();
-    let (mut fbuf, mut ibuf) = (ryu::Buffer::new(), itoa::Buffer::new());
     let mut rows = 0u64;
-    summary.damaged = r.each_frame(&mut |ns, bytes| {
-        let Some(row) = dec.next_row(ns, bytes) else {
-            return Ok(());
-        };
-        let li = row.list;
-        if values {
-            dec.values_into(li, &mut raw);
-        }
-        let d = ns.saturating_sub(first);
-        out.extend_from_slice(ibuf.format(d / 1_000_000_000).as_bytes());
-        out.push(b'.');
-        six_digits(&mut out, (d % 1_000_000_000) / 1_000);
-        out.push(b',');
-        out.extend_from_slice(ibuf.format(li).as_bytes());
-        out.extend(std::iter::repeat_n(b',', before[li]));
-        let bytes = dec.row_bytes(li);
-        let columns = &dec.lists[li].columns;
-        for (cell, c) in cells[li].iter().zip(columns) {
-            out.push(b',');
-            match *cell {
-                Cell::Unsigned(e) => out.extend_from_slice(ibuf.format(e.bits(bytes)).as_bytes()),
-                Cell::Signed(e) => {
-                    let shift = 64 - 8 * e.size as u32;
-                    let v = ((e.bits(bytes) << shift) as i64) >> shift;
-                    out.extend_from_slice(ibuf.format(v).as_bytes());
-                }
-                Cell::F32(e) => {
-                    let x = f64::from(f32::from_bits(e.bits(bytes) as u32));
-                    number(&mut out, x, &mut fbuf, &mut ibuf);
-                }
-                Cell::F64(e) => number(
-                    &mut out,
-                    f64::from_bits(e.bits(bytes)),
-                    &mut fbuf,
-                    &mut ibuf,
-                ),
-                Cell::Converted(i) => {
-                    match c.compu.to_physical(raw.get(i).copied().unwrap_or(f64::NAN)) {
-                        Ok(Value::Number(x)) => number(&mut out, x, &mut fbuf, &mut ibuf),
-                        Ok(Value::Text(t)) => quoted(&mut out, &t),
-                        Err(_) => out.extend_from_slice(b"NaN"),
+    let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Batch>(5 * workers + 2);
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let mut to_workers = Vec::new();
+        let mut from_workers = Vec::new();
+        for wdec in decoders {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+            let (done_tx, done) = std::sync::mpsc::sync_channel::<Batch>(2);
+            let plan = &plan;
+            std::thread::Builder::new()
+                .name("csv-format".into())
+                .spawn_scoped(scope, move || {
+                    let mut s = Scratch::default();
+                    for mut b in rx {
+                        plan.format(&wdec, &mut b, &mut s);
+                        if done_tx.send(b).is_err() {
+                            break;
+                        }
                     }
+                })
+                .map_err(io("start a formatting thread for"))?;
+            to_workers.push(tx);
+            from_workers.push(done);
+        }
+        // The writer takes the batches back in the order they were handed out.
+        let writer = std::thread::Builder::new()
+            .name("csv-write".into())
+            .spawn_scoped(scope, move || -> Result<(), Error> {
+                for k in 0.. {
+                    let Ok(mut b) = from_workers[k % from_workers.len()].recv() else {
+                        break;
+                    };
+                    file.write_all(&b.text).map_err(io("write"))?;
+                    b.rows.clear();
+                    b.bytes.clear();
+                    let _ = spare_tx.try_send(b);
                 }
+                Ok(())
+            })
+            .map_err(io("start a writing thread for"))?;
+        let mut batch = Batch::default();
+        let mut sent = 0usize;
+        let mut stopped = false;
+        let decoded = r.each_frame(&mut |ns, bytes| {
+            if stopped {
+                return Ok(());
             }
+            let Some(row) = dec.next_row(ns, bytes) else {
+                return Ok(());
+            };
+            batch.bytes.extend_from_slice(dec.row_bytes(row.list));
+            batch.rows.push((ns, row.list, batch.bytes.len()));
+            rows += 1;
+            if batch.rows.len() >= BATCH_ROWS {
+                let next = spare.try_recv().unwrap_or_default();
+                let full = std::mem::replace(&mut batch, next);
+                // A closed channel: the writer stopped, and its error is reported below.
+                stopped = to_workers[sent % workers].send(full).is_err();
+                sent += 1;
+            }
+            Ok(())
+        });
+        if !stopped && !batch.rows.is_empty() {
+            let _ = to_workers[sent % workers].send(batch);
         }
-        out.extend(std::iter::repeat_n(
-            b',',
-            total - before[li] - columns.len(),
-        ));
-        out.push(b'\n');
-        if out.len() >= FLUSH_AT {
-            file.write_all(&out).map_err(io("write"))?;
-            out.clear();
-        }
-        rows += 1;
-        Ok(())
+        drop(to_workers);
+        let written = writer.join().map_err(|_| {
+            Error::Meta(format!("the thread writing {} panicked", output.display()))
+        })?;
+        summary.damaged = decoded?;
+        written
     })?;
-    file.write_all(&out).map_err(io("write"))?;
     summary.rows = rows;
     summary.incomplete = dec.incomplete;
     summary.unknown = dec.unknown;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_written_as_rust_writes_them() {
+        let mut cases: Vec<u64> = vec![0, 1, 9, 10, 99, 100, 12_345, 99_999_999, 100_000_000];
+        cases.extend([
+            10u64.pow(16) - 1,
+            10u64.pow(16),
+            1_796_397_922_619_900_888,
+            u64::MAX,
+        ]);
+        for v in cases {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(String::from_utf8(out).expect("UTF-8"), v.to_string());
+        }
+        for v in [i64::MIN, -1, 0, 55_201, -55_201, i64::MAX] {
+            let mut out = Vec::new();
+            push_i64(&mut out, v);
+            assert_eq!(String::from_utf8(out).expect("UTF-8"), v.to_string());
+        }
+        let mut out = Vec::new();
+        six_digits(&mut out, 42);
+        assert_eq!(out, b"000042");
+    }
+
+    #[test]
+    fn numbers_read_back_as_the_same_double() {
+        let mut buf = ryu::Buffer::new();
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -3.0,
+            27_600.5,
+            0.1,
+            1e300,
+            -2.5e-7,
+            9.007_199_254_740_993e15,
+        ] {
+            let mut out = Vec::new();
+            number(&mut out, x, &mut buf);
+            let text = String::from_utf8(out).expect("UTF-8");
+            assert_eq!(
+                text.parse::<f64>().expect("a number").to_bits(),
+                x.to_bits(),
+                "{text}"
+            );
+        }
+        for (x, want) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+            (-f64::INFINITY, "-inf"),
+        ] {
+            let mut out = Vec::new();
+            number(&mut out, x, &mut buf);
+            assert_eq!(out, want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn motorola_elements_read_in_their_byte_order() {
+        let row = [0x12, 0x34, 0x56, 0x78, 0x9a];
+        let e = |at, size, motorola| Elem { at, size, motorola };
+        assert_eq!(e(0, 2, true).bits(&row), 0x1234);
+        assert_eq!(e(0, 2, false).bits(&row), 0x3412);
+        assert_eq!(e(1, 4, true).bits(&row), 0x3456_789a);
+        assert_eq!(e(0, 1, true).bits(&row), 0x12);
+        // Past the row's end: zero, never a panic.
+        assert_eq!(e(4, 4, false).bits(&row), 0);
+    }
 }

@@ -504,11 +504,20 @@ impl Decoder {
     /// (cleared first; reuse it across rows and nothing is allocated).
     pub fn values_into(&self, list: usize, out: &mut Vec<f64>) {
         out.clear();
-        let (Some(l), Some(st)) = (self.lists.get(list), self.state.get(list)) else {
+        if let Some(st) = self.state.get(list) {
+            self.values_from(list, &st.buf, out);
+        }
+    }
+
+    /// The raw values of a row of list `list` whose element bytes (as
+    /// [`Decoder::row_bytes`] gives them) are `row`, appended to `out`; `NaN` for values
+    /// `row` is too short to hold.
+    pub fn values_from(&self, list: usize, row: &[u8], out: &mut Vec<f64>) {
+        let Some(l) = self.lists.get(list) else {
             return;
         };
         for &(at, kind, size, order, n) in &l.runs {
-            let Some(bytes) = st.buf.get(at..at + size * n) else {
+            let Some(bytes) = row.get(at..at + size * n) else {
                 out.extend(std::iter::repeat_n(f64::NAN, n));
                 continue;
             };
