@@ -13,7 +13,8 @@ use xcp_recorder::{Decoder, Reader};
 fn every_type_and_byte_order_decodes_to_the_values_written() {
     let dir = std::env::temp_dir().join(format!("xcp-recorder-types-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let rows = 2_000;
+    // Enough rows for the CSV export to hand several batches to each formatting thread.
+    let rows = 20_000;
     for session in ["Intel", "Motorola"] {
         let path = dir.join(format!("types-{session}.xcprec"));
         every_type::write(&path, rows, session).expect("write");
