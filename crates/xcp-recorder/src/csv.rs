@@ -16,7 +16,7 @@ use std::path::Path;
 
 use xcp_a2l::{Conversion, Value};
 
-use crate::decode::{Column, Decoder};
+use crate::decode::{Column, Decoder, element_bits};
 use crate::error::Error;
 use crate::reader::Reader;
 use crate::source::Source;
@@ -56,22 +56,11 @@ struct Elem {
 impl Elem {
     /// The element's bits, zero-extended (0 when the row is shorter than the layout says).
     fn bits(self, row: &[u8]) -> u64 {
-        let Some(b) = row.get(self.at..self.at + self.size) else {
-            return 0;
-        };
-        // Element sizes are 1, 2, 4 or 8 bytes: fixed-size reads, no copy of a variable length.
-        let v = match *b {
-            [a] => u64::from(a),
-            [a, b] => u64::from(u16::from_le_bytes([a, b])),
-            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
-            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-            _ => return 0,
-        };
-        if self.motorola {
-            v.swap_bytes() >> (64 - 8 * b.len())
-        } else {
-            v
-        }
+        element_bits(
+            row.get(self.at..).unwrap_or_default(),
+            self.size,
+            self.motorola,
+        )
     }
 }
 

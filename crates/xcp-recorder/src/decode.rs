@@ -68,13 +68,7 @@ impl Column {
     /// The element's bits from its bytes in a row (the first `size` bytes, in the element's
     /// byte order), zero-extended: exact where an `f64` is not, for 64-bit integers.
     pub fn raw_bits(&self, bytes: &[u8]) -> u64 {
-        let mut b = [0u8; 8];
-        let n = self.size.min(8).min(bytes.len());
-        b[..n].copy_from_slice(&bytes[..n]);
-        if self.motorola() {
-            b[..n].reverse();
-        }
-        u64::from_le_bytes(b)
+        element_bits(bytes, self.size, self.motorola())
     }
 
     /// The element's bytes for a raw value, in its byte order (the first `size` bytes).
@@ -539,6 +533,27 @@ impl Decoder {
             .zip(&row.raw)
             .map(|(c, &r)| c.compu.to_physical(r).unwrap_or(Value::Number(f64::NAN)))
             .collect()
+    }
+}
+
+/// The bits of an element of `size` bytes (1, 2, 4 or 8) at the start of `bytes`, in its byte
+/// order, zero-extended; 0 when `bytes` is shorter. Fixed-size reads: this runs for every
+/// value of every exported row.
+pub(crate) fn element_bits(bytes: &[u8], size: usize, motorola: bool) -> u64 {
+    let Some(b) = bytes.get(..size) else {
+        return 0;
+    };
+    let v = match *b {
+        [a] => u64::from(a),
+        [a, b] => u64::from(u16::from_le_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => return 0,
+    };
+    if motorola {
+        v.swap_bytes() >> (64 - 8 * b.len())
+    } else {
+        v
     }
 }
 

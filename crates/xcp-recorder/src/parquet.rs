@@ -95,15 +95,52 @@ fn kind_of(c: &Column) -> Kind {
     }
 }
 
-/// One list's file being written.
-struct ListFile {
-    path: PathBuf,
-    writer: SerializedFileWriter<File>,
-    kinds: Vec<Kind>,
-    offsets: Vec<usize>,
+/// One row group's columns, filled by the decoding thread and written by the writing one.
+struct Group {
     time: Vec<i64>,
     host: Vec<i64>,
     values: Vec<Values>,
+}
+
+impl Group {
+    fn new(kinds: &[Kind]) -> Self {
+        Self {
+            time: Vec::with_capacity(ROW_GROUP),
+            host: Vec::with_capacity(ROW_GROUP),
+            values: kinds
+                .iter()
+                .map(|k| match k {
+                    Kind::Int32 => Values::I32(Vec::with_capacity(ROW_GROUP)),
+                    Kind::Int64 => Values::I64(Vec::with_capacity(ROW_GROUP)),
+                    Kind::Float => Values::F32(Vec::with_capacity(ROW_GROUP)),
+                    Kind::Double | Kind::Physical => Values::F64(Vec::with_capacity(ROW_GROUP)),
+                    Kind::Text => Values::Text(Vec::with_capacity(ROW_GROUP)),
+                })
+                .collect(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.time.clear();
+        self.host.clear();
+        for v in &mut self.values {
+            v.clear();
+        }
+    }
+}
+
+/// One list's file, owned by the writing thread.
+struct ListFile {
+    path: PathBuf,
+    writer: SerializedFileWriter<File>,
+    columns: usize,
+}
+
+/// One list's rows being gathered on the decoding thread.
+struct ListRows {
+    kinds: Vec<Kind>,
+    offsets: Vec<usize>,
+    group: Group,
     rows: u64,
     clock: Option<SlaveClock>,
 }
@@ -148,7 +185,7 @@ impl ListFile {
         decoder: &Decoder,
         list: usize,
         meta: &serde_json::Value,
-    ) -> Result<Self, Error> {
+    ) -> Result<(Self, ListRows), Error> {
         let l = &decoder.lists[list];
         let ts = |name: &str| {
             Type::primitive_type_builder(name, Physical::INT64)
@@ -165,7 +202,6 @@ impl ListFile {
         ];
         let mut kinds = Vec::new();
         let mut offsets = Vec::new();
-        let mut values = Vec::new();
         let mut units = serde_json::Map::new();
         let mut at = 0;
         let mut taken: Vec<String> = vec!["time_ns".into(), "host_ns".into()];
@@ -207,13 +243,6 @@ impl ListFile {
                     .build()
                     .map_err(pq(&path))?,
             ));
-            values.push(match kind {
-                Kind::Int32 => Values::I32(Vec::with_capacity(ROW_GROUP)),
-                Kind::Int64 => Values::I64(Vec::with_capacity(ROW_GROUP)),
-                Kind::Float => Values::F32(Vec::with_capacity(ROW_GROUP)),
-                Kind::Double | Kind::Physical => Values::F64(Vec::with_capacity(ROW_GROUP)),
-                Kind::Text => Values::Text(Vec::with_capacity(ROW_GROUP)),
-            });
             kinds.push(kind);
             offsets.push(at);
             at += c.size;
@@ -247,24 +276,60 @@ impl ListFile {
         })?;
         let writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props))
             .map_err(pq(&path))?;
-        Ok(Self {
-            path,
-            writer,
-            kinds,
-            offsets,
-            time: Vec::with_capacity(ROW_GROUP),
-            host: Vec::with_capacity(ROW_GROUP),
-            values,
-            rows: 0,
-            clock: SlaveClock::from_meta(meta),
-        })
+        Ok((
+            Self {
+                path,
+                writer,
+                columns: 2 + kinds.len(),
+            },
+            ListRows {
+                group: Group::new(&kinds),
+                kinds,
+                offsets,
+                rows: 0,
+                clock: SlaveClock::from_meta(meta),
+            },
+        ))
     }
 
+    /// Writes `g` as one row group.
+    fn write(&mut self, g: &Group) -> Result<(), Error> {
+        if g.time.is_empty() {
+            return Ok(());
+        }
+        let e = pq(&self.path);
+        let mut rg = self.writer.next_row_group().map_err(&e)?;
+        for t in [&g.time, &g.host] {
+            let mut col = rg.next_column().map_err(&e)?.ok_or_else(|| e(missing()))?;
+            col.typed::<Int64Type>()
+                .write_batch(t, None, None)
+                .map_err(&e)?;
+            col.close().map_err(&e)?;
+        }
+        for v in &g.values {
+            let mut col = rg.next_column().map_err(&e)?.ok_or_else(|| e(missing()))?;
+            match v {
+                Values::I32(v) => col.typed::<Int32Type>().write_batch(v, None, None),
+                Values::I64(v) => col.typed::<Int64Type>().write_batch(v, None, None),
+                Values::F32(v) => col.typed::<FloatType>().write_batch(v, None, None),
+                Values::F64(v) => col.typed::<DoubleType>().write_batch(v, None, None),
+                Values::Text(v) => col.typed::<ByteArrayType>().write_batch(v, None, None),
+            }
+            .map_err(&e)?;
+            col.close().map_err(&e)?;
+        }
+        rg.close().map_err(&e)?;
+        Ok(())
+    }
+}
+
+impl ListRows {
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_possible_wrap,
         reason = "raw bits into Parquet's signed physical types, as its integer annotation says"
     )]
+    /// Adds a row; whether its group is full.
     fn push(
         &mut self,
         dec: &Decoder,
@@ -272,16 +337,17 @@ impl ListFile {
         host_ns: u64,
         ticks: Option<u32>,
         raw: &[f64],
-    ) -> Result<(), Error> {
+    ) -> bool {
         let at = match (ticks, self.clock.as_mut()) {
             (Some(t), Some(c)) => c.host_ns(t, host_ns),
             _ => host_ns,
         };
-        self.time.push(as_i64(at));
-        self.host.push(as_i64(host_ns));
+        let g = &mut self.group;
+        g.time.push(as_i64(at));
+        g.host.push(as_i64(host_ns));
         let bytes = dec.row_bytes(list);
         let columns = &dec.lists[list].columns;
-        for (i, (kind, v)) in self.kinds.iter().zip(&mut self.values).enumerate() {
+        for (i, (kind, v)) in self.kinds.iter().zip(&mut g.values).enumerate() {
             let c = &columns[i];
             let elem = bytes.get(self.offsets[i]..).unwrap_or_default();
             match (kind, v) {
@@ -318,44 +384,7 @@ impl ListFile {
             }
         }
         self.rows += 1;
-        if self.time.len() >= ROW_GROUP {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), Error> {
-        if self.time.is_empty() {
-            return Ok(());
-        }
-        let e = pq(&self.path);
-        let mut rg = self.writer.next_row_group().map_err(&e)?;
-        for t in [&self.time, &self.host] {
-            let mut col = rg.next_column().map_err(&e)?.ok_or_else(|| e(missing()))?;
-            col.typed::<Int64Type>()
-                .write_batch(t, None, None)
-                .map_err(&e)?;
-            col.close().map_err(&e)?;
-        }
-        for v in &self.values {
-            let mut col = rg.next_column().map_err(&e)?.ok_or_else(|| e(missing()))?;
-            match v {
-                Values::I32(v) => col.typed::<Int32Type>().write_batch(v, None, None),
-                Values::I64(v) => col.typed::<Int64Type>().write_batch(v, None, None),
-                Values::F32(v) => col.typed::<FloatType>().write_batch(v, None, None),
-                Values::F64(v) => col.typed::<DoubleType>().write_batch(v, None, None),
-                Values::Text(v) => col.typed::<ByteArrayType>().write_batch(v, None, None),
-            }
-            .map_err(&e)?;
-            col.close().map_err(&e)?;
-        }
-        rg.close().map_err(&e)?;
-        self.time.clear();
-        self.host.clear();
-        for v in &mut self.values {
-            v.clear();
-        }
-        Ok(())
+        g.time.len() >= ROW_GROUP
     }
 }
 
@@ -394,6 +423,7 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<ParquetSumm
         })
         .collect();
     let mut files = Vec::new();
+    let mut lists = Vec::new();
     for (li, name) in names.iter().enumerate().take(dec.lists.len()) {
         let path = list_path(output, name);
         if files.iter().any(|f: &ListFile| f.path == path) {
@@ -402,34 +432,93 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<ParquetSumm
                 path.display()
             )));
         }
-        files.push(ListFile::create(path, &dec, li, &meta)?);
+        let (file, rows) = ListFile::create(path, &dec, li, &meta)?;
+        files.push(file);
+        lists.push(rows);
     }
     // Raw values are needed only for conversions to physical values.
-    dec.values = files.iter().any(|f| {
+    let values = lists.iter().any(|f| {
         f.kinds
             .iter()
             .any(|k| matches!(k, Kind::Physical | Kind::Text))
     });
-    let mut raw = Vec::new();
-    reader.each_frame(&mut |ns, bytes| {
-        let Some(row) = dec.next_row(ns, bytes) else {
-            return Ok(());
-        };
-        if dec.values {
-            dec.values_into(row.list, &mut raw);
+    // Full row groups go to a writing thread (encoding and ZSTD) while the next fill here; at
+    // most two wait, and their buffers come back to be filled again.
+    let (full, to_write) = std::sync::mpsc::sync_channel::<(usize, Group)>(2);
+    let (back, written) = std::sync::mpsc::sync_channel::<(usize, Group)>(4);
+    let outcome = std::thread::scope(|scope| {
+        let writing = std::thread::Builder::new()
+            .name("parquet-write".into())
+            .spawn_scoped(scope, move || -> Result<Vec<(PathBuf, usize)>, Error> {
+                for (li, mut g) in to_write {
+                    if let Some(f) = files.get_mut(li) {
+                        f.write(&g)?;
+                    }
+                    g.clear();
+                    let _ = back.try_send((li, g));
+                }
+                let mut done = Vec::new();
+                for f in files {
+                    let e = pq(&f.path);
+                    f.writer.close().map_err(e)?;
+                    done.push((f.path, f.columns));
+                }
+                Ok(done)
+            })
+            .map_err(|source| Error::Io {
+                path: output.to_owned(),
+                what: "start a writing thread for",
+                source,
+            })?;
+        let mut spares: Vec<Vec<Group>> = lists.iter().map(|_| Vec::new()).collect();
+        let mut raw = Vec::new();
+        let read = reader.each_frame(&mut |ns, bytes| {
+            let Some(row) = dec.next_row(ns, bytes) else {
+                return Ok(());
+            };
+            if values {
+                dec.values_into(row.list, &mut raw);
+            }
+            let Some(l) = lists.get_mut(row.list) else {
+                return Ok(());
+            };
+            if l.push(&dec, row.list, ns, row.slave_ticks, &raw) {
+                while let Ok((li, g)) = written.try_recv() {
+                    if let Some(s) = spares.get_mut(li) {
+                        s.push(g);
+                    }
+                }
+                let next = spares[row.list]
+                    .pop()
+                    .unwrap_or_else(|| Group::new(&l.kinds));
+                let g = std::mem::replace(&mut l.group, next);
+                if full.send((row.list, g)).is_err() {
+                    // The writing thread stopped: its error is the one reported.
+                    return Err(Error::Meta("the Parquet writer stopped".into()));
+                }
+            }
+            Ok(())
+        });
+        if read.is_ok() {
+            for (li, l) in lists.iter_mut().enumerate() {
+                let g = std::mem::replace(&mut l.group, Group::new(&[]));
+                if !g.time.is_empty() && full.send((li, g)).is_err() {
+                    break;
+                }
+            }
         }
-        if let Some(file) = files.get_mut(row.list) {
-            file.push(&dec, row.list, ns, row.slave_ticks, &raw)?;
-        }
-        Ok(())
+        drop(full);
+        let done = writing.join().map_err(|_| {
+            Error::Meta(format!("the thread writing {} panicked", output.display()))
+        })?;
+        let done = done?;
+        read?;
+        Ok::<_, Error>(done)
     })?;
     let mut summary = ParquetSummary::default();
-    for mut f in files {
-        f.flush()?;
-        summary.columns += 2 + f.kinds.len();
-        let e = pq(&f.path);
-        f.writer.close().map_err(e)?;
-        summary.files.push((f.path, f.rows));
+    for ((path, columns), l) in outcome.into_iter().zip(&lists) {
+        summary.columns += columns;
+        summary.files.push((path, l.rows));
     }
     Ok(summary)
 }
