@@ -263,6 +263,14 @@ impl Reader {
     /// [`Error::Corrupt`] naming the block and offset when its payload fails its checksum or
     /// does not decompress.
     pub fn block(&mut self, i: usize) -> Result<Vec<u8>, Error> {
+        let (mut stored, mut raw) = (Vec::new(), Vec::new());
+        self.block_into(i, &mut stored, &mut raw)?;
+        Ok(raw)
+    }
+
+    /// As [`Reader::block`], into `raw`, with `stored` for the compressed bytes: both are
+    /// reused, so reading block after block allocates nothing once they have grown.
+    fn block_into(&mut self, i: usize, stored: &mut Vec<u8>, raw: &mut Vec<u8>) -> Result<(), Error> {
         let b = *self.blocks.get(i).ok_or_else(|| Error::Corrupt {
             block: i,
             offset: 0,
@@ -273,40 +281,34 @@ impl Reader {
             offset: b.offset,
             reason,
         };
-        let mut stored = vec![0u8; b.header.stored_len as usize];
-        read_exact_at(
-            &mut self.file,
-            b.offset + BLOCK_HEADER_LEN as u64,
-            &mut stored,
-        )
-        .map_err(|e| corrupt(format!("cannot read: {e}")))?;
-        if crc32fast::hash(&stored) != b.header.payload_crc {
+        // Only the length changes; the bytes are overwritten by the read.
+        stored.resize(b.header.stored_len as usize, 0);
+        read_exact_at(&mut self.file, b.offset + BLOCK_HEADER_LEN as u64, stored)
+            .map_err(|e| corrupt(format!("cannot read: {e}")))?;
+        if crc32fast::hash(stored) != b.header.payload_crc {
             return Err(corrupt("payload checksum mismatch".into()));
         }
-        match b.header.codec {
-            Codec::None => Ok(stored),
+        let want = b.header.raw_len as usize;
+        let n = match b.header.codec {
+            Codec::None => {
+                std::mem::swap(stored, raw);
+                return Ok(());
+            }
             Codec::Lz4 => {
-                let mut raw = vec![0u8; b.header.raw_len as usize];
-                let n = lz4_flex::block::decompress_into(&stored, &mut raw)
-                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?;
-                if n != raw.len() {
-                    return Err(corrupt(format!("{n} bytes instead of {}", raw.len())));
-                }
-                Ok(raw)
+                raw.resize(want, 0);
+                lz4_flex::block::decompress_into(stored, raw)
+                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?
             }
             Codec::Zstd => {
-                let mut raw = vec![0u8; b.header.raw_len as usize];
-                let n = zstd::bulk::decompress_to_buffer(&stored, &mut raw)
-                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?;
-                if n != b.header.raw_len as usize {
-                    return Err(corrupt(format!(
-                        "{n} bytes instead of {}",
-                        b.header.raw_len
-                    )));
-                }
-                Ok(raw)
+                raw.resize(want, 0);
+                zstd::bulk::decompress_to_buffer(stored, raw)
+                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?
             }
+        };
+        if n != want {
+            return Err(corrupt(format!("{n} bytes instead of {want}")));
         }
+        Ok(())
     }
 
     /// Every frame, in order: `(host_ns, bytes)`; damaged blocks yield their error once and
@@ -315,6 +317,7 @@ impl Reader {
         Frames {
             reader: self,
             block: 0,
+            stored: Vec::new(),
             raw: Vec::new(),
             pos: 0,
             left: 0,
@@ -328,6 +331,7 @@ impl Reader {
 pub struct Frames<'a> {
     reader: &'a mut Reader,
     block: usize,
+    stored: Vec<u8>,
     raw: Vec<u8>,
     pos: usize,
     left: u32,
@@ -371,9 +375,8 @@ impl Frames<'_> {
             }
             let i = self.block;
             self.block += 1;
-            match self.reader.block(i) {
-                Ok(raw) => {
-                    self.raw = raw;
+            match self.reader.block_into(i, &mut self.stored, &mut self.raw) {
+                Ok(()) => {
                     self.pos = 0;
                     self.left = self.reader.blocks[i].header.frames;
                     self.ns = self.reader.blocks[i].header.first_ns;
