@@ -282,7 +282,7 @@ fn mdf4(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<()> {
                 "--",
             ])
             .arg(&rec)
-            .args([session, "3000"]),
+            .args([session, "30000"]),
         )?;
         export_and_compare(python, bin, &rec)?;
     }

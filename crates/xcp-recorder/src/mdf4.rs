@@ -9,9 +9,10 @@
 //! rational, TAB_NOINTP's exact-or-default lookup, FORM) are exported as physical values in a
 //! float64 channel.
 //!
-//! The file is written in one pass per list: metadata blocks first, then each list's DT
-//! block streamed from the recording, its length and the group's record count patched
-//! afterwards. Memory stays bounded.
+//! The file is written in one pass over the recording: metadata blocks first, then the
+//! records, each list's gathered in a buffer that goes out as a DT block whenever it passes
+//! 1 MiB (a list with several gets a DL block listing them), the groups' data links and
+//! record counts patched at the end. Memory: a fragment per list.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -47,12 +48,9 @@ impl Block {
         24 + self.links.len() * 8 + self.data.len()
     }
 
+    /// Its length in the file, padding included.
     fn len(&self) -> u64 {
         (self.unpadded().div_ceil(8) * 8) as u64
-    }
-
-    fn padding(&self) -> usize {
-        self.unpadded().div_ceil(8) * 8 - self.unpadded()
     }
 }
 
@@ -385,53 +383,48 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
     id[28..30].copy_from_slice(&410u16.to_le_bytes());
     w.write_all(&id).map_err(io("write"))?;
     for b in &blocks.0 {
-        let len = b.len();
-        w.write_all(&b.id).map_err(io("write"))?;
-        w.write_all(&[0; 4]).map_err(io("write"))?;
-        w.write_all(&len.to_le_bytes()).map_err(io("write"))?;
-        w.write_all(&(b.links.len() as u64).to_le_bytes())
-            .map_err(io("write"))?;
-        for l in &b.links {
-            let v = l.map_or(0, |i| offsets[i]);
-            w.write_all(&v.to_le_bytes()).map_err(io("write"))?;
-        }
-        w.write_all(&b.data).map_err(io("write"))?;
-        w.write_all(&vec![0; b.padding()]).map_err(io("write"))?;
+        let links: Vec<u64> = b
+            .links
+            .iter()
+            .map(|l| l.map_or(0, |i| offsets[i]))
+            .collect();
+        write_block(&mut w, &b.id, &links, &b.data).map_err(io("write"))?;
     }
 
-    // Data: one DT block per list, one pass over the recording each.
-    let mut total = 0u64;
-    for (li, (dg, cg, size, stored)) in groups.iter().enumerate() {
-        let dt_at = w.stream_position().map_err(io("seek"))?;
-        w.write_all(b"##DT\0\0\0\0").map_err(io("write"))?;
-        w.write_all(&[0; 16]).map_err(io("write"))?;
-        let mut dec = Decoder::new(reader.meta())?;
-        let mut clock = SlaveClock::from_meta(reader.meta());
-        let all_raw = stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. }));
-        let mut records = 0u64;
-        let mut rec = Vec::with_capacity(*size);
-        let mut raw = Vec::new();
-        reader.each_frame(&mut |ns, bytes| {
-            let Some(head) = dec.next_row(ns, bytes) else {
-                return Ok(());
-            };
-            if head.list != li {
-                return Ok(());
-            }
-            rec.clear();
-            let at = match (head.slave_ticks, clock.as_mut()) {
-                (Some(raw), Some(c)) => c.host_ns(raw, ns),
-                _ => ns,
-            };
-            let t = seconds_since(at, start_ns);
-            rec.extend_from_slice(&t.to_le_bytes());
-            if all_raw {
-                // The assembled element bytes are the record as MDF wants it.
-                rec.extend_from_slice(dec.row_bytes(li));
-                w.write_all(&rec).map_err(io("write"))?;
-                records += 1;
-                return Ok(());
-            }
+    // Data: one pass over the recording. Each list's records gather in a buffer of its own
+    // that goes to the file as a DT block whenever it passes `FRAGMENT` bytes; a list with
+    // several such blocks gets a DL block listing them. Memory: one fragment per list.
+    let mut pos = at;
+    let mut pending: Vec<Vec<u8>> = groups.iter().map(|_| Vec::new()).collect();
+    let mut fragments: Vec<Vec<(u64, u64)>> = groups.iter().map(|_| Vec::new()).collect();
+    let mut records = vec![0u64; groups.len()];
+    let mut dec = Decoder::new(reader.meta())?;
+    let mut clocks: Vec<Option<SlaveClock>> = groups
+        .iter()
+        .map(|_| SlaveClock::from_meta(reader.meta()))
+        .collect();
+    let all_raw: Vec<bool> = groups
+        .iter()
+        .map(|(_, _, _, stored)| stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. })))
+        .collect();
+    let mut raw = Vec::new();
+    reader.each_frame(&mut |ns, bytes| {
+        let Some(head) = dec.next_row(ns, bytes) else {
+            return Ok(());
+        };
+        let li = head.list;
+        let (Some(rec), Some((_, _, _, stored))) = (pending.get_mut(li), groups.get(li)) else {
+            return Ok(());
+        };
+        let at = match (head.slave_ticks, clocks[li].as_mut()) {
+            (Some(raw), Some(c)) => c.host_ns(raw, ns),
+            _ => ns,
+        };
+        rec.extend_from_slice(&seconds_since(at, start_ns).to_le_bytes());
+        if all_raw[li] {
+            // The assembled element bytes are the record as MDF wants it.
+            rec.extend_from_slice(dec.row_bytes(li));
+        } else {
             dec.values_into(li, &mut raw);
             let columns = &dec.lists[li].columns;
             for (((s, n), raw), col) in stored.iter().zip(&raw).zip(columns) {
@@ -448,27 +441,52 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
                     }
                 }
             }
-            w.write_all(&rec).map_err(io("write"))?;
-            records += 1;
-            Ok(())
-        })?;
-        let end = w.stream_position().map_err(io("seek"))?;
-        let len = end - dt_at;
-        // Blocks are 8-aligned: pad the DT block.
-        let pad = (8 - len % 8) % 8;
-        w.write_all(&vec![0; pad as usize]).map_err(io("write"))?;
-        let next = end + pad;
-        w.seek(SeekFrom::Start(dt_at + 8)).map_err(io("seek"))?;
-        w.write_all(&len.to_le_bytes()).map_err(io("write"))?;
-        // DG's data link is its third link; CG's cycle count the second data word.
-        let dg_data_link = offsets[*dg] + 24 + 2 * 8;
-        w.seek(SeekFrom::Start(dg_data_link)).map_err(io("seek"))?;
-        w.write_all(&dt_at.to_le_bytes()).map_err(io("write"))?;
-        let cg_cycles = offsets[*cg] + 24 + 6 * 8 + 8;
-        w.seek(SeekFrom::Start(cg_cycles)).map_err(io("seek"))?;
-        w.write_all(&records.to_le_bytes()).map_err(io("write"))?;
-        w.seek(SeekFrom::Start(next)).map_err(io("seek"))?;
-        total += records;
+        }
+        records[li] += 1;
+        if rec.len() >= FRAGMENT {
+            fragments[li].push((pos, rec.len() as u64));
+            pos += write_block(&mut w, b"##DT", &[], rec).map_err(io("write"))?;
+            rec.clear();
+        }
+        Ok(())
+    })?;
+    for (li, rec) in pending.iter().enumerate() {
+        // A list without records still gets its (empty) DT block.
+        if !rec.is_empty() || fragments[li].is_empty() {
+            fragments[li].push((pos, rec.len() as u64));
+            pos += write_block(&mut w, b"##DT", &[], rec).map_err(io("write"))?;
+        }
+    }
+    let mut data_links = Vec::with_capacity(groups.len());
+    for frags in &fragments {
+        if let [(only, _)] = frags[..] {
+            data_links.push(only);
+            continue;
+        }
+        // DL: no next list; flags 0 (fragments of their own lengths), then the offset of each
+        // fragment in the group's data.
+        let links: Vec<u64> = std::iter::once(0)
+            .chain(frags.iter().map(|f| f.0))
+            .collect();
+        let mut data = vec![0u8; 4];
+        data.extend_from_slice(&u32::try_from(frags.len()).unwrap_or(u32::MAX).to_le_bytes());
+        let mut offset = 0u64;
+        for &(_, len) in frags {
+            data.extend_from_slice(&offset.to_le_bytes());
+            offset += len;
+        }
+        data_links.push(pos);
+        pos += write_block(&mut w, b"##DL", &links, &data).map_err(io("write"))?;
+    }
+    // Patched: each DG's data link (its third link), each CG's cycle count (its second data
+    // word).
+    for ((dg, cg, _, _), (link, n)) in groups.iter().zip(data_links.iter().zip(&records)) {
+        w.seek(SeekFrom::Start(offsets[*dg] + 24 + 2 * 8))
+            .map_err(io("seek"))?;
+        w.write_all(&link.to_le_bytes()).map_err(io("write"))?;
+        w.seek(SeekFrom::Start(offsets[*cg] + 24 + 6 * 8 + 8))
+            .map_err(io("seek"))?;
+        w.write_all(&n.to_le_bytes()).map_err(io("write"))?;
     }
     let file = w.into_inner().map_err(|e| Error::Io {
         path: output.to_owned(),
@@ -481,6 +499,30 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
     Ok(Mdf4Summary {
         groups: groups.len(),
         channels,
-        records: total,
+        records: records.iter().sum(),
     })
+}
+
+/// Record bytes a list gathers before they go to the file as one DT block.
+const FRAGMENT: usize = 1 << 20;
+
+/// Writes a block (header, `links`, `data`, padding to 8 bytes); the bytes it took.
+fn write_block(
+    w: &mut impl Write,
+    id: &[u8; 4],
+    links: &[u64],
+    data: &[u8],
+) -> std::io::Result<u64> {
+    let len = 24 + 8 * links.len() as u64 + data.len() as u64;
+    w.write_all(id)?;
+    w.write_all(&[0; 4])?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(&(links.len() as u64).to_le_bytes())?;
+    for l in links {
+        w.write_all(&l.to_le_bytes())?;
+    }
+    w.write_all(data)?;
+    let pad = (8 - len % 8) % 8;
+    w.write_all(&[0; 8][..pad as usize])?;
+    Ok(len + pad)
 }

@@ -270,7 +270,12 @@ impl Reader {
 
     /// As [`Reader::block`], into `raw`, with `stored` for the compressed bytes: both are
     /// reused, so reading block after block allocates nothing once they have grown.
-    fn block_into(&mut self, i: usize, stored: &mut Vec<u8>, raw: &mut Vec<u8>) -> Result<(), Error> {
+    fn block_into(
+        &mut self,
+        i: usize,
+        stored: &mut Vec<u8>,
+        raw: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let b = *self.blocks.get(i).ok_or_else(|| Error::Corrupt {
             block: i,
             offset: 0,
