@@ -1,8 +1,9 @@
 //! The writer: the producer (the master's receive thread) packs frames into chunks and hands
-//! them over a bounded channel to a writer thread, which gathers them into blocks, compresses,
-//! checksums and appends them. Chunk buffers travel back for reuse, so memory stays bounded
-//! however long the recording runs; a chunk that finds the channel full is dropped and its
-//! frames counted.
+//! them over a bounded channel to a writer thread, which gathers them into blocks; compressing
+//! threads (one per core, up to four, one block each) compress them, and the writer thread
+//! checksums and appends them in order. Chunk and block buffers travel back for reuse, so
+//! memory stays bounded however long the recording runs; a chunk that finds the channel full
+//! after `wait_when_full` is dropped and its frames counted.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
@@ -28,7 +29,9 @@ pub struct WriterOptions {
     pub zstd_level: i32,
     /// Raw bytes per block before it is written.
     pub block_bytes: usize,
-    /// A partly filled block is written after this long, which bounds what a crash can lose.
+    /// A partly filled block is handed on to be compressed and written after this long,
+    /// which bounds what a crash can lose (this much data, plus the blocks still being
+    /// compressed: one per compressing thread).
     pub block_age: Duration,
     /// Bytes per chunk handed from the producer to the writer thread.
     pub chunk_bytes: usize,
@@ -216,7 +219,7 @@ impl Recorder {
                 Ok(()) => return,
                 Err(TrySendError::Full(m)) if Instant::now() < deadline => {
                     msg = m;
-                    std::thread::yield_now();
+                    std::thread::sleep(Duration::from_micros(50));
                 }
                 Err(
                     TrySendError::Full(Msg::Chunk(c)) | TrySendError::Disconnected(Msg::Chunk(c)),
@@ -267,33 +270,143 @@ impl Drop for Recorder {
     }
 }
 
+/// A block: gathered from chunks on the writer thread, compressed on a compressing thread
+/// (`stored`), written on the writer thread.
 struct Block {
     raw: Vec<u8>,
+    stored: Vec<u8>,
     frames: u32,
     first_ns: u64,
     last_ns: u64,
     started: Option<Instant>,
 }
 
+impl Block {
+    fn with_capacity(raw: usize) -> Self {
+        Self {
+            raw: Vec::with_capacity(raw),
+            stored: Vec::new(),
+            frames: 0,
+            first_ns: 0,
+            last_ns: 0,
+            started: None,
+        }
+    }
+}
+
 /// The file side of the writer thread: where blocks go and what was written.
 struct Output {
     out: BufWriter<File>,
     offset: u64,
-    stored: Vec<u8>,
     codec: Codec,
-    zstd_level: i32,
     index: Vec<(u64, u64, u64, u32)>,
     summary: Summary,
 }
 
-impl Output {
-    /// Writes `block` if it holds frames.
-    fn flush(&mut self, block: &mut Block) -> std::io::Result<()> {
+/// Blocks handed to compressing threads in turn and written back in the order they were
+/// handed out: block `k` goes to thread `k % threads`, so each thread's results arrive in
+/// order. At most one block per thread is in flight; their buffers are reused.
+struct Pipeline {
+    to: Vec<SyncSender<Block>>,
+    from: Vec<Receiver<std::io::Result<Block>>>,
+    sent: u64,
+    written: u64,
+    spare: Vec<Block>,
+    block_bytes: usize,
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("a compressing thread stopped")
+}
+
+impl Pipeline {
+    fn threads(&self) -> u64 {
+        self.to.len().max(1) as u64
+    }
+
+    /// Blocks handed out and not yet written.
+    const fn in_flight(&self) -> u64 {
+        self.sent - self.written
+    }
+
+    /// An empty block to gather into.
+    fn fresh(&mut self) -> Block {
+        self.spare.pop().map_or_else(
+            || Block::with_capacity(self.block_bytes),
+            |mut b| {
+                b.raw.clear();
+                b.frames = 0;
+                b.started = None;
+                b
+            },
+        )
+    }
+
+    /// Hands `block` to the next compressing thread, first writing the oldest block when
+    /// every thread has one.
+    fn dispatch(&mut self, block: Block, o: &mut Output) -> std::io::Result<()> {
+        while self.in_flight() >= self.threads() {
+            self.write_next(o, true)?;
+        }
+        let i = usize::try_from(self.sent % self.threads()).unwrap_or(0);
+        self.to
+            .get(i)
+            .ok_or_else(stopped)?
+            .send(block)
+            .map_err(|_| stopped())?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Writes the oldest block in flight, waiting for it when `wait`; whether one was
+    /// written.
+    fn write_next(&mut self, o: &mut Output, wait: bool) -> std::io::Result<bool> {
+        if self.in_flight() == 0 {
+            return Ok(false);
+        }
+        let i = usize::try_from(self.written % self.threads()).unwrap_or(0);
+        let rx = self.from.get(i).ok_or_else(stopped)?;
+        let done = if wait {
+            rx.recv().map_err(|_| stopped())?
+        } else {
+            match rx.try_recv() {
+                Ok(b) => b,
+                Err(mpsc::TryRecvError::Empty) => return Ok(false),
+                Err(mpsc::TryRecvError::Disconnected) => return Err(stopped()),
+            }
+        };
+        let block = done?;
+        write_block(o, &block)?;
+        self.written += 1;
+        self.spare.push(block);
+        Ok(true)
+    }
+
+    /// Writes every block whose compression has finished, in order.
+    fn write_ready(&mut self, o: &mut Output) -> std::io::Result<()> {
+        while self.write_next(o, false)? {}
+        Ok(())
+    }
+
+    /// Writes every block in flight.
+    fn drain(&mut self, o: &mut Output) -> std::io::Result<()> {
+        while self.write_next(o, true)? {}
+        Ok(())
+    }
+
+    /// Hands the gathered `block` on if it holds frames, leaving an empty one in its place.
+    fn hand_on(&mut self, block: &mut Block, o: &mut Output) -> std::io::Result<()> {
         if block.frames == 0 {
             return Ok(());
         }
-        write_block(self, block)
+        let next = self.fresh();
+        self.dispatch(std::mem::replace(block, next), o)
     }
+}
+
+/// Compressing threads: one per core, up to four.
+fn compressing_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
 fn write_loop(
@@ -308,42 +421,83 @@ fn write_loop(
     let mut o = Output {
         out: BufWriter::with_capacity(1 << 20, file),
         offset,
-        stored: Vec::new(),
         codec: options.codec,
-        zstd_level: options.zstd_level,
         index: Vec::new(),
         summary: Summary::default(),
     };
-    let mut block = Block {
-        raw: Vec::with_capacity(options.block_bytes + options.chunk_bytes),
-        frames: 0,
-        first_ns: 0,
-        last_ns: 0,
-        started: None,
-    };
-    loop {
-        let wait = block.started.map_or(options.block_age, |t| {
-            options.block_age.saturating_sub(t.elapsed())
-        });
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Chunk(c)) => {
-                append(&mut block, &c);
-                let _ = free.try_send(c.data);
-                if block.raw.len() >= options.block_bytes {
-                    o.flush(&mut block).map_err(io(path, "write a block"))?;
+    let (codec, level) = (options.codec, options.zstd_level);
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let mut pipe = Pipeline {
+            to: Vec::new(),
+            from: Vec::new(),
+            sent: 0,
+            written: 0,
+            spare: Vec::new(),
+            block_bytes: options.block_bytes + options.chunk_bytes,
+        };
+        for _ in 0..compressing_threads() {
+            let (to, blocks) = mpsc::sync_channel::<Block>(1);
+            let (done, from) = mpsc::sync_channel::<std::io::Result<Block>>(1);
+            std::thread::Builder::new()
+                .name("xcp-recorder-lz".into())
+                .spawn_scoped(scope, move || {
+                    for mut b in blocks {
+                        let r = compress(codec, level, &mut b).map(|()| b);
+                        if done.send(r).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(io(path, "start a compressing thread for"))?;
+            pipe.to.push(to);
+            pipe.from.push(from);
+        }
+        let mut block = pipe.fresh();
+        loop {
+            let mut wait = block.started.map_or(options.block_age, |t| {
+                options.block_age.saturating_sub(t.elapsed())
+            });
+            if pipe.in_flight() > 0 {
+                // Compressed blocks go to disk promptly even when no frames arrive.
+                wait = wait.min(Duration::from_millis(2));
+            }
+            let got = rx.recv_timeout(wait);
+            match got {
+                Ok(Msg::Chunk(c)) => {
+                    append(&mut block, &c);
+                    let _ = free.try_send(c.data);
+                    if block.raw.len() >= options.block_bytes {
+                        pipe.hand_on(&mut block, &mut o)
+                            .map_err(io(path, "write a block"))?;
+                    }
+                }
+                Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if block
+                        .started
+                        .is_some_and(|t| t.elapsed() >= options.block_age)
+                    {
+                        pipe.hand_on(&mut block, &mut o)
+                            .map_err(io(path, "write a block"))?;
+                    }
                 }
             }
-            Ok(Msg::Close) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
-                o.flush(&mut block).map_err(io(path, "write a block"))?;
+            pipe.write_ready(&mut o)
+                .map_err(io(path, "write a block"))?;
+        }
+        // Whatever is still queued (sent before Close) was received above; flush the rest.
+        while let Ok(Msg::Chunk(c)) = rx.try_recv() {
+            append(&mut block, &c);
+            if block.raw.len() >= options.block_bytes {
+                pipe.hand_on(&mut block, &mut o)
+                    .map_err(io(path, "write a block"))?;
             }
         }
-    }
-    // Whatever is still queued (sent before Close) was received above; flush the rest.
-    while let Ok(Msg::Chunk(c)) = rx.try_recv() {
-        append(&mut block, &c);
-    }
-    o.flush(&mut block).map_err(io(path, "write a block"))?;
+        pipe.hand_on(&mut block, &mut o)
+            .map_err(io(path, "write a block"))?;
+        pipe.drain(&mut o).map_err(io(path, "write a block"))?;
+        Ok(())
+    })?;
     // The footer: the index, the counts, where the index starts, the end magic.
     let Output {
         mut out,
@@ -406,27 +560,30 @@ fn append(block: &mut Block, c: &Chunk) {
     block.last_ns = c.last_ns.max(block.last_ns);
 }
 
-fn write_block(o: &mut Output, block: &mut Block) -> std::io::Result<()> {
-    let payload: &[u8] = match o.codec {
-        Codec::None => &block.raw,
+/// Compresses `block.raw` into `block.stored` (a copy with no codec).
+fn compress(codec: Codec, zstd_level: i32, block: &mut Block) -> std::io::Result<()> {
+    let stored = &mut block.stored;
+    stored.clear();
+    match codec {
+        Codec::None => stored.extend_from_slice(&block.raw),
         Codec::Lz4 => {
-            o.stored.clear();
-            o.stored
-                .resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
-            let n = lz4_flex::block::compress_into(&block.raw, &mut o.stored)
+            stored.resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
+            let n = lz4_flex::block::compress_into(&block.raw, stored)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            o.stored.truncate(n);
-            &o.stored
+            stored.truncate(n);
         }
         Codec::Zstd => {
-            o.stored.clear();
-            o.stored
-                .resize(zstd::zstd_safe::compress_bound(block.raw.len()), 0);
-            let n = zstd::bulk::compress_to_buffer(&block.raw, &mut o.stored, o.zstd_level)?;
-            o.stored.truncate(n);
-            &o.stored
+            stored.resize(zstd::zstd_safe::compress_bound(block.raw.len()), 0);
+            let n = zstd::bulk::compress_to_buffer(&block.raw, stored, zstd_level)?;
+            stored.truncate(n);
         }
-    };
+    }
+    Ok(())
+}
+
+/// Appends a compressed block: header, payload, flushed to the file.
+fn write_block(o: &mut Output, block: &Block) -> std::io::Result<()> {
+    let payload = &block.stored;
     let h = BlockHeader {
         codec: o.codec,
         stored_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
@@ -439,7 +596,7 @@ fn write_block(o: &mut Output, block: &mut Block) -> std::io::Result<()> {
     o.out.write_all(&h.encode())?;
     o.out.write_all(payload)?;
     // A block is complete on disk once written: what a crash can lose is the block being
-    // gathered (at most `block_age` of data).
+    // gathered (at most `block_age` of data) and those still being compressed.
     o.out.flush()?;
     o.index
         .push((o.offset, block.first_ns, block.last_ns, block.frames));
@@ -447,8 +604,5 @@ fn write_block(o: &mut Output, block: &mut Block) -> std::io::Result<()> {
     o.summary.frames += u64::from(block.frames);
     o.summary.bytes += block.raw.len() as u64;
     o.summary.blocks += 1;
-    block.raw.clear();
-    block.frames = 0;
-    block.started = None;
     Ok(())
 }
