@@ -327,9 +327,9 @@ impl Plan {
 
 /// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`.
 ///
-/// The rows are decoded on the calling thread, turned into text in batches of
-/// [`BATCH_ROWS`] on one thread per core, and written in order by another; a bounded number of
-/// batches is in flight and their buffers are reused.
+/// The rows are decoded on the calling thread, turned into text in batches of 4096 on one
+/// thread per core (up to four), and written in order by another; a bounded number of batches
+/// is in flight and their buffers are reused.
 ///
 /// # Errors
 /// As [`export`].
