@@ -3,8 +3,9 @@
 //! A recording is append-only: a self-describing header and JSON metadata (slave, EPK, A2L,
 //! DAQ layout, start time), then blocks of raw frames, each compressed (LZ4 by default) and
 //! checksummed on its own, then an index for random access by time. The [`Recorder`] writes
-//! on a thread of its own behind a bounded channel, counts what it cannot take, drains the
-//! channel on close and holds bounded memory however long it runs. The [`Reader`] opens closed
+//! on a thread of its own behind a bounded channel (blocks compressed on one thread per core),
+//! counts what it cannot take, drains the channel on close and holds bounded memory however
+//! long it runs. The [`Reader`] opens closed
 //! and crashed recordings alike: without an index it walks the blocks, stops before an
 //! unfinished last block and skips damaged ones, and says what it salvaged.
 //!
