@@ -39,10 +39,9 @@ fn ecu(extra: &[&str], name: &str) -> Ecu {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Drained to the end, also once the address is known: the ECU keeps printing.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let mut e = Ecu {

@@ -12,6 +12,15 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+/// Prints a line on stdout, ignoring write errors: a reader that went away (a closed pipe) is
+/// no reason for the ECU to stop serving its masters.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
 use clap::Args;
 use xcp_proto::Resources;
 use xcp_slave::{DemoSeedKey, Server, SlaveConfig, TransportDesc};
@@ -149,20 +158,20 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     .context("starting the XCP server")?;
     let tasks = ecu.start(args.stress).context("starting the ECU tasks")?;
 
-    println!("xcpkit ecu: {} (EPK {:?})", model::NAME, ecu.slave.epk());
+    say!("xcpkit ecu: {} (EPK {:?})", model::NAME, ecu.slave.epk());
     for d in &descs {
         match d {
-            TransportDesc::Tcp(a) => println!("listening on tcp://{a}"),
-            TransportDesc::Udp(a) => println!("listening on udp://{a}"),
+            TransportDesc::Tcp(a) => say!("listening on tcp://{a}"),
+            TransportDesc::Udp(a) => say!("listening on udp://{a}"),
         }
     }
     if let Some(path) = &args.a2l_out {
-        println!("A2L written to {}", path.display());
+        say!("A2L written to {}", path.display());
     }
     if args.seed_key {
-        println!("seed & key: CAL/PAG, DAQ and PGM are locked (demo algorithm)");
+        say!("seed & key: CAL/PAG, DAQ and PGM are locked (demo algorithm)");
     }
-    println!("press Ctrl-C to stop");
+    say!("press Ctrl-C to stop");
 
     let (stop_tx, stop_rx) = mpsc::sync_channel(1);
     ctrlc::set_handler(move || {
@@ -184,12 +193,17 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     let s = server.stats();
     server.stop();
     let st = ecu.slave.stats();
-    println!(
+    say!(
         "stopped: {} commands, {} DTOs sent, {} dropped (queue full), cycles 1ms/10ms/100ms {}/{}/{}",
-        s.commands, s.dtos_sent, st.dtos_dropped, cycles[0], cycles[1], cycles[2]
+        s.commands,
+        s.dtos_sent,
+        st.dtos_dropped,
+        cycles[0],
+        cycles[1],
+        cycles[2]
     );
     if args.stress {
-        println!("stress event: {} triggers", cycles[3]);
+        say!("stress event: {} triggers", cycles[3]);
     }
     Ok(())
 }
