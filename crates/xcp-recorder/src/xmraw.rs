@@ -411,14 +411,26 @@ fn containers_pipelined(
     })
 }
 
+/// How long an import waits for the writer to take a chunk before it counts the chunk as
+/// dropped (and fails): a writer that makes no progress for this long is stuck.
+pub const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Imports `input` (a pyXCP `.xmraw`) into a native recording at `output`.
 ///
 /// # Errors
 /// [`Error::NotARecording`] when `input` is not an `.xmraw` or its header or metadata cannot be
 /// read; [`Error::Io`] when a file cannot be read or written. Damaged containers are skipped and
 /// reported in [`Import::damaged`], not errors.
+///
+/// A copy has no live source to keep up with: the import waits for the writer at least
+/// [`IMPORT_WAIT`] per chunk (not `options.wait_when_full`, which is for live recordings), and
+/// fails if frames are dropped all the same.
 pub fn import(input: &Path, output: &Path, options: WriterOptions) -> Result<Import, Error> {
     let o = open(input)?;
+    let options = WriterOptions {
+        wait_when_full: options.wait_when_full.max(IMPORT_WAIT),
+        ..options
+    };
     let mut rec = Recorder::create(output, &o.meta, options)?;
     let out = containers_pipelined(o, input, &mut |category, ts, payload| {
         if category == DAQ {
