@@ -438,11 +438,7 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
             .map_err(io("start a writing thread for"))?;
         let mut batch = Batch::default();
         let mut sent = 0usize;
-        let mut stopped = false;
         let decoded = r.each_frame(&mut |ns, bytes| {
-            if stopped {
-                return Ok(());
-            }
             let Some(row) = dec.next_row(ns, bytes) else {
                 return Ok(());
             };
@@ -452,21 +448,24 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
             if batch.rows.len() >= BATCH_ROWS {
                 let next = spare.try_recv().unwrap_or_default();
                 let full = std::mem::replace(&mut batch, next);
-                // A closed channel: the writer stopped, and its error is reported below.
-                stopped = to_workers[sent % workers].send(full).is_err();
+                if to_workers[sent % workers].send(full).is_err() {
+                    // The writing thread stopped: its error is the one reported below.
+                    return Err(Error::Meta("the CSV writer stopped".into()));
+                }
                 sent += 1;
             }
             Ok(())
         });
-        if !stopped && !batch.rows.is_empty() {
+        if decoded.is_ok() && !batch.rows.is_empty() {
             let _ = to_workers[sent % workers].send(batch);
         }
         drop(to_workers);
         let written = writer.join().map_err(|_| {
             Error::Meta(format!("the thread writing {} panicked", output.display()))
         })?;
+        written?;
         summary.damaged = decoded?;
-        written
+        Ok(())
     })?;
     summary.rows = rows;
     summary.incomplete = dec.incomplete;

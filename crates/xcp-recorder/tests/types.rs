@@ -96,6 +96,15 @@ fn every_type_and_byte_order_decodes_to_the_values_written() {
                 }
             }
         }
+        // A device that takes nothing: the CSV's writing thread fails, the export stops and
+        // says why, nothing hangs.
+        let full = std::path::Path::new("/dev/full");
+        if full.exists() {
+            match xcp_recorder::csv::export(&path, full) {
+                Err(xcp_recorder::Error::Io { what, .. }) => assert_eq!(what, "write"),
+                other => panic!("CSV to /dev/full: {other:?}"),
+            }
+        }
         // The MDF4 export carries every row, in DT fragments a DL block lists (20 000 rows of
         // 92 bytes pass the 1 MiB fragment), each record the time and the row's bytes.
         let mf4 = path.with_extension("mf4");
