@@ -257,7 +257,7 @@ pub fn export(input: &Path, output: &Path) -> Result<Mdf4Summary, Error> {
 /// # Errors
 /// As [`export`].
 pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary, Error> {
-    let decoder = Decoder::new(reader.meta())?;
+    let mut dec = Decoder::new(reader.meta())?;
     let start_ns = reader.first_ns().unwrap_or(0);
     let mut blocks = Blocks(Vec::new());
     let io = |what: &'static str| {
@@ -284,10 +284,10 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
     blocks.0[hd].links[1] = Some(fh);
 
     // Per list: channels, CG, DG; record layout [time f64][values].
-    let mut groups = Vec::new(); // (dg index, cg index, record size, stored kinds)
+    let mut groups = Vec::new(); // (dg index, cg index, stored kinds)
     let mut prev_dg: Option<usize> = None;
     let mut channels = 0;
-    for l in &decoder.lists {
+    for l in &dec.lists {
         let mut cns = Vec::new();
         let mut stored = Vec::new();
         let mut offset = 8u32;
@@ -364,7 +364,7 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
             blocks.0[hd].links[0] = Some(dg);
         }
         prev_dg = Some(dg);
-        groups.push((dg, cg, offset as usize, stored));
+        groups.push((dg, cg, stored));
     }
 
     // Offsets: the ID block takes the first 64 bytes.
@@ -398,14 +398,13 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
     let mut pending: Vec<Vec<u8>> = groups.iter().map(|_| Vec::new()).collect();
     let mut fragments: Vec<Vec<(u64, u64)>> = groups.iter().map(|_| Vec::new()).collect();
     let mut records = vec![0u64; groups.len()];
-    let mut dec = Decoder::new(reader.meta())?;
     let mut clocks: Vec<Option<SlaveClock>> = groups
         .iter()
         .map(|_| SlaveClock::from_meta(reader.meta()))
         .collect();
     let all_raw: Vec<bool> = groups
         .iter()
-        .map(|(_, _, _, stored)| stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. })))
+        .map(|(_, _, stored)| stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. })))
         .collect();
     let mut raw = Vec::new();
     reader.each_frame(&mut |ns, bytes| {
@@ -413,7 +412,7 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
             return Ok(());
         };
         let li = head.list;
-        let (Some(rec), Some((_, _, _, stored))) = (pending.get_mut(li), groups.get(li)) else {
+        let (Some(rec), Some((_, _, stored))) = (pending.get_mut(li), groups.get(li)) else {
             return Ok(());
         };
         let at = match (head.slave_ticks, clocks[li].as_mut()) {
@@ -480,7 +479,7 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
     }
     // Patched: each DG's data link (its third link), each CG's cycle count (its second data
     // word).
-    for ((dg, cg, _, _), (link, n)) in groups.iter().zip(data_links.iter().zip(&records)) {
+    for ((dg, cg, _), (link, n)) in groups.iter().zip(data_links.iter().zip(&records)) {
         w.seek(SeekFrom::Start(offsets[*dg] + 24 + 2 * 8))
             .map_err(io("seek"))?;
         w.write_all(&link.to_le_bytes()).map_err(io("write"))?;
