@@ -149,7 +149,7 @@ impl<'a> DaqPacket<'a> {
                 });
             }
             let n = size.len();
-            let Some(b) = bytes.get(pos..pos + n) else {
+            let Some(t) = size.read(bytes.get(pos..).unwrap_or_default(), params.byte_order) else {
                 return Err(DecodeError::Truncated {
                     packet: "DTO",
                     field: "TIMESTAMP",
@@ -158,7 +158,7 @@ impl<'a> DaqPacket<'a> {
                 });
             };
             pos += n;
-            Some(read_uint(b, params.byte_order))
+            Some(t)
         } else {
             None
         };
@@ -278,18 +278,6 @@ impl<'a> DaqPacket<'a> {
         }
         buf[pos..pos + self.data.len()].copy_from_slice(self.data);
         Ok(len)
-    }
-}
-
-/// Reads a 1-, 2- or 4-byte unsigned integer.
-#[inline]
-fn read_uint(b: &[u8], order: ByteOrder) -> u32 {
-    match (b.len(), order) {
-        (1, _) => u32::from(b[0]),
-        (2, ByteOrder::Intel) => u32::from(u16::from_le_bytes([b[0], b[1]])),
-        (2, ByteOrder::Motorola) => u32::from(u16::from_be_bytes([b[0], b[1]])),
-        (_, ByteOrder::Intel) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        (_, ByteOrder::Motorola) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
     }
 }
 

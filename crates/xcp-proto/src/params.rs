@@ -152,6 +152,20 @@ impl TimestampSize {
         }
     }
 
+    /// The timestamp at the start of `bytes`, in `order`; `None` when there is none (size
+    /// 0) or `bytes` is too short.
+    pub fn read(self, bytes: &[u8], order: ByteOrder) -> Option<u32> {
+        let b = bytes.get(..self.len())?;
+        Some(match (b, order) {
+            (&[a], _) => u32::from(a),
+            (&[a, b], ByteOrder::Intel) => u32::from(u16::from_le_bytes([a, b])),
+            (&[a, b], ByteOrder::Motorola) => u32::from(u16::from_be_bytes([a, b])),
+            (&[a, b, c, d], ByteOrder::Intel) => u32::from_le_bytes([a, b, c, d]),
+            (&[a, b, c, d], ByteOrder::Motorola) => u32::from_be_bytes([a, b, c, d]),
+            _ => return None,
+        })
+    }
+
     /// The three-bit size code.
     pub const fn code(self) -> u8 {
         match self {
@@ -285,3 +299,33 @@ pub struct OdtNumber(pub u8);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct EventChannel(pub u16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_in_their_size_and_byte_order() {
+        let b = [0x12, 0x34, 0x56, 0x78, 0x9a];
+        assert_eq!(
+            TimestampSize::Byte.read(&b, ByteOrder::Motorola),
+            Some(0x12)
+        );
+        assert_eq!(TimestampSize::Word.read(&b, ByteOrder::Intel), Some(0x3412));
+        assert_eq!(
+            TimestampSize::Word.read(&b, ByteOrder::Motorola),
+            Some(0x1234)
+        );
+        assert_eq!(
+            TimestampSize::Dword.read(&b, ByteOrder::Intel),
+            Some(0x7856_3412)
+        );
+        assert_eq!(
+            TimestampSize::Dword.read(&b, ByteOrder::Motorola),
+            Some(0x1234_5678)
+        );
+        // No timestamp, or too few bytes: none, never a panic.
+        assert_eq!(TimestampSize::None.read(&b, ByteOrder::Intel), None);
+        assert_eq!(TimestampSize::Dword.read(&b[..3], ByteOrder::Intel), None);
+    }
+}

@@ -454,13 +454,13 @@ impl Decoder {
         let mut data = frame.get(id_len..).unwrap_or_default();
         let mut ticks = None;
         if oi == 0 && list.timestamps {
-            let n = self.params.daq.timestamp.len();
-            let Some(ts) = data.get(..n).filter(|_| n > 0) else {
+            let size = self.params.daq.timestamp;
+            let Some(t) = size.read(data, self.params.byte_order) else {
                 self.unknown += 1;
                 return None;
             };
-            ticks = Some(read_uint(ts, self.params.byte_order));
-            data = &data[n..];
+            ticks = Some(t);
+            data = &data[size.len()..];
         }
         let st = &mut self.state[li];
         if oi == 0 {
@@ -555,24 +555,6 @@ pub(crate) fn element_bits(bytes: &[u8], size: usize, motorola: bool) -> u64 {
     } else {
         v
     }
-}
-
-/// An unsigned integer of 1, 2 or 4 bytes in `order`.
-fn read_uint(b: &[u8], order: ByteOrder) -> u32 {
-    let mut v = 0u32;
-    match order {
-        ByteOrder::Intel => {
-            for &x in b.iter().rev() {
-                v = (v << 8) | u32::from(x);
-            }
-        }
-        ByteOrder::Motorola => {
-            for &x in b {
-                v = (v << 8) | u32::from(x);
-            }
-        }
-    }
-    v
 }
 
 /// Groups adjacent columns of one element type and byte order whose bytes follow each other.
