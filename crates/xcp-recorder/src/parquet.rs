@@ -96,6 +96,7 @@ fn kind_of(c: &Column) -> Kind {
 }
 
 /// One row group's columns, filled by the decoding thread and written by the writing one.
+#[derive(Default)]
 struct Group {
     time: Vec<i64>,
     host: Vec<i64>,
@@ -501,7 +502,7 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<ParquetSumm
         });
         if read.is_ok() {
             for (li, l) in lists.iter_mut().enumerate() {
-                let g = std::mem::replace(&mut l.group, Group::new(&[]));
+                let g = std::mem::take(&mut l.group);
                 if !g.time.is_empty() && full.send((li, g)).is_err() {
                     break;
                 }
