@@ -92,116 +92,168 @@ const PAIRS: [u8; 200] = {
     t
 };
 
-/// Appends the decimal digits of `v` (below 10^8), written in place two at a time.
-#[allow(clippy::cast_possible_truncation, reason = "values below 100")]
-fn push_small(out: &mut Vec<u8>, mut v: u32) {
-    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-    let start = out.len();
-    out.resize(start + n, b'0');
-    let d = &mut out[start..];
-    let mut i = n;
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if v >= 10 {
-        let r = v as usize * 2;
-        d[i - 2..i].copy_from_slice(&PAIRS[r..r + 2]);
-    } else {
-        d[i - 1] = b'0' + v as u8;
-    }
+/// Text being built: `buf[..at]` is written, the rest is room already zeroed, so that a
+/// number is written straight into place with fixed-size copies (no per-call resize or length
+/// bookkeeping of a `Vec`).
+#[derive(Default)]
+struct Text {
+    buf: Vec<u8>,
+    at: usize,
 }
 
-/// Appends `v` (below 10^8) as exactly eight digits, zeros in front.
-fn push_eight(out: &mut Vec<u8>, v: u32) {
-    let mut d = [0u8; 8];
-    let (hi, lo) = (v / 10_000, v % 10_000);
-    for (k, part) in [hi / 100, hi % 100, lo / 100, lo % 100]
-        .into_iter()
-        .enumerate()
-    {
-        let r = part as usize * 2;
-        d[2 * k..2 * k + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    out.extend_from_slice(&d);
-}
-
-/// Appends the decimal digits of `v`: eight-digit groups in 32-bit arithmetic.
-#[allow(clippy::cast_possible_truncation, reason = "remainders below 10^8")]
-fn push_u64(out: &mut Vec<u8>, v: u64) {
-    const E8: u64 = 100_000_000;
-    if v < E8 {
-        return push_small(out, v as u32);
-    }
-    let (hi, lo) = (v / E8, (v % E8) as u32);
-    if hi < E8 {
-        push_small(out, hi as u32);
-    } else {
-        push_small(out, (hi / E8) as u32);
-        push_eight(out, (hi % E8) as u32);
-    }
-    push_eight(out, lo);
-}
-
-/// Appends `v` in decimal, `-` first when negative.
-fn push_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    push_u64(out, v.unsigned_abs());
-}
-
-/// Writes `v` as six digits, zeros in front.
-#[allow(clippy::cast_possible_truncation, reason = "a digit")]
-fn six_digits(out: &mut Vec<u8>, mut v: u64) {
-    let mut d = [b'0'; 6];
-    for x in d.iter_mut().rev() {
-        *x = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    out.extend_from_slice(&d);
-}
-
-/// Writes `text` as a quoted CSV field (inner quotes doubled).
-fn quoted(out: &mut Vec<u8>, text: &str) {
-    out.push(b'"');
-    for b in text.bytes() {
-        if b == b'"' {
-            out.push(b'"');
+impl Text {
+    /// Makes sure `n` more bytes fit.
+    fn room(&mut self, n: usize) {
+        if self.buf.len() < self.at + n {
+            let want = (self.at + n).max(2 * self.buf.len()).max(4096);
+            self.buf.resize(want, 0);
         }
-        out.push(b);
     }
-    out.push(b'"');
-}
 
-/// Writes `x` as the shortest decimal that reads back as `x` (`NaN`, `inf`, `-inf` as such).
-#[allow(
-    clippy::cast_possible_truncation,
-    reason = "integral values below 2^53 convert exactly"
-)]
-#[allow(
-    clippy::cast_precision_loss,
-    reason = "the round trip is the integrality test"
-)]
-fn number(out: &mut Vec<u8>, x: f64, buf: &mut ryu::Buffer) {
-    if x.abs() < 9_007_199_254_740_992.0 && (x as i64) as f64 == x {
-        // Integral: the digits alone, as `Display` writes them, much faster than ryu.
-        if x == 0.0 && x.is_sign_negative() {
-            out.push(b'-');
+    /// Forgets the text, keeping the room.
+    fn clear(&mut self) {
+        self.at = 0;
+    }
+
+    /// What was written.
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.at]
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.room(1);
+        self.buf[self.at] = b;
+        self.at += 1;
+    }
+
+    fn bytes(&mut self, s: &[u8]) {
+        self.room(s.len());
+        self.buf[self.at..self.at + s.len()].copy_from_slice(s);
+        self.at += s.len();
+    }
+
+    fn repeat(&mut self, b: u8, n: usize) {
+        self.room(n);
+        self.buf[self.at..self.at + n].fill(b);
+        self.at += n;
+    }
+
+    /// Writes the decimal digits of `v` (below 10^8), two at a time from the last.
+    #[allow(clippy::cast_possible_truncation, reason = "values below 100")]
+    fn small(&mut self, mut v: u32) {
+        let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+        self.room(8);
+        let d = &mut self.buf[self.at..self.at + n];
+        let mut i = n;
+        while v >= 100 {
+            let r = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
         }
-        push_i64(out, x as i64);
-    } else if x.is_finite() {
-        let s = buf.format_finite(x);
-        // ryu writes integral values with a ".0"; drop it as Rust's `Display` does.
-        out.extend_from_slice(s.strip_suffix(".0").unwrap_or(s).as_bytes());
-    } else if x.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if x > 0.0 {
-        out.extend_from_slice(b"inf");
-    } else {
-        out.extend_from_slice(b"-inf");
+        if v >= 10 {
+            let r = v as usize * 2;
+            d[..2].copy_from_slice(&PAIRS[r..r + 2]);
+        } else {
+            d[0] = b'0' + v as u8;
+        }
+        self.at += n;
+    }
+
+    /// Writes `v` (below 10^8) as exactly eight digits, zeros in front.
+    fn eight(&mut self, v: u32) {
+        let (hi, lo) = (v / 10_000, v % 10_000);
+        self.room(8);
+        let d = &mut self.buf[self.at..self.at + 8];
+        for (k, part) in [hi / 100, hi % 100, lo / 100, lo % 100]
+            .into_iter()
+            .enumerate()
+        {
+            let r = part as usize * 2;
+            d[2 * k..2 * k + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        }
+        self.at += 8;
+    }
+
+    /// Writes the decimal digits of `v`: eight-digit groups in 32-bit arithmetic.
+    #[allow(clippy::cast_possible_truncation, reason = "remainders below 10^8")]
+    fn u64(&mut self, v: u64) {
+        const E8: u64 = 100_000_000;
+        if v < E8 {
+            return self.small(v as u32);
+        }
+        let (hi, lo) = (v / E8, (v % E8) as u32);
+        if hi < E8 {
+            self.small(hi as u32);
+        } else {
+            self.small((hi / E8) as u32);
+            self.eight((hi % E8) as u32);
+        }
+        self.eight(lo);
+    }
+
+    /// Writes `v` in decimal, `-` first when negative.
+    fn i64(&mut self, v: i64) {
+        if v < 0 {
+            self.byte(b'-');
+        }
+        self.u64(v.unsigned_abs());
+    }
+
+    /// Writes `v` (below 10^6) as six digits, zeros in front.
+    #[allow(clippy::cast_possible_truncation, reason = "values below 10^6")]
+    fn six(&mut self, v: u64) {
+        let v = (v % 1_000_000) as u32;
+        let (hi, lo) = (v / 10_000, v % 10_000);
+        self.room(6);
+        let d = &mut self.buf[self.at..self.at + 6];
+        for (k, part) in [hi, lo / 100, lo % 100].into_iter().enumerate() {
+            let r = part as usize * 2;
+            d[2 * k..2 * k + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        }
+        self.at += 6;
+    }
+
+    /// Writes `text` as a quoted CSV field (inner quotes doubled).
+    fn quoted(&mut self, text: &str) {
+        self.byte(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                self.byte(b'"');
+            }
+            self.byte(b);
+        }
+        self.byte(b'"');
+    }
+
+    /// Writes `x` as the shortest decimal that reads back as `x` (`NaN`, `inf`, `-inf` as such).
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "integral values below 2^53 convert exactly"
+    )]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "the round trip is the integrality test"
+    )]
+    fn number(&mut self, x: f64, floats: &mut zmij::Buffer) {
+        if x.abs() < 9_007_199_254_740_992.0 && (x as i64) as f64 == x {
+            // Integral: the digits alone, as `Display` writes them, much faster than a float
+            // formatter.
+            if x == 0.0 && x.is_sign_negative() {
+                self.byte(b'-');
+            }
+            self.i64(x as i64);
+        } else if x.is_finite() {
+            let s = floats.format_finite(x);
+            // zmij writes integral values with a ".0"; drop it as Rust's `Display` does.
+            self.bytes(s.strip_suffix(".0").unwrap_or(s).as_bytes());
+        } else if x.is_nan() {
+            self.bytes(b"NaN");
+        } else if x > 0.0 {
+            self.bytes(b"inf");
+        } else {
+            self.bytes(b"-inf");
+        }
     }
 }
 
@@ -228,7 +280,7 @@ const BATCH_ROWS: usize = 4096;
 struct Batch {
     rows: Vec<(u64, usize, usize)>,
     bytes: Vec<u8>,
-    text: Vec<u8>,
+    text: Text,
 }
 
 /// How rows become lines: the columns before each list's own, every list's cells, the column
@@ -245,7 +297,7 @@ struct Plan {
 #[derive(Default)]
 struct Scratch {
     raw: Vec<f64>,
-    floats: ryu::Buffer,
+    floats: zmij::Buffer,
 }
 
 impl Plan {
@@ -262,7 +314,7 @@ impl Plan {
         li: usize,
         bytes: &[u8],
         s: &mut Scratch,
-        out: &mut Vec<u8>,
+        out: &mut Text,
     ) {
         let (Some(cells), Some(list)) = (self.cells.get(li), dec.lists.get(li)) else {
             return;
@@ -272,45 +324,39 @@ impl Plan {
             dec.values_from(li, bytes, &mut s.raw);
         }
         let d = ns.saturating_sub(self.first);
-        push_u64(out, d / 1_000_000_000);
-        out.push(b'.');
-        six_digits(out, (d % 1_000_000_000) / 1_000);
-        out.push(b',');
-        push_u64(out, li as u64);
-        out.extend(std::iter::repeat_n(b',', self.before[li]));
+        out.u64(d / 1_000_000_000);
+        out.byte(b'.');
+        out.six((d % 1_000_000_000) / 1_000);
+        out.byte(b',');
+        out.u64(li as u64);
+        out.repeat(b',', self.before[li]);
         for (cell, c) in cells.iter().zip(&list.columns) {
-            out.push(b',');
+            out.byte(b',');
             match *cell {
-                Cell::Unsigned(e) => push_u64(out, e.bits(bytes)),
+                Cell::Unsigned(e) => out.u64(e.bits(bytes)),
                 Cell::Signed(e) => {
                     let shift = 64 - 8 * e.size as u32;
-                    let v = ((e.bits(bytes) << shift) as i64) >> shift;
-                    push_i64(out, v);
+                    out.i64(((e.bits(bytes) << shift) as i64) >> shift);
                 }
                 Cell::F32(e) => {
                     let x = f64::from(f32::from_bits(e.bits(bytes) as u32));
-                    number(out, x, &mut s.floats);
+                    out.number(x, &mut s.floats);
                 }
-                Cell::F64(e) => {
-                    number(out, f64::from_bits(e.bits(bytes)), &mut s.floats);
-                }
+                Cell::F64(e) => out.number(f64::from_bits(e.bits(bytes)), &mut s.floats),
                 Cell::Converted(i) => {
                     match c
                         .compu
                         .to_physical(s.raw.get(i).copied().unwrap_or(f64::NAN))
                     {
-                        Ok(Value::Number(x)) => number(out, x, &mut s.floats),
-                        Ok(Value::Text(t)) => quoted(out, &t),
-                        Err(_) => out.extend_from_slice(b"NaN"),
+                        Ok(Value::Number(x)) => out.number(x, &mut s.floats),
+                        Ok(Value::Text(t)) => out.quoted(&t),
+                        Err(_) => out.bytes(b"NaN"),
                     }
                 }
             }
         }
-        out.extend(std::iter::repeat_n(
-            b',',
-            self.total - self.before[li] - cells.len(),
-        ));
-        out.push(b'\n');
+        out.repeat(b',', self.total - self.before[li] - cells.len());
+        out.byte(b'\n');
     }
 
     /// The text of every row of `batch`, into its `text`.
@@ -353,9 +399,9 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
                 format!("{} [{}]", c.name, c.unit)
             };
             headers.push(if h.contains([',', '"', '\n']) {
-                let mut q = Vec::new();
-                quoted(&mut q, &h);
-                String::from_utf8_lossy(&q).into_owned()
+                let mut q = Text::default();
+                q.quoted(&h);
+                String::from_utf8_lossy(q.as_bytes()).into_owned()
             } else {
                 h
             });
@@ -428,7 +474,7 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
                     let Ok(mut b) = from_workers[k % from_workers.len()].recv() else {
                         break;
                     };
-                    file.write_all(&b.text).map_err(io("write"))?;
+                    file.write_all(b.text.as_bytes()).map_err(io("write"))?;
                     b.rows.clear();
                     b.bytes.clear();
                     let _ = spare_tx.try_send(b);
@@ -477,6 +523,13 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
 mod tests {
     use super::*;
 
+    /// What `write` puts into a fresh text.
+    fn text(write: impl FnOnce(&mut Text)) -> String {
+        let mut t = Text::default();
+        write(&mut t);
+        String::from_utf8(t.as_bytes().to_vec()).expect("UTF-8")
+    }
+
     #[test]
     fn integers_are_written_as_rust_writes_them() {
         let mut cases: Vec<u64> = vec![0, 1, 9, 10, 99, 100, 12_345, 99_999_999, 100_000_000];
@@ -487,23 +540,28 @@ mod tests {
             u64::MAX,
         ]);
         for v in cases {
-            let mut out = Vec::new();
-            push_u64(&mut out, v);
-            assert_eq!(String::from_utf8(out).expect("UTF-8"), v.to_string());
+            assert_eq!(text(|t| t.u64(v)), v.to_string());
         }
         for v in [i64::MIN, -1, 0, 55_201, -55_201, i64::MAX] {
-            let mut out = Vec::new();
-            push_i64(&mut out, v);
-            assert_eq!(String::from_utf8(out).expect("UTF-8"), v.to_string());
+            assert_eq!(text(|t| t.i64(v)), v.to_string());
         }
-        let mut out = Vec::new();
-        six_digits(&mut out, 42);
-        assert_eq!(out, b"000042");
+        assert_eq!(text(|t| t.six(42)), "000042");
+        assert_eq!(text(|t| t.six(999_999)), "999999");
+        // Many numbers in a row: the room grows past its first 4096 bytes without a gap.
+        let want: String = (0..2000u64).map(|v| format!("{},", v * 7919)).collect();
+        let got = text(|t| {
+            for v in 0..2000u64 {
+                t.u64(v * 7919);
+                t.byte(b',');
+            }
+        });
+        assert_eq!(got, want);
+        assert_eq!(text(|t| t.quoted("a \"b\"")), "\"a \"\"b\"\"\"");
     }
 
     #[test]
     fn numbers_read_back_as_the_same_double() {
-        let mut buf = ryu::Buffer::new();
+        let mut buf = zmij::Buffer::new();
         for x in [
             0.0,
             -0.0,
@@ -514,24 +572,24 @@ mod tests {
             1e300,
             -2.5e-7,
             9.007_199_254_740_993e15,
+            f64::from(0.1f32),
+            f64::MIN_POSITIVE,
         ] {
-            let mut out = Vec::new();
-            number(&mut out, x, &mut buf);
-            let text = String::from_utf8(out).expect("UTF-8");
+            let t = text(|t| t.number(x, &mut buf));
             assert_eq!(
-                text.parse::<f64>().expect("a number").to_bits(),
+                t.parse::<f64>().expect("a number").to_bits(),
                 x.to_bits(),
-                "{text}"
+                "{t}"
             );
         }
         for (x, want) in [
             (f64::NAN, "NaN"),
             (f64::INFINITY, "inf"),
             (-f64::INFINITY, "-inf"),
+            (27_600.5, "27600.5"),
+            (-0.0, "-0"),
         ] {
-            let mut out = Vec::new();
-            number(&mut out, x, &mut buf);
-            assert_eq!(out, want.as_bytes());
+            assert_eq!(text(|t| t.number(x, &mut buf)), want);
         }
     }
 
