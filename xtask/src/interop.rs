@@ -313,36 +313,45 @@ fn export_and_compare(python: &Path, bin: &Path, rec: &Path) -> Result<()> {
         .arg("--csv")
         .arg(&csv);
     run("asammdf reads our MDF4 with the CSV's values", &mut cmd)?;
-    // Parquet: one file per list, named on standard output.
-    let out = Command::new(bin)
-        .arg("convert")
-        .arg(rec)
-        .args(["--to", "parquet", "-o"])
-        .arg(rec.with_extension("parquet"))
-        .output()
-        .context("xcpkit convert --to parquet")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "xcpkit convert --to parquet failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    // Parquet: one file per list, named on standard output; the default compression (Snappy)
+    // and ZSTD.
+    for (ext, compression) in [("parquet", None), ("zstd.parquet", Some("zstd"))] {
+        let mut cmd = Command::new(bin);
+        cmd.arg("convert")
+            .arg(rec)
+            .args(["--to", "parquet", "-o"])
+            .arg(rec.with_extension(ext));
+        if let Some(c) = compression {
+            cmd.args(["--compression", c]);
+        }
+        let out = cmd.output().context("xcpkit convert --to parquet")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            bail!(
+                "xcpkit convert --to parquet failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let files: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once(" rows to ").map(|(_, p)| p))
+            .collect();
+        let mut cmd = Command::new("timeout");
+        cmd.arg("300")
+            .arg(python)
+            .arg(root().join("interop").join("parquet").join("compare.py"))
+            .arg("--csv")
+            .arg(&csv)
+            .args(&files);
+        run(
+            &format!(
+                "pyarrow and DuckDB read our Parquet ({}) with the CSV's values",
+                compression.unwrap_or("snappy")
+            ),
+            &mut cmd,
+        )?;
     }
-    let files: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.split_once(" rows to ").map(|(_, p)| p))
-        .collect();
-    let mut cmd = Command::new("timeout");
-    cmd.arg("300")
-        .arg(python)
-        .arg(root().join("interop").join("parquet").join("compare.py"))
-        .arg("--csv")
-        .arg(&csv)
-        .args(&files);
-    run(
-        "pyarrow and DuckDB read our Parquet with the CSV's values",
-        &mut cmd,
-    )
+    Ok(())
 }
 
 /// pya2ldb and `xcpkit a2l list --json` agree on the ECU's A2L, the synthetic ones and the

@@ -1,12 +1,15 @@
 //! The Parquet export (feature `parquet`): the every-type recording read back with the parquet
-//! crate's own reader holds every row, each signal with its element type and exact value.
+//! crate's own reader holds every row, each signal with its element type and exact value, in
+//! several row groups and with each compression.
 #![cfg(feature = "parquet")]
 
 #[path = "common/every_type.rs"]
 mod every_type;
 
+use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
+use xcp_recorder::parquet::Codec;
 
 #[allow(
     clippy::cast_precision_loss,
@@ -32,12 +35,27 @@ fn number(f: &Field) -> Option<f64> {
 fn every_type_exports_to_parquet_with_its_values() {
     let dir = std::env::temp_dir().join(format!("xcp-recorder-parquet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let rows = 3_000u64;
-    for session in ["Intel", "Motorola"] {
+    // 66 000 rows make two row groups (64 Ki rows each at most).
+    for (session, rows, codec, compression, groups) in [
+        ("Intel", 66_000u64, Codec::default(), Compression::SNAPPY, 2),
+        (
+            "Motorola",
+            3_000,
+            Codec::Zstd(3),
+            Compression::ZSTD(ZstdLevel::try_new(3).expect("a level")),
+            1,
+        ),
+    ] {
         let rec = dir.join(format!("types-{session}.xcprec"));
         every_type::write(&rec, rows, session).expect("write");
-        let s = xcp_recorder::parquet::export(&rec, &dir.join(format!("types-{session}.parquet")))
-            .expect("export");
+        let out = dir.join(format!("types-{session}.parquet"));
+        let s = if codec == Codec::default() {
+            xcp_recorder::parquet::export(&rec, &out)
+        } else {
+            let mut r = xcp_recorder::Reader::open(&rec).expect("open");
+            xcp_recorder::parquet::export_from(&mut r, &out, codec)
+        }
+        .expect("export");
         assert_eq!(s.files.len(), 1);
         assert_eq!(s.files[0].1, rows);
         assert!(
@@ -52,6 +70,16 @@ fn every_type_exports_to_parquet_with_its_values() {
             meta.file_metadata().num_rows(),
             i64::try_from(rows).expect("rows")
         );
+        assert_eq!(meta.num_row_groups(), groups);
+        for g in meta.row_groups() {
+            // The file records the codec, not the ZSTD level.
+            assert!(
+                g.columns()
+                    .iter()
+                    .all(|c| std::mem::discriminant(&c.compression())
+                        == std::mem::discriminant(&compression))
+            );
+        }
         let kv = meta
             .file_metadata()
             .key_value_metadata()
@@ -79,4 +107,16 @@ fn every_type_exports_to_parquet_with_its_values() {
         assert_eq!(n, rows);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compressions_are_named_as_the_command_line_takes_them() {
+    assert_eq!(Codec::parse("snappy"), Some(Codec::Snappy));
+    assert_eq!(Codec::parse("zstd"), Some(Codec::Zstd(1)));
+    assert_eq!(Codec::parse("zstd:22"), Some(Codec::Zstd(22)));
+    assert_eq!(Codec::parse("lz4"), Some(Codec::Lz4));
+    assert_eq!(Codec::parse("none"), Some(Codec::None));
+    for bad in ["zstd:0", "zstd:23", "zstd:", "gzip", ""] {
+        assert_eq!(Codec::parse(bad), None, "{bad}");
+    }
 }

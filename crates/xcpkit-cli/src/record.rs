@@ -228,11 +228,25 @@ pub(crate) struct ConvertArgs {
     /// Output file (default: the input with the format's extension).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Parquet column compression: snappy (the default, read everywhere), zstd or zstd:LEVEL
+    /// (smaller files, slower), lz4 (LZ4_RAW) or none.
+    #[arg(long, value_name = "CODEC")]
+    compression: Option<String>,
 }
 
 /// `xcpkit convert IN --to csv`: the rows in physical units, one merged CSV with a header row
 /// (host time in seconds from the first frame, list, then every list's columns).
 pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    if args.compression.is_some() && args.to != "parquet" {
+        return Err(xcpkit::Error::Value {
+            name: "--compression".into(),
+            reason: format!(
+                "applies to --to parquet only (the other formats are not compressed; --to {})",
+                args.to
+            ),
+        }
+        .into());
+    }
     if !is_xmraw(&args.input) {
         if args.to == "xcprec" {
             return Err(xcpkit::Error::Value {
@@ -265,7 +279,15 @@ fn parquet(
     input: &std::path::Path,
 ) -> anyhow::Result<()> {
     let out_path = output_of(args, input);
-    let s = xcp_recorder::parquet::export_from(src, &out_path)?;
+    let codec = match &args.compression {
+        None => xcp_recorder::parquet::Codec::default(),
+        Some(c) => xcp_recorder::parquet::Codec::parse(c).ok_or_else(|| xcpkit::Error::Value {
+            name: c.clone(),
+            reason: "not a Parquet compression (snappy, zstd, zstd:1 to zstd:22, lz4 or none)"
+                .into(),
+        })?,
+    };
+    let s = xcp_recorder::parquet::export_from(src, &out_path, codec)?;
     for (path, rows) in &s.files {
         println!("{rows} rows to {}", path.display());
     }

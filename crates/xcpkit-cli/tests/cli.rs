@@ -301,6 +301,31 @@ fn record_until_the_duration_and_inspect_the_file() {
         2,
         "imports pyXCP .xmraw files",
     );
+    // Compression is Parquet's alone, and named.
+    fails(
+        &[
+            "convert",
+            path(&rec),
+            "--to",
+            "csv",
+            "--compression",
+            "zstd",
+        ],
+        2,
+        "applies to --to parquet only",
+    );
+    fails(
+        &[
+            "convert",
+            path(&rec),
+            "--to",
+            "parquet",
+            "--compression",
+            "gzip",
+        ],
+        2,
+        "not a Parquet compression",
+    );
 }
 
 #[test]
