@@ -274,7 +274,10 @@ impl Drop for Recorder {
 /// (`stored`), written on the writer thread.
 struct Block {
     raw: Vec<u8>,
+    /// The stored bytes are `stored[..stored_len]`; the codec's room past them stays
+    /// allocated and zeroed, so it is not cleared again for every block.
     stored: Vec<u8>,
+    stored_len: usize,
     frames: u32,
     first_ns: u64,
     last_ns: u64,
@@ -286,6 +289,7 @@ impl Block {
         Self {
             raw: Vec::with_capacity(raw),
             stored: Vec::new(),
+            stored_len: 0,
             frames: 0,
             first_ns: 0,
             last_ns: 0,
@@ -562,28 +566,35 @@ fn append(block: &mut Block, c: &Chunk) {
 
 /// Compresses `block.raw` into `block.stored` (a copy with no codec).
 fn compress(codec: Codec, zstd_level: i32, block: &mut Block) -> std::io::Result<()> {
-    let stored = &mut block.stored;
-    stored.clear();
-    match codec {
-        Codec::None => stored.extend_from_slice(&block.raw),
+    let (raw, stored) = (&block.raw, &mut block.stored);
+    block.stored_len = match codec {
+        Codec::None => {
+            stored.clear();
+            stored.extend_from_slice(raw);
+            raw.len()
+        }
         Codec::Lz4 => {
-            stored.resize(lz4_flex::block::get_maximum_output_size(block.raw.len()), 0);
-            let n = lz4_flex::block::compress_into(&block.raw, stored)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            stored.truncate(n);
+            let need = lz4_flex::block::get_maximum_output_size(raw.len());
+            if stored.len() < need {
+                stored.resize(need, 0);
+            }
+            lz4_flex::block::compress_into(raw, &mut stored[..need])
+                .map_err(|e| std::io::Error::other(e.to_string()))?
         }
         Codec::Zstd => {
-            stored.resize(zstd::zstd_safe::compress_bound(block.raw.len()), 0);
-            let n = zstd::bulk::compress_to_buffer(&block.raw, stored, zstd_level)?;
-            stored.truncate(n);
+            let need = zstd::zstd_safe::compress_bound(raw.len());
+            if stored.len() < need {
+                stored.resize(need, 0);
+            }
+            zstd::bulk::compress_to_buffer(raw, &mut stored[..need], zstd_level)?
         }
-    }
+    };
     Ok(())
 }
 
 /// Appends a compressed block: header, payload, flushed to the file.
 fn write_block(o: &mut Output, block: &Block) -> std::io::Result<()> {
-    let payload = &block.stored;
+    let payload = block.stored.get(..block.stored_len).unwrap_or_default();
     let h = BlockHeader {
         codec: o.codec,
         stored_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
