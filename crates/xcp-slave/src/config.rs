@@ -81,8 +81,13 @@ pub struct SlaveConfig {
     pub overload: OverloadIndication,
     /// Size of the DAQ transmit queue in bytes.
     pub queue_bytes: usize,
-    /// Longest time a DTO waits in the transport before it is sent (packing window).
-    pub flush_interval: Duration,
+    /// Send once the DAQ queue has run dry (the default): packed DTOs go out when the
+    /// transmit thread has found the queue empty through a short sleep (a quarter of
+    /// `tx_poll`), so a DTO of a slow event leaves within about 1.25 `tx_poll` instead of
+    /// waiting out the transport's flush interval, while a busy queue (never empty that long)
+    /// still fills whole packets. Off: packets wait up to the transport's flush interval for company
+    /// (fewer, fuller packets at low rates, at the price of that much latency).
+    pub send_when_idle: bool,
     /// How often the transmit thread looks at an empty queue while DAQ runs.
     pub tx_poll: Duration,
     /// Resources protected by seed & key (need a [`crate::SeedKey`] on the builder).
@@ -121,7 +126,7 @@ impl Default for SlaveConfig {
             max_entry_size: 255,
             overload: OverloadIndication::Event,
             queue_bytes: 1 << 20,
-            flush_interval: Duration::from_millis(1),
+            send_when_idle: true,
             tx_poll: Duration::from_micros(200),
             protected: Resources::NONE,
             persist_dir: None,

@@ -8,9 +8,10 @@
 //!   the transport is gone for good (an in-memory pair whose master was dropped); the
 //!   thread then ends.
 //! * Transmit thread: takes DTOs from the queue in batches and hands them to the transport,
-//!   which packs them and flushes at its flush interval. With nothing queued it sleeps for
-//!   `tx_poll` while DAQ runs and 10 ms otherwise; the trigger never wakes it, so triggering
-//!   stays free of system calls.
+//!   which packs them; once the queue has stayed empty through a short sleep (a quarter of
+//!   `tx_poll`) it flushes (`send_when_idle`, the default), else the transport flushes at its
+//!   flush interval. With nothing queued it sleeps for `tx_poll` while DAQ runs and 10 ms
+//!   otherwise; the trigger never wakes it, so triggering stays free of system calls.
 //!
 //! Responses and DTOs share the transport's send half (one Ethernet CTR for both), behind a
 //! mutex that either thread holds only while handing over packets.
@@ -253,6 +254,8 @@ fn end_session(core: &mut Core, control: &Control) {
 
 fn transmit_loop<Tx: PacketTx>(shared: &Shared, tx: &Mutex<Tx>, control: &Control) {
     let mut buf = Vec::with_capacity(usize::from(shared.config.max_dto));
+    // Since when the queue has been found empty with DTOs still packed and unsent.
+    let mut dry_since: Option<Instant> = None;
     while !control.stop.load(Ordering::Relaxed) {
         if control.discard.load(Ordering::Acquire) {
             while shared.queue.pop_into(&mut buf) {}
@@ -268,18 +271,41 @@ fn transmit_loop<Tx: PacketTx>(shared: &Shared, tx: &Mutex<Tx>, control: &Contro
                     Err(_) => control.counters.dtos_unsent.fetch_add(1, Ordering::Relaxed),
                 };
             }
-            if let Some(due) = tx.flush_deadline() {
-                let now = Instant::now();
-                if due <= now
-                    && let Err(e) = tx.poll_flush(now)
-                {
-                    tracing::debug!("DAQ flush failed: {e}");
+            let now = Instant::now();
+            if sent > 0 {
+                dry_since = None;
+            }
+            match tx.flush_deadline() {
+                None => dry_since = None,
+                Some(due) => {
+                    // Packed DTOs are sent once the queue has stayed empty through a short
+                    // sleep of the transmit thread (a quarter of `tx_poll`), or when the
+                    // transport's flush interval is up. A busy queue is never empty that
+                    // long, so its packets fill up.
+                    let dry = shared.config.send_when_idle
+                        && sent == 0
+                        && now.saturating_duration_since(*dry_since.get_or_insert(now))
+                            >= shared.config.tx_poll / 8;
+                    let flushed = if dry {
+                        dry_since = None;
+                        tx.flush()
+                    } else if due <= now {
+                        tx.poll_flush(now)
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(e) = flushed {
+                        tracing::debug!("DAQ flush failed: {e}");
+                    }
                 }
             }
         }
         if sent == 0 {
             let running = shared.daq.running.load(Ordering::Relaxed);
-            std::thread::park_timeout(if running {
+            std::thread::park_timeout(if dry_since.is_some() {
+                // DTOs wait packed: look again soon, to send them if nothing came.
+                shared.config.tx_poll / 4
+            } else if running {
                 shared.config.tx_poll
             } else {
                 RX_SLICE

@@ -235,6 +235,46 @@ fn stim_roundtrip(protocol: Protocol) {
     srv.stop();
 }
 
+/// One DTO of a slow event: with `send_when_idle` it leaves once the queue runs dry; without,
+/// it waits out the transport's (here 2 s) flush interval.
+fn lone_dto(send_when_idle: bool) {
+    let f = fixture(SlaveConfig {
+        send_when_idle,
+        ..SlaveConfig::default()
+    });
+    let mut config = ServerConfig::new(Protocol::Tcp);
+    config.bind = "127.0.0.1:0".parse().expect("addr");
+    config.eth.flush_interval = Duration::from_secs(2);
+    let server = EthServer::bind(config).expect("bind");
+    let addr = server.local_addr();
+    let srv = Server::start(&f.slave, server).expect("server");
+    let mut m = Master::new(connect(addr, Protocol::Tcp, &EthConfig::default()).expect("connect"));
+    m.connect();
+    configure(&mut m, &f);
+    run_application(&f, 1);
+    m.collect(1, Duration::from_millis(500));
+    if send_when_idle {
+        check_samples(&m.dtos, 1);
+    } else {
+        assert!(m.dtos.is_empty(), "held for the flush interval");
+        m.collect(1, Duration::from_secs(10));
+        check_samples(&m.dtos, 1);
+    }
+    m.ok(Command::StartStopSynch { mode: 0 });
+    m.ok(Command::Disconnect);
+    srv.stop();
+}
+
+#[test]
+fn a_lone_dto_leaves_when_the_queue_runs_dry() {
+    lone_dto(true);
+}
+
+#[test]
+fn a_held_dto_waits_for_the_flush_interval() {
+    lone_dto(false);
+}
+
 #[test]
 fn stim_over_tcp_reaches_the_application() {
     stim_roundtrip(Protocol::Tcp);

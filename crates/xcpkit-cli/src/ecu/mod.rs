@@ -42,9 +42,14 @@ pub(crate) struct EcuArgs {
     /// Write the ECU's A2L file here (it is also served by GET_ID 4).
     #[arg(long, value_name = "PATH")]
     a2l_out: Option<PathBuf>,
-    /// Flush interval of DTO packing in microseconds (0 sends each packet at once).
+    /// Longest time a DTO waits in a packet for company, in microseconds (0 sends each packet
+    /// at once). Unless `--hold`, DTOs are also sent once the DAQ queue has run dry.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     flush_us: u64,
+    /// Hold DTOs for up to `--flush-us` even when no more are queued: fewer, fuller packets at
+    /// low rates, that much more latency.
+    #[arg(long)]
+    hold: bool,
     /// Poll the socket this many microseconds before blocking on a receive: lower command
     /// latency for a busy core (0, the default, never spins; see the README's benchmarks).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -102,7 +107,7 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         other => other,
     };
     let config = SlaveConfig {
-        flush_interval: Duration::from_micros(args.flush_us),
+        send_when_idle: !args.hold,
         persist_dir: args.persist.clone(),
         protected: if args.seed_key {
             Resources::CAL_PAG
