@@ -212,13 +212,13 @@ fn check(file: &PathBuf, strict: bool) -> anyhow::Result<()> {
     ) {
         Ok((a2l, warnings)) => {
             for w in &warnings {
-                println!("warning: {w}");
+                out!("warning: {w}");
             }
             a2l
         }
         Err(xcp_a2l::Error::Strict { warnings, .. }) => {
             for w in &warnings {
-                println!("error (strict): {w}");
+                out!("error (strict): {w}");
             }
             bail!("{} warning(s) in strict mode", warnings.len());
         }
@@ -228,12 +228,12 @@ fn check(file: &PathBuf, strict: bool) -> anyhow::Result<()> {
     let mut errors = 0;
     for (name, _) in a2l.names() {
         if let Err(e) = a2l.object(&name) {
-            println!("error: {e}");
+            out!("error: {e}");
             errors += 1;
         }
     }
     let c = a2l.counts();
-    println!(
+    out!(
         "{}: module {}, ASAP2 {}, {} measurements, {} characteristics, {} axis points, {} blobs, {} instances",
         file.display(),
         a2l.module_name(),

@@ -63,7 +63,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let ecu = InProcess::start()?;
     let url = format!("tcp://{}", ecu.addr);
-    println!("xcpkit demo: the virtual ECU runs in this process, serving XCP on {url}");
+    out!("xcpkit demo: the virtual ECU runs in this process, serving XCP on {url}");
 
     let mut s = Session::open(&url, &Options::default())?;
     let ident = block_on(s.master().identification(IdType::from_u8(0)))
@@ -72,7 +72,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let m = s.master();
     let c = *m.connect_info().context("connected")?;
     let p = *m.params();
-    println!(
+    out!(
         "connected: {ident}, EPK {:?}; {:?}, MAX_CTO {}, MAX_DTO {}, resources {}",
         s.slave_epk().unwrap_or("?"),
         c.byte_order(),
@@ -93,7 +93,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let text = s.fetch_a2l()?;
     s.load_a2l_from_slave()?;
     let counts = s.a2l().map(xcp_a2l::A2l::counts).context("the A2L")?;
-    println!(
+    out!(
         "A2L fetched from the slave (GET_ID 4): {} bytes, {} measurements, {} characteristics, EPK checked",
         text.len(),
         counts.measurements,
@@ -128,7 +128,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
             Some(here)
         })
         .collect();
-    println!(
+    out!(
         "measuring {} signals by name on events {:?} for {} s …",
         columns.len(),
         m.events(),
@@ -233,12 +233,12 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     csv.flush()?;
     let secs = t0.elapsed().as_secs_f64();
     if let Some((before, after)) = &calibrated {
-        println!(
+        out!(
             "calibrated wave_amplitude {before} -> {after}: sine_wave peak {peak_before:.2} before, {peak_after:.2} after"
         );
     }
     let lost: u64 = stats.lists.iter().map(|l| l.incomplete).sum::<u64>() + stats.dropped_rows;
-    println!(
+    out!(
         "measured {rows} rows in {secs:.1} s ({:.0} rows/s); per list {:?}; lost {lost} (counter_1ms gaps {gaps}, overload events {})",
         rows as f64 / secs,
         stats.lists.iter().map(|l| l.rows).collect::<Vec<_>>(),
@@ -246,7 +246,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     let mf4 = args.output.with_extension("mf4");
     let exported = xcp_recorder::mdf4::export(&args.output, &mf4)?;
-    println!(
+    out!(
         "recording {}: {} DTOs in {} block(s), {} bytes, {} dropped; as MDF4 {} ({} records, {} channels); physical values in {}",
         args.output.display(),
         summary.frames,
@@ -260,7 +260,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     s.close()?;
     let cycles = ecu.stop();
-    println!(
+    out!(
         "done in {:.1} s; the ECU ran {} / {} / {} cycles of its 1 / 10 / 100 ms tasks",
         started.elapsed().as_secs_f64(),
         cycles[0],

@@ -14,6 +14,16 @@
     reason = "a command-line tool talks to its user on stdout and stderr"
 )]
 
+/// `println!` for commands: a closed standard output (the reader of a pipe went away, as in
+/// `xcpkit convert … | head`) returns the broken-pipe error from the command, on which `main`
+/// exits quietly, instead of panicking. Only in functions returning `anyhow::Result`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
 mod a2l;
 mod demo;
 mod ecu;

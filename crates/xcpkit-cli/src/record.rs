@@ -104,7 +104,7 @@ pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
     }
     eprintln!();
     let summary = rec.finish(&mut s)?;
-    println!(
+    out!(
         "recorded {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",
         summary.frames,
         summary.bytes,
@@ -260,7 +260,7 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     let out_path = output_of(args, &args.input);
     if args.to == "xcprec" {
         let s = xcp_recorder::xmraw::import(&args.input, &out_path, WriterOptions::default())?;
-        println!("{} to {}", s.describe(), out_path.display());
+        out!("{} to {}", s.describe(), out_path.display());
         return Ok(());
     }
     // Converted in place: the exports read pyXCP's containers directly.
@@ -289,7 +289,7 @@ fn parquet(
     };
     let s = xcp_recorder::parquet::export_from(src, &out_path, codec)?;
     for (path, rows) in &s.files {
-        println!("{rows} rows to {}", path.display());
+        out!("{rows} rows to {}", path.display());
     }
     Ok(())
 }
@@ -336,7 +336,7 @@ fn export_from(
     if args.to == "mf4" || args.to == "mdf" {
         let out_path = output_of(args, input);
         let s = xcp_recorder::mdf4::export_from(src, &out_path)?;
-        println!(
+        out!(
             "{} records in {} data group(s), {} channels, to {}",
             s.records,
             s.groups,
@@ -358,7 +358,7 @@ fn export_from(
     }
     let out_path = output_of(args, input);
     let s = xcp_recorder::csv::export_from(src, &out_path)?;
-    println!(
+    out!(
         "{} rows to {}; {} incomplete, {} unknown frames, {} damaged block(s)",
         s.rows,
         out_path.display(),

@@ -423,7 +423,7 @@ pub(crate) fn flash(args: &FlashArgs) -> anyhow::Result<()> {
                 }
             }),
     )?;
-    println!(
+    out!(
         "flashed {} bytes in {} segment(s), {} packets{}, verified with {}",
         report.bytes,
         report.segments,

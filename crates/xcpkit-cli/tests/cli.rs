@@ -68,6 +68,20 @@ fn xcpkit(args: &[&str]) -> Output {
         .expect("xcpkit runs")
 }
 
+/// `xcpkit args` writing into a pipe whose reader is already gone (`xcpkit … | head` after
+/// `head` ended).
+fn closed_stdout(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(args)
+        .current_dir(dir())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("xcpkit runs")
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -241,6 +255,29 @@ fn the_demo_runs_as_the_readme_says() {
     assert!(info.contains("engine_speed"), "{info}");
     let mf4 = std::fs::read(rec.with_extension("mf4")).expect("the MDF4 export");
     assert_eq!(&mf4[..8], b"MDF     ");
+    // A reader that went away ends a command quietly, its work done, never with a panic.
+    let again = dir().join("demo-again.csv");
+    for args in [
+        &["convert", path(&rec), "--to", "csv", "-o", path(&again)][..],
+        &["info-rec", path(&rec)][..],
+    ] {
+        let o = closed_stdout(args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let open = dir().join("demo-open.csv");
+    ok(&["convert", path(&rec), "--to", "csv", "-o", path(&open)]);
+    let (closed, open) = (
+        std::fs::read(&again).expect("the CSV written with stdout closed"),
+        std::fs::read(&open).expect("the CSV written with stdout open"),
+    );
+    assert!(
+        closed == open && open.len() > 1000,
+        "{} and {} bytes",
+        closed.len(),
+        open.len()
+    );
 }
 
 #[test]
