@@ -168,14 +168,15 @@ impl Group {
     }
 }
 
-/// One column's values of a row group, built on the writing thread.
+/// One column's values of a row group, built on the writing thread (they grow with the first
+/// group, so a list of a few rows does not reserve a full group).
 fn values_of(kind: Kind) -> Values {
     match kind {
-        Kind::Int32 => Values::I32(Vec::with_capacity(ROW_GROUP)),
-        Kind::Int64 => Values::I64(Vec::with_capacity(ROW_GROUP)),
-        Kind::Float => Values::F32(Vec::with_capacity(ROW_GROUP)),
-        Kind::Double | Kind::Physical => Values::F64(Vec::with_capacity(ROW_GROUP)),
-        Kind::Text => Values::Text(Vec::with_capacity(ROW_GROUP)),
+        Kind::Int32 => Values::I32(Vec::new()),
+        Kind::Int64 => Values::I64(Vec::new()),
+        Kind::Float => Values::F32(Vec::new()),
+        Kind::Double | Kind::Physical => Values::F64(Vec::new()),
+        Kind::Text => Values::Text(Vec::new()),
     }
 }
 
@@ -350,7 +351,8 @@ impl ListFile {
             },
             ListRows {
                 stride: at,
-                group: Group::new(at),
+                // Grows with its rows; a list that fills one gets full-size groups after.
+                group: Group::default(),
                 rows: 0,
                 clock: SlaveClock::from_meta(meta),
             },
