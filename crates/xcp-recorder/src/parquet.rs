@@ -14,7 +14,7 @@
 //! The file's key-value metadata holds the recording's metadata (`xcpkit.recording`, JSON) and
 //! the units (`xcpkit.units`, a JSON object by column). Row groups hold 64 Ki rows, so memory
 //! stays bounded whatever the recording's length. Columns are Snappy-compressed by default
-//! (as pyarrow, Spark and DuckDB write them, and every reader reads); [`Codec`] offers ZSTD for
+//! (as pyarrow, Spark and DuckDB write them, and every reader reads); [`Compression`] offers ZSTD for
 //! smaller files (about 40 % smaller on DAQ data, the export about 1.5 times slower), LZ4_RAW
 //! or none.
 //!
@@ -25,7 +25,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical, ZstdLevel};
+use parquet::basic::{
+    Compression as PageCompression, LogicalType, Repetition, TimeUnit, Type as Physical, ZstdLevel,
+};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
@@ -45,7 +47,7 @@ const ROW_GROUP: usize = 64 * 1024;
 
 /// How the columns are compressed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Codec {
+pub enum Compression {
     /// Snappy: the Parquet ecosystem's usual default, fast, read everywhere.
     #[default]
     Snappy,
@@ -57,7 +59,7 @@ pub enum Codec {
     None,
 }
 
-impl Codec {
+impl Compression {
     /// `snappy`, `zstd` (level 1), `zstd:LEVEL`, `lz4` or `none`.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
@@ -73,12 +75,12 @@ impl Codec {
         }
     }
 
-    fn compression(self) -> Result<Compression, ParquetError> {
+    fn codec(self) -> Result<PageCompression, ParquetError> {
         Ok(match self {
-            Self::Snappy => Compression::SNAPPY,
-            Self::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level)?),
-            Self::Lz4 => Compression::LZ4_RAW,
-            Self::None => Compression::UNCOMPRESSED,
+            Self::Snappy => PageCompression::SNAPPY,
+            Self::Zstd(level) => PageCompression::ZSTD(ZstdLevel::try_new(level)?),
+            Self::Lz4 => PageCompression::LZ4_RAW,
+            Self::None => PageCompression::UNCOMPRESSED,
         })
     }
 }
@@ -245,7 +247,7 @@ impl ListFile {
         decoder: &Decoder,
         list: usize,
         meta: &serde_json::Value,
-        codec: Codec,
+        compression: Compression,
     ) -> Result<(Self, ListRows), Error> {
         let l = &decoder.lists[list];
         let ts = |name: &str| {
@@ -313,7 +315,7 @@ impl ListFile {
             .build()
             .map_err(pq(&path))?;
         let mut props = WriterProperties::builder()
-            .set_compression(codec.compression().map_err(pq(&path))?)
+            .set_compression(compression.codec().map_err(pq(&path))?)
             // Dictionaries pay only for texts; numbers would spend the export hashing them.
             .set_dictionary_enabled(false)
             .set_max_row_group_size(ROW_GROUP)
@@ -491,18 +493,18 @@ fn missing() -> ParquetError {
 /// The reader's errors; [`Error::Meta`] when the recording has no DAQ layout; [`Error::Io`]
 /// when a file cannot be written.
 pub fn export(input: &Path, output: &Path) -> Result<ParquetSummary, Error> {
-    export_from(&mut Reader::open(input)?, output, Codec::default())
+    export_from(&mut Reader::open(input)?, output, Compression::default())
 }
 
 /// Exports the frames of `reader` (a recording, or a pyXCP file read in place) to Parquet
-/// files beside `output`, compressed with `codec`.
+/// files beside `output`, compressed with `compression`.
 ///
 /// # Errors
 /// As [`export`].
 pub fn export_from(
     reader: &mut dyn Source,
     output: &Path,
-    codec: Codec,
+    compression: Compression,
 ) -> Result<ParquetSummary, Error> {
     let meta = reader.meta().clone();
     let mut dec = Decoder::new(&meta)?;
@@ -528,7 +530,7 @@ pub fn export_from(
                 path.display()
             )));
         }
-        let (file, rows) = ListFile::create(path, &dec, li, &meta, codec)?;
+        let (file, rows) = ListFile::create(path, &dec, li, &meta, compression)?;
         files.push(file);
         lists.push(rows);
     }

@@ -6,10 +6,10 @@
 #[path = "common/every_type.rs"]
 mod every_type;
 
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression as PageCompression, ZstdLevel};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
-use xcp_recorder::parquet::Codec;
+use xcp_recorder::parquet::Compression;
 
 #[allow(
     clippy::cast_precision_loss,
@@ -36,24 +36,30 @@ fn every_type_exports_to_parquet_with_its_values() {
     let dir = std::env::temp_dir().join(format!("xcp-recorder-parquet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     // 66 000 rows make two row groups (64 Ki rows each at most).
-    for (session, rows, codec, compression, groups) in [
-        ("Intel", 66_000u64, Codec::default(), Compression::SNAPPY, 2),
+    for (session, rows, chosen, stored, groups) in [
+        (
+            "Intel",
+            66_000u64,
+            Compression::default(),
+            PageCompression::SNAPPY,
+            2,
+        ),
         (
             "Motorola",
             3_000,
-            Codec::Zstd(3),
-            Compression::ZSTD(ZstdLevel::try_new(3).expect("a level")),
+            Compression::Zstd(3),
+            PageCompression::ZSTD(ZstdLevel::try_new(3).expect("a level")),
             1,
         ),
     ] {
         let rec = dir.join(format!("types-{session}.xcprec"));
         every_type::write(&rec, rows, session).expect("write");
         let out = dir.join(format!("types-{session}.parquet"));
-        let s = if codec == Codec::default() {
+        let s = if chosen == Compression::default() {
             xcp_recorder::parquet::export(&rec, &out)
         } else {
             let mut r = xcp_recorder::Reader::open(&rec).expect("open");
-            xcp_recorder::parquet::export_from(&mut r, &out, codec)
+            xcp_recorder::parquet::export_from(&mut r, &out, chosen)
         }
         .expect("export");
         assert_eq!(s.files.len(), 1);
@@ -73,12 +79,9 @@ fn every_type_exports_to_parquet_with_its_values() {
         assert_eq!(meta.num_row_groups(), groups);
         for g in meta.row_groups() {
             // The file records the codec, not the ZSTD level.
-            assert!(
-                g.columns()
-                    .iter()
-                    .all(|c| std::mem::discriminant(&c.compression())
-                        == std::mem::discriminant(&compression))
-            );
+            assert!(g.columns().iter().all(
+                |c| std::mem::discriminant(&c.compression()) == std::mem::discriminant(&stored)
+            ));
         }
         let kv = meta
             .file_metadata()
@@ -111,12 +114,12 @@ fn every_type_exports_to_parquet_with_its_values() {
 
 #[test]
 fn compressions_are_named_as_the_command_line_takes_them() {
-    assert_eq!(Codec::parse("snappy"), Some(Codec::Snappy));
-    assert_eq!(Codec::parse("zstd"), Some(Codec::Zstd(1)));
-    assert_eq!(Codec::parse("zstd:22"), Some(Codec::Zstd(22)));
-    assert_eq!(Codec::parse("lz4"), Some(Codec::Lz4));
-    assert_eq!(Codec::parse("none"), Some(Codec::None));
+    assert_eq!(Compression::parse("snappy"), Some(Compression::Snappy));
+    assert_eq!(Compression::parse("zstd"), Some(Compression::Zstd(1)));
+    assert_eq!(Compression::parse("zstd:22"), Some(Compression::Zstd(22)));
+    assert_eq!(Compression::parse("lz4"), Some(Compression::Lz4));
+    assert_eq!(Compression::parse("none"), Some(Compression::None));
     for bad in ["zstd:0", "zstd:23", "zstd:", "gzip", ""] {
-        assert_eq!(Codec::parse(bad), None, "{bad}");
+        assert_eq!(Compression::parse(bad), None, "{bad}");
     }
 }

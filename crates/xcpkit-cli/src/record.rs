@@ -279,15 +279,17 @@ fn parquet(
     input: &std::path::Path,
 ) -> anyhow::Result<()> {
     let out_path = output_of(args, input);
-    let codec = match &args.compression {
-        None => xcp_recorder::parquet::Codec::default(),
-        Some(c) => xcp_recorder::parquet::Codec::parse(c).ok_or_else(|| xcpkit::Error::Value {
-            name: c.clone(),
-            reason: "not a Parquet compression (snappy, zstd, zstd:1 to zstd:22, lz4 or none)"
-                .into(),
-        })?,
+    let compression = match &args.compression {
+        None => xcp_recorder::parquet::Compression::default(),
+        Some(c) => {
+            xcp_recorder::parquet::Compression::parse(c).ok_or_else(|| xcpkit::Error::Value {
+                name: c.clone(),
+                reason: "not a Parquet compression (snappy, zstd, zstd:1 to zstd:22, lz4 or none)"
+                    .into(),
+            })?
+        }
     };
-    let s = xcp_recorder::parquet::export_from(src, &out_path, codec)?;
+    let s = xcp_recorder::parquet::export_from(src, &out_path, compression)?;
     for (path, rows) in &s.files {
         out!("{rows} rows to {}", path.display());
     }
