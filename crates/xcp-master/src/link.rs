@@ -116,6 +116,9 @@ pub struct LinkStats {
     pub dtos_unknown: u64,
     /// Packets that were empty or did not decode.
     pub malformed: u64,
+    /// Commands whose response they read from the transport themselves while polling (see
+    /// `Config::spin`); the receive thread delivered the others.
+    pub polled: u64,
 }
 
 #[derive(Default)]
@@ -132,6 +135,7 @@ struct Counters {
     dtos: AtomicU64,
     dtos_unknown: AtomicU64,
     malformed: AtomicU64,
+    polled: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -155,6 +159,36 @@ pub(crate) struct Shared {
     counters: Counters,
     closed: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// The receive half: the pump thread reads it, or a command polling for its own
+    /// response (see [`Shared::lead`]).
+    core: Mutex<Core>,
+    /// A command wants the receive half: the pump lets go of it at its next poll and waits
+    /// until this is clear again.
+    lead: AtomicBool,
+    /// When the last command that led let go, in nanoseconds after `epoch` (0: never).
+    /// The pump stays away for a spin's length after it, so that back-to-back commands keep
+    /// the receive half without a third thread polling beside them.
+    lead_end: AtomicU64,
+    epoch: Instant,
+    /// The pump thread, to wake when a command gives up leading without its response.
+    pump_thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+/// The receive half and everything only its reader touches.
+struct Core {
+    rx: Box<dyn PacketRx>,
+    st: PumpState,
+    control: mpsc::Receiver<Control>,
+}
+
+/// How one turn of reading ended.
+enum Turn {
+    /// Go on.
+    Again,
+    /// A command asked for the receive half (the pump's turns only).
+    Yield,
+    /// The link is down; the session is closed.
+    Ended,
 }
 
 struct EventQueue {
@@ -170,7 +204,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(event_capacity: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        event_capacity: usize,
+        rx: Box<dyn PacketRx>,
+        control: mpsc::Receiver<Control>,
+        params: SessionParams,
+    ) -> Arc<Self> {
         Arc::new(Self {
             slot: Mutex::new(Slot::Idle),
             events: Mutex::new(EventQueue {
@@ -181,7 +220,93 @@ impl Shared {
             counters: Counters::default(),
             closed: Mutex::new(None),
             stop: AtomicBool::new(false),
+            core: Mutex::new(Core {
+                rx,
+                st: PumpState {
+                    daq: None,
+                    raw: None,
+                    params,
+                    host_ns: 0,
+                    dtos: 0,
+                    unknown: 0,
+                },
+                control,
+            }),
+            lead: AtomicBool::new(false),
+            lead_end: AtomicU64::new(0),
+            epoch: Instant::now(),
+            pump_thread: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Polls the receive half itself for up to `spin` while a command waits, instead of
+    /// letting the pump thread receive the response and wake the command's thread: that
+    /// wake costs tens of microseconds on a virtual machine. Returns the outcome if it came
+    /// in time; afterwards the pump has the receive half again.
+    pub(crate) fn lead(&self, spin: Duration) -> Option<Outcome> {
+        let until = Instant::now() + spin;
+        self.lead.store(true, Ordering::Release);
+        let mut outcome = None;
+        loop {
+            if let Some(o) = self.try_outcome() {
+                outcome = Some(o);
+                break;
+            }
+            // The pump lets go at its next poll; while it blocks in a receive, its own
+            // completion of the slot is what this loop sees.
+            if let Ok(mut core) = self.core.try_lock() {
+                // The pump may have completed the slot just before it let go.
+                outcome = self.try_outcome();
+                while outcome.is_none() {
+                    if !matches!(core.turn(self, false), Turn::Again) {
+                        outcome = self.try_outcome();
+                        break;
+                    }
+                    outcome = self.try_outcome();
+                    if let Some(Outcome::Packets(_)) = outcome {
+                        bump(&self.counters.polled);
+                    }
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                break;
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let end = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.lead_end.store(end.max(1), Ordering::Release);
+        self.lead.store(false, Ordering::Release);
+        if outcome.is_none()
+            && let Some(t) = self.pump_thread.get()
+        {
+            // The response is late: the pump receives it (and everything else) from now on.
+            self.lead_end.store(0, Ordering::Release);
+            t.unpark();
+        }
+        outcome
+    }
+
+    /// How long the pump should stay away from the receive half: while a command leads,
+    /// and for `spin` after the last one let go.
+    fn pump_pause(&self, spin: Duration) -> Option<Duration> {
+        if spin.is_zero() {
+            return None;
+        }
+        if self.lead.load(Ordering::Acquire) {
+            return Some(spin);
+        }
+        let end = self.lead_end.load(Ordering::Acquire);
+        if end == 0 {
+            return None;
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let since = Duration::from_nanos(now.saturating_sub(end));
+        (since < spin).then(|| spin - since)
     }
 
     /// Arms the slot before a command is sent. Any earlier outcome is discarded.
@@ -258,6 +383,7 @@ impl Shared {
             dtos: l(&c.dtos),
             dtos_unknown: l(&c.dtos_unknown),
             malformed: l(&c.malformed),
+            polled: l(&c.polled),
         }
     }
 
@@ -510,27 +636,34 @@ impl PumpState {
     }
 }
 
-/// The pump thread's loop. Ends when the master asks it to, or when the link dies.
-pub(crate) fn pump(
-    shared: &Shared,
-    mut rx: Box<dyn PacketRx>,
-    control: &mpsc::Receiver<Control>,
-    params: SessionParams,
-) {
-    let mut st = PumpState {
-        daq: None,
-        raw: None,
-        params,
-        host_ns: 0,
-        dtos: 0,
-        unknown: 0,
-    };
+/// The pump thread's loop: blocks in the receive half and handles what arrives; stays away
+/// from it while commands poll it themselves (see [`Shared::lead`]; `spin` is
+/// `Config::spin`). Ends when the master asks it to, or when the link dies.
+pub(crate) fn pump(shared: &Shared, spin: Duration) {
+    let _ = shared.pump_thread.set(std::thread::current());
     loop {
         if shared.stop.load(Ordering::Acquire) {
             shared.close("the master ended the session".to_owned());
             return;
         }
-        st.apply(control);
+        if let Some(pause) = shared.pump_pause(spin) {
+            std::thread::park_timeout(pause);
+            continue;
+        }
+        let mut core = lock(&shared.core);
+        if let Turn::Ended = core.turn(shared, true) {
+            return;
+        }
+    }
+}
+
+impl Core {
+    /// One turn of reading: the control messages, the command's deadline, DAQ publishing,
+    /// then the receive half: the pump (`block`) waits in it until something arrives or a
+    /// deadline comes, a leading command polls it once. What arrived is handled.
+    fn turn(&mut self, shared: &Shared, block: bool) -> Turn {
+        let st = &mut self.st;
+        st.apply(&self.control);
         let now = Instant::now();
         let mut wait = shared
             .check_deadline(now)
@@ -542,32 +675,45 @@ pub(crate) fn pump(
                 None => {}
             }
         }
+        if block && shared.lead.load(Ordering::Acquire) {
+            return Turn::Yield;
+        }
         let mut completed = false;
-        let failure = match rx.recv(wait) {
+        let mut failure = None;
+        let received = if block {
+            self.rx.recv(wait)
+        } else {
+            self.rx.poll_recv()
+        };
+        let got = match received {
             Ok(Some(packet)) => {
                 st.host_ns = crate::time::host_now_ns();
                 // A decoder installed while this thread waited applies to what just arrived.
-                st.apply(control);
+                st.apply(&self.control);
                 completed = st.dispatch(shared, packet);
-                // Everything already buffered behind it is handled before a completed command
-                // is released (so a duplicate cannot answer the next command) and before the
-                // decoded rows are handed over (so a burst becomes one batch).
-                let mut failure = None;
-                for _ in 0..DRAIN {
-                    match rx.try_recv() {
-                        Ok(Some(p)) => completed |= st.dispatch(shared, p),
-                        Ok(None) => break,
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        };
+        if got {
+            // Everything already buffered behind it is handled before a completed command
+            // is released (so a duplicate cannot answer the next command) and before the
+            // decoded rows are handed over (so a burst becomes one batch).
+            for _ in 0..DRAIN {
+                match self.rx.try_recv() {
+                    Ok(Some(p)) => completed |= st.dispatch(shared, p),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
                 }
-                failure
             }
-            Ok(None) => None,
-            Err(e) => Some(e),
-        };
+        }
         if st.dtos > 0 {
             shared.counters.dtos.fetch_add(st.dtos, Ordering::Relaxed);
             st.dtos = 0;
@@ -596,7 +742,8 @@ pub(crate) fn pump(
                 d.close(&reason);
             }
             shared.close(reason);
-            return;
+            return Turn::Ended;
         }
+        Turn::Again
     }
 }

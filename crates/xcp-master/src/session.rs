@@ -55,13 +55,9 @@ impl Future for Reply<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         if !self.spin.is_zero() {
-            let until = std::time::Instant::now() + self.spin;
-            self.spin = Duration::ZERO;
-            while std::time::Instant::now() < until {
-                if let Some(o) = self.shared.try_outcome() {
-                    return Poll::Ready(o);
-                }
-                std::hint::spin_loop();
+            let spin = std::mem::take(&mut self.spin);
+            if let Some(o) = self.shared.lead(spin) {
+                return Poll::Ready(o);
             }
         }
         match self.shared.poll_outcome(cx.waker()) {
@@ -164,13 +160,14 @@ impl Master {
     /// [`Error::Transport`] when the receive thread cannot be started.
     pub fn new<T: Transport>(transport: T, config: Config) -> Result<Self, Error> {
         let (tx, rx) = transport.split();
-        let shared = Shared::new(config.event_queue);
         let (control, control_rx) = mpsc::channel();
         let params = SessionParams::BEFORE_CONNECT;
+        let shared = Shared::new(config.event_queue, Box::new(rx), control_rx, params);
         let pump_shared = Arc::clone(&shared);
+        let spin = config.spin;
         let pump = std::thread::Builder::new()
             .name("xcp-master-rx".to_owned())
-            .spawn(move || pump(&pump_shared, Box::new(rx), &control_rx, params))
+            .spawn(move || pump(&pump_shared, spin))
             .map_err(|e| Error::Transport {
                 context: "start the receive thread",
                 source: xcp_transport::TransportError::Io {

@@ -632,3 +632,91 @@ fn modify_bits_page_copy_freeze_and_the_raw_sink() {
     srv.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Commands read the link themselves while they wait (`Config::spin`) and hand it back to the
+/// receive thread afterwards; DTOs arriving meanwhile are decoded by whichever thread holds
+/// the link. With and without polling, over TCP and the in-memory pair, while DAQ runs: every
+/// command gets its own answer, and the rows arrive complete and in order.
+#[test]
+fn polling_commands_and_the_receive_thread_share_the_link_during_daq() {
+    for link in [Link::Tcp, Link::Mem] {
+        for spin in [Duration::ZERO, Duration::from_micros(100)] {
+            let f = Arc::new(fixture(config(native())));
+            let (srv, mut m) = serve(&f, &link, xcp_master::Config { spin, ..quick() });
+            block_on(m.connect()).expect("connect");
+            let list = ListRequest {
+                event: 0,
+                prescaler: 1,
+                priority: 0,
+                timestamps: true,
+                stim: false,
+                signals: vec![
+                    sig("counter", f.counter.address(), SignalType::U32),
+                    sig("temp", f.temp.address(), SignalType::F32),
+                ],
+            };
+            let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+            block_on(m.start_daq()).expect("start");
+            let stop = Arc::new(AtomicBool::new(false));
+            let app = {
+                let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
+                std::thread::spawn(move || run_app(&f, &stop))
+            };
+            let mut rows = Vec::new();
+            let take = |rows: &mut Vec<(u64, f64)>| {
+                while let Some(b) = stream.try_next() {
+                    for r in b.rows() {
+                        let (Value::Uint(c), Value::Float(t)) = (r.values[0], r.values[1]) else {
+                            panic!("row types: {:?}", r.values);
+                        };
+                        rows.push((c, t));
+                    }
+                }
+            };
+            let mut last = 0u32;
+            for _ in 0..400 {
+                let b = block_on(m.short_upload(f.counter.address(), 4)).expect("short upload");
+                let v = u32::from_ne_bytes(b.as_slice().try_into().expect("4 bytes"));
+                assert!(
+                    v >= last,
+                    "the counter read back goes forward: {v} after {last}"
+                );
+                last = v;
+                take(&mut rows);
+            }
+            block_on(m.stop_daq()).expect("stop");
+            stop.store(true, Ordering::Relaxed);
+            app.join().expect("app");
+            std::thread::sleep(Duration::from_millis(50));
+            take(&mut rows);
+            let what = format!("{} spin {spin:?}", link.name());
+            assert!(rows.len() >= 100, "{what}: {} rows", rows.len());
+            for w in rows.windows(2) {
+                assert!(w[1].0 > w[0].0, "{what}: rows in order: {:?}", w);
+            }
+            for (c, t) in &rows {
+                #[allow(clippy::cast_precision_loss, reason = "test values")]
+                let want = *c as f64 * 0.5;
+                assert_eq!(*t, want, "{what}: counter {c}");
+            }
+            let s = m.stats();
+            assert_eq!(
+                (s.timeouts, s.unsolicited, s.late),
+                (0, 0, 0),
+                "{what}: {s:?}"
+            );
+            if spin.is_zero() {
+                assert_eq!(s.polled, 0, "{what}: {s:?}");
+            } else {
+                assert!(
+                    s.polled > 0,
+                    "{what}: no command read its own response: {s:?}"
+                );
+            }
+            assert_eq!(stream.stats().dropped_rows, 0, "{what}");
+            assert_eq!(stream.stats().bad_dtos, 0, "{what}");
+            drop(m);
+            srv.stop();
+        }
+    }
+}

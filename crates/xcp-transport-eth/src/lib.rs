@@ -98,10 +98,11 @@ pub struct EthConfig {
     pub send_timeout: Duration,
     /// Socket send and receive buffer sizes to ask the kernel for (it may grant less).
     pub socket_buffer: Option<usize>,
-    /// Before a receive blocks, poll the socket without blocking for up to this long. On
-    /// machines where waking a blocked thread costs tens of microseconds (virtual machines),
-    /// a few tens of microseconds here cut command round trips to a fraction, at the price
-    /// of a busy core while waiting. Zero (the default) never spins.
+    /// Before a receive blocks, poll the socket without blocking for up to this long, once
+    /// something has arrived since the last poll that found nothing (an idle link blocks at
+    /// once). On machines where waking a blocked thread costs tens of microseconds (virtual
+    /// machines), this answers a sequence of commands without waking a thread, at the price
+    /// of a busy core for up to this long after each packet. Zero (the default) never spins.
     pub spin: Duration,
 }
 

@@ -361,6 +361,8 @@ pub(crate) struct Deadline {
     at: Option<Instant>,
     /// Whether the socket was read once already: a zero timeout still polls it once.
     polled: bool,
+    /// Read the socket once without blocking, whatever the spin budget (a master's poll).
+    once: bool,
 }
 
 impl Deadline {
@@ -369,6 +371,17 @@ impl Deadline {
             timeout,
             at: None,
             polled: false,
+            once: false,
+        }
+    }
+
+    /// One non-blocking read of the socket after the buffered packets, and no wait.
+    pub(crate) const fn poll_once() -> Self {
+        Self {
+            timeout: Duration::ZERO,
+            at: None,
+            polled: false,
+            once: true,
         }
     }
 
@@ -378,6 +391,7 @@ impl Deadline {
             timeout: Duration::ZERO,
             at: None,
             polled: true,
+            once: false,
         }
     }
 
@@ -436,6 +450,10 @@ pub(crate) struct Spin {
     budget: Duration,
     /// The socket is in non-blocking mode now.
     nonblocking: bool,
+    /// The last spin found nothing and nothing arrived since: the next wait blocks at once,
+    /// so an idle link costs no polling (polling pays off only while packets follow each
+    /// other).
+    idle: bool,
 }
 
 impl Spin {
@@ -443,18 +461,52 @@ impl Spin {
         Self {
             budget,
             nonblocking: false,
+            idle: false,
         }
     }
 
+    /// Data arrived: the next wait polls first again.
+    pub(crate) const fn heard(&mut self) {
+        self.idle = false;
+    }
+
     /// Reads without blocking until data comes, the budget or the deadline is used up, or
-    /// an error; `Ok(None)` when it gave up (the socket is blocking again then).
+    /// an error; `Ok(None)` when it gave up. The socket is blocking again whenever a
+    /// blocking read may follow (a poll-once deadline never blocks, so it leaves the socket
+    /// non-blocking for the next poll).
     fn read<T>(
         &mut self,
         deadline: &mut Deadline,
         set_nonblocking: impl Fn(bool) -> io::Result<()>,
         mut read: impl FnMut() -> io::Result<T>,
     ) -> Result<Option<T>, ReadEnd> {
-        if self.budget.is_zero() || deadline.polled {
+        if deadline.once {
+            if deadline.polled {
+                return Ok(None);
+            }
+            deadline.polled = true;
+            if !self.nonblocking {
+                set_nonblocking(true).map_err(ReadEnd::Io)?;
+                self.nonblocking = true;
+            }
+            return match read() {
+                Ok(v) => Ok(Some(v)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(ReadEnd::Io(e)),
+            };
+        }
+        if self.budget.is_zero() || deadline.polled || self.idle {
+            if self.nonblocking {
+                set_nonblocking(false).map_err(ReadEnd::Io)?;
+                self.nonblocking = false;
+            }
             return Ok(None);
         }
         if !self.nonblocking {
@@ -476,6 +528,7 @@ impl Spin {
         }
         set_nonblocking(false).map_err(ReadEnd::Io)?;
         self.nonblocking = false;
+        self.idle = true;
         Ok(None)
     }
 }
@@ -555,7 +608,10 @@ impl StreamReader {
                     });
                     return Err(ReadEnd::Eof { partial });
                 }
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.spin.heard();
+                }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ReadEnd::Io(e)),
             }
@@ -672,6 +728,7 @@ impl DatagramReader {
             };
             match got {
                 Ok((n, from)) => {
+                    self.spin.heard();
                     self.pos = 0;
                     self.len = n;
                     self.from = from;
@@ -828,6 +885,16 @@ impl EthRx {
 impl PacketRx for EthRx {
     fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
         self.recv_until(Deadline::buffered_only())
+    }
+
+    fn poll_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        // A server's sockets change with its peers: it polls its buffers only.
+        let deadline = if matches!(self.kind, RxKind::Server(_)) {
+            Deadline::buffered_only()
+        } else {
+            Deadline::poll_once()
+        };
+        self.recv_until(deadline)
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {

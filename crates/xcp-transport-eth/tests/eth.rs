@@ -854,3 +854,68 @@ fn tcp_spinning_receivers_deliver_time_out_and_never_break_sending() {
 fn udp_spinning_receivers_deliver_time_out_and_never_break_sending() {
     spinning_ends(Protocol::Udp);
 }
+
+/// `poll_recv` (a master's command polling for its response) reads what has arrived without
+/// waiting, in order with what `recv` and `try_recv` hand out, and leaves the socket ready for
+/// a blocking `recv` that waits its full timeout.
+fn polling_ends(protocol: Protocol, spin: Duration) {
+    let (masters, count) = match protocol {
+        Protocol::Tcp => (1, 600),
+        Protocol::Udp => (0, 300),
+    };
+    let server = EthServer::bind(local(protocol, "127.0.0.1")).expect("bind");
+    let addr = server.local_addr();
+    let slave = echo_slave(server, masters);
+    let eth = EthConfig {
+        spin,
+        ..EthConfig::default()
+    };
+    let (mut tx, mut rx) = connect(addr, protocol, &eth).expect("connect").split();
+    // The slave takes a UDP master from its CONNECT.
+    tx.send_now(&CONNECT).expect("send");
+    assert_eq!(recv_vec(&mut rx), CONNECT);
+    for _ in 0..50 {
+        assert!(rx.poll_recv().expect("poll of an empty link").is_none());
+    }
+    let sent: Vec<Vec<u8>> = (0..count).map(|i| pattern(40 + i % 200, i)).collect();
+    let mut got = Vec::new();
+    let start = Instant::now();
+    for (i, p) in sent.iter().enumerate() {
+        tx.send_now(p).expect("send");
+        // Every third packet is awaited by a blocking receive, the others by polling.
+        if i % 3 == 0 {
+            got.push(recv_vec(&mut rx));
+        }
+        loop {
+            match rx.poll_recv().expect("poll") {
+                Some(p) => got.push(p.to_vec()),
+                None if got.len() > i => break,
+                None => assert!(start.elapsed() < WAIT, "packet {i} never polled"),
+            }
+        }
+        while let Some(p) = rx.try_recv().expect("buffered") {
+            got.push(p.to_vec());
+        }
+    }
+    assert_eq!(got.len(), sent.len());
+    assert!(got == sent, "every echoed packet once, in order");
+    let t0 = Instant::now();
+    assert!(rx.recv(Duration::from_millis(30)).expect("idle").is_none());
+    let idle = t0.elapsed();
+    assert!(
+        idle >= Duration::from_millis(30) && idle < Duration::from_secs(2),
+        "a blocking receive after polling waits its timeout: {idle:?}"
+    );
+    tx.send_now(&CONNECT).expect("send");
+    assert_eq!(recv_vec(&mut rx), CONNECT, "and still receives");
+    drop((tx, rx));
+    slave.join().expect("slave thread");
+}
+
+#[test]
+fn polling_receivers_never_wait_and_leave_blocking_receives_intact() {
+    for spin in [Duration::ZERO, Duration::from_micros(50)] {
+        polling_ends(Protocol::Tcp, spin);
+        polling_ends(Protocol::Udp, spin);
+    }
+}

@@ -279,7 +279,7 @@ pub struct FaultRx<R> {
     delivered: RxStats,
 }
 
-impl<R> FaultRx<R> {
+impl<R: PacketRx> FaultRx<R> {
     /// What was injected so far.
     pub fn faults(&self) -> FaultStats {
         self.plan.stats()
@@ -324,15 +324,20 @@ impl<R> FaultRx<R> {
             self.ready.push_back(h);
         }
     }
-}
 
-impl<R: PacketRx> PacketRx for FaultRx<R> {
-    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+    /// The next packet that is due, asking the inner half once without waiting (`poll`:
+    /// through its [`PacketRx::poll_recv`], else its buffers only).
+    fn next_ready(&mut self, poll: bool) -> Result<Option<&[u8]>, TransportError> {
         self.release_due(Instant::now());
-        if self.ready.is_empty()
-            && let Some(p) = self.inner.try_recv()?.map(<[u8]>::to_vec)
-        {
-            self.accept(p, Instant::now());
+        if self.ready.is_empty() {
+            let inner = if poll {
+                self.inner.poll_recv()?
+            } else {
+                self.inner.try_recv()?
+            };
+            if let Some(p) = inner.map(<[u8]>::to_vec) {
+                self.accept(p, Instant::now());
+            }
         }
         let Some(p) = self.ready.pop_front() else {
             return Ok(None);
@@ -341,6 +346,16 @@ impl<R: PacketRx> PacketRx for FaultRx<R> {
         self.delivered.packets += 1;
         self.delivered.bytes += self.current.len() as u64;
         Ok(Some(&self.current))
+    }
+}
+
+impl<R: PacketRx> PacketRx for FaultRx<R> {
+    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        self.next_ready(false)
+    }
+
+    fn poll_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        self.next_ready(true)
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {

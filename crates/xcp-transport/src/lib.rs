@@ -142,6 +142,18 @@ pub trait PacketRx: Send + 'static {
         Ok(None)
     }
 
+    /// The next packet if one has already arrived, looking past this half's buffers into
+    /// the channel below (one non-blocking read of a socket) but never waiting; `Ok(None)`
+    /// otherwise. A master that polls for its response instead of sleeping calls this in a
+    /// loop. The default is [`try_recv`](Self::try_recv), for halves whose buffers are the
+    /// channel itself.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    fn poll_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        self.try_recv()
+    }
+
     /// The largest XCP packet this half accepts.
     fn max_packet_len(&self) -> usize;
 
@@ -296,6 +308,9 @@ impl<T: PacketRx + ?Sized> PacketRx for Box<T> {
     }
     fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
         (**self).try_recv()
+    }
+    fn poll_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        (**self).poll_recv()
     }
     fn max_packet_len(&self) -> usize {
         (**self).max_packet_len()

@@ -185,6 +185,15 @@ impl<T: PacketRx> PacketRx for TracingRx<T> {
         }
         result
     }
+    fn poll_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        let result = self.inner.poll_recv();
+        if enabled()
+            && let Ok(Some(packet)) = &result
+        {
+            observe(&self.shared, self.role, &self.name, "rx", packet);
+        }
+        result
+    }
     fn max_packet_len(&self) -> usize {
         self.inner.max_packet_len()
     }

@@ -44,18 +44,15 @@ fn pyxcp(args: &[String], work: &Path) -> Result<serde_json::Value> {
 }
 
 fn master(addr: std::net::SocketAddr, protocol: Protocol) -> Result<Master> {
-    master_spin(addr, protocol, Duration::ZERO)
+    master_spin(addr, protocol, Config::default().spin)
 }
 
 fn master_spin(addr: std::net::SocketAddr, protocol: Protocol, spin: Duration) -> Result<Master> {
-    let eth = EthConfig {
+    let t = connect(addr, protocol, &EthConfig::default()).context("connecting")?;
+    let config = Config {
         spin,
-        ..EthConfig::default()
+        ..Config::default()
     };
-    let t = connect(addr, protocol, &eth).context("connecting")?;
-    // The waiting command parks its thread: with the receive thread and the slave both
-    // polling, a third busy thread on two cores costs more than the wake it saves.
-    let config = Config::default();
     let mut m = Master::new(t, config)?;
     block_on(m.connect())?;
     Ok(m)

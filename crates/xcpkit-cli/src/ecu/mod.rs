@@ -50,9 +50,10 @@ pub(crate) struct EcuArgs {
     /// low rates, that much more latency.
     #[arg(long)]
     hold: bool,
-    /// Poll the socket this many microseconds before blocking on a receive: lower command
-    /// latency for a busy core (0, the default, never spins; see the README's benchmarks).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Poll the socket this many microseconds after a command before blocking on a receive:
+    /// the next command of a sequence is answered without waking a thread, for a core busy at
+    /// most this long per command (0 never polls; see the README's benchmarks).
+    #[arg(long, value_name = "N", default_value_t = 100)]
     spin_us: u64,
     /// Protect CAL/PAG, DAQ and PGM with the demo seed & key algorithm (see the README).
     #[arg(long)]
