@@ -1,7 +1,9 @@
 //! `xcp-master` against `xcpkit ecu`, with pyXCP as the peer, in one run:
 //!
-//! 1. **Command round trip**: SHORT_UPLOAD of 4 bytes, loopback TCP and UDP; min, p50, p99.
-//!    pyXCP does the same against the same ECU (TCP), when its venv exists.
+//! 1. **Command round trip**: SHORT_UPLOAD of 4 bytes, loopback TCP and UDP (one ECU per
+//!    transport), with the defaults of both ends (each polls 100 µs for the next packet), then
+//!    with polling off and at 20 µs; min, p50, p99. pyXCP does the same against the TCP ECU,
+//!    when its venv exists.
 //! 2. **DAQ ingest**: `xcpkit ecu --stress` over TCP, one timestamped DAQ list on the
 //!    `stress` event, decoded into typed rows by the master: small rows (7 values, 40-byte
 //!    DTOs) and bulk rows (35 values, 264-byte DTOs); rows/s, payload MB/s, rows lost in the
@@ -113,59 +115,97 @@ fn round_trip_ns(m: &mut Master, addr: Address, n: usize) -> Result<Vec<u64>> {
 }
 
 fn round_trips(work: &Path) -> Result<()> {
-    let a2l_path = work.join("rtt.a2l");
-    let ecu = Ecu::start(&["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"], &a2l_path)?;
-    let (a2l, _) = xcp_a2l::A2l::load(&a2l_path, &xcp_a2l::LoadOptions::default())?;
-    let o = a2l.object("counter_1ms")?;
-    let a = o.address.context("counter_1ms address")?;
-    let addr = Address::new(a.ext, a.addr);
     let n = env("XCP_BENCH_RTT", 20_000) as usize;
     println!("command round trip: SHORT_UPLOAD of 4 bytes against xcpkit ecu, {n} commands");
+    let a2l_path = work.join("rtt.a2l");
+    let line = |name: &str, t: &[u64]| {
+        println!(
+            "  {name}: min {:6.1} µs  p50 {:6.1} µs  p99 {:6.1} µs",
+            t[0] as f64 / 1e3,
+            percentile(t, 0.5) / 1e3,
+            percentile(t, 0.99) / 1e3
+        );
+    };
+    // One ECU per transport: an ECU serving both hands each command from its transport's
+    // thread to the command thread, a hop a single transport does not take.
     let mut ours_p50 = None;
-    let mut spun_p50 = None;
-    for (name, protocol, sock) in [
-        ("TCP", Protocol::Tcp, ecu.tcp),
-        ("UDP", Protocol::Udp, ecu.udp),
-    ] {
+    let mut pyxcp_target = None;
+    for (name, protocol) in [("TCP", Protocol::Tcp), ("UDP", Protocol::Udp)] {
+        let flag = if protocol == Protocol::Tcp {
+            "--tcp"
+        } else {
+            "--udp"
+        };
+        let ecu = Ecu::start(&[flag, "127.0.0.1:0"], &a2l_path)?;
+        let addr = counter_address(&a2l_path)?;
+        let sock = if protocol == Protocol::Tcp {
+            ecu.tcp
+        } else {
+            ecu.udp
+        };
         let mut m = master(sock.context("address")?, protocol)?;
         let t = round_trip_ns(&mut m, addr, n)?;
-        let p50 = percentile(&t, 0.5) / 1e3;
-        println!(
-            "  xcp-master {name}: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs",
-            t[0] as f64 / 1e3,
-            percentile(&t, 0.99) / 1e3
+        line(
+            &format!("xcp-master {name}, defaults (both ends poll 100 µs)"),
+            &t,
         );
-        if protocol == Protocol::Tcp {
-            ours_p50 = Some(p50);
-        }
         block_on(m.disconnect())?;
+        drop(m);
+        if protocol == Protocol::Tcp {
+            ours_p50 = Some(percentile(&t, 0.5) / 1e3);
+            // pyXCP against the same ECU, right after.
+            pyxcp_target = Some(pyxcp_rtt(ecu.tcp.context("tcp")?.port(), addr, work));
+        }
+        ecu.stop()?;
     }
-    // Both ends poll their socket before blocking: a thread wake costs tens of µs here.
-    for spin_us in [0u64, 20, 100] {
-        let a2l_spin = work.join("rtt-spin.a2l");
+    for spin_us in [0u64, 20] {
         let spin_arg = spin_us.to_string();
-        let e = Ecu::start(&["--tcp", "127.0.0.1:0", "--spin-us", &spin_arg], &a2l_spin)?;
+        let e = Ecu::start(&["--tcp", "127.0.0.1:0", "--spin-us", &spin_arg], &a2l_path)?;
+        let addr = counter_address(&a2l_path)?;
         let mut m = master_spin(
             e.tcp.context("tcp")?,
             Protocol::Tcp,
             Duration::from_micros(spin_us),
         )?;
         let t = round_trip_ns(&mut m, addr, n)?;
-        println!(
-            "  xcp-master TCP only, spin {spin_us:3} µs both ends: min {:6.1} µs  p50 {:6.1} µs  p99 {:6.1} µs",
-            t[0] as f64 / 1e3,
-            percentile(&t, 0.5) / 1e3,
-            percentile(&t, 0.99) / 1e3
+        line(
+            &format!("xcp-master TCP, both ends poll {spin_us:3} µs   "),
+            &t,
         );
-        spun_p50 = Some(percentile(&t, 0.5) / 1e3);
         block_on(m.disconnect())?;
         drop(m);
         e.stop()?;
     }
+    match pyxcp_target {
+        Some(Ok(v)) => {
+            let p50 = v["p50_us"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  pyXCP      TCP: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs   -> xcp-master is {:.1}x faster (p50)",
+                v["min_us"].as_f64().unwrap_or(f64::NAN),
+                v["p99_us"].as_f64().unwrap_or(f64::NAN),
+                p50 / ours_p50.unwrap_or(f64::NAN),
+            );
+        }
+        Some(Err(e)) => println!("  pyXCP: {e:#}"),
+        None => {}
+    }
+    Ok(())
+}
+
+/// `counter_1ms` in the A2L the ECU wrote.
+fn counter_address(a2l_path: &Path) -> Result<Address> {
+    let (a2l, _) = xcp_a2l::A2l::load(a2l_path, &xcp_a2l::LoadOptions::default())?;
+    let o = a2l.object("counter_1ms")?;
+    let a = o.address.context("counter_1ms address")?;
+    Ok(Address::new(a.ext, a.addr))
+}
+
+/// pyXCP's round trips against the ECU on TCP `port`.
+fn pyxcp_rtt(port: u16, addr: Address, work: &Path) -> Result<serde_json::Value> {
     let args: Vec<String> = [
         "rtt",
         "--port",
-        &ecu.tcp.context("tcp")?.port().to_string(),
+        &port.to_string(),
         "--addr",
         &format!("{:#x}", addr.addr),
         "--ext",
@@ -176,21 +216,7 @@ fn round_trips(work: &Path) -> Result<()> {
     .iter()
     .map(ToString::to_string)
     .collect();
-    match pyxcp(&args, work) {
-        Ok(v) => {
-            let p50 = v["p50_us"].as_f64().unwrap_or(f64::NAN);
-            println!(
-                "  pyXCP      TCP: min {:6.1} µs  p50 {p50:6.1} µs  p99 {:6.1} µs   -> xcp-master is {:.1}x faster (p50), {:.1}x with 100 µs spin",
-                v["min_us"].as_f64().unwrap_or(f64::NAN),
-                v["p99_us"].as_f64().unwrap_or(f64::NAN),
-                p50 / ours_p50.unwrap_or(f64::NAN),
-                p50 / spun_p50.unwrap_or(f64::NAN)
-            );
-        }
-        Err(e) => println!("  pyXCP: {e:#}"),
-    }
-    ecu.stop()?;
-    Ok(())
+    pyxcp(&args, work)
 }
 
 struct Ingest {
