@@ -3,7 +3,9 @@
 //! The baseline in the same run is writing the same bytes with one `write_all` per 64 KiB,
 //! uncompressed: the disk path without the format.
 //!
-//! `cargo bench -p xcp-recorder --bench record`.
+//! `cargo bench -p xcp-recorder --bench record`; `XCP_BENCH_RUNS` runs (default 5),
+//! `XCP_BENCH_FRAMES` DTOs per run (default 5 000 000), `XCP_BENCH_SIZES` DTO sizes (default
+//! `40,264`).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 #![allow(
@@ -61,7 +63,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000_000);
     println!("recording {n} DTOs per run, {runs} runs, medians");
-    for size in [40usize, 264] {
+    let sizes: Vec<usize> = std::env::var("XCP_BENCH_SIZES").map_or_else(
+        |_| vec![40, 264],
+        |v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+    );
+    for size in sizes {
         // A DTO with a counter and slowly changing values, as DAQ data is.
         let mut dto = vec![0u8; size];
         dto[0] = 0;
@@ -70,11 +76,15 @@ fn main() {
         let mut d = Vec::new();
         let mut dropped = 0;
         for _ in 0..runs {
-            // Baseline: the same bytes straight to a file in 64 KiB writes.
+            // Baseline: the same bytes straight to a file in 64 KiB writes. Both runs start
+            // without a file to truncate (freeing a large file's pages costs time of its own).
+            let plain = dir.join("plain.bin");
+            let _ = std::fs::remove_file(&plain);
+            let _ = std::fs::remove_file(&path);
             let t0 = Instant::now();
             let mut f = std::io::BufWriter::with_capacity(
                 64 << 10,
-                std::fs::File::create(&path).expect("create"),
+                std::fs::File::create(&plain).expect("create"),
             );
             for i in 0..n {
                 dto[4..8].copy_from_slice(&(i as u32).to_le_bytes());
@@ -131,6 +141,7 @@ fn main() {
             e.push(t0.elapsed().as_secs_f64());
             assert_eq!(m.records, n);
             let _ = std::fs::remove_file(&mf4);
+            let _ = std::fs::remove_file(&plain);
         }
         let (w, r, b, e, d) = (median(w), median(r), median(base), median(e), median(d));
         println!(
