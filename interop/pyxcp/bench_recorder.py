@@ -75,10 +75,18 @@ def main():
         # Rows are counted in a run of their own: the counting override is a Python call per
         # row, and the timed runs are of pyXCP's converter as it ships.
         Count.rows = 0
+        folder = os.path.dirname(os.path.abspath(opts.xmraw))
+        before = set(os.listdir(folder))
         Counting(opts.xmraw).run()
         out[f"{kind}_rows"] = Count.rows
         times = []
         for _ in range(opts.runs):
+            # Each timed run writes fresh files, as xcpkit's does: what the previous run
+            # wrote is removed first, outside the timing.
+            for name in set(os.listdir(folder)) - before:
+                path = os.path.join(folder, name)
+                if os.path.isfile(path):
+                    os.remove(path)
             t0 = time.perf_counter()
             cls(opts.xmraw).run()
             times.append(time.perf_counter() - t0)

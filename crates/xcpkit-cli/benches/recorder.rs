@@ -121,7 +121,9 @@ fn main() -> Result<()> {
     let mut dropped = 0;
     let total = all.len() as u64 * repeat;
     for _ in 0..runs {
+        // Every timed run writes a new file (as pyXCP's does): nothing to truncate.
         let path = work.join("rewrite.xcprec");
+        let _ = std::fs::remove_file(&path);
         let t0 = Instant::now();
         let mut w = Recorder::create(&path, &meta, WriterOptions::default())?;
         for k in 0..repeat {
@@ -177,8 +179,10 @@ fn main() -> Result<()> {
     ] {
         let mut t = Vec::new();
         let mut rows = 0;
+        let out = work.join(format!("out.{to}"));
         for _ in 0..runs {
-            let (n, s) = convert(&xmraw, to, &work.join(format!("out.{to}")))?;
+            let _ = std::fs::remove_file(&out);
+            let (n, s) = convert(&xmraw, to, &out)?;
             rows = n;
             t.push(s);
         }
