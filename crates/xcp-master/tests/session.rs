@@ -673,8 +673,13 @@ fn polling_commands_and_the_receive_thread_share_the_link_during_daq() {
                     }
                 }
             };
+            let what = format!("{} spin {spin:?}", link.name());
+            // Commands back to back until both enough commands and enough rows went through
+            // (bounded: a link that starves DAQ fails below).
             let mut last = 0u32;
-            for _ in 0..400 {
+            let mut commands = 0;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while (commands < 400 || rows.len() < 300) && Instant::now() < deadline {
                 let b = block_on(m.short_upload(f.counter.address(), 4)).expect("short upload");
                 let v = u32::from_ne_bytes(b.as_slice().try_into().expect("4 bytes"));
                 assert!(
@@ -682,15 +687,27 @@ fn polling_commands_and_the_receive_thread_share_the_link_during_daq() {
                     "the counter read back goes forward: {v} after {last}"
                 );
                 last = v;
+                commands += 1;
                 take(&mut rows);
             }
             block_on(m.stop_daq()).expect("stop");
             stop.store(true, Ordering::Relaxed);
             app.join().expect("app");
-            std::thread::sleep(Duration::from_millis(50));
-            take(&mut rows);
-            let what = format!("{} spin {spin:?}", link.name());
-            assert!(rows.len() >= 100, "{what}: {} rows", rows.len());
+            // What is still on its way arrives within a batch age.
+            while let Some(b) = stream
+                .recv_timeout(Duration::from_millis(100))
+                .expect("open")
+            {
+                for r in b.rows() {
+                    let (Value::Uint(c), Value::Float(t)) = (r.values[0], r.values[1]) else {
+                        panic!("row types: {:?}", r.values);
+                    };
+                    rows.push((c, t));
+                }
+            }
+            eprintln!("{what}: {commands} commands, {} rows", rows.len());
+            assert!(commands >= 400, "{what}: {commands} commands");
+            assert!(rows.len() >= 300, "{what}: {} rows", rows.len());
             for w in rows.windows(2) {
                 assert!(w[1].0 > w[0].0, "{what}: rows in order: {:?}", w);
             }
