@@ -1,6 +1,6 @@
 //! DAQ: measurement requests packed into ODTs within the slave's limits, written as a
-//! dynamic or static configuration, started and stopped; DTOs decoded on the receive thread
-//! into typed rows with linearised timestamps, delivered in batches through a bounded stream
+//! dynamic or static configuration, started and stopped; DTOs decoded by the reader of the
+//! receive half (the receive thread, or a command polling for its response) into typed rows with linearised timestamps, delivered in batches through a bounded stream
 //! that counts what it drops; a raw-frame sink for recorders.
 
 use std::collections::VecDeque;
@@ -388,7 +388,9 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
     Ok(out)
 }
 
-/// Receives every DTO as it arrived, before decoding (a recorder's input).
+/// Receives every DTO as it arrived, before decoding (a recorder's input). Called by the
+/// reader of the receive half: the receive thread, or a command's thread while it polls for its
+/// response (`Config::spin`), one at a time and in arrival order.
 pub trait RawSink: Send {
     /// One DTO and the host time it arrived at (Unix ns).
     fn frame(&mut self, host_ns: u64, packet: &[u8]);
@@ -611,7 +613,7 @@ struct ListState {
     stats: ListStats,
 }
 
-/// The decoder, owned by the receive thread.
+/// The decoder, kept with the receive half (see `link::Core`).
 pub(crate) struct DaqState {
     lists: Vec<ListState>,
     by_pid: Vec<Option<(usize, usize)>>,

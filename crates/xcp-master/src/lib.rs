@@ -1,10 +1,12 @@
 //! # xcp-master: an XCP master that drives any slave correctly and never hangs
 //!
 //! A [`Master`] is one session with one slave over any [`xcp_transport::Transport`]. A
-//! receive thread per session owns the transport's receive half: it hands each response to
+//! receive thread per session reads the transport's receive half: it hands each response to
 //! the command waiting for it (a response with no command waiting is discarded and counted,
 //! never taken for the next command), queues events and service requests, decodes DAQ
-//! packets, and enforces every deadline. Commands are `async` and run on any executor;
+//! packets, and enforces every deadline. A waiting command may read the receive half itself
+//! for a short while ([`Config::spin`]) and does all of that the same way; one reader at a
+//! time. Commands are `async` and run on any executor;
 //! [`block_on`] runs one on the calling thread.
 //!
 //! | module | what it holds |

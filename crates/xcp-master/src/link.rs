@@ -560,7 +560,7 @@ fn complete_with(slot: &mut Slot, outcome: Outcome) {
     }
 }
 
-/// What the receive thread owns besides the transport.
+/// What the reader of the receive half keeps besides the transport.
 struct PumpState {
     daq: Option<Box<DaqState>>,
     raw: Option<Box<dyn RawSink>>,
