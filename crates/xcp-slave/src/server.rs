@@ -264,12 +264,20 @@ fn transmit_loop<Tx: PacketTx>(shared: &Shared, tx: &Mutex<Tx>, control: &Contro
         let mut sent = 0;
         {
             let mut tx = lock(tx);
+            let mut unsent = 0;
             while sent < BATCH && shared.queue.pop_into(&mut buf) {
                 sent += 1;
-                match tx.send(&buf) {
-                    Ok(()) => control.counters.dtos_sent.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => control.counters.dtos_unsent.fetch_add(1, Ordering::Relaxed),
-                };
+                unsent += u64::from(tx.send(&buf).is_err());
+            }
+            // The counters are shared with every reader of the statistics: one update per
+            // batch rather than one per DTO.
+            if sent > 0 {
+                let ok = sent as u64 - unsent;
+                control.counters.dtos_sent.fetch_add(ok, Ordering::Relaxed);
+                control
+                    .counters
+                    .dtos_unsent
+                    .fetch_add(unsent, Ordering::Relaxed);
             }
             let now = Instant::now();
             if sent > 0 {

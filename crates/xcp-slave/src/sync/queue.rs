@@ -190,17 +190,26 @@ impl ByteQueue {
                 reason = "LEN_MASK keeps 32 bits, and entries are at most half the ring"
             )]
             let len = (header & LEN_MASK) as usize;
-            let words = len.div_ceil(8) as u64;
+            let words = len.div_ceil(8);
+            // An entry never straddles the end of the ring: its payload words are one slice,
+            // copied whole words at a time (the last word's padding is cut off after).
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "masked by the ring length, which is a usize"
+            )]
+            let first = ((tail + 1) & (self.words() - 1)) as usize;
+            let src = self.ring.get(first..first + words).unwrap_or_default();
             out.clear();
-            for i in 0..words {
-                let slot = self.slot(tail + 1 + i);
-                let word = slot.load(Ordering::Relaxed).to_le_bytes();
+            out.resize(words * 8, 0);
+            for (dst, slot) in out.chunks_exact_mut(8).zip(src) {
+                dst.copy_from_slice(&slot.load(Ordering::Relaxed).to_le_bytes());
                 slot.store(0, Ordering::Relaxed);
-                let take = (len - out.len()).min(8);
-                out.extend_from_slice(&word[..take]);
             }
+            out.truncate(len);
             self.slot(tail).store(0, Ordering::Relaxed);
-            self.tail.0.store(tail + 1 + words, Ordering::Release);
+            self.tail
+                .0
+                .store(tail + 1 + words as u64, Ordering::Release);
             // Only the consumer writes this counter: a plain add, no read-modify-write race.
             let popped = self.popped.0.load(Ordering::Relaxed);
             self.popped.0.store(popped + 1, Ordering::Relaxed);
