@@ -81,6 +81,66 @@ impl SignalType {
     }
 }
 
+/// Groups adjacent signals of one type and byte order whose bytes follow each other.
+fn runs_of(types: &[(SignalType, ByteOrder, usize)]) -> Vec<(SignalType, ByteOrder, usize, usize)> {
+    let mut runs: Vec<(SignalType, ByteOrder, usize, usize)> = Vec::new();
+    for &(ty, order, off) in types {
+        match runs.last_mut() {
+            Some((t, o, at, n)) if *t == ty && *o == order && *at + *n * ty.size() == off => {
+                *n += 1;
+            }
+            _ => runs.push((ty, order, off, 1)),
+        }
+    }
+    runs
+}
+
+/// Appends `n` values of type `ty` stored back to back in `bytes` (in `order`). The type and
+/// byte order are matched once per run, so each loop is straight-line code; values `bytes`
+/// is too short to hold decode as zero, as [`SignalType::decode`] does.
+fn decode_run(ty: SignalType, order: ByteOrder, n: usize, bytes: &[u8], out: &mut Vec<Value>) {
+    let size = ty.size();
+    if bytes.len() < n * size {
+        out.extend((0..n).map(|i| ty.decode(bytes.get(i * size..).unwrap_or_default(), order)));
+        return;
+    }
+    let motorola = order == ByteOrder::Motorola;
+    macro_rules! run {
+        ($n:literal, $make:expr) => {{
+            let elems = bytes.chunks_exact($n).take(n).map(|c| {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(c);
+                a
+            });
+            if motorola {
+                out.extend(elems.map(|mut a| {
+                    a.reverse();
+                    $make(a)
+                }));
+            } else {
+                out.extend(elems.map($make));
+            }
+        }};
+    }
+    match ty {
+        SignalType::U8 => out.extend(bytes.iter().take(n).map(|&b| Value::Uint(u64::from(b)))),
+        SignalType::I8 => out.extend(
+            bytes
+                .iter()
+                .take(n)
+                .map(|&b| Value::Int(i64::from(b.cast_signed()))),
+        ),
+        SignalType::U16 => run!(2, |a| Value::Uint(u64::from(u16::from_le_bytes(a)))),
+        SignalType::I16 => run!(2, |a| Value::Int(i64::from(i16::from_le_bytes(a)))),
+        SignalType::U32 => run!(4, |a| Value::Uint(u64::from(u32::from_le_bytes(a)))),
+        SignalType::I32 => run!(4, |a| Value::Int(i64::from(i32::from_le_bytes(a)))),
+        SignalType::U64 => run!(8, |a| Value::Uint(u64::from_le_bytes(a))),
+        SignalType::I64 => run!(8, |a| Value::Int(i64::from_le_bytes(a))),
+        SignalType::F32 => run!(4, |a| Value::Float(f64::from(f32::from_le_bytes(a)))),
+        SignalType::F64 => run!(8, |a| Value::Float(f64::from_le_bytes(a))),
+    }
+}
+
 /// The first `N` bytes of `bytes` (zero-padded when shorter) in this machine's byte order,
 /// from the slave's (`motorola`: big-endian): fixed-size copies the compiler turns into one
 /// load, where a copy of a run-time length calls `memcpy` per value.
@@ -623,6 +683,9 @@ struct ListState {
     odts: Vec<Vec<(usize, usize, usize)>>,
     odt_len: Vec<usize>,
     types: Vec<(SignalType, ByteOrder, usize)>,
+    /// Adjacent signals of one type and byte order whose bytes follow each other in `buf`,
+    /// decoded in one loop each: (type, order, offset of the first, signals).
+    runs: Vec<(SignalType, ByteOrder, usize, usize)>,
     timestamps: bool,
     buf: Vec<u8>,
     next_odt: usize,
@@ -740,12 +803,14 @@ impl DaqState {
         };
         let start = self.batch.values.len();
         self.batch.values.reserve(list.types.len());
-        for &(ty, order, off) in &list.types {
-            let v = ty.decode(
-                list.buf.get(off..off + ty.size()).unwrap_or_default(),
+        for &(ty, order, off, n) in &list.runs {
+            decode_run(
+                ty,
                 order,
+                n,
+                list.buf.get(off..off + n * ty.size()).unwrap_or_default(),
+                &mut self.batch.values,
             );
-            self.batch.values.push(v);
         }
         self.batch.rows.push(RowMeta {
             list: li,
@@ -1418,16 +1483,18 @@ fn list_state(l: &PlannedList) -> ListState {
         .iter()
         .map(|o| o.iter().map(|(_, n, _)| n).sum())
         .collect();
+    let types: Vec<(SignalType, ByteOrder, usize)> = l
+        .request
+        .signals
+        .iter()
+        .zip(&offsets)
+        .map(|(s, &o)| (s.ty, s.order, o))
+        .collect();
     ListState {
         odts,
         odt_len,
-        types: l
-            .request
-            .signals
-            .iter()
-            .zip(&offsets)
-            .map(|(s, &o)| (s.ty, s.order, o))
-            .collect(),
+        runs: runs_of(&types),
+        types,
         timestamps: l.request.timestamps,
         buf: vec![0; total + spare],
         next_odt: 0,
@@ -1453,6 +1520,59 @@ mod tests {
         SignalType::F32,
         SignalType::F64,
     ];
+
+    #[test]
+    fn runs_decode_like_their_elements_one_by_one() {
+        // Every type and byte order, in runs of 1 to 5 elements, over bytes that differ
+        // everywhere; a run decodes to exactly what its elements decode to one at a time.
+        let bytes: Vec<u8> = (0..64u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(0x81))
+            .collect();
+        for ty in ALL {
+            for order in [ByteOrder::Intel, ByteOrder::Motorola] {
+                for n in 1..=5 {
+                    let mut got = vec![Value::Uint(99)];
+                    decode_run(ty, order, n, &bytes[..n * ty.size()], &mut got);
+                    let want: Vec<Value> = std::iter::once(Value::Uint(99))
+                        .chain((0..n).map(|i| ty.decode(&bytes[i * ty.size()..], order)))
+                        .collect();
+                    assert_eq!(got, want, "{ty:?} {order:?} x{n}");
+                }
+                // Too few bytes: the missing elements read as zero, the count stays.
+                let mut got = Vec::new();
+                decode_run(ty, order, 3, &bytes[..ty.size() + 1], &mut got);
+                assert_eq!(got.len(), 3, "{ty:?} {order:?} short");
+                assert_eq!(got[0], ty.decode(&bytes, order), "{ty:?} {order:?} short");
+                assert_eq!(got[2], ty.decode(&[], order), "{ty:?} {order:?} short");
+            }
+        }
+    }
+
+    #[test]
+    fn adjacent_signals_of_one_type_and_order_form_runs() {
+        use ByteOrder::{Intel, Motorola};
+        use SignalType::{F32, U8, U32};
+        let types = [
+            (U32, Intel, 0),
+            (U32, Intel, 4),
+            (U32, Intel, 8),
+            (U32, Motorola, 12),
+            (F32, Motorola, 16),
+            (F32, Motorola, 24), // a gap: a new run
+            (U8, Intel, 28),
+            (U8, Intel, 29),
+        ];
+        assert_eq!(
+            runs_of(&types),
+            vec![
+                (U32, Intel, 0, 3),
+                (U32, Motorola, 12, 1),
+                (F32, Motorola, 16, 1),
+                (F32, Motorola, 24, 1),
+                (U8, Intel, 28, 2),
+            ]
+        );
+    }
 
     #[test]
     fn elements_decode_from_either_byte_order() {
