@@ -277,6 +277,13 @@ impl Slave {
         crate::Core::new(Arc::clone(&self.shared))
     }
 
+    /// Bytes waiting in the transmit queue (headers and padding included) and its capacity.
+    /// A trigger that finds no room drops its DTOs (counted); a producer that would rather
+    /// wait than overrun the queue, such as a load generator or a replay, checks this first.
+    pub fn queue_level(&self) -> (usize, usize) {
+        (self.shared.queue.used_bytes(), self.shared.queue.capacity())
+    }
+
     /// Takes the next queued DTO (what the transmit thread does); `false` when none waits.
     pub fn pop_dto(&self, out: &mut Vec<u8>) -> bool {
         self.shared.queue.pop_into(out)

@@ -61,9 +61,15 @@ pub(crate) struct EcuArgs {
     /// Keep frozen calibration pages and stored DAQ lists in this directory.
     #[arg(long, value_name = "DIR")]
     persist: Option<PathBuf>,
-    /// Also fire the `stress` event as fast as this machine allows (throughput benchmarks).
+    /// Also fire the `stress` event as fast as the link takes its DTOs (throughput
+    /// benchmarks): the stress loop waits while the transmit queue is half full, so no
+    /// sample is lost.
     #[arg(long)]
     stress: bool,
+    /// With `--stress`: fire without waiting for room, overrunning the transmit queue
+    /// (its drops are counted and the master sees the overload indication).
+    #[arg(long, requires = "stress")]
+    stress_overrun: bool,
 }
 
 /// The ECU running inside this process (for `xcpkit demo`), serving TCP on 127.0.0.1.
@@ -85,7 +91,7 @@ impl InProcess {
         let addr = server.local_addr();
         ecu.slave.set_transports(vec![TransportDesc::Tcp(addr)]);
         let server = Server::start(&ecu.slave, server).context("starting the XCP server")?;
-        let tasks = ecu.start(false).context("starting the ECU tasks")?;
+        let tasks = ecu.start(None).context("starting the ECU tasks")?;
         Ok(Self {
             addr,
             server,
@@ -162,7 +168,12 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         (None, None) => bail!("no transport"),
     }
     .context("starting the XCP server")?;
-    let tasks = ecu.start(args.stress).context("starting the ECU tasks")?;
+    let stress = match (args.stress, args.stress_overrun) {
+        (false, _) => None,
+        (true, false) => Some(model::Stress::Paced),
+        (true, true) => Some(model::Stress::Overrun),
+    };
+    let tasks = ecu.start(stress).context("starting the ECU tasks")?;
 
     say!("xcpkit ecu: {} (EPK {:?})", model::NAME, ecu.slave.epk());
     for d in &descs {

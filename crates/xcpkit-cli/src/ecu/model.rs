@@ -157,10 +157,19 @@ struct Body {
     _pad: [u8; 7],
 }
 
+/// How the stress loop fires its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stress {
+    /// As fast as the transmit queue drains: it waits while the queue is half full.
+    Paced,
+    /// Back to back, overrunning the queue (drops counted, overload indicated).
+    Overrun,
+}
+
 /// Signals of the stress event.
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C)]
-struct Stress {
+struct StressSignals {
     stress_time: u64,
     stress_counter: u32,
     stress_values: [f32; 5],
@@ -168,7 +177,7 @@ struct Stress {
     stress_block: [u8; 224],
 }
 
-impl Default for Stress {
+impl Default for StressSignals {
     fn default() -> Self {
         Self::zeroed()
     }
@@ -490,27 +499,27 @@ impl Ecu {
         ];
         let stress = [
             sig!(
-                Stress,
+                StressSignals,
                 stress_time,
                 U64,
                 Meta::new("stress event time").unit("ns")
             ),
             sig!(
-                Stress,
+                StressSignals,
                 stress_counter,
                 U32,
                 Meta::new("stress event count (wrapping)")
             ),
             array(
                 "stress_values",
-                off!(Stress, stress_values),
+                off!(StressSignals, stress_values),
                 ScalarType::F32,
                 5,
                 Meta::new("stress payload"),
             ),
             array(
                 "stress_block",
-                off!(Stress, stress_block),
+                off!(StressSignals, stress_block),
                 ScalarType::U8,
                 224,
                 Meta::new("stress bulk payload (byte 0 = counter low byte, byte i = i)"),
@@ -714,7 +723,7 @@ impl Ecu {
     }
 
     /// Starts the periodic tasks (and the stress loop).
-    pub(crate) fn start(&self, stress: bool) -> anyhow::Result<Tasks> {
+    pub(crate) fn start(&self, stress: Option<Stress>) -> anyhow::Result<Tasks> {
         let stop = Arc::new(AtomicBool::new(false));
         let bus = Arc::new(Bus::default());
         put(&bus.coolant_temp, 20.0);
@@ -753,13 +762,13 @@ impl Ecu {
             e100,
             &stop,
         )?);
-        if stress {
+        if let Some(mode) = stress {
             let ev = self.slave.event(es)?;
             let s = Arc::clone(&stop);
             let slave = self.slave.clone();
             threads.push(spawn(
                 "ecu-stress",
-                Box::new(move || stress_loop(&s, &slave, &ev)),
+                Box::new(move || stress_loop(&s, &slave, &ev, mode)),
             )?);
         }
         Ok(Tasks { stop, threads })
@@ -823,23 +832,39 @@ fn periodic<T: Step>(
 }
 
 /// Fires the stress event back to back, yielding the core after every 1024 triggers.
-fn stress_loop(stop: &AtomicBool, slave: &Slave, event: &Event) -> u64 {
-    let mut s = Stress::default();
+fn stress_loop(stop: &AtomicBool, slave: &Slave, event: &Event, mode: Stress) -> u64 {
+    let mut s = StressSignals::default();
     for (i, b) in (0u8..).zip(s.stress_block.iter_mut()) {
         *b = i;
     }
+    let (_, capacity) = slave.queue_level();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        for _ in 0..1024 {
+        if mode == Stress::Paced {
+            // 64 triggers take a few tens of KiB of a queue of a MiB: waiting until it is
+            // less than half full leaves room for every one of them. The wait sleeps (half a
+            // MiB takes the link hundreds of microseconds), so the CPU goes to the threads
+            // that drain the queue (the transmit thread, a master on the same machine), and
+            // it ends with the ECU.
+            while slave.queue_level().0 > capacity / 2 && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        for _ in 0..64 {
             s.stress_counter = s.stress_counter.wrapping_add(1);
-            s.stress_time = slave.now_ns();
+            // One clock read per sample: the signal and the DTO timestamp carry the same
+            // time (a second read would cost as much as the rest of the trigger).
+            let now = slave.now_ns();
+            s.stress_time = now;
             let x = f32::from(u16::try_from(s.stress_counter & 0xFFFF).unwrap_or(0));
             s.stress_values = [x, -x, x * 0.5, x * 2.0, 1.0];
             s.stress_block[0] = s.stress_counter.to_le_bytes()[0];
-            event.trigger_with(&s);
+            event.trigger_at(bytemuck::bytes_of(&s), now);
         }
-        n += 1024;
-        std::thread::yield_now();
+        n += 64;
+        if mode == Stress::Overrun && n.is_multiple_of(1024) {
+            std::thread::yield_now();
+        }
     }
     n
 }
