@@ -32,7 +32,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::{Ecu, LAYOUTS, env};
+use common::{Ecu, Gaps, LAYOUTS, env};
 use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
 use xcp_proto::{Address, ByteOrder};
 use xcp_transport_eth::baseline::median;
@@ -250,8 +250,7 @@ fn ingest_run(work: &Path, names: &[&str], window: Duration) -> Result<Ingest> {
         let _ = stream.recv_timeout(Duration::from_millis(50))?;
     }
     let mut rows = 0u64;
-    let mut gaps = 0u64;
-    let mut last: Option<u64> = None;
+    let mut gaps = Gaps::default();
     let t0 = Instant::now();
     while t0.elapsed() < window {
         let Some(b) = stream.recv_timeout(Duration::from_millis(50))? else {
@@ -259,14 +258,12 @@ fn ingest_run(work: &Path, names: &[&str], window: Duration) -> Result<Ingest> {
         };
         for r in b.rows() {
             if let Some(Value::Uint(c)) = r.values.first() {
-                if let Some(l) = last {
-                    gaps += (c.wrapping_sub(l) & 0xFFFF_FFFF).saturating_sub(1);
-                }
-                last = Some(*c);
+                gaps.see(*c);
             }
         }
         rows += b.len() as u64;
     }
+    let gaps = gaps.missing;
     let secs = t0.elapsed().as_secs_f64();
     let stream_dropped = stream.stats().dropped_rows;
     block_on(m.stop_daq())?;

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::Ecu;
+use common::{Ecu, Gaps};
 use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
 use xcp_proto::{Address, ByteOrder};
 use xcp_transport_eth::{EthConfig, Protocol, connect};
@@ -65,7 +65,7 @@ fn run(args: &[&str], tag: &str) -> Result<Run> {
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
     block_on(m.start_daq())?;
-    let (mut rows, mut gaps, mut last) = (0u64, 0u64, None::<u64>);
+    let (mut rows, mut gaps) = (0u64, Gaps::default());
     let t0 = Instant::now();
     while rows < ROWS && t0.elapsed() < WINDOW {
         let Some(b) = stream.recv_timeout(Duration::from_millis(100))? else {
@@ -73,10 +73,7 @@ fn run(args: &[&str], tag: &str) -> Result<Run> {
         };
         for r in b.rows() {
             if let Some(Value::Uint(c)) = r.values.first() {
-                if let Some(l) = last {
-                    gaps += (c.wrapping_sub(l) & 0xFFFF_FFFF).saturating_sub(1);
-                }
-                last = Some(*c);
+                gaps.see(*c);
                 rows += 1;
             }
         }
@@ -89,7 +86,7 @@ fn run(args: &[&str], tag: &str) -> Result<Run> {
     assert!(triggers >= rows, "{triggers} triggers, {rows} rows");
     Ok(Run {
         rows,
-        gaps,
+        gaps: gaps.missing,
         ecu_dropped,
     })
 }

@@ -141,6 +141,25 @@ fn interrupt(child: &Child) -> Result<()> {
     Ok(())
 }
 
+/// Samples missing by a wrapping 32-bit counter that steps by 1 per sample (`stress_counter`),
+/// between the first and the last value seen.
+#[derive(Debug, Default)]
+pub struct Gaps {
+    last: Option<u64>,
+    /// Samples missing so far.
+    pub missing: u64,
+}
+
+impl Gaps {
+    /// The counter's next value.
+    pub fn see(&mut self, counter: u64) {
+        if let Some(l) = self.last {
+            self.missing += (counter.wrapping_sub(l) & 0xFFFF_FFFF).saturating_sub(1);
+        }
+        self.last = Some(counter);
+    }
+}
+
 /// An integer setting from the environment, `default` when unset or unreadable.
 pub fn env(key: &str, default: u64) -> u64 {
     std::env::var(key)
