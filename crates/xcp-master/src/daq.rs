@@ -682,7 +682,8 @@ impl Future for NextBatch<'_> {
 struct ListState {
     odts: Vec<Vec<(usize, usize, usize)>>,
     odt_len: Vec<usize>,
-    types: Vec<(SignalType, ByteOrder, usize)>,
+    /// Values per row (the list's signals).
+    width: usize,
     /// Adjacent signals of one type and byte order whose bytes follow each other in `buf`,
     /// decoded in one loop each: (type, order, offset of the first, signals).
     runs: Vec<(SignalType, ByteOrder, usize, usize)>,
@@ -802,7 +803,7 @@ impl DaqState {
             _ => (None, None),
         };
         let start = self.batch.values.len();
-        self.batch.values.reserve(list.types.len());
+        self.batch.values.reserve(list.width);
         for &(ty, order, off, n) in &list.runs {
             decode_run(
                 ty,
@@ -818,7 +819,7 @@ impl DaqState {
             aligned,
             host_ns,
             start,
-            len: list.types.len(),
+            len: list.width,
         });
         if self.batch_started.is_none() {
             self.batch_started = Some(Instant::now());
@@ -1494,7 +1495,7 @@ fn list_state(l: &PlannedList) -> ListState {
         odts,
         odt_len,
         runs: runs_of(&types),
-        types,
+        width: types.len(),
         timestamps: l.request.timestamps,
         buf: vec![0; total + spare],
         next_odt: 0,
