@@ -1,18 +1,21 @@
-//! CSV export: every row of every list in one file, physical values, a header row.
+//! CSV export: physical values, a header row; every list's rows in one file, or one file per
+//! list ([`Layout`]).
 //!
 //! ```text
-//! time_s,list,<list 0's columns>,<list 1's columns>,…
+//! time_s,list,<list 0's columns>,<list 1's columns>,…     (merged, the default)
+//! time_s,<the list's columns>                             (one file per list)
 //! ```
 //!
 //! `time_s` is the host time in seconds from the recording's first frame (microsecond
-//! resolution), `list` the list's index; a row fills its own list's columns and leaves the
-//! others empty. A column's header is its name, with ` [unit]` when it has one. Numbers are
+//! resolution), `list` the list's index; in the merged file a row fills its own list's columns
+//! and leaves the others empty. Files per list are named `<stem>.<list name>.csv` beside the
+//! output path. A column's header is its name, with ` [unit]` when it has one. Numbers are
 //! written as the shortest decimal that reads back as the same double (integers of signals
 //! without conversion exactly, 64-bit ones included); verbal tables write their text, quoted.
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use xcp_a2l::{Conversion, Value};
 
@@ -21,11 +24,24 @@ use crate::error::Error;
 use crate::reader::Reader;
 use crate::source::Source;
 
-/// What the export wrote.
+/// Where the rows go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// One file: `time_s`, `list`, then every list's columns.
+    #[default]
+    Merged,
+    /// One file per DAQ list, `<stem>.<list name>.csv` beside the output path: `time_s`, then
+    /// the list's columns.
+    PerList,
+}
+
+/// What the export wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CsvSummary {
     /// Data rows written.
     pub rows: u64,
+    /// The files written and the rows in each (one, or one per list).
+    pub files: Vec<(PathBuf, u64)>,
     /// Rows lost to missing or out-of-order ODTs.
     pub incomplete: u64,
     /// Frames of no list.
@@ -271,26 +287,37 @@ pub fn export(input: &Path, output: &Path) -> Result<CsvSummary, Error> {
     export_from(&mut Reader::open(input)?, output)
 }
 
+/// Exports the frames of `r` (a recording, or a pyXCP file read in place) to one merged CSV
+/// file at `output`; [`export_with`] with [`Layout::Merged`].
+///
+/// # Errors
+/// As [`export`].
+pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Error> {
+    export_with(r, output, Layout::Merged)
+}
+
 /// Rows per batch handed to a formatting thread.
 const BATCH_ROWS: usize = 4096;
 
 /// Decoded rows on their way to text: per row its host time, list and the end of its element
-/// bytes in `bytes`; then the text they make.
+/// bytes in `bytes`; then the text they make, per output file.
 #[derive(Default)]
 struct Batch {
     rows: Vec<(u64, usize, usize)>,
     bytes: Vec<u8>,
-    text: Text,
+    texts: Vec<Text>,
 }
 
 /// How rows become lines: the columns before each list's own, every list's cells, the column
-/// count and the time the `time_s` column counts from.
+/// count, the time the `time_s` column counts from, and whether each list has a file of its
+/// own.
 struct Plan {
     before: Vec<usize>,
     cells: Vec<Vec<Cell>>,
     total: usize,
     first: u64,
     values: bool,
+    per_list: bool,
 }
 
 /// A formatting thread's buffers: raw values for conversions and the number formatters.
@@ -327,9 +354,11 @@ impl Plan {
         out.u64(d / 1_000_000_000);
         out.byte(b'.');
         out.six((d % 1_000_000_000) / 1_000);
-        out.byte(b',');
-        out.u64(li as u64);
-        out.repeat(b',', self.before[li]);
+        if !self.per_list {
+            out.byte(b',');
+            out.u64(li as u64);
+            out.repeat(b',', self.before[li]);
+        }
         for (cell, c) in cells.iter().zip(&list.columns) {
             out.byte(b',');
             match *cell {
@@ -355,39 +384,48 @@ impl Plan {
                 }
             }
         }
-        out.repeat(b',', self.total - self.before[li] - cells.len());
+        if !self.per_list {
+            out.repeat(b',', self.total - self.before[li] - cells.len());
+        }
         out.byte(b'\n');
     }
 
-    /// The text of every row of `batch`, into its `text`.
+    /// The text of every row of `batch`, into its `texts`: the one file's, or each list's.
     fn format(&self, dec: &Decoder, batch: &mut Batch, s: &mut Scratch) {
-        batch.text.clear();
+        let files = if self.per_list { self.cells.len() } else { 1 };
+        batch.texts.resize_with(files, Text::default);
+        for t in &mut batch.texts {
+            t.clear();
+        }
         let mut start = 0;
         for &(ns, li, end) in &batch.rows {
             let bytes = batch.bytes.get(start..end).unwrap_or_default();
-            self.line(dec, ns, li, bytes, s, &mut batch.text);
+            let text = if self.per_list { li } else { 0 };
+            if let Some(out) = batch.texts.get_mut(text) {
+                self.line(dec, ns, li, bytes, s, out);
+            }
             start = end;
         }
     }
 }
 
-/// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`.
+/// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`,
+/// in one file or one per list as `layout` says.
 ///
 /// The rows are decoded on the calling thread, turned into text in batches of 4096 on one
 /// thread per core (up to four), and written in order by another; a bounded number of batches
 /// is in flight and their buffers are reused.
 ///
 /// # Errors
-/// As [`export`].
-pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Error> {
-    let io = |what: &'static str| {
-        move |source| Error::Io {
-            path: output.to_owned(),
-            what,
-            source,
-        }
+/// As [`export`]; [`Error::Meta`] when two lists' names would give the same file.
+pub fn export_with(r: &mut dyn Source, output: &Path, layout: Layout) -> Result<CsvSummary, Error> {
+    let io_at = |path: &Path, what: &'static str| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, what, source }
     };
+    let io = |what: &'static str| io_at(output, what);
     let mut dec = Decoder::new(r.meta())?;
+    let per_list = layout == Layout::PerList;
     let mut headers = Vec::new();
     let mut before = Vec::new();
     for l in &dec.lists {
@@ -432,10 +470,32 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
         cells,
         total: headers.len(),
         first: r.first_ns().unwrap_or(0),
+        per_list,
     };
-    let mut file = File::create(output).map_err(io("create"))?;
-    file.write_all(format!("time_s,list,{}\n", headers.join(",")).as_bytes())
-        .map_err(io("write"))?;
+    // The files and their header lines.
+    let outputs: Vec<(PathBuf, String)> = if per_list {
+        let paths = crate::outputs::list_files(r.meta(), output, dec.lists.len(), "csv")?;
+        paths
+            .into_iter()
+            .enumerate()
+            .map(|(li, path)| {
+                let own = &headers[plan.before[li]..plan.before[li] + plan.cells[li].len()];
+                (path, format!("time_s,{}\n", own.join(",")))
+            })
+            .collect()
+    } else {
+        vec![(
+            output.to_owned(),
+            format!("time_s,list,{}\n", headers.join(",")),
+        )]
+    };
+    let mut files = Vec::with_capacity(outputs.len());
+    for (path, header) in &outputs {
+        let mut f = File::create(path).map_err(io_at(path, "create"))?;
+        f.write_all(header.as_bytes())
+            .map_err(io_at(path, "write"))?;
+        files.push((f, path.as_path()));
+    }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
     // Each formatting thread builds its own decoder for the conversions.
     let decoders = (0..workers)
@@ -443,6 +503,7 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
         .collect::<Result<Vec<_>, _>>()?;
     let mut summary = CsvSummary::default();
     let mut rows = 0u64;
+    let mut per_file = vec![0u64; outputs.len()];
     let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Batch>(5 * workers + 2);
     std::thread::scope(|scope| -> Result<(), Error> {
         let mut to_workers = Vec::new();
@@ -474,7 +535,9 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
                     let Ok(mut b) = from_workers[k % from_workers.len()].recv() else {
                         break;
                     };
-                    file.write_all(b.text.as_bytes()).map_err(io("write"))?;
+                    for ((f, path), text) in files.iter_mut().zip(&b.texts) {
+                        f.write_all(text.as_bytes()).map_err(io_at(path, "write"))?;
+                    }
                     b.rows.clear();
                     b.bytes.clear();
                     let _ = spare_tx.try_send(b);
@@ -491,6 +554,9 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
             batch.bytes.extend_from_slice(dec.row_bytes(row.list));
             batch.rows.push((ns, row.list, batch.bytes.len()));
             rows += 1;
+            if let Some(n) = per_file.get_mut(if per_list { row.list } else { 0 }) {
+                *n += 1;
+            }
             if batch.rows.len() >= BATCH_ROWS {
                 let next = spare.try_recv().unwrap_or_default();
                 let full = std::mem::replace(&mut batch, next);
@@ -514,6 +580,7 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
         Ok(())
     })?;
     summary.rows = rows;
+    summary.files = outputs.into_iter().map(|o| o.0).zip(per_file).collect();
     summary.incomplete = dec.incomplete;
     summary.unknown = dec.unknown;
     Ok(summary)

@@ -38,6 +38,7 @@ pub mod decode;
 mod error;
 pub mod format;
 pub mod mdf4;
+mod outputs;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 mod reader;

@@ -215,24 +215,6 @@ fn pq(path: &Path) -> impl Fn(ParquetError) -> Error + '_ {
     }
 }
 
-/// The file name for list `index` of `lists`: `<stem>.<list>.parquet` beside `output`.
-fn list_path(output: &Path, name: &str) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map_or_else(|| "recording".into(), |s| s.to_string_lossy().into_owned());
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    output.with_file_name(format!("{stem}.{clean}.parquet"))
-}
-
 #[allow(
     clippy::cast_possible_wrap,
     reason = "timestamps in i64 nanoseconds reach the year 2262"
@@ -508,28 +490,10 @@ pub fn export_from(
 ) -> Result<ParquetSummary, Error> {
     let meta = reader.meta().clone();
     let mut dec = Decoder::new(&meta)?;
-    let names: Vec<String> = meta["daq"]["lists"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, l)| {
-            l["name"].as_str().map_or_else(
-                || format!("list{}", l["number"].as_u64().unwrap_or(i as u64)),
-                str::to_owned,
-            )
-        })
-        .collect();
+    let paths = crate::outputs::list_files(&meta, output, dec.lists.len(), "parquet")?;
     let mut files = Vec::new();
     let mut lists = Vec::new();
-    for (li, name) in names.iter().enumerate().take(dec.lists.len()) {
-        let path = list_path(output, name);
-        if files.iter().any(|f: &ListFile| f.path == path) {
-            return Err(Error::Meta(format!(
-                "two DAQ lists would both write {}",
-                path.display()
-            )));
-        }
+    for (li, path) in paths.into_iter().enumerate() {
         let (file, rows) = ListFile::create(path, &dec, li, &meta, compression)?;
         files.push(file);
         lists.push(rows);

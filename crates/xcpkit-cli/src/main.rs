@@ -81,7 +81,7 @@ enum Command {
     Record(record::RecordArgs),
     /// What a recording holds: slave, A2L, lists, frames, time span, salvage report.
     InfoRec(record::InfoRecArgs),
-    /// Export a recording: CSV of physical values, or MDF4 (`--to mf4`).
+    /// Export a recording: CSV of physical values, MDF4 (`--to mf4`) or Parquet (`--to parquet`).
     Convert(record::ConvertArgs),
     /// Run the virtual ECU: an engine-and-vehicle model measurable and calibratable over XCP.
     Ecu(ecu::EcuArgs),

@@ -232,11 +232,26 @@ pub(crate) struct ConvertArgs {
     /// (smaller files, slower), lz4 (LZ4_RAW) or none.
     #[arg(long, value_name = "CODEC")]
     compression: Option<String>,
+    /// CSV: one file per DAQ list (`OUT-STEM.LIST.csv`, time and the list's columns) instead
+    /// of one merged file.
+    #[arg(long)]
+    per_list: bool,
 }
 
 /// `xcpkit convert IN --to csv`: the rows in physical units, one merged CSV with a header row
-/// (host time in seconds from the first frame, list, then every list's columns).
+/// (host time in seconds from the first frame, list, then every list's columns), or one CSV
+/// per list with `--per-list`.
 pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    if args.per_list && args.to != "csv" {
+        return Err(xcpkit::Error::Value {
+            name: "--per-list".into(),
+            reason: format!(
+                "applies to --to csv only (Parquet is always one file per list, MDF4 one data group per list; --to {})",
+                args.to
+            ),
+        }
+        .into());
+    }
     if args.compression.is_some() && args.to != "parquet" {
         return Err(xcpkit::Error::Value {
             name: "--compression".into(),
@@ -359,11 +374,18 @@ fn export_from(
         .into());
     }
     let out_path = output_of(args, input);
-    let s = xcp_recorder::csv::export_from(src, &out_path)?;
+    let layout = if args.per_list {
+        xcp_recorder::csv::Layout::PerList
+    } else {
+        xcp_recorder::csv::Layout::Merged
+    };
+    let s = xcp_recorder::csv::export_with(src, &out_path, layout)?;
+    for (path, rows) in &s.files {
+        out!("{rows} rows to {}", path.display());
+    }
     out!(
-        "{} rows to {}; {} incomplete, {} unknown frames, {} damaged block(s)",
+        "in all: {} rows; {} incomplete, {} unknown frames, {} damaged block(s)",
         s.rows,
-        out_path.display(),
         s.incomplete,
         s.unknown,
         s.damaged

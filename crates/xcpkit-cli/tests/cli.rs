@@ -316,6 +316,75 @@ fn record_until_the_duration_and_inspect_the_file() {
         info.contains("event 0") && info.contains("event 1"),
         "{info}"
     );
+    // CSV merged, and one file per list: the same rows, each list's file with its own
+    // columns only.
+    let merged = dir().join("run-merged.csv");
+    ok(&["convert", path(&rec), "--to", "csv", "-o", path(&merged)]);
+    let merged = std::fs::read_to_string(&merged).expect("merged CSV");
+    let merged_rows = merged.lines().count() - 1;
+    let out = ok(&[
+        "convert",
+        path(&rec),
+        "--to",
+        "csv",
+        "--per-list",
+        "-o",
+        path(&dir().join("run-split.csv")),
+    ]);
+    let files: Vec<(usize, &str)> = out
+        .lines()
+        .filter_map(|l| {
+            let (n, p) = l.split_once(" rows to ")?;
+            Some((n.parse().ok()?, p))
+        })
+        .collect();
+    assert_eq!(files.len(), 2, "{out}");
+    let mut signals = Vec::new();
+    let mut split_rows = 0;
+    for (k, (n, file)) in files.iter().enumerate() {
+        assert!(
+            file.contains("run-split.") && file.ends_with(".csv"),
+            "{file}"
+        );
+        let text = std::fs::read_to_string(file).expect("a list's CSV");
+        let mut lines = text.lines();
+        let header = lines.next().expect("header");
+        assert!(
+            header.starts_with("time_s,") && !header.contains(",list,"),
+            "{header}"
+        );
+        let width = header.split(',').count();
+        // The merged file's rows of list k, cut to its columns, are this file's rows.
+        let before = signals.len();
+        let want: Vec<String> = merged
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(1) == Some(k.to_string().as_str()))
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                let own = &cells[2 + before..2 + before + width - 1];
+                format!("{},{}", cells[0], own.join(","))
+            })
+            .collect();
+        let mut rows = 0;
+        for (line, want) in lines.zip(&want) {
+            assert_eq!(line.split(',').count(), width, "{file}: {line}");
+            assert_eq!(line, want, "{file}");
+            rows += 1;
+        }
+        assert_eq!(rows, want.len(), "{file}");
+        assert_eq!(rows, *n, "{file}");
+        split_rows += rows;
+        signals.extend(header.split(',').skip(1).map(str::to_owned));
+    }
+    assert_eq!(split_rows, merged_rows);
+    let merged_header: Vec<&str> = merged.lines().next().expect("header").split(',').collect();
+    assert_eq!(merged_header[2..], signals[..]);
+    fails(
+        &["convert", path(&rec), "--to", "mf4", "--per-list"],
+        2,
+        "applies to --to csv only",
+    );
     // A name the A2L does not know: bad input before anything is recorded.
     fails(
         &[
