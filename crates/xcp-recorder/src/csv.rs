@@ -22,7 +22,7 @@ use xcp_a2l::{Conversion, Value};
 use crate::decode::{Column, Decoder, element_bits};
 use crate::error::Error;
 use crate::reader::Reader;
-use crate::source::Source;
+use crate::source::{Chunk, Source};
 
 /// Where the rows go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -299,13 +299,17 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
 /// Rows per batch handed to a formatting thread.
 const BATCH_ROWS: usize = 4096;
 
-/// Decoded rows on their way to text: per row its host time, list and the end of its element
-/// bytes in `bytes`; then the text they make, per output file.
+/// Rows on their way to text: decoded (per row its host time, list and the end of its
+/// element bytes in `bytes`) or a chunk of frames still to decode; then the text they make and
+/// the rows in it, per output file, and the chunk's buffer on its way back to the source.
 #[derive(Default)]
 struct Batch {
     rows: Vec<(u64, usize, usize)>,
     bytes: Vec<u8>,
+    chunk: Option<Chunk>,
     texts: Vec<Text>,
+    counts: Vec<u64>,
+    spare: Option<Vec<u8>>,
 }
 
 /// How rows become lines: the columns before each list's own, every list's cells, the column
@@ -391,18 +395,35 @@ impl Plan {
     }
 
     /// The text of every row of `batch`, into its `texts`: the one file's, or each list's.
-    fn format(&self, dec: &Decoder, batch: &mut Batch, s: &mut Scratch) {
+    /// A chunk's frames are decoded here first, with this thread's `dec`.
+    fn format(&self, dec: &mut Decoder, batch: &mut Batch, s: &mut Scratch) {
         let files = if self.per_list { self.cells.len() } else { 1 };
         batch.texts.resize_with(files, Text::default);
+        batch.counts.clear();
+        batch.counts.resize(files, 0);
         for t in &mut batch.texts {
             t.clear();
+        }
+        let file = |li: usize| if self.per_list { li } else { 0 };
+        if let Some(chunk) = &batch.chunk {
+            chunk.frames(|ns, frame| {
+                let Some(row) = dec.next_row(ns, frame) else {
+                    return;
+                };
+                let f = file(row.list);
+                if let (Some(out), Some(n)) = (batch.texts.get_mut(f), batch.counts.get_mut(f)) {
+                    self.line(dec, ns, row.list, dec.row_bytes(row.list), s, out);
+                    *n += 1;
+                }
+            });
         }
         let mut start = 0;
         for &(ns, li, end) in &batch.rows {
             let bytes = batch.bytes.get(start..end).unwrap_or_default();
-            let text = if self.per_list { li } else { 0 };
-            if let Some(out) = batch.texts.get_mut(text) {
+            let f = file(li);
+            if let (Some(out), Some(n)) = (batch.texts.get_mut(f), batch.counts.get_mut(f)) {
                 self.line(dec, ns, li, bytes, s, out);
+                *n += 1;
             }
             start = end;
         }
@@ -412,13 +433,27 @@ impl Plan {
 /// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`,
 /// in one file or one per list as `layout` says.
 ///
-/// The rows are decoded on the calling thread, turned into text in batches of 4096 on one
-/// thread per core (up to four), and written in order by another; a bounded number of batches
-/// is in flight and their buffers are reused.
+/// Where every list has one ODT (so each frame is a row of its own), the source's chunks of
+/// frames (a pyXCP container, or about 256 KiB of a recording's frames) go whole to one
+/// formatting thread per core (up to four), which decodes and formats them; otherwise the
+/// rows are decoded in order on the calling thread and handed out in batches of 4096. A
+/// writing thread writes the text in the order it was handed out; a bounded number of
+/// batches is in flight and their buffers are reused.
 ///
 /// # Errors
 /// As [`export`]; [`Error::Meta`] when two lists' names would give the same file.
 pub fn export_with(r: &mut dyn Source, output: &Path, layout: Layout) -> Result<CsvSummary, Error> {
+    export_in(r, output, layout, true)
+}
+
+/// [`export_with`]; `chunks` false decodes every frame on the calling thread even where rows
+/// stand alone (the tests compare both ways).
+fn export_in(
+    r: &mut dyn Source,
+    output: &Path,
+    layout: Layout,
+    chunks: bool,
+) -> Result<CsvSummary, Error> {
     let io_at = |path: &Path, what: &'static str| {
         let path = path.to_owned();
         move |source| Error::Io { path, what, source }
@@ -502,31 +537,39 @@ pub fn export_with(r: &mut dyn Source, output: &Path, layout: Layout) -> Result<
         .map(|_| Decoder::new(r.meta()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut summary = CsvSummary::default();
-    let mut rows = 0u64;
     let mut per_file = vec![0u64; outputs.len()];
+    let mut counted = (0u64, 0u64);
+    // Rows that stand alone (one ODT per list) decode in any order: the source's chunks go
+    // whole to the formatting threads, which decode them too. Otherwise this thread decodes
+    // every frame in order and hands out the rows.
+    let chunked = chunks && dec.rows_stand_alone();
     let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Batch>(5 * workers + 2);
     std::thread::scope(|scope| -> Result<(), Error> {
         let mut to_workers = Vec::new();
         let mut from_workers = Vec::new();
-        for wdec in decoders {
+        let mut formatters = Vec::new();
+        for mut wdec in decoders {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
             let (done_tx, done) = std::sync::mpsc::sync_channel::<Batch>(2);
             let plan = &plan;
-            std::thread::Builder::new()
+            let h = std::thread::Builder::new()
                 .name("csv-format".into())
                 .spawn_scoped(scope, move || {
                     let mut s = Scratch::default();
                     for mut b in rx {
-                        plan.format(&wdec, &mut b, &mut s);
+                        plan.format(&mut wdec, &mut b, &mut s);
                         if done_tx.send(b).is_err() {
                             break;
                         }
                     }
+                    (wdec.incomplete, wdec.unknown)
                 })
                 .map_err(io("start a formatting thread for"))?;
+            formatters.push(h);
             to_workers.push(tx);
             from_workers.push(done);
         }
+        let per_file = &mut per_file;
         // The writer takes the batches back in the order they were handed out.
         let writer = std::thread::Builder::new()
             .name("csv-write".into())
@@ -538,8 +581,12 @@ pub fn export_with(r: &mut dyn Source, output: &Path, layout: Layout) -> Result<
                     for ((f, path), text) in files.iter_mut().zip(&b.texts) {
                         f.write_all(text.as_bytes()).map_err(io_at(path, "write"))?;
                     }
+                    for (total, n) in per_file.iter_mut().zip(&b.counts) {
+                        *total += n;
+                    }
                     b.rows.clear();
                     b.bytes.clear();
+                    b.spare = b.chunk.take().map(Chunk::into_buffer);
                     let _ = spare_tx.try_send(b);
                 }
                 Ok(())
@@ -547,27 +594,36 @@ pub fn export_with(r: &mut dyn Source, output: &Path, layout: Layout) -> Result<
             .map_err(io("start a writing thread for"))?;
         let mut batch = Batch::default();
         let mut sent = 0usize;
-        let decoded = r.each_frame(&mut |ns, bytes| {
-            let Some(row) = dec.next_row(ns, bytes) else {
-                return Ok(());
-            };
-            batch.bytes.extend_from_slice(dec.row_bytes(row.list));
-            batch.rows.push((ns, row.list, batch.bytes.len()));
-            rows += 1;
-            if let Some(n) = per_file.get_mut(if per_list { row.list } else { 0 }) {
-                *n += 1;
-            }
-            if batch.rows.len() >= BATCH_ROWS {
-                let next = spare.try_recv().unwrap_or_default();
-                let full = std::mem::replace(&mut batch, next);
-                if to_workers[sent % workers].send(full).is_err() {
-                    // The writing thread stopped: its error is the one reported below.
-                    return Err(Error::Meta("the CSV writer stopped".into()));
-                }
+        let stopped = || Error::Meta("the CSV writer stopped".into());
+        let decoded = if chunked {
+            r.each_chunk(&mut |chunk| {
+                let mut b = spare.try_recv().unwrap_or_default();
+                let give_back = b.spare.take();
+                b.chunk = Some(chunk);
+                // A closed channel: the writing thread stopped, its error is reported below.
+                to_workers[sent % workers].send(b).map_err(|_| stopped())?;
                 sent += 1;
-            }
-            Ok(())
-        });
+                Ok(give_back)
+            })
+        } else {
+            r.each_frame(&mut |ns, bytes| {
+                let Some(row) = dec.next_row(ns, bytes) else {
+                    return Ok(());
+                };
+                batch.bytes.extend_from_slice(dec.row_bytes(row.list));
+                batch.rows.push((ns, row.list, batch.bytes.len()));
+                if batch.rows.len() >= BATCH_ROWS {
+                    let next = spare.try_recv().unwrap_or_default();
+                    let full = std::mem::replace(&mut batch, next);
+                    // A closed channel: the writing thread stopped, its error is reported below.
+                    to_workers[sent % workers]
+                        .send(full)
+                        .map_err(|_| stopped())?;
+                    sent += 1;
+                }
+                Ok(())
+            })
+        };
         if decoded.is_ok() && !batch.rows.is_empty() {
             let _ = to_workers[sent % workers].send(batch);
         }
@@ -576,19 +632,97 @@ pub fn export_with(r: &mut dyn Source, output: &Path, layout: Layout) -> Result<
             Error::Meta(format!("the thread writing {} panicked", output.display()))
         })?;
         written?;
+        for h in formatters {
+            let (incomplete, unknown) = h.join().map_err(|_| {
+                Error::Meta(format!("a thread formatting {} panicked", output.display()))
+            })?;
+            counted.0 += incomplete;
+            counted.1 += unknown;
+        }
         summary.damaged = decoded?;
         Ok(())
     })?;
-    summary.rows = rows;
+    summary.rows = per_file.iter().sum();
     summary.files = outputs.into_iter().map(|o| o.0).zip(per_file).collect();
-    summary.incomplete = dec.incomplete;
-    summary.unknown = dec.unknown;
+    summary.incomplete = dec.incomplete + counted.0;
+    summary.unknown = dec.unknown + counted.1;
     Ok(summary)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::cast_possible_truncation, reason = "test values")]
+    fn rows_decoded_in_chunks_make_the_same_csv_as_rows_decoded_in_order() {
+        let dir = std::env::temp_dir().join(format!("xcp-csv-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let signal = |name: &str, ty: &str| {
+            serde_json::json!({"name": name, "type": ty, "byte_order": "Intel", "unit": "",
+                "conversion": {"kind": "IDENTICAL", "name": "", "unit": ""}})
+        };
+        let meta = serde_json::json!({"slave": "chunk test", "daq": {
+        "byte_order": "Intel", "id_field": "AbsoluteOdt", "timestamp_bytes": 0,
+        "overload_pid_msb": false,
+        "lists": [
+            {"number": 0, "first_pid": 0, "event": 0, "timestamps": false, "name": "fast",
+             "odts": [[[0, 0, 2], [1, 0, 4]]],
+             "signals": [signal("a", "U16"), signal("b", "F32")]},
+            {"number": 1, "first_pid": 1, "event": 1, "timestamps": false, "name": "slow",
+             "odts": [[[0, 0, 4]]], "signals": [signal("c", "I32")]},
+        ]}});
+        let rec = dir.join("chunks.xcprec");
+        let mut w =
+            crate::Recorder::create(&rec, &meta, crate::WriterOptions::default()).expect("create");
+        let rows = 60_000u64;
+        for i in 0..rows {
+            let ns = 1_000_000 + i * 1_000;
+            let mut f = vec![0u8];
+            f.extend_from_slice(&(i as u16).to_le_bytes());
+            f.extend_from_slice(&(i as f32 * 0.25 - 7.5).to_le_bytes());
+            w.push(ns, &f);
+            if i % 3 == 0 {
+                let mut g = vec![1u8];
+                g.extend_from_slice(&(-(i as i32)).to_le_bytes());
+                w.push(ns + 1, &g);
+            }
+            // A frame of no list and a frame too short for its list: counted either way.
+            if i % 1000 == 7 {
+                w.push(ns + 2, &[9, 1, 2]);
+                w.push(ns + 3, &[0, 1]);
+            }
+        }
+        w.close().expect("close");
+        for layout in [Layout::Merged, Layout::PerList] {
+            let (a, b) = (dir.join("in-chunks.csv"), dir.join("in-order.csv"));
+            let mut r = Reader::open(&rec).expect("open");
+            let chunked = export_in(&mut r, &a, layout, true).expect("in chunks");
+            let mut r = Reader::open(&rec).expect("open");
+            let ordered = export_in(&mut r, &b, layout, false).expect("in order");
+            assert_eq!(chunked.rows, rows + rows.div_ceil(3));
+            assert_eq!((chunked.unknown, chunked.incomplete), (60, 60));
+            assert_eq!(
+                (chunked.rows, chunked.unknown, chunked.incomplete),
+                (ordered.rows, ordered.unknown, ordered.incomplete)
+            );
+            assert_eq!(chunked.files.len(), ordered.files.len());
+            for ((fa, na), (fb, nb)) in chunked.files.iter().zip(&ordered.files) {
+                assert_eq!(na, nb, "{layout:?}");
+                let (ta, tb) = (
+                    std::fs::read(fa).expect("chunked CSV"),
+                    std::fs::read(fb).expect("ordered CSV"),
+                );
+                assert!(
+                    ta == tb && ta.len() > 100_000,
+                    "{layout:?}: {} vs {}",
+                    fa.display(),
+                    fb.display()
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// What `write` puts into a fresh text.
     fn text(write: impl FnOnce(&mut Text)) -> String {

@@ -519,6 +519,13 @@ impl Decoder {
         }
     }
 
+    /// Whether every row stands alone: each list has one ODT, so a frame decodes without the
+    /// frames before it, and frames can be decoded in pieces, each by a decoder of its own.
+    #[must_use]
+    pub fn rows_stand_alone(&self) -> bool {
+        self.lists.iter().all(|l| l.copies.len() == 1)
+    }
+
     /// The element bytes of list `list`'s last completed row, signals in order, each in its
     /// own byte order (valid until the next frame of that list).
     pub fn row_bytes(&self, list: usize) -> &[u8] {

@@ -50,5 +50,5 @@ pub use decode::{Decoder, Row, RowHead};
 pub use error::Error;
 pub use format::Codec;
 pub use reader::{BlockInfo, Frames, Reader, Salvage};
-pub use source::Source;
+pub use source::{Chunk, Source};
 pub use writer::{Recorder, Summary, WriterOptions};

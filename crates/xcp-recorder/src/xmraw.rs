@@ -26,7 +26,7 @@ use std::path::Path;
 use serde_json::{Value as Json, json};
 
 use crate::error::Error;
-use crate::source::{OnFrame, Source};
+use crate::source::{Chunk, OnChunk, OnFrame, Source};
 use crate::writer::{Recorder, WriterOptions};
 
 /// The file magic.
@@ -358,6 +358,26 @@ fn records_of(raw: &[u8], records: u32, each: &mut OnRecord<'_>) -> Result<bool,
     Ok(true)
 }
 
+/// Hands the DAQ records of one checked container to `each(timestamp_ns, payload)`.
+pub(crate) fn daq_records(raw: &[u8], records: u32, each: &mut impl FnMut(u64, &[u8])) {
+    let mut pos = 0;
+    for _ in 0..records {
+        // A checked container's records lie inside `raw`; `get` keeps a wrong caller from
+        // panicking.
+        let Some(h) = raw.get(pos..pos + RECORD_HEADER_LEN) else {
+            return;
+        };
+        let end = pos + RECORD_HEADER_LEN + usize::from(u16_le(h, 11));
+        let Some(payload) = raw.get(pos + RECORD_HEADER_LEN..end) else {
+            return;
+        };
+        if h[0] == DAQ {
+            each(u64_le(h, 3), payload);
+        }
+        pos = end;
+    }
+}
+
 /// Walks the containers of `o`, handing every record to `each(category, timestamp_ns,
 /// payload)` until it returns `Ok(false)`; what was found.
 fn containers(o: &mut Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Import, Error> {
@@ -370,10 +390,23 @@ const PIPELINE: usize = 4;
 /// As [`containers`], to the end of the file, with reading, decompressing and checking on a
 /// thread of their own: the caller's thread only walks records. The buffers go back to the
 /// reading thread, so at most [`PIPELINE`] + 2 containers are in memory.
-fn containers_pipelined(
+fn containers_pipelined(o: Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Import, Error> {
+    containers_handed(o, path, &mut |raw, records| {
+        let more = records_of(&raw, records, each)?;
+        Ok((more, Some(raw)))
+    })
+}
+
+/// What [`containers_handed`] hands every checked container to (its records and their
+/// count): whether it wants more, and a buffer for the reading thread to reuse.
+type TakeContainer<'a> = dyn FnMut(Vec<u8>, u32) -> Result<(bool, Option<Vec<u8>>), Error> + 'a;
+
+/// Reads, decompresses and checks the containers of `o` on a thread of its own (at most
+/// [`PIPELINE`] in flight) and hands each, owned, to `take` on the calling thread.
+fn containers_handed(
     mut o: Opened,
     path: &Path,
-    each: &mut OnRecord<'_>,
+    take: &mut TakeContainer<'_>,
 ) -> Result<Import, Error> {
     let (full, filled) = std::sync::mpsc::sync_channel::<(Vec<u8>, u32)>(PIPELINE);
     let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE + 1);
@@ -391,16 +424,21 @@ fn containers_pipelined(
             .map_err(io(path, "start a reading thread for"))?;
         let mut walked = Ok(());
         for (raw, records) in filled.iter() {
-            match records_of(&raw, records, each) {
-                Ok(true) => {}
-                Ok(false) => break,
+            match take(raw, records) {
+                Ok((more, given)) => {
+                    if let Some(b) = given {
+                        // Full only if the reader stopped taking spares; then it is dropped.
+                        let _ = back.try_send(b);
+                    }
+                    if !more {
+                        break;
+                    }
+                }
                 Err(e) => {
                     walked = Err(e);
                     break;
                 }
             }
-            // Full only if the reader stopped taking spares; then the buffer is dropped.
-            let _ = back.try_send(raw);
         }
         drop(filled);
         let found = reading
@@ -495,6 +533,16 @@ impl Source for XmrawSource {
 
     fn first_ns(&self) -> Option<u64> {
         self.first_ns
+    }
+
+    fn each_chunk(&mut self, each: &mut OnChunk<'_>) -> Result<u64, Error> {
+        let o = open(&self.path)?;
+        let found = containers_handed(o, &self.path, &mut |raw, records| {
+            Ok((true, each(Chunk::xmraw(raw, records))?))
+        })?;
+        let damaged = found.damaged.len() as u64;
+        self.last = Some(found);
+        Ok(damaged)
     }
 
     fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
