@@ -265,22 +265,89 @@ fn open(input: &Path) -> Result<Opened, Error> {
 /// returns whether to go on.
 type OnContainer<'a> = dyn FnMut(&mut Vec<u8>, u32) -> Result<bool, Error> + 'a;
 
-/// Reads, decompresses and checks the containers of `o`, handing each intact one to `good`
-/// until it says stop; what was found.
-fn walk(o: &mut Opened, path: &Path, good: &mut OnContainer<'_>) -> Result<Import, Error> {
+/// A container as read from the file, before it is decompressed and checked.
+struct Packed {
+    index: u64,
+    offset: u64,
+    /// Beyond the header's container count.
+    past: bool,
+    records: u32,
+    size: u32,
+    bytes: Vec<u8>,
+}
+
+/// What becomes of a container once checked.
+enum Verdict {
+    /// Intact: its records go on.
+    Good,
+    /// Damaged within the header's count: skipped.
+    Skip,
+    /// Damaged beyond the header's count: where the writer died; the walk ends.
+    Stop,
+}
+
+impl Import {
+    fn new(o: &Opened) -> Self {
+        Self {
+            header: o.header,
+            layout: o.layout,
+            ..Self::default()
+        }
+    }
+
+    /// Counts container `p` as `checked` found it (its records per category, or what is
+    /// wrong with it).
+    fn account(&mut self, p: &Packed, checked: Result<[u64; 8], String>) -> Verdict {
+        match checked {
+            Ok(counts) => {
+                self.containers += 1;
+                self.beyond_header += u64::from(p.past);
+                self.daq_frames += counts[usize::from(DAQ)];
+                for (o, c) in self.other.iter_mut().zip(counts) {
+                    *o += c;
+                }
+                self.other[usize::from(DAQ)] = 0;
+                Verdict::Good
+            }
+            Err(why) if p.past => {
+                self.stopped = Some((p.offset, why));
+                Verdict::Stop
+            }
+            Err(why) => {
+                self.damaged.push((p.index, p.offset, why));
+                Verdict::Skip
+            }
+        }
+    }
+}
+
+/// Decompresses container `p` into `raw` and checks that its records add up; its records per
+/// category.
+fn verify(p: &Packed, raw: &mut Vec<u8>) -> Result<[u64; 8], String> {
+    raw.resize(p.size as usize, 0);
+    match lz4_flex::block::decompress_into(&p.bytes, raw) {
+        Ok(n) if n == raw.len() => check_records(raw, p.records),
+        Ok(n) => Err(format!("decompresses to {n} bytes, not {}", p.size)),
+        Err(e) => Err(format!("does not decompress: {e}")),
+    }
+}
+
+/// Reads the containers of `o` as stored, handing each to `each` until it says stop; `fresh`
+/// gives the buffer to read the next one into. Why the file's containers ended before its
+/// end, with the byte offset, when they did (`None` when `each` said stop).
+fn read_packed(
+    o: &mut Opened,
+    path: &Path,
+    each: &mut dyn FnMut(Packed) -> Result<bool, Error>,
+    fresh: &mut dyn FnMut() -> Vec<u8>,
+) -> Result<Option<(u64, String)>, Error> {
     let header = o.header;
-    let mut out = Import {
-        header,
-        layout: o.layout,
-        ..Import::default()
-    };
-    let (mut packed, mut raw) = (Vec::new(), Vec::new());
     let mut index = 0u64;
     loop {
         let mut c = [0u8; CONTAINER_LEN];
         let got = read_full(&mut o.reader, &mut c).map_err(io(path, "read"))?;
         if got == 0 {
-            break;
+            return Ok(None);
         }
         let (records, stored, size) = (u32_le(&c, 0), u32_le(&c, 4), u32_le(&c, 8));
         let past = index >= header.containers;
@@ -301,42 +368,53 @@ fn walk(o: &mut Opened, path: &Path, good: &mut OnContainer<'_>) -> Result<Impor
             None
         };
         if let Some(why) = stop {
-            out.stopped = Some((o.offset, why));
-            break;
+            return Ok(Some((o.offset, why)));
         }
         if records == 0 {
-            break;
+            return Ok(None);
         }
-        packed.resize(stored as usize, 0);
-        o.reader.read_exact(&mut packed).map_err(io(path, "read"))?;
-        raw.resize(size as usize, 0);
-        let checked = match lz4_flex::block::decompress_into(&packed, &mut raw) {
-            Ok(n) if n == raw.len() => check_records(&raw, records),
-            Ok(n) => Err(format!("decompresses to {n} bytes, not {size}")),
-            Err(e) => Err(format!("does not decompress: {e}")),
+        let mut bytes = fresh();
+        bytes.resize(stored as usize, 0);
+        o.reader.read_exact(&mut bytes).map_err(io(path, "read"))?;
+        let p = Packed {
+            index,
+            offset: o.offset,
+            past,
+            records,
+            size,
+            bytes,
         };
-        match checked {
-            Ok(counts) => {
-                out.containers += 1;
-                out.beyond_header += u64::from(past);
-                out.daq_frames += counts[usize::from(DAQ)];
-                for (o, c) in out.other.iter_mut().zip(counts) {
-                    *o += c;
-                }
-                out.other[usize::from(DAQ)] = 0;
-                if !good(&mut raw, records)? {
-                    return Ok(out);
-                }
-            }
-            Err(why) if past => {
-                // Beyond the header's count, a bad container is where the writer died.
-                out.stopped = Some((o.offset, why));
-                break;
-            }
-            Err(why) => out.damaged.push((index, o.offset, why)),
-        }
         o.offset += (CONTAINER_LEN as u64) + u64::from(stored);
         index += 1;
+        if !each(p)? {
+            return Ok(None);
+        }
+    }
+}
+
+/// Reads, decompresses and checks the containers of `o`, handing each intact one to `good`
+/// until it says stop; what was found.
+fn walk(o: &mut Opened, path: &Path, good: &mut OnContainer<'_>) -> Result<Import, Error> {
+    let mut out = Import::new(o);
+    let mut raw = Vec::new();
+    // The buffer of the last container read, for the next.
+    let packed = std::cell::Cell::new(Vec::new());
+    let stop = read_packed(
+        o,
+        path,
+        &mut |mut p| {
+            let checked = verify(&p, &mut raw);
+            packed.set(std::mem::take(&mut p.bytes));
+            match out.account(&p, checked) {
+                Verdict::Good => good(&mut raw, p.records),
+                Verdict::Skip => Ok(true),
+                Verdict::Stop => Ok(false),
+            }
+        },
+        &mut || packed.take(),
+    )?;
+    if out.stopped.is_none() {
+        out.stopped = stop;
     }
     Ok(out)
 }
