@@ -22,7 +22,7 @@ use xcp_a2l::{Conversion, Value};
 use crate::decode::{Column, Decoder, element_bits};
 use crate::error::Error;
 use crate::reader::Reader;
-use crate::source::{Chunk, Source};
+use crate::source::{Chunk, ChunkOut, ChunkWorker, Source};
 
 /// Where the rows go.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -299,17 +299,70 @@ pub fn export_from(r: &mut dyn Source, output: &Path) -> Result<CsvSummary, Erro
 /// Rows per batch handed to a formatting thread.
 const BATCH_ROWS: usize = 4096;
 
-/// Rows on their way to text: decoded (per row its host time, list and the end of its
-/// element bytes in `bytes`) or a chunk of frames still to decode; then the text they make and
-/// the rows in it, per output file, and the chunk's buffer on its way back to the source.
+/// Decoded rows on their way to text: per row its host time, list and the end of its element
+/// bytes in `bytes`; then the text they make and the rows in it, per output file.
 #[derive(Default)]
 struct Batch {
     rows: Vec<(u64, usize, usize)>,
     bytes: Vec<u8>,
-    chunk: Option<Chunk>,
     texts: Vec<Text>,
     counts: Vec<u64>,
-    spare: Option<Vec<u8>>,
+}
+
+/// A chunk of frames as text: per output file the text and its rows, and what the decoder
+/// counted in the chunk.
+struct ChunkText {
+    texts: Vec<Text>,
+    counts: Vec<u64>,
+    incomplete: u64,
+    unknown: u64,
+}
+
+/// Decodes and formats chunks of stand-alone rows on a thread of its own
+/// ([`Source::map_chunks`]).
+struct Formatter<'a> {
+    plan: &'a Plan,
+    dec: Decoder,
+    s: Scratch,
+    /// Text buffers written out, to reuse.
+    spare: &'a std::sync::Mutex<std::sync::mpsc::Receiver<Vec<Text>>>,
+    /// The decoder's counts already reported.
+    seen: (u64, u64),
+}
+
+impl ChunkWorker for Formatter<'_> {
+    fn run(&mut self, chunk: &Chunk) -> ChunkOut {
+        let plan = self.plan;
+        let files = if plan.per_list { plan.cells.len() } else { 1 };
+        let mut texts = (self.spare.lock().ok())
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_default();
+        texts.resize_with(files, Text::default);
+        for t in &mut texts {
+            t.clear();
+        }
+        let mut counts = vec![0u64; files];
+        let dec = &mut self.dec;
+        let s = &mut self.s;
+        chunk.frames(|ns, frame| {
+            let Some(row) = dec.next_row(ns, frame) else {
+                return;
+            };
+            let f = if plan.per_list { row.list } else { 0 };
+            if let (Some(out), Some(n)) = (texts.get_mut(f), counts.get_mut(f)) {
+                plan.line(dec, ns, row.list, dec.row_bytes(row.list), s, out);
+                *n += 1;
+            }
+        });
+        let out = ChunkText {
+            texts,
+            counts,
+            incomplete: dec.incomplete - self.seen.0,
+            unknown: dec.unknown - self.seen.1,
+        };
+        self.seen = (dec.incomplete, dec.unknown);
+        Box::new(out)
+    }
 }
 
 /// How rows become lines: the columns before each list's own, every list's cells, the column
@@ -395,8 +448,7 @@ impl Plan {
     }
 
     /// The text of every row of `batch`, into its `texts`: the one file's, or each list's.
-    /// A chunk's frames are decoded here first, with this thread's `dec`.
-    fn format(&self, dec: &mut Decoder, batch: &mut Batch, s: &mut Scratch) {
+    fn format(&self, dec: &Decoder, batch: &mut Batch, s: &mut Scratch) {
         let files = if self.per_list { self.cells.len() } else { 1 };
         batch.texts.resize_with(files, Text::default);
         batch.counts.clear();
@@ -405,18 +457,6 @@ impl Plan {
             t.clear();
         }
         let file = |li: usize| if self.per_list { li } else { 0 };
-        if let Some(chunk) = &batch.chunk {
-            chunk.frames(|ns, frame| {
-                let Some(row) = dec.next_row(ns, frame) else {
-                    return;
-                };
-                let f = file(row.list);
-                if let (Some(out), Some(n)) = (batch.texts.get_mut(f), batch.counts.get_mut(f)) {
-                    self.line(dec, ns, row.list, dec.row_bytes(row.list), s, out);
-                    *n += 1;
-                }
-            });
-        }
         let mut start = 0;
         for &(ns, li, end) in &batch.rows {
             let bytes = batch.bytes.get(start..end).unwrap_or_default();
@@ -540,73 +580,92 @@ fn export_in(
     let mut per_file = vec![0u64; outputs.len()];
     let mut counted = (0u64, 0u64);
     // Rows that stand alone (one ODT per list) decode in any order: the source's chunks go
-    // whole to the formatting threads, which decode them too. Otherwise this thread decodes
-    // every frame in order and hands out the rows.
-    let chunked = chunks && dec.rows_stand_alone();
-    let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Batch>(5 * workers + 2);
-    std::thread::scope(|scope| -> Result<(), Error> {
-        let mut to_workers = Vec::new();
-        let mut from_workers = Vec::new();
-        let mut formatters = Vec::new();
-        for mut wdec in decoders {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
-            let (done_tx, done) = std::sync::mpsc::sync_channel::<Batch>(2);
-            let plan = &plan;
-            let h = std::thread::Builder::new()
-                .name("csv-format".into())
-                .spawn_scoped(scope, move || {
-                    let mut s = Scratch::default();
-                    for mut b in rx {
-                        plan.format(&mut wdec, &mut b, &mut s);
-                        if done_tx.send(b).is_err() {
-                            break;
+    // whole to the formatting threads, which decode them too, and the text is written in
+    // order here. Otherwise this thread decodes every frame in order and hands out the rows.
+    if chunks && dec.rows_stand_alone() {
+        let (back, spare) = std::sync::mpsc::sync_channel::<Vec<Text>>(4 * workers);
+        let spare = std::sync::Mutex::new(spare);
+        let formatters: Vec<Box<dyn ChunkWorker + '_>> = decoders
+            .into_iter()
+            .map(|dec| {
+                Box::new(Formatter {
+                    plan: &plan,
+                    dec,
+                    s: Scratch::default(),
+                    spare: &spare,
+                    seen: (0, 0),
+                }) as Box<dyn ChunkWorker + '_>
+            })
+            .collect();
+        summary.damaged = r.map_chunks(formatters, &mut |out| {
+            let out = out
+                .downcast::<ChunkText>()
+                .map_err(|_| Error::Meta("a chunk came back as something else".into()))?;
+            for ((f, path), text) in files.iter_mut().zip(&out.texts) {
+                f.write_all(text.as_bytes()).map_err(io_at(path, "write"))?;
+            }
+            for (total, n) in per_file.iter_mut().zip(&out.counts) {
+                *total += n;
+            }
+            counted.0 += out.incomplete;
+            counted.1 += out.unknown;
+            // Full only when the formatters stopped taking spares: then dropped.
+            let _ = back.try_send(out.texts);
+            Ok(true)
+        })?;
+    } else {
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Batch>(5 * workers + 2);
+        std::thread::scope(|scope| -> Result<(), Error> {
+            let mut to_workers = Vec::new();
+            let mut from_workers = Vec::new();
+            let mut formatters = Vec::new();
+            for wdec in decoders {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+                let (done_tx, done) = std::sync::mpsc::sync_channel::<Batch>(2);
+                let plan = &plan;
+                let h = std::thread::Builder::new()
+                    .name("csv-format".into())
+                    .spawn_scoped(scope, move || {
+                        let mut s = Scratch::default();
+                        for mut b in rx {
+                            plan.format(&wdec, &mut b, &mut s);
+                            if done_tx.send(b).is_err() {
+                                break;
+                            }
                         }
+                        (wdec.incomplete, wdec.unknown)
+                    })
+                    .map_err(io("start a formatting thread for"))?;
+                formatters.push(h);
+                to_workers.push(tx);
+                from_workers.push(done);
+            }
+            let per_file = &mut per_file;
+            // The writer takes the batches back in the order they were handed out.
+            let writer = std::thread::Builder::new()
+                .name("csv-write".into())
+                .spawn_scoped(scope, move || -> Result<(), Error> {
+                    for k in 0.. {
+                        let Ok(mut b) = from_workers[k % from_workers.len()].recv() else {
+                            break;
+                        };
+                        for ((f, path), text) in files.iter_mut().zip(&b.texts) {
+                            f.write_all(text.as_bytes()).map_err(io_at(path, "write"))?;
+                        }
+                        for (total, n) in per_file.iter_mut().zip(&b.counts) {
+                            *total += n;
+                        }
+                        b.rows.clear();
+                        b.bytes.clear();
+                        let _ = spare_tx.try_send(b);
                     }
-                    (wdec.incomplete, wdec.unknown)
+                    Ok(())
                 })
-                .map_err(io("start a formatting thread for"))?;
-            formatters.push(h);
-            to_workers.push(tx);
-            from_workers.push(done);
-        }
-        let per_file = &mut per_file;
-        // The writer takes the batches back in the order they were handed out.
-        let writer = std::thread::Builder::new()
-            .name("csv-write".into())
-            .spawn_scoped(scope, move || -> Result<(), Error> {
-                for k in 0.. {
-                    let Ok(mut b) = from_workers[k % from_workers.len()].recv() else {
-                        break;
-                    };
-                    for ((f, path), text) in files.iter_mut().zip(&b.texts) {
-                        f.write_all(text.as_bytes()).map_err(io_at(path, "write"))?;
-                    }
-                    for (total, n) in per_file.iter_mut().zip(&b.counts) {
-                        *total += n;
-                    }
-                    b.rows.clear();
-                    b.bytes.clear();
-                    b.spare = b.chunk.take().map(Chunk::into_buffer);
-                    let _ = spare_tx.try_send(b);
-                }
-                Ok(())
-            })
-            .map_err(io("start a writing thread for"))?;
-        let mut batch = Batch::default();
-        let mut sent = 0usize;
-        let stopped = || Error::Meta("the CSV writer stopped".into());
-        let decoded = if chunked {
-            r.each_chunk(&mut |chunk| {
-                let mut b = spare.try_recv().unwrap_or_default();
-                let give_back = b.spare.take();
-                b.chunk = Some(chunk);
-                // A closed channel: the writing thread stopped, its error is reported below.
-                to_workers[sent % workers].send(b).map_err(|_| stopped())?;
-                sent += 1;
-                Ok(give_back)
-            })
-        } else {
-            r.each_frame(&mut |ns, bytes| {
+                .map_err(io("start a writing thread for"))?;
+            let mut batch = Batch::default();
+            let mut sent = 0usize;
+            let stopped = || Error::Meta("the CSV writer stopped".into());
+            let decoded = r.each_frame(&mut |ns, bytes| {
                 let Some(row) = dec.next_row(ns, bytes) else {
                     return Ok(());
                 };
@@ -622,26 +681,26 @@ fn export_in(
                     sent += 1;
                 }
                 Ok(())
-            })
-        };
-        if decoded.is_ok() && !batch.rows.is_empty() {
-            let _ = to_workers[sent % workers].send(batch);
-        }
-        drop(to_workers);
-        let written = writer.join().map_err(|_| {
-            Error::Meta(format!("the thread writing {} panicked", output.display()))
-        })?;
-        written?;
-        for h in formatters {
-            let (incomplete, unknown) = h.join().map_err(|_| {
-                Error::Meta(format!("a thread formatting {} panicked", output.display()))
+            });
+            if decoded.is_ok() && !batch.rows.is_empty() {
+                let _ = to_workers[sent % workers].send(batch);
+            }
+            drop(to_workers);
+            let written = writer.join().map_err(|_| {
+                Error::Meta(format!("the thread writing {} panicked", output.display()))
             })?;
-            counted.0 += incomplete;
-            counted.1 += unknown;
-        }
-        summary.damaged = decoded?;
-        Ok(())
-    })?;
+            written?;
+            for h in formatters {
+                let (incomplete, unknown) = h.join().map_err(|_| {
+                    Error::Meta(format!("a thread formatting {} panicked", output.display()))
+                })?;
+                counted.0 += incomplete;
+                counted.1 += unknown;
+            }
+            summary.damaged = decoded?;
+            Ok(())
+        })?;
+    }
     summary.rows = per_file.iter().sum();
     summary.files = outputs.into_iter().map(|o| o.0).zip(per_file).collect();
     summary.incomplete = dec.incomplete + counted.0;

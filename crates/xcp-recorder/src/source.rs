@@ -10,12 +10,25 @@ use crate::reader::Reader;
 /// What [`Source::each_frame`] hands every frame to: host time and bytes.
 pub type OnFrame<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Error> + 'a;
 
-/// What [`Source::each_chunk`] hands every chunk to; it may give back a buffer for the source
-/// to reuse.
-pub type OnChunk<'a> = dyn FnMut(Chunk) -> Result<Option<Vec<u8>>, Error> + 'a;
+/// What a [`ChunkWorker`] makes of a chunk; [`Source::map_chunks`] hands it on in order.
+pub type ChunkOut = Box<dyn std::any::Any + Send>;
 
-/// Bytes of frames a [`Chunk`] of the default [`Source::each_chunk`] gathers.
+/// Work on the frames of a source, a chunk at a time, each worker on a thread of its own
+/// ([`Source::map_chunks`]): the chunk is decoded on the thread that has it in its cache.
+pub trait ChunkWorker: Send {
+    /// What `chunk`'s frames make.
+    fn run(&mut self, chunk: &Chunk) -> ChunkOut;
+}
+
+/// What [`Source::map_chunks`] hands every chunk's result to, in order; it returns whether to
+/// go on.
+pub type OnChunkOut<'a> = dyn FnMut(ChunkOut) -> Result<bool, Error> + Send + 'a;
+
+/// Bytes of frames a [`Chunk`] of the default [`Source::map_chunks`] gathers.
 const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Chunks in flight per worker thread of the default [`Source::map_chunks`].
+const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// Frames of a source in one owned buffer, in order: handed out whole, so that another
 /// thread can decode them.
@@ -34,6 +47,16 @@ impl Chunk {
             buf: raw,
             records: Some(records),
         }
+    }
+
+    /// Frames laid out as host time (u64), length (u32), bytes, appended to `buf`.
+    fn push(&mut self, ns: u64, frame: &[u8]) -> Result<(), Error> {
+        let len = u32::try_from(frame.len())
+            .map_err(|_| Error::Meta(format!("a frame of {} bytes", frame.len())))?;
+        self.buf.extend_from_slice(&ns.to_le_bytes());
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(frame);
+        Ok(())
     }
 
     /// Hands every DAQ frame of the chunk, in order, to `each` (host time, bytes).
@@ -77,35 +100,102 @@ pub trait Source {
     /// What `each` returned; a read error of the source.
     fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error>;
 
-    /// Hands every intact frame, in order, to `each` in owned chunks of many frames; stops at
-    /// the first error `each` returns. The count of damaged parts skipped, as
-    /// [`Source::each_frame`]. The buffers `each` gives back are reused.
+    /// Runs the frames through `workers`, one thread each, a chunk of many frames at a time
+    /// (chunks dealt out in turn), and hands what each chunk made to `each`, in the source's
+    /// order, until it says stop. The count of damaged parts skipped, as
+    /// [`Source::each_frame`]. A bounded number of chunks is in flight.
     ///
-    /// The default copies the frames of [`Source::each_frame`] into chunks of about 256 KiB.
+    /// The default gathers the frames of [`Source::each_frame`] into chunks of about 256 KiB
+    /// on the calling thread and calls `each` on a thread of its own.
     ///
     /// # Errors
-    /// As [`Source::each_frame`].
-    fn each_chunk(&mut self, each: &mut OnChunk<'_>) -> Result<u64, Error> {
-        let mut chunk = Chunk::default();
-        let damaged = self.each_frame(&mut |ns, bytes| {
-            let len = u32::try_from(bytes.len())
-                .map_err(|_| Error::Meta(format!("a frame of {} bytes", bytes.len())))?;
-            chunk.buf.extend_from_slice(&ns.to_le_bytes());
-            chunk.buf.extend_from_slice(&len.to_le_bytes());
-            chunk.buf.extend_from_slice(bytes);
-            if chunk.buf.len() >= CHUNK_BYTES {
-                let full = std::mem::take(&mut chunk);
-                if let Some(mut spare) = each(full)? {
-                    spare.clear();
-                    chunk.buf = spare;
-                }
+    /// As [`Source::each_frame`]; an error of `each`; [`Error::Meta`] when a thread cannot be
+    /// started or panics.
+    fn map_chunks(
+        &mut self,
+        workers: Vec<Box<dyn ChunkWorker + '_>>,
+        each: &mut OnChunkOut<'_>,
+    ) -> Result<u64, Error> {
+        let failed = |what: &str| Error::Meta(format!("a thread {what}"));
+        std::thread::scope(|scope| {
+            let (mut to_workers, mut from_workers) = (Vec::new(), Vec::new());
+            let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(
+                (CHUNKS_IN_FLIGHT + 1) * workers.len().max(1),
+            );
+            for mut w in workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
+                let (done_tx, done) = std::sync::mpsc::sync_channel::<ChunkOut>(CHUNKS_IN_FLIGHT);
+                let spare_tx = spare_tx.clone();
+                std::thread::Builder::new()
+                    .name("chunk-work".into())
+                    .spawn_scoped(scope, move || {
+                        for chunk in rx {
+                            let out = w.run(&chunk);
+                            let _ = spare_tx.try_send(chunk.buf);
+                            if done_tx.send(out).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(|_| failed("for chunks could not start"))?;
+                to_workers.push(tx);
+                from_workers.push(done);
             }
-            Ok(())
-        })?;
-        if !chunk.buf.is_empty() {
-            each(chunk)?;
-        }
-        Ok(damaged)
+            if to_workers.is_empty() {
+                return Err(Error::Meta("no chunk workers".into()));
+            }
+            // Results in order, on a thread of their own while this one reads.
+            let handing = std::thread::Builder::new()
+                .name("chunk-results".into())
+                .spawn_scoped(scope, move || -> Result<bool, Error> {
+                    for k in 0.. {
+                        let Ok(out) = from_workers[k % from_workers.len()].recv() else {
+                            break;
+                        };
+                        if !each(out)? {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })
+                .map_err(|_| failed("for chunk results could not start"))?;
+            let mut chunk = Chunk::default();
+            let mut sent = 0usize;
+            let mut refused = false;
+            let read = self.each_frame(&mut |ns, bytes| {
+                chunk.push(ns, bytes)?;
+                if chunk.buf.len() >= CHUNK_BYTES {
+                    let mut next = spare.try_recv().unwrap_or_default();
+                    next.clear();
+                    let full = std::mem::replace(
+                        &mut chunk,
+                        Chunk {
+                            buf: next,
+                            records: None,
+                        },
+                    );
+                    if to_workers[sent % to_workers.len()].send(full).is_err() {
+                        // The results stopped being taken: `each` said stop, or failed.
+                        refused = true;
+                        return Err(Error::Meta("the chunk results stopped".into()));
+                    }
+                    sent += 1;
+                }
+                Ok(())
+            });
+            if read.is_ok() && !chunk.buf.is_empty() {
+                let _ = to_workers[sent % to_workers.len()].send(chunk);
+            }
+            drop(to_workers);
+            let to_the_end = handing
+                .join()
+                .map_err(|_| failed("handing on chunk results panicked"))??;
+            // `each` saying stop shows here as chunks refused: not an error.
+            if refused && !to_the_end {
+                return Ok(0);
+            }
+            read
+        })
     }
 }
 

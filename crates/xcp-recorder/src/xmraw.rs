@@ -26,7 +26,7 @@ use std::path::Path;
 use serde_json::{Value as Json, json};
 
 use crate::error::Error;
-use crate::source::{Chunk, OnChunk, OnFrame, Source};
+use crate::source::{Chunk, ChunkOut, ChunkWorker, OnChunkOut, OnFrame, Source};
 use crate::writer::{Recorder, WriterOptions};
 
 /// The file magic.
@@ -468,23 +468,10 @@ const PIPELINE: usize = 4;
 /// As [`containers`], to the end of the file, with reading, decompressing and checking on a
 /// thread of their own: the caller's thread only walks records. The buffers go back to the
 /// reading thread, so at most [`PIPELINE`] + 2 containers are in memory.
-fn containers_pipelined(o: Opened, path: &Path, each: &mut OnRecord<'_>) -> Result<Import, Error> {
-    containers_handed(o, path, &mut |raw, records| {
-        let more = records_of(&raw, records, each)?;
-        Ok((more, Some(raw)))
-    })
-}
-
-/// What [`containers_handed`] hands every checked container to (its records and their
-/// count): whether it wants more, and a buffer for the reading thread to reuse.
-type TakeContainer<'a> = dyn FnMut(Vec<u8>, u32) -> Result<(bool, Option<Vec<u8>>), Error> + 'a;
-
-/// Reads, decompresses and checks the containers of `o` on a thread of its own (at most
-/// [`PIPELINE`] in flight) and hands each, owned, to `take` on the calling thread.
-fn containers_handed(
+fn containers_pipelined(
     mut o: Opened,
     path: &Path,
-    take: &mut TakeContainer<'_>,
+    each: &mut OnRecord<'_>,
 ) -> Result<Import, Error> {
     let (full, filled) = std::sync::mpsc::sync_channel::<(Vec<u8>, u32)>(PIPELINE);
     let (back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE + 1);
@@ -502,21 +489,16 @@ fn containers_handed(
             .map_err(io(path, "start a reading thread for"))?;
         let mut walked = Ok(());
         for (raw, records) in filled.iter() {
-            match take(raw, records) {
-                Ok((more, given)) => {
-                    if let Some(b) = given {
-                        // Full only if the reader stopped taking spares; then it is dropped.
-                        let _ = back.try_send(b);
-                    }
-                    if !more {
-                        break;
-                    }
-                }
+            match records_of(&raw, records, each) {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => {
                     walked = Err(e);
                     break;
                 }
             }
+            // Full only if the reader stopped taking spares; then the buffer is dropped.
+            let _ = back.try_send(raw);
         }
         drop(filled);
         let found = reading
@@ -524,6 +506,103 @@ fn containers_handed(
             .map_err(|_| Error::Meta(format!("the thread reading {} panicked", path.display())))?;
         walked?;
         found
+    })
+}
+
+/// What a checking thread of [`containers_mapped`] makes of an intact container: its records
+/// (the buffer may be swapped for another) and their count.
+type ContainerWork<'a, T> = Box<dyn FnMut(&mut Vec<u8>, u32) -> T + Send + 'a>;
+
+/// Reads the containers of `o` on a thread of its own; decompresses and checks them on one
+/// thread per worker (containers dealt out in turn), where the worker then makes what it
+/// makes of each intact one while it is in that thread's cache; and hands the results to
+/// `each` on the calling thread, in file order, until it says stop. Damage is counted in file
+/// order too, so the result is [`walk`]'s. A bounded number of containers is in flight.
+fn containers_mapped<T: Send>(
+    mut o: Opened,
+    path: &Path,
+    workers: Vec<ContainerWork<'_, T>>,
+    each: &mut dyn FnMut(T) -> Result<bool, Error>,
+) -> Result<Import, Error> {
+    type Checked<T> = (Packed, Result<[u64; 8], String>, Option<T>);
+    let mut out = Import::new(&o);
+    let (packed_back, packed_spare) =
+        std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE * workers.len().max(1));
+    std::thread::scope(|scope| {
+        let (mut to_check, mut checked) = (Vec::new(), Vec::new());
+        for mut work in workers {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Packed>(PIPELINE / 2);
+            let (done_tx, done) = std::sync::mpsc::sync_channel::<Checked<T>>(PIPELINE / 2);
+            let packed_back = packed_back.clone();
+            std::thread::Builder::new()
+                .name("xmraw-check".into())
+                .spawn_scoped(scope, move || {
+                    let mut raw = Vec::new();
+                    for mut p in rx {
+                        let result = verify(&p, &mut raw);
+                        let _ = packed_back.try_send(std::mem::take(&mut p.bytes));
+                        let made = result.is_ok().then(|| work(&mut raw, p.records));
+                        // A closed channel: the caller stopped.
+                        if done_tx.send((p, result, made)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(io(path, "start a checking thread for"))?;
+            to_check.push(tx);
+            checked.push(done);
+        }
+        drop(packed_back);
+        if to_check.is_empty() {
+            return Err(Error::Meta("no container workers".into()));
+        }
+        let reading = std::thread::Builder::new()
+            .name("xmraw-read".into())
+            .spawn_scoped(scope, move || {
+                let mut n = 0;
+                read_packed(
+                    &mut o,
+                    path,
+                    &mut |p| {
+                        let sent = to_check[n % to_check.len()].send(p).is_ok();
+                        n += 1;
+                        // A closed channel: the caller stopped (its error is the one reported).
+                        Ok(sent)
+                    },
+                    &mut || packed_spare.try_recv().unwrap_or_default(),
+                )
+            })
+            .map_err(io(path, "start a reading thread for"))?;
+        let mut walked = Ok(());
+        let mut to_the_end = true;
+        for i in 0.. {
+            let Ok((p, result, made)) = checked[i % checked.len()].recv() else {
+                break;
+            };
+            let keep = match (out.account(&p, result), made) {
+                (Verdict::Good, Some(made)) => each(made).unwrap_or_else(|e| {
+                    walked = Err(e);
+                    false
+                }),
+                (Verdict::Stop, _) => false,
+                _ => true,
+            };
+            if !keep {
+                to_the_end = false;
+                break;
+            }
+        }
+        // The reader and the checkers end once their channels close.
+        drop(checked);
+        let stop = reading
+            .join()
+            .map_err(|_| Error::Meta(format!("the thread reading {} panicked", path.display())))?;
+        walked?;
+        let stop = stop?;
+        if to_the_end && out.stopped.is_none() {
+            out.stopped = stop;
+        }
+        Ok(out)
     })
 }
 
@@ -613,11 +692,25 @@ impl Source for XmrawSource {
         self.first_ns
     }
 
-    fn each_chunk(&mut self, each: &mut OnChunk<'_>) -> Result<u64, Error> {
+    fn map_chunks(
+        &mut self,
+        workers: Vec<Box<dyn ChunkWorker + '_>>,
+        each: &mut OnChunkOut<'_>,
+    ) -> Result<u64, Error> {
         let o = open(&self.path)?;
-        let found = containers_handed(o, &self.path, &mut |raw, records| {
-            Ok((true, each(Chunk::xmraw(raw, records))?))
-        })?;
+        let workers = workers
+            .into_iter()
+            .map(|mut w| {
+                Box::new(move |raw: &mut Vec<u8>, records: u32| {
+                    // The container is the chunk; its buffer stays with this thread.
+                    let chunk = Chunk::xmraw(std::mem::take(raw), records);
+                    let out = w.run(&chunk);
+                    *raw = chunk.into_buffer();
+                    out
+                }) as ContainerWork<'_, ChunkOut>
+            })
+            .collect();
+        let found = containers_mapped(o, &self.path, workers, each)?;
         let damaged = found.damaged.len() as u64;
         self.last = Some(found);
         Ok(damaged)
