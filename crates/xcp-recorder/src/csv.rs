@@ -119,11 +119,19 @@ struct Text {
 
 impl Text {
     /// Makes sure `n` more bytes fit.
+    #[inline]
     fn room(&mut self, n: usize) {
         if self.buf.len() < self.at + n {
-            let want = (self.at + n).max(2 * self.buf.len()).max(4096);
-            self.buf.resize(want, 0);
+            self.grow(n);
         }
+    }
+
+    /// Makes room for `n` more bytes (at least double, at least 4 KiB): rare, kept out of line.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let want = (self.at + n).max(2 * self.buf.len()).max(4096);
+        self.buf.resize(want, 0);
     }
 
     /// Forgets the text, keeping the room.
@@ -136,6 +144,7 @@ impl Text {
         &self.buf[..self.at]
     }
 
+    #[inline]
     fn byte(&mut self, b: u8) {
         self.room(1);
         self.buf[self.at] = b;
@@ -156,6 +165,7 @@ impl Text {
 
     /// Writes the decimal digits of `v` (below 10^8), two at a time from the last.
     #[allow(clippy::cast_possible_truncation, reason = "values below 100")]
+    #[inline]
     fn small(&mut self, mut v: u32) {
         let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
         self.room(8);
@@ -177,6 +187,7 @@ impl Text {
     }
 
     /// Writes `v` (below 10^8) as exactly eight digits, zeros in front.
+    #[inline]
     fn eight(&mut self, v: u32) {
         let (hi, lo) = (v / 10_000, v % 10_000);
         self.room(8);
@@ -193,6 +204,7 @@ impl Text {
 
     /// Writes the decimal digits of `v`: eight-digit groups in 32-bit arithmetic.
     #[allow(clippy::cast_possible_truncation, reason = "remainders below 10^8")]
+    #[inline]
     fn u64(&mut self, v: u64) {
         const E8: u64 = 100_000_000;
         if v < E8 {
@@ -209,6 +221,7 @@ impl Text {
     }
 
     /// Writes `v` in decimal, `-` first when negative.
+    #[inline]
     fn i64(&mut self, v: i64) {
         if v < 0 {
             self.byte(b'-');
@@ -218,6 +231,7 @@ impl Text {
 
     /// Writes `v` (below 10^6) as six digits, zeros in front.
     #[allow(clippy::cast_possible_truncation, reason = "values below 10^6")]
+    #[inline]
     fn six(&mut self, v: u64) {
         let v = (v % 1_000_000) as u32;
         let (hi, lo) = (v / 10_000, v % 10_000);
