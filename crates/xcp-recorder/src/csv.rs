@@ -487,12 +487,13 @@ impl Plan {
 /// Exports the frames of `r` (a recording, or a pyXCP file read in place) to CSV at `output`,
 /// in one file or one per list as `layout` says.
 ///
-/// Where every list has one ODT (so each frame is a row of its own), the source's chunks of
-/// frames (a pyXCP container, or about 256 KiB of a recording's frames) go whole to one
-/// formatting thread per core (up to four), which decodes and formats them; otherwise the
-/// rows are decoded in order on the calling thread and handed out in batches of 4096. A
-/// writing thread writes the text in the order it was handed out; a bounded number of
-/// batches is in flight and their buffers are reused.
+/// Where every list has one ODT (so each frame is a row of its own), the export runs through
+/// [`Source::map_chunks`]: chunks of frames (a pyXCP container, or about 256 KiB of a
+/// recording's frames) go whole to one formatting thread per core (up to four), which decodes
+/// and formats them, and the text is written in the source's order as the results come back.
+/// Otherwise the rows are decoded in order on the calling thread and handed out in batches of
+/// 4096 to the formatting threads, and a writing thread writes the text in the order it was
+/// handed out. Either way a bounded number of chunks or batches is in flight.
 ///
 /// # Errors
 /// As [`export`]; [`Error::Meta`] when two lists' names would give the same file.
