@@ -340,8 +340,6 @@ struct Formatter<'a> {
     s: Scratch,
     /// Text buffers written out, to reuse.
     spare: &'a std::sync::Mutex<std::sync::mpsc::Receiver<Vec<Text>>>,
-    /// The decoder's counts already reported.
-    seen: (u64, u64),
 }
 
 impl ChunkWorker for Formatter<'_> {
@@ -371,10 +369,10 @@ impl ChunkWorker for Formatter<'_> {
         let out = ChunkText {
             texts,
             counts,
-            incomplete: dec.incomplete - self.seen.0,
-            unknown: dec.unknown - self.seen.1,
+            // Counted per chunk: the decoder's counts start again at zero.
+            incomplete: std::mem::take(&mut dec.incomplete),
+            unknown: std::mem::take(&mut dec.unknown),
         };
-        self.seen = (dec.incomplete, dec.unknown);
         Box::new(out)
     }
 }
@@ -608,7 +606,6 @@ fn export_in(
                     dec,
                     s: Scratch::default(),
                     spare: &spare,
-                    seen: (0, 0),
                 }) as Box<dyn ChunkWorker + '_>
             })
             .collect();

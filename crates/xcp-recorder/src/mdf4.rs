@@ -581,8 +581,6 @@ struct RecordMaker<'a> {
     raw: Vec<f64>,
     /// Record buffers written out, to reuse.
     spare: &'a std::sync::Mutex<std::sync::mpsc::Receiver<Vec<Part>>>,
-    /// The decoder's counts already reported.
-    seen: (u64, u64),
 }
 
 impl ChunkWorker for RecordMaker<'_> {
@@ -594,10 +592,10 @@ impl ChunkWorker for RecordMaker<'_> {
             .decode(&mut self.dec, chunk, &mut parts, &mut self.raw);
         let out = ChunkRecords {
             parts,
-            incomplete: self.dec.incomplete - self.seen.0,
-            unknown: self.dec.unknown - self.seen.1,
+            // Counted per chunk: the decoder's counts start again at zero.
+            incomplete: std::mem::take(&mut self.dec.incomplete),
+            unknown: std::mem::take(&mut self.dec.unknown),
         };
-        self.seen = (self.dec.incomplete, self.dec.unknown);
         Box::new(out)
     }
 }
@@ -719,7 +717,6 @@ impl ChunkPlan<'_> {
                     dec: Decoder::new(reader.meta())?,
                     raw: Vec::new(),
                     spare: &spare,
-                    seen: (0, 0),
                 }) as Box<dyn ChunkWorker + '_>)
             })
             .collect::<Result<Vec<_>, Error>>()?;
