@@ -357,12 +357,13 @@ impl ChunkWorker for Formatter<'_> {
         let dec = &mut self.dec;
         let s = &mut self.s;
         chunk.frames(|ns, frame| {
-            let Some(row) = dec.next_row(ns, frame) else {
+            let Some((row, in_frame)) = dec.row_in_frame(ns, frame) else {
                 return;
             };
             let f = if plan.per_list { row.list } else { 0 };
             if let (Some(out), Some(n)) = (texts.get_mut(f), counts.get_mut(f)) {
-                plan.line(dec, ns, row.list, dec.row_bytes(row.list), s, out);
+                let bytes = in_frame.unwrap_or_else(|| dec.row_bytes(row.list));
+                plan.line(dec, ns, row.list, bytes, s, out);
                 *n += 1;
             }
         });
@@ -537,15 +538,8 @@ fn export_in(
         .lists
         .iter()
         .map(|l| {
-            let mut at = 0;
-            l.columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let cell = cell_of(c, at, i);
-                    at += c.size;
-                    cell
-                })
+            (l.columns.iter().zip(l.offsets()).enumerate())
+                .map(|(i, (c, &at))| cell_of(c, at, i))
                 .collect()
         })
         .collect();

@@ -112,6 +112,27 @@ pub struct List {
     /// Runs of adjacent columns of one element type and byte order, decoded in one loop each:
     /// (first column's offset in the row buffer, element, size, order, columns).
     runs: Vec<(usize, Elem, usize, ByteOrder, usize)>,
+    /// Where the list has one ODT whose data hold the whole row buffer as it stands: the
+    /// position and length of the row's bytes in the DTO data.
+    whole: Option<(usize, usize)>,
+    /// Each column's place in the row's bytes.
+    offsets: Vec<usize>,
+}
+
+impl List {
+    /// Where each column's element lies in the row's bytes ([`Decoder::row_bytes`]): in
+    /// column order, or, for a list of one ODT carrying each signal whole, in the order the
+    /// ODT sends them.
+    #[must_use]
+    pub fn offsets(&self) -> &[usize] {
+        &self.offsets
+    }
+
+    /// The bytes of a row: the columns' element sizes added up.
+    #[must_use]
+    pub fn stride(&self) -> usize {
+        self.columns.iter().map(|c| c.size).sum()
+    }
 }
 
 /// A decoded row.
@@ -336,7 +357,28 @@ impl Decoder {
                         .collect()
                 })
                 .collect();
-            let copies = odts
+            // A list of one ODT that carries each signal whole, once: the row's bytes are laid
+            // out as the ODT sends them, so that a DTO's data are the row as they stand.
+            if let [odt] = odts.as_slice() {
+                let mut seen = vec![false; columns.len()];
+                let whole = odt.iter().all(|&(sig, off, n)| {
+                    let fits = off == 0
+                        && columns.get(sig).is_some_and(|c| c.size == n)
+                        && !seen.get(sig).copied().unwrap_or(true);
+                    if fits {
+                        seen[sig] = true;
+                    }
+                    fits
+                });
+                if whole && seen.iter().all(|&s| s) {
+                    let mut pos = 0;
+                    for &(sig, _, n) in odt {
+                        offsets[sig] = pos;
+                        pos += n;
+                    }
+                }
+            }
+            let copies: Vec<Vec<(usize, usize, usize)>> = odts
                 .iter()
                 .map(|odt| {
                     let mut out: Vec<(usize, usize, usize)> = Vec::new();
@@ -359,8 +401,18 @@ impl Decoder {
                 })
                 .collect();
             let runs = runs_of(&columns, &offsets);
+            let stride: usize = columns.iter().map(|c| c.size).sum();
+            let whole = match copies.as_slice() {
+                [odt] => match odt.as_slice() {
+                    &[(pos, 0, n)] if n == stride => Some((pos, n)),
+                    _ => None,
+                },
+                _ => None,
+            };
             lists.push(List {
                 runs,
+                whole,
+                offsets,
                 number: u16::try_from(l["number"].as_u64().unwrap_or(0)).unwrap_or(0),
                 event: u16::try_from(l["event"].as_u64().unwrap_or(0)).unwrap_or(0),
                 first_pid: u8::try_from(l["first_pid"].as_u64().unwrap_or(0)).unwrap_or(0),
@@ -426,42 +478,21 @@ impl Decoder {
     /// are then in [`Decoder::values_into`] and its bytes in [`Decoder::row_bytes`], until the
     /// next frame of that list.
     pub fn next_row(&mut self, host_ns: u64, frame: &[u8]) -> Option<RowHead> {
-        let Ok((id, id_len)) = DtoId::parse(frame, &self.params) else {
-            self.unknown += 1;
-            return None;
-        };
-        let found = match id.daq {
-            Some(d) => self
-                .by_number
-                .get(usize::from(d))
-                .copied()
-                .flatten()
-                .map(|l| (l, usize::from(id.odt))),
-            None => self.by_pid.get(usize::from(id.odt)).copied().flatten(),
-        };
-        let Some((li, oi)) = found else {
-            self.unknown += 1;
-            return None;
-        };
+        let (li, oi, data, ticks) = self.locate(frame)?;
+        self.assemble(li, oi, data, ticks, host_ns)
+    }
+
+    /// Copies the data of ODT `oi` of list `li` into the list's row buffer; the row when the
+    /// ODT completes one.
+    fn assemble(
+        &mut self,
+        li: usize,
+        oi: usize,
+        data: &[u8],
+        ticks: Option<u32>,
+        host_ns: u64,
+    ) -> Option<RowHead> {
         let list = &self.lists[li];
-        let Some(copies) = list.copies.get(oi) else {
-            self.unknown += 1;
-            return None;
-        };
-        // The identification field is parsed; the rest of the DTO (the timestamp in the first
-        // ODT when the list has them, then the data) is read here rather than by parsing the
-        // whole packet again.
-        let mut data = frame.get(id_len..).unwrap_or_default();
-        let mut ticks = None;
-        if oi == 0 && list.timestamps {
-            let size = self.params.daq.timestamp;
-            let Some(t) = size.read(data, self.params.byte_order) else {
-                self.unknown += 1;
-                return None;
-            };
-            ticks = Some(t);
-            data = &data[size.len()..];
-        }
         let st = &mut self.state[li];
         if oi == 0 {
             if st.next != 0 {
@@ -472,7 +503,7 @@ impl Decoder {
         } else if oi != st.next {
             st.broken = true;
         }
-        for &(pos, at, n) in copies {
+        for &(pos, at, n) in &list.copies[oi] {
             match (st.buf.get_mut(at..at + n), data.get(pos..pos + n)) {
                 (Some(dst), Some(src)) => dst.copy_from_slice(src),
                 _ => st.broken = true,
@@ -492,6 +523,76 @@ impl Decoder {
             host_ns,
             slave_ticks: st.ticks,
         })
+    }
+
+    /// As [`Decoder::next_row`], without copying where it need not: when the row's list has
+    /// one ODT whose data are the row's element bytes as they stand, those bytes are returned
+    /// as a slice of `frame` (and [`Decoder::row_bytes`] is left as it was); otherwise the row
+    /// is assembled as `next_row` does and the slice is `None` (the bytes are in
+    /// [`Decoder::row_bytes`]).
+    pub fn row_in_frame<'f>(
+        &mut self,
+        host_ns: u64,
+        frame: &'f [u8],
+    ) -> Option<(RowHead, Option<&'f [u8]>)> {
+        let (li, oi, data, ticks) = self.locate(frame)?;
+        let Some((pos, n)) = self.lists[li].whole else {
+            return self
+                .assemble(li, oi, data, ticks, host_ns)
+                .map(|h| (h, None));
+        };
+        let Some(bytes) = data.get(pos..pos + n) else {
+            self.incomplete += 1;
+            return None;
+        };
+        let head = RowHead {
+            list: li,
+            host_ns,
+            slave_ticks: ticks,
+        };
+        Some((head, Some(bytes)))
+    }
+
+    /// The list, ODT, data (after the identification field and timestamp) and slave ticks of
+    /// `frame`; `None`, counted as unknown, when no list of the layout sent it.
+    fn locate<'f>(&mut self, frame: &'f [u8]) -> Option<(usize, usize, &'f [u8], Option<u32>)> {
+        let Ok((id, id_len)) = DtoId::parse(frame, &self.params) else {
+            self.unknown += 1;
+            return None;
+        };
+        let found = match id.daq {
+            Some(d) => self
+                .by_number
+                .get(usize::from(d))
+                .copied()
+                .flatten()
+                .map(|l| (l, usize::from(id.odt))),
+            None => self.by_pid.get(usize::from(id.odt)).copied().flatten(),
+        };
+        let Some((li, oi)) = found else {
+            self.unknown += 1;
+            return None;
+        };
+        let list = &self.lists[li];
+        if oi >= list.copies.len() {
+            self.unknown += 1;
+            return None;
+        }
+        // The identification field is parsed; the rest of the DTO (the timestamp in the first
+        // ODT when the list has them, then the data) is read here rather than by parsing the
+        // whole packet again.
+        let mut data = frame.get(id_len..).unwrap_or_default();
+        let mut ticks = None;
+        if oi == 0 && list.timestamps {
+            let size = self.params.daq.timestamp;
+            let Some(t) = size.read(data, self.params.byte_order) else {
+                self.unknown += 1;
+                return None;
+            };
+            ticks = Some(t);
+            data = &data[size.len()..];
+        }
+        Some((li, oi, data, ticks))
     }
 
     /// The raw values of list `list`'s last completed row, one per column, into `out`

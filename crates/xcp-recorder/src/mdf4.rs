@@ -299,10 +299,10 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
     let mut channels = 0;
     for l in &dec.lists {
         let mut cns = Vec::new();
-        let mut stored = Vec::new();
-        let mut offset = 8u32;
-        for c in &l.columns {
-            let (s, size) = match conversion(&mut blocks, c) {
+        let stored: Vec<(Stored, usize)> = l
+            .columns
+            .iter()
+            .map(|c| match conversion(&mut blocks, c) {
                 Ok(cc) => (
                     Stored::Raw {
                         data_type: data_type(c),
@@ -311,12 +311,22 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
                     c.size,
                 ),
                 Err(()) => (Stored::Physical, 8),
-            };
-            let (dt, cc) = match &s {
+            })
+            .collect();
+        // A record is the time, then the row's bytes as the decoder lays them out where every
+        // value is stored raw; else the values in column order.
+        let verbatim = stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. }));
+        let mut offset = 8u32;
+        for (i, (c, (s, size))) in l.columns.iter().zip(&stored).enumerate() {
+            let (dt, cc) = match s {
                 Stored::Raw { data_type, cc } => (*data_type, *cc),
                 Stored::Physical => (4, None),
             };
             let bits = u32::try_from(size * 8).unwrap_or(64);
+            let byte_offset = match l.offsets().get(i) {
+                Some(&at) if verbatim => 8 + u32::try_from(at).unwrap_or(0),
+                _ => offset,
+            };
             cns.push(channel(
                 &mut blocks,
                 &Channel {
@@ -325,13 +335,12 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
                     cn_type: 0,
                     sync: 0,
                     data_type: dt,
-                    byte_offset: offset,
+                    byte_offset,
                     bits,
                     cc,
                 },
             ));
-            stored.push((s, size));
-            offset += u32::try_from(size).unwrap_or(8);
+            offset += u32::try_from(*size).unwrap_or(8);
         }
         let time = channel(
             &mut blocks,
@@ -670,7 +679,7 @@ impl ChunkPlan<'_> {
             p.records = 0;
         }
         chunk.frames(|ns, frame| {
-            let Some(head) = dec.next_row(ns, frame) else {
+            let Some((head, in_frame)) = dec.row_in_frame(ns, frame) else {
                 return;
             };
             let li = head.list;
@@ -689,7 +698,7 @@ impl ChunkPlan<'_> {
                 &mut part.bytes,
                 dec,
                 li,
-                dec.row_bytes(li),
+                in_frame.unwrap_or_else(|| dec.row_bytes(li)),
                 self.all_raw[li],
                 stored,
                 raw,

@@ -246,9 +246,7 @@ impl ListFile {
             Arc::new(ts("host_ns").map_err(pq(&path))?),
         ];
         let mut kinds = Vec::new();
-        let mut offsets = Vec::new();
         let mut units = serde_json::Map::new();
-        let mut at = 0;
         let mut taken: Vec<String> = vec!["time_ns".into(), "host_ns".into()];
         let mut texts = Vec::new();
         for c in &l.columns {
@@ -289,9 +287,9 @@ impl ListFile {
                     .map_err(pq(&path))?,
             ));
             kinds.push(kind);
-            offsets.push(at);
-            at += c.size;
         }
+        let offsets = l.offsets().to_vec();
+        let at = l.stride();
         let schema = Type::group_type_builder("xcp_daq_list")
             .with_fields(fields)
             .build()
@@ -445,8 +443,9 @@ impl ListFile {
 }
 
 impl ListRows {
-    /// Adds the row of list `list` just decoded by `dec`; whether its group is full.
-    fn push(&mut self, dec: &Decoder, list: usize, host_ns: u64, ticks: Option<u32>) -> bool {
+    /// Adds a row with element bytes `bytes` (as [`Decoder::row_bytes`] lays them out);
+    /// whether its group is full.
+    fn push(&mut self, bytes: &[u8], host_ns: u64, ticks: Option<u32>) -> bool {
         let at = match (ticks, self.clock.as_mut()) {
             (Some(t), Some(c)) => c.host_ns(t, host_ns),
             _ => host_ns,
@@ -454,7 +453,6 @@ impl ListRows {
         let g = &mut self.group;
         g.time.push(as_i64(at));
         g.host.push(as_i64(host_ns));
-        let bytes = dec.row_bytes(list);
         let row = bytes.get(..self.stride).unwrap_or(bytes);
         g.bytes.extend_from_slice(row);
         // A row shorter than the layout (never from the decoder) is padded, keeping the stride.
@@ -530,13 +528,14 @@ pub fn export_from(
             })?;
         let mut spares: Vec<Vec<Group>> = lists.iter().map(|_| Vec::new()).collect();
         let read = reader.each_frame(&mut |ns, bytes| {
-            let Some(row) = dec.next_row(ns, bytes) else {
+            let Some((row, in_frame)) = dec.row_in_frame(ns, bytes) else {
                 return Ok(());
             };
             let Some(l) = lists.get_mut(row.list) else {
                 return Ok(());
             };
-            if l.push(&dec, row.list, ns, row.slave_ticks) {
+            let bytes = in_frame.unwrap_or_else(|| dec.row_bytes(row.list));
+            if l.push(bytes, ns, row.slave_ticks) {
                 while let Ok((li, g)) = written.try_recv() {
                     if let Some(s) = spares.get_mut(li) {
                         s.push(g);

@@ -179,3 +179,149 @@ fn mdf_records(f: &[u8]) -> (Vec<u8>, u64) {
     }
     (out, count)
 }
+
+/// A list of one ODT that sends its signals in an order of its own (the largest first, as a
+/// master packs them): the row's bytes are laid out as the ODT sends them, the decoder reads
+/// rows in place in the DTO, and the CSV and MDF4 exports find every value where it is.
+#[test]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    reason = "test values"
+)]
+fn a_list_of_one_odt_in_an_order_of_its_own_decodes_in_place_and_exports() {
+    let dir = std::env::temp_dir().join(format!("xcp-recorder-odt-order-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let signal = |name: &str, ty: &str| {
+        serde_json::json!({"name": name, "type": ty, "byte_order": "Intel", "unit": "",
+            "conversion": {"kind": "IDENTICAL", "name": "", "unit": ""}})
+    };
+    // Columns a (U16), b (F32), c (U64), d (I8); the ODT sends c, b, d, a.
+    let meta = serde_json::json!({"slave": "odt order test", "daq": {
+        "byte_order": "Intel", "id_field": "AbsoluteOdt", "timestamp_bytes": 4,
+        "overload_pid_msb": false, "tick_ns": 1000.0,
+        "lists": [{"number": 0, "first_pid": 0, "event": 0, "timestamps": true,
+            "odts": [[[2, 0, 8], [1, 0, 4], [3, 0, 1], [0, 0, 2]]],
+            "signals": [signal("a", "U16"), signal("b", "F32"), signal("c", "U64"),
+                        signal("d", "I8")]}]}});
+    let want = |i: u64| -> [f64; 4] {
+        [
+            f64::from(i as u16),
+            f64::from(i as f32 * 0.5),
+            (i * 1_000_003) as f64,
+            f64::from((i % 200) as i8),
+        ]
+    };
+    let dto = |i: u64| {
+        let mut f = vec![0u8];
+        f.extend_from_slice(&(i as u32).to_le_bytes());
+        f.extend_from_slice(&(i * 1_000_003).to_le_bytes());
+        f.extend_from_slice(&(i as f32 * 0.5).to_le_bytes());
+        f.push(((i % 200) as i8).cast_unsigned());
+        f.extend_from_slice(&(i as u16).to_le_bytes());
+        f
+    };
+    let mut dec = Decoder::new(&meta).expect("decoder");
+    assert_eq!(dec.lists[0].offsets(), [13, 8, 0, 12]);
+    let mut values = Vec::new();
+    for i in [0, 1, 77, 70_000] {
+        let f = dto(i);
+        let (head, in_frame) = dec.row_in_frame(i, &f).expect("a row");
+        assert_eq!(head.slave_ticks, Some(i as u32));
+        let bytes = in_frame.expect("read in place");
+        assert_eq!(bytes, &f[5..], "the DTO's data are the row");
+        values.clear();
+        dec.values_from(0, bytes, &mut values);
+        assert_eq!(values, want(i), "row {i} in place");
+        dec.next_row(i, &f).expect("a row");
+        dec.values_into(0, &mut values);
+        assert_eq!(values, want(i), "row {i} assembled");
+    }
+    // A DTO too short for its row is counted, not read past its end.
+    assert!(dec.row_in_frame(5, &dto(5)[..10]).is_none());
+    assert_eq!(dec.incomplete, 1);
+
+    let rows = 40_000u64;
+    let rec = dir.join("order.xcprec");
+    let mut w = xcp_recorder::Recorder::create(&rec, &meta, xcp_recorder::WriterOptions::default())
+        .expect("create");
+    for i in 0..rows {
+        w.push(1_000_000 + i * 1_000, &dto(i));
+    }
+    w.close().expect("close");
+    let csv = dir.join("order.csv");
+    assert_eq!(
+        xcp_recorder::csv::export(&rec, &csv).expect("CSV").rows,
+        rows
+    );
+    let text = std::fs::read_to_string(&csv).expect("read CSV");
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let cells: Vec<f64> = line
+            .split(',')
+            .skip(2)
+            .map(|c| c.parse().expect("number"))
+            .collect();
+        assert_eq!(cells, want(i as u64), "CSV row {i}");
+    }
+    let mf4 = dir.join("order.mf4");
+    assert_eq!(
+        xcp_recorder::mdf4::export(&rec, &mf4)
+            .expect("MDF4")
+            .records,
+        rows
+    );
+    let f = std::fs::read(&mf4).expect("read MDF4");
+    let channels = mdf_channels(&f);
+    assert_eq!(channels.len(), 5, "time and four signals");
+    let (data, _) = mdf_records(&f);
+    let record = 8 + 15;
+    assert_eq!(data.len(), record * rows as usize);
+    for (i, r) in data.chunks_exact(record).enumerate() {
+        let got: Vec<f64> = channels[1..]
+            .iter()
+            .map(|&(data_type, offset, bits)| {
+                let mut b = [0u8; 8];
+                let n = bits as usize / 8;
+                b[..n].copy_from_slice(&r[offset as usize..offset as usize + n]);
+                let raw = u64::from_le_bytes(b);
+                match (data_type, n) {
+                    (4, 4) => f64::from(f32::from_bits(raw as u32)),
+                    (2, 1) => f64::from((raw as u8).cast_signed()),
+                    _ => raw as f64,
+                }
+            })
+            .collect();
+        assert_eq!(got, want(i as u64), "MDF4 record {i}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The channels of the first channel group of an MDF4 file, in order: data type, byte offset
+/// in the record, bits.
+fn mdf_channels(f: &[u8]) -> Vec<(u8, u32, u32)> {
+    let u64_at = |at: u64| {
+        let at = usize::try_from(at).expect("offset");
+        u64::from_le_bytes(f[at..at + 8].try_into().expect("8 bytes"))
+    };
+    let u32_at = |at: u64| {
+        let at = usize::try_from(at).expect("offset");
+        u32::from_le_bytes(f[at..at + 4].try_into().expect("4 bytes"))
+    };
+    let link = |at: u64, i: u64| u64_at(at + 24 + 8 * i);
+    let dg = link(64, 0);
+    let cg = link(dg, 1);
+    let mut cn = link(cg, 1);
+    let mut out = Vec::new();
+    while cn != 0 {
+        assert_eq!(&f[usize::try_from(cn).expect("offset")..][..4], b"##CN");
+        // Eight links, then type, sync type, data type, bit offset, byte offset, bit count.
+        let data = cn + 24 + 8 * 8;
+        out.push((
+            f[usize::try_from(data + 2).expect("offset")],
+            u32_at(data + 4),
+            u32_at(data + 8),
+        ));
+        cn = link(cn, 0);
+    }
+    out
+}
