@@ -244,6 +244,21 @@ impl Text {
         self.at += 6;
     }
 
+    /// Writes `v` (below 10^`k`) as exactly `k` digits (1 to 3), zeros in front.
+    #[allow(clippy::cast_possible_truncation, reason = "digits")]
+    #[inline]
+    fn fraction(&mut self, v: u64, k: u32) {
+        self.room(3);
+        let k = k.clamp(1, 3) as usize;
+        let d = &mut self.buf[self.at..self.at + 3];
+        let mut v = v;
+        for i in (0..k).rev() {
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.at += k;
+    }
+
     /// Writes `text` as a quoted CSV field (inner quotes doubled).
     fn quoted(&mut self, text: &str) {
         self.byte(b'"');
@@ -273,6 +288,15 @@ impl Text {
                 self.byte(b'-');
             }
             self.i64(x as i64);
+        } else if let Some((m, k)) = few_decimals(x) {
+            // One to three decimals (a value scaled by 0.1, a half): the digits alone.
+            if m < 0 {
+                self.byte(b'-');
+            }
+            let (p, m) = (10u64.pow(k), m.unsigned_abs());
+            self.u64(m / p);
+            self.byte(b'.');
+            self.fraction(m % p, k);
         } else if x.is_finite() {
             let s = floats.format_finite(x);
             // zmij writes integral values with a ".0"; drop it as Rust's `Display` does.
@@ -285,6 +309,37 @@ impl Text {
             self.bytes(b"-inf");
         }
     }
+}
+
+/// `x` as `m / 10^k` with `k` from 1 to 3 and `m` not a multiple of 10, where that decimal is
+/// the shortest that reads back as `x` (the one a shortest-float formatter writes); `None`
+/// for other values, integral ones among them.
+///
+/// Below 2^30 a double's spacing is under 2^-22, far finer than 0.001, so at most one decimal
+/// of three places lies within half a spacing of `x`: if `m / 1000` rounds to `x`, no decimal
+/// with fewer places does, save `m` with its trailing zeros dropped. `m / 1000` in doubles is
+/// the correctly rounded quotient, which is what reading the decimal gives.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    reason = "the round trip through i64 is the integrality test; |x| < 2^30"
+)]
+fn few_decimals(x: f64) -> Option<(i64, u32)> {
+    const LIMIT: f64 = (1u64 << 30) as f64;
+    if x.is_nan() || x.abs() >= LIMIT {
+        return None;
+    }
+    let y = x * 1000.0;
+    let mut m = y as i64;
+    if m as f64 != y || m as f64 / 1000.0 != x || m % 1000 == 0 {
+        return None;
+    }
+    let mut k = 3;
+    while m % 10 == 0 {
+        m /= 10;
+        k -= 1;
+    }
+    Some((m, k))
 }
 
 /// Exports the recording at `input` to one CSV file at `output`.
@@ -857,6 +912,66 @@ mod tests {
         ] {
             assert_eq!(text(|t| t.number(x, &mut buf)), want);
         }
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss, reason = "test values")]
+    fn decimals_are_written_as_a_shortest_float_formatter_writes_them() {
+        let mut buf = zmij::Buffer::new();
+        let mut shortest = zmij::Buffer::new();
+        let mut check = |x: f64| {
+            let want = shortest.format_finite(x);
+            let want = want.strip_suffix(".0").unwrap_or(want).to_owned();
+            assert_eq!(text(|t| t.number(x, &mut buf)), want, "{x:e}");
+        };
+        // Every decimal of one to three places up to ±30, then spread up to 2^30 and past it.
+        for m in -30_000i64..=30_000 {
+            check(m as f64 / 1000.0);
+            check(m as f64 / 100.0);
+            check(m as f64 / 10.0);
+        }
+        for m in [
+            1i64,
+            7,
+            999,
+            123_456_789,
+            1_073_741_823_999,
+            1_073_741_824_001,
+        ] {
+            for p in [10.0, 100.0, 1000.0] {
+                check(m as f64 / p);
+                check(-(m as f64) / p);
+            }
+        }
+        // Doubles of every magnitude, most with no short decimal.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..40_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let x = f64::from_bits(state);
+            if x.is_finite() {
+                check(x);
+                check(x * 1e-300 * 1e290);
+            }
+        }
+        for x in [
+            0.001,
+            0.005,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            27_600.5,
+            1e-3 * 3.0,
+            0.125,
+        ] {
+            check(x);
+        }
+        // The short path takes what it should.
+        assert_eq!(few_decimals(27_600.5), Some((276_005, 1)));
+        assert_eq!(few_decimals(-0.125), Some((-125, 3)));
+        assert_eq!(few_decimals(0.1), Some((1, 1)));
+        assert_eq!(few_decimals(3.0), None);
+        assert_eq!(few_decimals(1.0 / 3.0), None);
     }
 
     #[test]
