@@ -108,9 +108,14 @@ const PAIRS: [u8; 200] = {
     t
 };
 
-/// Text being built: `buf[..at]` is written, the rest is room already zeroed, so that a
-/// number is written straight into place with fixed-size copies (no per-call resize or length
-/// bookkeeping of a `Vec`).
+/// Room a CSV line takes besides its columns: the time (27 bytes), the list, the newline.
+const LINE_ROOM: usize = 64;
+
+/// Room a number column takes at most, comma included.
+const CELL_ROOM: usize = 32;
+
+/// Text being built: `buf[..at]` is written, the rest is room already zeroed, which a
+/// [`Cells`] writes into.
 #[derive(Default)]
 struct Text {
     buf: Vec<u8>,
@@ -144,21 +149,58 @@ impl Text {
         &self.buf[..self.at]
     }
 
+    /// A writer of `n` bytes at most after the text; [`Cells::end`] says where it ended.
+    fn cells(&mut self, n: usize) -> Cells<'_> {
+        self.room(n);
+        Cells {
+            buf: &mut self.buf,
+            at: self.at,
+        }
+    }
+
+    /// Writes `text` as a quoted CSV field (inner quotes doubled).
+    fn quoted(&mut self, text: &str) {
+        let mut c = self.cells(2 + 2 * text.len());
+        c.byte(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                c.byte(b'"');
+            }
+            c.byte(b);
+        }
+        c.byte(b'"');
+        self.at = c.at;
+    }
+}
+
+/// Writes into room a [`Text`] made before (bounds-checked, never growing): the position is
+/// a local of the line being written, so that it stays in a register while digits are
+/// stored, where a `Text`'s own would be read back after every byte.
+struct Cells<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Cells<'_> {
+    /// Where the writing ended, for [`Text::at`].
+    const fn end(&self) -> usize {
+        self.at
+    }
+
     #[inline]
     fn byte(&mut self, b: u8) {
-        self.room(1);
         self.buf[self.at] = b;
         self.at += 1;
     }
 
+    #[inline]
     fn bytes(&mut self, s: &[u8]) {
-        self.room(s.len());
         self.buf[self.at..self.at + s.len()].copy_from_slice(s);
         self.at += s.len();
     }
 
+    #[inline]
     fn repeat(&mut self, b: u8, n: usize) {
-        self.room(n);
         self.buf[self.at..self.at + n].fill(b);
         self.at += n;
     }
@@ -168,7 +210,6 @@ impl Text {
     #[inline]
     fn small(&mut self, mut v: u32) {
         let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-        self.room(8);
         let d = &mut self.buf[self.at..self.at + n];
         let mut i = n;
         while v >= 100 {
@@ -190,7 +231,6 @@ impl Text {
     #[inline]
     fn eight(&mut self, v: u32) {
         let (hi, lo) = (v / 10_000, v % 10_000);
-        self.room(8);
         let d = &mut self.buf[self.at..self.at + 8];
         for (k, part) in [hi / 100, hi % 100, lo / 100, lo % 100]
             .into_iter()
@@ -235,7 +275,6 @@ impl Text {
     fn six(&mut self, v: u64) {
         let v = (v % 1_000_000) as u32;
         let (hi, lo) = (v / 10_000, v % 10_000);
-        self.room(6);
         let d = &mut self.buf[self.at..self.at + 6];
         for (k, part) in [hi, lo / 100, lo % 100].into_iter().enumerate() {
             let r = part as usize * 2;
@@ -248,7 +287,6 @@ impl Text {
     #[allow(clippy::cast_possible_truncation, reason = "digits")]
     #[inline]
     fn fraction(&mut self, v: u64, k: u32) {
-        self.room(3);
         let k = k.clamp(1, 3) as usize;
         let d = &mut self.buf[self.at..self.at + 3];
         let mut v = v;
@@ -257,18 +295,6 @@ impl Text {
             v /= 10;
         }
         self.at += k;
-    }
-
-    /// Writes `text` as a quoted CSV field (inner quotes doubled).
-    fn quoted(&mut self, text: &str) {
-        self.byte(b'"');
-        for b in text.bytes() {
-            if b == b'"' {
-                self.byte(b'"');
-            }
-            self.byte(b);
-        }
-        self.byte(b'"');
     }
 
     /// Writes `x` as the shortest decimal that reads back as `x` (`NaN`, `inf`, `-inf` as such).
@@ -475,44 +501,63 @@ impl Plan {
             s.raw.clear();
             dec.values_from(li, bytes, &mut s.raw);
         }
+        // Room for the line but for texts: each number takes at most 24 bytes (the
+        // shortest-float form of a double, a 64-bit integer with its sign is 20), the time 27.
+        let room = LINE_ROOM + self.total + CELL_ROOM * cells.len();
+        out.room(room);
+        let mut w = Cells {
+            buf: &mut out.buf,
+            at: out.at,
+        };
         let d = ns.saturating_sub(self.first);
-        out.u64(d / 1_000_000_000);
-        out.byte(b'.');
-        out.six((d % 1_000_000_000) / 1_000);
+        w.u64(d / 1_000_000_000);
+        w.byte(b'.');
+        w.six((d % 1_000_000_000) / 1_000);
         if !self.per_list {
-            out.byte(b',');
-            out.u64(li as u64);
-            out.repeat(b',', self.before[li]);
+            w.byte(b',');
+            w.u64(li as u64);
+            w.repeat(b',', self.before[li]);
         }
         for (cell, c) in cells.iter().zip(&list.columns) {
-            out.byte(b',');
+            w.byte(b',');
             match *cell {
-                Cell::Unsigned(e) => out.u64(e.bits(bytes)),
+                Cell::Unsigned(e) => w.u64(e.bits(bytes)),
                 Cell::Signed(e) => {
                     let shift = 64 - 8 * e.size as u32;
-                    out.i64(((e.bits(bytes) << shift) as i64) >> shift);
+                    w.i64(((e.bits(bytes) << shift) as i64) >> shift);
                 }
                 Cell::F32(e) => {
                     let x = f64::from(f32::from_bits(e.bits(bytes) as u32));
-                    out.number(x, &mut s.floats);
+                    w.number(x, &mut s.floats);
                 }
-                Cell::F64(e) => out.number(f64::from_bits(e.bits(bytes)), &mut s.floats),
+                Cell::F64(e) => w.number(f64::from_bits(e.bits(bytes)), &mut s.floats),
                 Cell::Converted(i) => {
                     match c
                         .compu
                         .to_physical(s.raw.get(i).copied().unwrap_or(f64::NAN))
                     {
-                        Ok(Value::Number(x)) => out.number(x, &mut s.floats),
-                        Ok(Value::Text(t)) => out.quoted(&t),
-                        Err(_) => out.bytes(b"NaN"),
+                        Ok(Value::Number(x)) => w.number(x, &mut s.floats),
+                        Ok(Value::Text(t)) => {
+                            // A text of any length: written by the text, which grows, and the
+                            // room for the rest of the line made again.
+                            out.at = w.end();
+                            out.quoted(&t);
+                            out.room(room);
+                            w = Cells {
+                                buf: &mut out.buf,
+                                at: out.at,
+                            };
+                        }
+                        Err(_) => w.bytes(b"NaN"),
                     }
                 }
             }
         }
         if !self.per_list {
-            out.repeat(b',', self.total - self.before[li] - cells.len());
+            w.repeat(b',', self.total - self.before[li] - cells.len());
         }
-        out.byte(b'\n');
+        w.byte(b'\n');
+        out.at = w.end();
     }
 
     /// The text of every row of `batch`, into its `texts`: the one file's, or each list's.
@@ -844,10 +889,98 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The fields of a CSV line (quoted fields unquoted, their doubled quotes single).
+    fn fields(line: &str) -> Vec<String> {
+        let (mut out, mut cur, mut quoted, mut chars) =
+            (Vec::new(), String::new(), false, line.chars().peekable());
+        while let Some(ch) = chars.next() {
+            match (ch, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cur.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => out.push(std::mem::take(&mut cur)),
+                _ => cur.push(ch),
+            }
+        }
+        out.push(cur);
+        out
+    }
+
+    #[test]
+    #[allow(clippy::cast_possible_truncation, reason = "test values")]
+    fn texts_of_any_length_are_quoted_between_numbers() {
+        let dir = std::env::temp_dir().join(format!("xcp-csv-texts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // A text far longer than the room a line is given, with quotes and commas in it.
+        let long = format!("{}\"quoted\", and more", "x".repeat(700));
+        let verbal = serde_json::json!({"kind": "TAB_VERB", "name": "state", "unit": "",
+            "entries": [[0, 0, "off"], [1, 1, long.clone()], [2, 2, "say \"hi\""]],
+            "default": "other"});
+        let linear = serde_json::json!({"kind": "LINEAR", "name": "lin", "unit": "",
+            "a": 0.1, "b": -40.0});
+        let identical = serde_json::json!({"kind": "IDENTICAL", "name": "", "unit": ""});
+        let signal = |name: &str, ty: &str, conversion: &serde_json::Value| {
+            serde_json::json!({"name": name, "type": ty, "byte_order": "Intel", "unit": "",
+                "conversion": conversion})
+        };
+        let meta = serde_json::json!({"slave": "text test", "daq": {
+        "byte_order": "Intel", "id_field": "AbsoluteOdt", "timestamp_bytes": 0,
+        "overload_pid_msb": false,
+        "lists": [{"number": 0, "first_pid": 0, "event": 0, "timestamps": false,
+            "odts": [[[0, 0, 1], [1, 0, 2], [2, 0, 1], [3, 0, 4]]],
+            "signals": [signal("state", "U8", &verbal), signal("temp", "U16", &linear),
+                        signal("again", "U8", &verbal), signal("n", "U32", &identical)]}]}});
+        let rec = dir.join("texts.xcprec");
+        let mut w =
+            crate::Recorder::create(&rec, &meta, crate::WriterOptions::default()).expect("create");
+        let rows = 5_000u32;
+        for i in 0..rows {
+            let mut f = vec![0u8, (i % 4) as u8];
+            f.extend_from_slice(&(i as u16).to_le_bytes());
+            f.push(((i + 1) % 4) as u8);
+            f.extend_from_slice(&(i * 7).to_le_bytes());
+            w.push(1_000_000 + u64::from(i), &f);
+        }
+        w.close().expect("close");
+        let text_of = |k: u32| match k % 4 {
+            0 => "off".to_owned(),
+            1 => long.clone(),
+            2 => "say \"hi\"".to_owned(),
+            _ => "other".to_owned(),
+        };
+        for chunks in [true, false] {
+            let out = dir.join(format!("texts-{chunks}.csv"));
+            let mut r = Reader::open(&rec).expect("open");
+            let s = export_in(&mut r, &out, Layout::Merged, chunks).expect("export");
+            assert_eq!(s.rows, u64::from(rows));
+            let text = std::fs::read_to_string(&out).expect("read");
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("time_s,list,state,temp,again,n"));
+            let mut n = 0;
+            for (i, line) in (0u32..).zip(lines) {
+                let got = fields(line);
+                let want = [
+                    text_of(i),
+                    (f64::from(i as u16) * 0.1 - 40.0).to_string(),
+                    text_of(i + 1),
+                    (i * 7).to_string(),
+                ];
+                assert_eq!(got[2..], want, "row {i}, chunks {chunks}");
+                n += 1;
+            }
+            assert_eq!(n, rows);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// What `write` puts into a fresh text.
-    fn text(write: impl FnOnce(&mut Text)) -> String {
+    fn text(write: impl FnOnce(&mut Cells<'_>)) -> String {
         let mut t = Text::default();
-        write(&mut t);
+        let mut c = t.cells(4096);
+        write(&mut c);
+        t.at = c.end();
         String::from_utf8(t.as_bytes().to_vec()).expect("UTF-8")
     }
 
@@ -868,16 +1001,21 @@ mod tests {
         }
         assert_eq!(text(|t| t.six(42)), "000042");
         assert_eq!(text(|t| t.six(999_999)), "999999");
-        // Many numbers in a row: the room grows past its first 4096 bytes without a gap.
+        // Many numbers in a row, room made for each: the text grows past its first 4096 bytes
+        // without a gap.
         let want: String = (0..2000u64).map(|v| format!("{},", v * 7919)).collect();
-        let got = text(|t| {
-            for v in 0..2000u64 {
-                t.u64(v * 7919);
-                t.byte(b',');
-            }
-        });
-        assert_eq!(got, want);
-        assert_eq!(text(|t| t.quoted("a \"b\"")), "\"a \"\"b\"\"\"");
+        let mut t = Text::default();
+        for v in 0..2000u64 {
+            let mut c = t.cells(CELL_ROOM);
+            c.u64(v * 7919);
+            c.byte(b',');
+            t.at = c.end();
+        }
+        assert!(t.buf.len() > 4096);
+        assert_eq!(t.as_bytes(), want.as_bytes());
+        let mut t = Text::default();
+        t.quoted("a \"b\"");
+        assert_eq!(t.as_bytes(), b"\"a \"\"b\"\"\"");
     }
 
     #[test]
