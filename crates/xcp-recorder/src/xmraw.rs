@@ -181,7 +181,9 @@ fn open(input: &Path) -> Result<Opened, Error> {
         .metadata()
         .map_err(io(input, "read the size of"))
         .map(|m| m.len())?;
-    let mut r = BufReader::with_capacity(1 << 20, file);
+    // A small buffer for the headers: a container (tens to hundreds of KiB) is then read
+    // past it, straight into its own buffer, not copied through this one.
+    let mut r = BufReader::with_capacity(16 << 10, file);
     let mut head = [0u8; 16 + HEADER_LEN];
     let n = read_full(&mut r, &mut head).map_err(io(input, "read"))?;
     if n < head.len() || &head[..16] != MAGIC {
