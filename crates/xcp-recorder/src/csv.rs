@@ -53,6 +53,13 @@ pub struct CsvSummary {
 /// How one column is written, and where its bytes are in the row.
 #[derive(Debug, Clone, Copy)]
 enum Cell {
+    /// A little-endian `u32` at this byte of the row (the common cases, read without the
+    /// element's size and byte order looked at per value).
+    U32(usize),
+    /// A little-endian `u64` at this byte.
+    U64(usize),
+    /// A little-endian `f32` at this byte.
+    Float(usize),
     Unsigned(Elem),
     Signed(Elem),
     F32(Elem),
@@ -86,13 +93,26 @@ fn cell_of(c: &Column, at: usize, index: usize) -> Cell {
         size: c.size.clamp(1, 8),
         motorola: c.motorola(),
     };
+    let intel = !e.motorola;
     match (&c.compu.conversion, c.is_float(), c.is_signed()) {
+        (Conversion::Identical, true, _) if c.size == 4 && intel => Cell::Float(at),
+        (Conversion::Identical, false, false) if c.size == 4 && intel => Cell::U32(at),
+        (Conversion::Identical, false, false) if c.size == 8 && intel => Cell::U64(at),
         (Conversion::Identical, true, _) if c.size == 4 => Cell::F32(e),
         (Conversion::Identical, true, _) => Cell::F64(e),
         (Conversion::Identical, false, true) => Cell::Signed(e),
         (Conversion::Identical, false, false) => Cell::Unsigned(e),
         _ => Cell::Converted(index),
     }
+}
+
+/// The little-endian word of `N` bytes at `at` of `row` (0 when the row is shorter).
+#[inline(always)]
+fn word<const N: usize>(row: &[u8], at: usize) -> [u8; N] {
+    row.get(at..)
+        .and_then(|b| b.first_chunk::<N>())
+        .copied()
+        .unwrap_or([0; N])
 }
 
 /// "00" to "99", two bytes each.
@@ -136,7 +156,11 @@ impl Text {
     #[inline(never)]
     fn grow(&mut self, n: usize) {
         let want = (self.at + n).max(2 * self.buf.len()).max(4096);
-        self.buf.resize(want, 0);
+        // A new zeroed buffer with the text copied over: the allocator hands out zeroed pages
+        // as they are, where growing in place would copy the whole room and zero it again.
+        let mut buf = vec![0; want];
+        buf[..self.at].copy_from_slice(&self.buf[..self.at]);
+        self.buf = buf;
     }
 
     /// Forgets the text, keeping the room.
@@ -201,6 +225,10 @@ impl Cells<'_> {
 
     #[inline]
     fn repeat(&mut self, b: u8, n: usize) {
+        // Mostly none (a single list): no call to fill nothing.
+        if n == 0 {
+            return;
+        }
         self.buf[self.at..self.at + n].fill(b);
         self.at += n;
     }
@@ -260,6 +288,37 @@ impl Cells<'_> {
         self.eight(lo);
     }
 
+    /// Writes the decimal digits of `v`.
+    #[inline]
+    fn u32(&mut self, v: u32) {
+        const E8: u32 = 100_000_000;
+        if v < E8 {
+            self.small(v);
+        } else {
+            self.small(v / E8);
+            self.eight(v % E8);
+        }
+    }
+
+    /// Writes `x` as [`Cells::number`] writes it as a double, integral values (all below
+    /// 2^24 are exact in a `f32`) without the double.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "integral values below 2^24 convert exactly"
+    )]
+    #[inline(always)]
+    fn float(&mut self, x: f32, floats: &mut zmij::Buffer) {
+        if x.abs() < 16_777_216.0 && (x as i32) as f32 == x {
+            if x.is_sign_negative() {
+                self.byte(b'-');
+            }
+            self.small((x as i32).unsigned_abs());
+        } else {
+            self.number(f64::from(x), floats);
+        }
+    }
+
     /// Writes `v` in decimal, `-` first when negative.
     #[inline]
     fn i64(&mut self, v: i64) {
@@ -306,6 +365,7 @@ impl Cells<'_> {
         clippy::cast_precision_loss,
         reason = "the round trip is the integrality test"
     )]
+    #[inline(always)]
     fn number(&mut self, x: f64, floats: &mut zmij::Buffer) {
         if x.abs() < 9_007_199_254_740_992.0 && (x as i64) as f64 == x {
             // Integral: the digits alone, as `Display` writes them, much faster than a float
@@ -314,7 +374,19 @@ impl Cells<'_> {
                 self.byte(b'-');
             }
             self.i64(x as i64);
-        } else if let Some((m, k)) = few_decimals(x) {
+        } else {
+            self.fractional(x, floats);
+        }
+    }
+
+    /// [`Cells::number`] for values that are not integral (nor -0).
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "integral values below 2^53 convert exactly"
+    )]
+    #[inline(never)]
+    fn fractional(&mut self, x: f64, floats: &mut zmij::Buffer) {
+        if let Some((m, k)) = few_decimals(x) {
             // One to three decimals (a value scaled by 0.1, a half): the digits alone.
             if m < 0 {
                 self.byte(b'-');
@@ -433,6 +505,9 @@ impl ChunkWorker for Formatter<'_> {
         texts.resize_with(files, Text::default);
         for t in &mut texts {
             t.clear();
+            // A new text starts with room for a chunk's worth of lines (the size of the text
+            // of small frames), not grown step by step.
+            t.room(2 * chunk.len());
         }
         let mut counts = vec![0u64; files];
         let dec = &mut self.dec;
@@ -521,6 +596,9 @@ impl Plan {
         for (cell, c) in cells.iter().zip(&list.columns) {
             w.byte(b',');
             match *cell {
+                Cell::U32(at) => w.u32(u32::from_le_bytes(word(bytes, at))),
+                Cell::U64(at) => w.u64(u64::from_le_bytes(word(bytes, at))),
+                Cell::Float(at) => w.float(f32::from_le_bytes(word(bytes, at)), &mut s.floats),
                 Cell::Unsigned(e) => w.u64(e.bits(bytes)),
                 Cell::Signed(e) => {
                     let shift = 64 - 8 * e.size as u32;
@@ -999,6 +1077,9 @@ mod tests {
         for v in [i64::MIN, -1, 0, 55_201, -55_201, i64::MAX] {
             assert_eq!(text(|t| t.i64(v)), v.to_string());
         }
+        for v in [0u32, 7, 99_999_999, 100_000_000, 123_456_789, u32::MAX] {
+            assert_eq!(text(|t| t.u32(v)), v.to_string());
+        }
         assert_eq!(text(|t| t.six(42)), "000042");
         assert_eq!(text(|t| t.six(999_999)), "999999");
         // Many numbers in a row, room made for each: the text grows past its first 4096 bytes
@@ -1110,6 +1191,62 @@ mod tests {
         assert_eq!(few_decimals(0.1), Some((1, 1)));
         assert_eq!(few_decimals(3.0), None);
         assert_eq!(few_decimals(1.0 / 3.0), None);
+    }
+
+    #[test]
+    fn a_float_is_written_as_the_double_it_widens_to() {
+        let mut buf = zmij::Buffer::new();
+        let mut wide = zmij::Buffer::new();
+        let mut check = |x: f32| {
+            assert_eq!(
+                text(|t| t.float(x, &mut buf)),
+                text(|t| t.number(f64::from(x), &mut wide)),
+                "{x:e}"
+            );
+        };
+        let edge = 16_777_216.0f32;
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -27_302.5,
+            54_604.0,
+            -54_604.0,
+            edge - 1.0,
+            edge,
+            edge + 2.0,
+            -(edge - 1.0),
+            -edge,
+            f32::MIN,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::EPSILON,
+            1e-45,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ] {
+            check(x);
+        }
+        let mut state = 0x2545_F491u32;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            check(f32::from_bits(state));
+            // Integral values of every size up to 2^26.
+            check(f32::from_bits(state).trunc() % 67_108_864.0);
+        }
+    }
+
+    #[test]
+    fn little_endian_words_past_the_row_read_as_zero() {
+        let row = [1, 2, 3, 4, 5];
+        assert_eq!(u32::from_le_bytes(word(&row, 1)), 0x0504_0302);
+        assert_eq!(word::<4>(&row, 2), [0; 4]);
+        assert_eq!(word::<8>(&row, 9), [0; 8]);
     }
 
     #[test]

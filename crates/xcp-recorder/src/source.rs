@@ -78,6 +78,11 @@ impl Chunk {
         }
     }
 
+    /// The chunk's size in bytes.
+    pub(crate) const fn len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The chunk's buffer, for reuse.
     #[must_use]
     pub fn into_buffer(self) -> Vec<u8> {
