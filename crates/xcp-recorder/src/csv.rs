@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use xcp_a2l::{Conversion, Value};
 
-use crate::decode::{Column, Decoder, element_bits};
+use crate::decode::{Column, Decoder, element_bits, word};
 use crate::error::Error;
 use crate::reader::Reader;
 use crate::source::{Chunk, ChunkOut, ChunkWorker, Source};
@@ -104,15 +104,6 @@ fn cell_of(c: &Column, at: usize, index: usize) -> Cell {
         (Conversion::Identical, false, false) => Cell::Unsigned(e),
         _ => Cell::Converted(index),
     }
-}
-
-/// The little-endian word of `N` bytes at `at` of `row` (0 when the row is shorter).
-#[inline(always)]
-fn word<const N: usize>(row: &[u8], at: usize) -> [u8; N] {
-    row.get(at..)
-        .and_then(|b| b.first_chunk::<N>())
-        .copied()
-        .unwrap_or([0; N])
 }
 
 /// "00" to "99", two bytes each.

@@ -644,6 +644,15 @@ impl Decoder {
     }
 }
 
+/// The little-endian word of `N` bytes at `at` of `row` (0 when the row is shorter).
+#[inline(always)]
+pub(crate) fn word<const N: usize>(row: &[u8], at: usize) -> [u8; N] {
+    row.get(at..)
+        .and_then(|b| b.first_chunk::<N>())
+        .copied()
+        .unwrap_or([0; N])
+}
+
 /// The bits of an element of `size` bytes (1, 2, 4 or 8) at the start of `bytes`, in its byte
 /// order, zero-extended; 0 when `bytes` is shorter. Fixed-size reads: this runs for every
 /// value of every exported row.

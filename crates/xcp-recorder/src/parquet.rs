@@ -36,7 +36,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, Type};
 use xcp_a2l::{Conversion, Value};
 
-use crate::decode::{Column, Decoder};
+use crate::decode::{Column, Decoder, word};
 use crate::error::Error;
 use crate::mdf4::SlaveClock;
 use crate::reader::Reader;
@@ -359,7 +359,22 @@ impl ListFile {
                 continue;
             };
             let elem = |row: &[u8]| c.raw_bits(row.get(at..).unwrap_or_default());
+            // Little-endian words of 4 and 8 bytes (most signals) read as such, without the
+            // element's size and byte order looked at per value.
+            let intel = !c.motorola();
             match (kind, v) {
+                (Kind::Int32, Values::I32(v)) if intel && c.size == 4 => {
+                    v.extend(rows().map(|r| i32::from_le_bytes(word(r, at))));
+                }
+                (Kind::Int64, Values::I64(v)) if intel && c.size == 8 => {
+                    v.extend(rows().map(|r| i64::from_le_bytes(word(r, at))));
+                }
+                (Kind::Float, Values::F32(v)) if intel => {
+                    v.extend(rows().map(|r| f32::from_le_bytes(word(r, at))));
+                }
+                (Kind::Double, Values::F64(v)) if intel && c.size == 8 => {
+                    v.extend(rows().map(|r| f64::from_le_bytes(word(r, at))));
+                }
                 (Kind::Int32, Values::I32(v)) if c.is_signed() => {
                     // Sign-extended from the element's width.
                     let shift = 64 - 8 * c.size.clamp(1, 8) as u32;
