@@ -224,26 +224,53 @@ impl Cells<'_> {
         self.at += n;
     }
 
-    /// Writes the decimal digits of `v` (below 10^8), two at a time from the last.
-    #[allow(clippy::cast_possible_truncation, reason = "values below 100")]
+    /// Writes the decimal digits of `v` (below 10^8): up to four, or the digits of `v / 10^4`
+    /// then four more. Branches on the size, which a column mostly keeps from row to row.
     #[inline]
-    fn small(&mut self, mut v: u32) {
-        let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-        let d = &mut self.buf[self.at..self.at + n];
-        let mut i = n;
-        while v >= 100 {
-            let r = (v % 100) as usize * 2;
-            v /= 100;
-            i -= 2;
-            d[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-        }
-        if v >= 10 {
-            let r = v as usize * 2;
-            d[..2].copy_from_slice(&PAIRS[r..r + 2]);
+    fn small(&mut self, v: u32) {
+        if v < 10_000 {
+            self.four_at_most(v);
         } else {
-            d[0] = b'0' + v as u8;
+            self.four_at_most(v / 10_000);
+            self.four(v % 10_000);
         }
-        self.at += n;
+    }
+
+    /// Writes the digits of `v` (below 10^4).
+    #[allow(clippy::cast_possible_truncation, reason = "digits")]
+    #[inline(always)]
+    fn four_at_most(&mut self, v: u32) {
+        let at = self.at;
+        if v < 10 {
+            self.buf[at] = b'0' + v as u8;
+            self.at = at + 1;
+        } else if v < 100 {
+            let r = v as usize * 2;
+            self.buf[at..at + 2].copy_from_slice(&PAIRS[r..r + 2]);
+            self.at = at + 2;
+        } else {
+            let (hi, lo) = (v / 100, (v % 100) as usize * 2);
+            let n = if hi < 10 {
+                self.buf[at] = b'0' + hi as u8;
+                1
+            } else {
+                let r = hi as usize * 2;
+                self.buf[at..at + 2].copy_from_slice(&PAIRS[r..r + 2]);
+                2
+            };
+            self.buf[at + n..at + n + 2].copy_from_slice(&PAIRS[lo..lo + 2]);
+            self.at = at + n + 2;
+        }
+    }
+
+    /// Writes `v` (below 10^4) as exactly four digits, zeros in front.
+    #[inline(always)]
+    fn four(&mut self, v: u32) {
+        let (hi, lo) = ((v / 100) as usize * 2, (v % 100) as usize * 2);
+        let d = &mut self.buf[self.at..self.at + 4];
+        d[..2].copy_from_slice(&PAIRS[hi..hi + 2]);
+        d[2..].copy_from_slice(&PAIRS[lo..lo + 2]);
+        self.at += 4;
     }
 
     /// Writes `v` (below 10^8) as exactly eight digits, zeros in front.
@@ -1062,6 +1089,13 @@ mod tests {
             1_796_397_922_619_900_888,
             u64::MAX,
         ]);
+        // Every digit count on both sides of its bounds, and a sweep through the small ones.
+        for k in 0..19 {
+            let p = 10u64.pow(k);
+            cases.extend([p - 1, p, p + 1, 3 * p, 7 * p + 13]);
+        }
+        cases.extend([10u64.pow(19) - 1, 10u64.pow(19)]);
+        cases.extend((0..120_000).map(|v| v * 37));
         for v in cases {
             assert_eq!(text(|t| t.u64(v)), v.to_string());
         }
