@@ -281,44 +281,22 @@ impl Reader {
             offset: 0,
             reason: "no such block".into(),
         })?;
-        let corrupt = |reason: String| Error::Corrupt {
-            block: i,
-            offset: b.offset,
-            reason,
-        };
-        // Only the length changes; the bytes are overwritten by the read.
-        stored.resize(b.header.stored_len as usize, 0);
-        read_exact_at(&mut self.file, b.offset + BLOCK_HEADER_LEN as u64, stored)
-            .map_err(|e| corrupt(format!("cannot read: {e}")))?;
-        if crc32fast::hash(stored) != b.header.payload_crc {
-            return Err(corrupt("payload checksum mismatch".into()));
-        }
-        let want = b.header.raw_len as usize;
-        let n = match b.header.codec {
-            Codec::None => {
-                std::mem::swap(stored, raw);
-                return Ok(());
-            }
-            Codec::Lz4 => {
-                raw.resize(want, 0);
-                lz4_flex::block::decompress_into(stored, raw)
-                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?
-            }
-            Codec::Zstd => {
-                raw.resize(want, 0);
-                zstd::bulk::decompress_to_buffer(stored, raw)
-                    .map_err(|e| corrupt(format!("does not decompress: {e}")))?
-            }
-        };
-        if n != want {
-            return Err(corrupt(format!("{n} bytes instead of {want}")));
-        }
-        Ok(())
+        load_block(&mut self.file, i, b, stored, raw)
     }
 
     /// Every frame, in order: `(host_ns, bytes)`; damaged blocks yield their error once and
     /// are skipped.
+    ///
+    /// A recording of several blocks is read ahead on a thread of its own, which reads,
+    /// checks and decompresses the next blocks (at most two ahead) while the
+    /// caller takes the frames of this one; where that thread cannot be started, blocks are
+    /// read here as they are reached.
     pub fn frames(&mut self) -> Frames<'_> {
+        let ahead = if self.blocks.len() > 1 {
+            ReadAhead::start(&self.file, &self.blocks)
+        } else {
+            None
+        };
         Frames {
             reader: self,
             block: 0,
@@ -327,8 +305,142 @@ impl Reader {
             pos: 0,
             left: 0,
             ns: 0,
+            ahead,
         }
     }
+}
+
+/// Blocks read ahead: waiting, and more being read, at most this many.
+const READ_AHEAD: usize = 2;
+
+/// How long [`Frames`] waits for the reading-ahead thread to hand over a block before it
+/// says the reading stalled: one block is at most 64 MiB of a local file.
+const READ_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A block read ahead: its index, and its frames' bytes or why it could not be read.
+type Loaded = (usize, Result<Vec<u8>, Error>);
+
+/// The thread that reads blocks ahead of [`Frames`], with the channels to and from it.
+#[derive(Debug)]
+struct ReadAhead {
+    loaded: Option<std::sync::mpsc::Receiver<Loaded>>,
+    /// Buffers of blocks whose frames were taken, to read into again.
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadAhead {
+    /// Starts reading `blocks` of `file` (a handle of its own) in order; `None` when the
+    /// handle or the thread cannot be had.
+    fn start(file: &File, blocks: &[BlockInfo]) -> Option<Self> {
+        let mut file = file.try_clone().ok()?;
+        let blocks = blocks.to_vec();
+        let (done, loaded) = std::sync::mpsc::sync_channel::<Loaded>(READ_AHEAD - 1);
+        // One spare is enough: the frames' buffer, one waiting and one being read circulate.
+        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let thread = std::thread::Builder::new()
+            .name("xcprec-read".into())
+            .spawn(move || {
+                let mut stored = Vec::new();
+                for (i, &b) in blocks.iter().enumerate() {
+                    let mut raw = spares.try_recv().unwrap_or_default();
+                    let r = load_block(&mut file, i, b, &mut stored, &mut raw).map(|()| raw);
+                    // A closed channel: the frames are no longer wanted.
+                    if done.send((i, r)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self {
+            loaded: Some(loaded),
+            spare,
+            thread: Some(thread),
+        })
+    }
+
+    /// Block `i` (at `offset`), as the thread read it.
+    fn next(&mut self, i: usize, offset: u64) -> Result<Vec<u8>, Error> {
+        let stalled = |reason: &str| Error::Corrupt {
+            block: i,
+            offset,
+            reason: reason.into(),
+        };
+        let Some(loaded) = &self.loaded else {
+            return Err(stalled("the reading-ahead thread has stopped"));
+        };
+        loop {
+            return match loaded.recv_timeout(READ_AHEAD_WAIT) {
+                Ok((at, r)) if at == i => r,
+                // A block whose wait timed out before, arriving late: passed over.
+                Ok((at, _)) if at < i => continue,
+                Ok((at, _)) => Err(stalled(&format!(
+                    "the reading-ahead thread handed over block {at} instead"
+                ))),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(stalled(&format!(
+                    "not read within {} s: the file's storage stalled",
+                    READ_AHEAD_WAIT.as_secs()
+                ))),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    Err(stalled("the reading-ahead thread has stopped"))
+                }
+            };
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // The thread stops at its next hand-over once nobody takes it.
+        drop(self.loaded.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads block `i` (found at `b`) of `file` into `raw`, with `stored` for the compressed
+/// bytes, checking its checksum and length.
+fn load_block(
+    file: &mut File,
+    i: usize,
+    b: BlockInfo,
+    stored: &mut Vec<u8>,
+    raw: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let corrupt = |reason: String| Error::Corrupt {
+        block: i,
+        offset: b.offset,
+        reason,
+    };
+    // Only the length changes; the bytes are overwritten by the read.
+    stored.resize(b.header.stored_len as usize, 0);
+    read_exact_at(file, b.offset + BLOCK_HEADER_LEN as u64, stored)
+        .map_err(|e| corrupt(format!("cannot read: {e}")))?;
+    if crc32fast::hash(stored) != b.header.payload_crc {
+        return Err(corrupt("payload checksum mismatch".into()));
+    }
+    let want = b.header.raw_len as usize;
+    let n = match b.header.codec {
+        Codec::None => {
+            std::mem::swap(stored, raw);
+            return Ok(());
+        }
+        Codec::Lz4 => {
+            raw.resize(want, 0);
+            lz4_flex::block::decompress_into(stored, raw)
+                .map_err(|e| corrupt(format!("does not decompress: {e}")))?
+        }
+        Codec::Zstd => {
+            raw.resize(want, 0);
+            zstd::bulk::decompress_to_buffer(stored, raw)
+                .map_err(|e| corrupt(format!("does not decompress: {e}")))?
+        }
+    };
+    if n != want {
+        return Err(corrupt(format!("{n} bytes instead of {want}")));
+    }
+    Ok(())
 }
 
 /// Iterator over the frames of a recording.
@@ -341,6 +453,8 @@ pub struct Frames<'a> {
     pos: usize,
     left: u32,
     ns: u64,
+    /// The thread reading the next blocks, where there is one.
+    ahead: Option<ReadAhead>,
 }
 
 impl Frames<'_> {
@@ -380,7 +494,15 @@ impl Frames<'_> {
             }
             let i = self.block;
             self.block += 1;
-            match self.reader.block_into(i, &mut self.stored, &mut self.raw) {
+            let read = match self.ahead.as_mut() {
+                Some(ahead) => ahead.next(i, self.reader.blocks[i].offset).map(|raw| {
+                    let done = std::mem::replace(&mut self.raw, raw);
+                    // Full only when the thread stopped taking buffers: then dropped.
+                    let _ = ahead.spare.try_send(done);
+                }),
+                None => self.reader.block_into(i, &mut self.stored, &mut self.raw),
+            };
+            match read {
                 Ok(()) => {
                     self.pos = 0;
                     self.left = self.reader.blocks[i].header.frames;

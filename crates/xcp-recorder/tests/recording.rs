@@ -98,6 +98,54 @@ fn frames_come_back_as_written_with_every_codec() {
     );
 }
 
+/// Threads of this process with `name`, on Linux (`None` elsewhere).
+fn threads_named(name: &str) -> Option<usize> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    Some(
+        tasks
+            .filter_map(Result::ok)
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            })
+            .count(),
+    )
+}
+
+#[test]
+fn frames_left_early_stop_their_reading_thread() {
+    let path = temp("left-early.xcprec");
+    let n = 50_000;
+    write(
+        &path,
+        n,
+        WriterOptions {
+            block_bytes: 64 << 10,
+            ..WriterOptions::default()
+        },
+    );
+    let mut r = Reader::open(&path).expect("open");
+    assert!(r.blocks().len() > 5);
+    for taken in [0, 1, 3, 2_000] {
+        let mut frames = r.frames();
+        for i in 0..taken {
+            let (t, f) = frames.next_frame().expect("a frame").expect("intact");
+            assert_eq!((t, f), (1_000_000 + i * 1_000 + (i % 7), &frame(i)[..]));
+        }
+        drop(frames);
+        // The thread reading ahead is gone with the iterator, not left blocked. Counted where
+        // this test has its process to itself (nextest's way), not beside other tests' readers.
+        let alone = std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test");
+        if let Some(left) = threads_named("xcprec-read").filter(|_| alone) {
+            assert_eq!(left, 0, "after taking {taken} frames");
+        }
+    }
+    // And the next iteration reads every frame again.
+    let (frames, errs) = read_all(&mut r);
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(frames.len() as u64, n);
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn every_pushed_frame_is_written_or_counted_as_dropped() {
     let path = temp("accounting.xcprec");
