@@ -7,7 +7,9 @@
 //! counts what it cannot take, drains the channel on close and holds bounded memory however
 //! long it runs. The [`Reader`] opens closed
 //! and crashed recordings alike: without an index it walks the blocks, stops before an
-//! unfinished last block and skips damaged ones, and says what it salvaged.
+//! unfinished last block and skips damaged ones, and says what it salvaged. It iterates the
+//! frames from the start ([`Reader::frames`]) or from a host time ([`Reader::frames_from`],
+//! found through the index), reading blocks ahead on a thread of its own.
 //!
 //! Blocks are LZ4 by default, zstd when asked ([`WriterOptions::zstd_level`]). The [`Decoder`]
 //! turns frames into rows from the metadata alone. Exports: [`mdf4`] (MDF 4.10), [`csv`], and

@@ -292,19 +292,28 @@ impl Reader {
     /// caller takes the frames of this one; where that thread cannot be started, blocks are
     /// read here as they are reached.
     pub fn frames(&mut self) -> Frames<'_> {
-        let ahead = if self.blocks.len() > 1 {
-            ReadAhead::start(&self.file, &self.blocks)
+        self.frames_from(0)
+    }
+
+    /// The frames at or after host time `ns`, in order, as [`Reader::frames`] gives them: the
+    /// blocks before the one that holds `ns` are not read (the index finds it by binary
+    /// search), and that block's earlier frames are passed over.
+    pub fn frames_from(&mut self, ns: u64) -> Frames<'_> {
+        let first = self.block_at(ns);
+        let ahead = if self.blocks.len().saturating_sub(first) > 1 {
+            ReadAhead::start(&self.file, &self.blocks, first)
         } else {
             None
         };
         Frames {
             reader: self,
-            block: 0,
+            block: first,
             stored: Vec::new(),
             raw: Vec::new(),
             pos: 0,
             left: 0,
             ns: 0,
+            from: ns,
             ahead,
         }
     }
@@ -330,9 +339,9 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts reading `blocks` of `file` (a handle of its own) in order; `None` when the
-    /// handle or the thread cannot be had.
-    fn start(file: &File, blocks: &[BlockInfo]) -> Option<Self> {
+    /// Starts reading `blocks` of `file` (a handle of its own) in order from block `first`;
+    /// `None` when the handle or the thread cannot be had.
+    fn start(file: &File, blocks: &[BlockInfo], first: usize) -> Option<Self> {
         let mut file = file.try_clone().ok()?;
         let blocks = blocks.to_vec();
         let (done, loaded) = std::sync::mpsc::sync_channel::<Loaded>(READ_AHEAD - 1);
@@ -342,7 +351,7 @@ impl ReadAhead {
             .name("xcprec-read".into())
             .spawn(move || {
                 let mut stored = Vec::new();
-                for (i, &b) in blocks.iter().enumerate() {
+                for (i, &b) in blocks.iter().enumerate().skip(first) {
                     let mut raw = spares.try_recv().unwrap_or_default();
                     let r = load_block(&mut file, i, b, &mut stored, &mut raw).map(|()| raw);
                     // A closed channel: the frames are no longer wanted.
@@ -453,6 +462,8 @@ pub struct Frames<'a> {
     pos: usize,
     left: u32,
     ns: u64,
+    /// Frames before this host time are passed over (0 once one at or after it was given).
+    from: u64,
     /// The thread reading the next blocks, where there is one.
     ahead: Option<ReadAhead>,
 }
@@ -487,6 +498,11 @@ impl Frames<'_> {
                 self.pos = end;
                 self.left -= 1;
                 self.ns = self.ns.saturating_add(delta);
+                if self.ns < self.from {
+                    continue;
+                }
+                // Times only grow: every frame after this one is due too.
+                self.from = 0;
                 return Some(Ok((self.ns, &self.raw[start..end])));
             }
             if self.block >= self.reader.blocks.len() {

@@ -81,6 +81,26 @@ fn frames_come_back_as_written_with_every_codec() {
         let b = r.block_at(t);
         let info = r.blocks()[b];
         assert!(info.header.first_ns <= t && info.header.last_ns >= t);
+        // And the frames from that time on: frame 150 000 first, every later one after it.
+        let mut from = r.frames_from(t);
+        let mut i = 150_000;
+        while let Some(f) = from.next_frame() {
+            let (ft, fb) = f.expect("intact");
+            assert_eq!((ft, fb), (1_000_000 + i * 1_000 + (i % 7), &frame(i)[..]));
+            i += 1;
+        }
+        assert_eq!(i, n, "every frame after the time");
+        // Each frame's own time finds it, the first block's included.
+        for k in [0, 1, 4_999, 5_000, n - 1] {
+            let at = 1_000_000 + k * 1_000 + (k % 7);
+            let first = r.frames_from(at).next_frame().map(|f| f.expect("intact").0);
+            assert_eq!(first, Some(at), "from frame {k}");
+        }
+        let past = 1_000_000 + n * 1_000 + 7;
+        assert!(
+            r.frames_from(past).next_frame().is_none(),
+            "nothing after the end"
+        );
         let size = std::fs::metadata(&path).expect("size").len();
         if codec != Codec::None {
             assert!(
