@@ -228,6 +228,7 @@ impl Cells<'_> {
     /// then four more. Branches on the size, which a column mostly keeps from row to row.
     #[inline]
     fn small(&mut self, v: u32) {
+        debug_assert!(v < 100_000_000, "{v} has more than eight digits");
         if v < 10_000 {
             self.four_at_most(v);
         } else {
@@ -523,9 +524,9 @@ impl ChunkWorker for Formatter<'_> {
         texts.resize_with(files, Text::default);
         for t in &mut texts {
             t.clear();
-            // A new text starts with room for a chunk's worth of lines (the size of the text
-            // of small frames), not grown step by step.
-            t.room(2 * chunk.len());
+            // A new text starts with room for its share of a chunk's lines (twice the chunk's
+            // bytes, about the text of small frames), not grown step by step.
+            t.room((2 * chunk.len()).div_ceil(files));
         }
         let mut counts = vec![0u64; files];
         let dec = &mut self.dec;
