@@ -52,5 +52,5 @@ pub use decode::{Decoder, Row, RowHead};
 pub use error::Error;
 pub use format::Codec;
 pub use reader::{BlockInfo, Frames, Reader, Salvage};
-pub use source::{Chunk, Source};
+pub use source::{Chunk, Source, Window};
 pub use writer::{Recorder, Summary, WriterOptions};

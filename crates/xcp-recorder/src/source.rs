@@ -105,6 +105,27 @@ pub trait Source {
     /// What `each` returned; a read error of the source.
     fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error>;
 
+    /// As [`Source::each_frame`], for the frames with host times from `from` up to (not
+    /// including) `until` (`None`: to the end). The default passes over the others; a source
+    /// that can find a time without reading what comes before it does so.
+    ///
+    /// # Errors
+    /// As [`Source::each_frame`].
+    fn each_frame_between(
+        &mut self,
+        from: u64,
+        until: Option<u64>,
+        each: &mut OnFrame<'_>,
+    ) -> Result<u64, Error> {
+        self.each_frame(&mut |ns, bytes| {
+            if ns >= from && until.is_none_or(|u| ns < u) {
+                each(ns, bytes)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     /// Runs the frames through `workers`, one thread each, a chunk of many frames at a time
     /// (chunks dealt out in turn), and hands what each chunk made to `each`, in the source's
     /// order, until it says stop. The count of damaged parts skipped, as
@@ -214,14 +235,141 @@ impl Source for Reader {
     }
 
     fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
+        self.each_frame_between(0, None, each)
+    }
+
+    /// From the block the index finds for `from` ([`Reader::frames_from`]), to the first
+    /// frame at or after `until` (host times only grow in a recording).
+    fn each_frame_between(
+        &mut self,
+        from: u64,
+        until: Option<u64>,
+        each: &mut OnFrame<'_>,
+    ) -> Result<u64, Error> {
         let mut damaged = 0;
-        let mut frames = self.frames();
+        let mut frames = self.frames_from(from);
         while let Some(f) = frames.next_frame() {
             match f {
+                Ok((ns, _)) if until.is_some_and(|u| ns >= u) => break,
                 Ok((ns, bytes)) => each(ns, bytes)?,
                 Err(_) => damaged += 1,
             }
         }
         Ok(damaged)
+    }
+}
+
+/// The frames of a source from one host time up to another, as a source of their own: what
+/// an export of a time window reads. The metadata and the first frame's time (the time axis
+/// of the exports) stay the source's.
+pub struct Window<'a> {
+    inner: &'a mut dyn Source,
+    from: u64,
+    until: Option<u64>,
+}
+
+impl<'a> Window<'a> {
+    /// The frames of `inner` with host times from `from` up to (not including) `until`
+    /// (`None`: to the end).
+    pub fn new(inner: &'a mut dyn Source, from: u64, until: Option<u64>) -> Self {
+        Self { inner, from, until }
+    }
+}
+
+impl Source for Window<'_> {
+    fn meta(&self) -> &Json {
+        self.inner.meta()
+    }
+
+    fn first_ns(&self) -> Option<u64> {
+        self.inner.first_ns()
+    }
+
+    fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
+        self.inner.each_frame_between(self.from, self.until, each)
+    }
+
+    fn each_frame_between(
+        &mut self,
+        from: u64,
+        until: Option<u64>,
+        each: &mut OnFrame<'_>,
+    ) -> Result<u64, Error> {
+        let until = match (self.until, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.inner
+            .each_frame_between(self.from.max(from), until, each)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames in memory, a frame every 10 ns from 100, with only `each_frame` of its own (the
+    /// default `each_frame_between`, as pyXCP's files use it).
+    struct Listed(Vec<u64>, Json);
+
+    impl Source for Listed {
+        fn meta(&self) -> &Json {
+            &self.1
+        }
+
+        fn first_ns(&self) -> Option<u64> {
+            self.0.first().copied()
+        }
+
+        fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
+            for &ns in &self.0 {
+                each(ns, &ns.to_le_bytes())?;
+            }
+            Ok(0)
+        }
+    }
+
+    fn times(s: &mut dyn Source) -> Vec<u64> {
+        let mut got = Vec::new();
+        s.each_frame(&mut |ns, b| {
+            assert_eq!(b, ns.to_le_bytes());
+            got.push(ns);
+            Ok(())
+        })
+        .expect("frames");
+        got
+    }
+
+    #[test]
+    fn a_window_holds_the_frames_from_its_start_up_to_its_end() {
+        let mut src = Listed((0..100).map(|i| 100 + 10 * i).collect(), Json::Null);
+        let all = times(&mut src);
+        let want = |a: u64, b: u64| -> Vec<u64> {
+            all.iter().copied().filter(|t| (a..b).contains(t)).collect()
+        };
+        assert_eq!(times(&mut Window::new(&mut src, 0, None)), all);
+        assert_eq!(
+            times(&mut Window::new(&mut src, 300, Some(400))),
+            want(300, 400)
+        );
+        assert_eq!(
+            times(&mut Window::new(&mut src, 305, Some(401))),
+            want(305, 401)
+        );
+        assert_eq!(
+            times(&mut Window::new(&mut src, 2_000, None)),
+            Vec::<u64>::new()
+        );
+        // The time axis stays the source's; windows of windows keep what both hold.
+        let mut outer = Window::new(&mut src, 250, Some(700));
+        assert_eq!(outer.first_ns(), Some(100));
+        assert_eq!(
+            times(&mut Window::new(&mut outer, 600, Some(900))),
+            want(600, 700)
+        );
+        assert_eq!(
+            times(&mut Window::new(&mut outer, 0, Some(300))),
+            want(250, 300)
+        );
     }
 }

@@ -236,6 +236,46 @@ pub(crate) struct ConvertArgs {
     /// of one merged file.
     #[arg(long)]
     per_list: bool,
+    /// Export only the frames from this many seconds after the recording's first frame on
+    /// (host time; the exports' time axis still starts at the first frame).
+    #[arg(long, value_name = "SECONDS")]
+    from: Option<f64>,
+    /// Export only the frames before this many seconds after the recording's first frame.
+    #[arg(long, value_name = "SECONDS")]
+    until: Option<f64>,
+}
+
+/// `--from` and `--until` as host times, with the recording's first frame at `first`; `None`
+/// when neither is given.
+fn window_of(args: &ConvertArgs, first: Option<u64>) -> anyhow::Result<Option<(u64, Option<u64>)>> {
+    if args.from.is_none() && args.until.is_none() {
+        return Ok(None);
+    }
+    let at = |name: &str, secs: f64| -> Result<u64, xcpkit::Error> {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(xcpkit::Error::Value {
+                name: name.into(),
+                reason: format!("{secs} is not a number of seconds from the recording's start"),
+            });
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "finite, not negative; past u64 saturates, as a time past the end"
+        )]
+        let ns = (secs * 1e9).round() as u64;
+        Ok(first.unwrap_or(0).saturating_add(ns))
+    };
+    let from = args.from.map(|s| at("--from", s)).transpose()?.unwrap_or(0);
+    let until = args.until.map(|s| at("--until", s)).transpose()?;
+    if until.is_some_and(|u| u <= from) {
+        return Err(xcpkit::Error::Value {
+            name: "--until".into(),
+            reason: "the window ends before it starts: --until must be greater than --from".into(),
+        }
+        .into());
+    }
+    Ok(Some((from, until)))
 }
 
 /// `xcpkit convert IN --to csv`: the rows in physical units, one merged CSV with a header row
@@ -270,17 +310,40 @@ pub(crate) fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             }
             .into());
         }
-        return export_from(args, &mut Reader::open(&args.input)?, &args.input);
+        let mut r = Reader::open(&args.input)?;
+        let first = r.time_span().map(|(a, _)| a);
+        return match window_of(args, first)? {
+            Some((from, until)) => export_from(
+                args,
+                &mut xcp_recorder::Window::new(&mut r, from, until),
+                &args.input,
+            ),
+            None => export_from(args, &mut r, &args.input),
+        };
     }
     let out_path = output_of(args, &args.input);
     if args.to == "xcprec" {
+        if args.from.is_some() || args.until.is_some() {
+            return Err(xcpkit::Error::Value {
+                name: "--from/--until".into(),
+                reason: "apply to exports; --to xcprec imports the whole .xmraw".into(),
+            }
+            .into());
+        }
         let s = xcp_recorder::xmraw::import(&args.input, &out_path, WriterOptions::default())?;
         out!("{} to {}", s.describe(), out_path.display());
         return Ok(());
     }
     // Converted in place: the exports read pyXCP's containers directly.
     let mut src = xcp_recorder::xmraw::XmrawSource::open(&args.input)?;
-    export_from(args, &mut src, &args.input)?;
+    match window_of(args, src.first_ns())? {
+        Some((from, until)) => export_from(
+            args,
+            &mut xcp_recorder::Window::new(&mut src, from, until),
+            &args.input,
+        )?,
+        None => export_from(args, &mut src, &args.input)?,
+    }
     if let Some(found) = src.last_pass() {
         eprintln!("read {}", found.describe());
     }

@@ -380,6 +380,55 @@ fn record_until_the_duration_and_inspect_the_file() {
     assert_eq!(split_rows, merged_rows);
     let merged_header: Vec<&str> = merged.lines().next().expect("header").split(',').collect();
     assert_eq!(merged_header[2..], signals[..]);
+    // A time window: the merged rows whose time (microseconds, as the CSV writes it) lies
+    // from a third to two thirds in, on the same time axis.
+    let micros = |line: &str| -> u64 {
+        let (s, f) = line
+            .split(',')
+            .next()
+            .and_then(|t| t.split_once('.'))
+            .expect("a time");
+        s.parse::<u64>().expect("seconds") * 1_000_000 + f.parse::<u64>().expect("micros")
+    };
+    let body: Vec<&str> = merged.lines().skip(1).collect();
+    let (a, b) = (
+        micros(body[body.len() / 3]),
+        micros(body[2 * body.len() / 3]),
+    );
+    assert!(a < b, "{a} {b}");
+    let want: Vec<&str> = body
+        .iter()
+        .copied()
+        .filter(|l| (a..b).contains(&micros(l)))
+        .collect();
+    let windowed = dir().join("run-window.csv");
+    let secs = |us: u64| format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    ok(&[
+        "convert",
+        path(&rec),
+        "--to",
+        "csv",
+        "--from",
+        &secs(a),
+        "--until",
+        &secs(b),
+        "-o",
+        path(&windowed),
+    ]);
+    let windowed = std::fs::read_to_string(&windowed).expect("windowed CSV");
+    let got: Vec<&str> = windowed.lines().skip(1).collect();
+    assert!(!want.is_empty() && want.len() < body.len());
+    assert_eq!(got, want, "the window's rows");
+    fails(
+        &["convert", path(&rec), "--from", "2", "--until", "1"],
+        2,
+        "ends before it starts",
+    );
+    fails(
+        &["convert", path(&rec), "--from=-1"],
+        2,
+        "is not a number of seconds",
+    );
     fails(
         &["convert", path(&rec), "--to", "mf4", "--per-list"],
         2,
