@@ -333,9 +333,23 @@ impl Cells<'_> {
                 self.byte(b'-');
             }
             self.small((x as i32).unsigned_abs());
+        } else if let Some((m, k)) = float_decimals(x) {
+            self.decimals(m, k);
         } else {
             self.number(f64::from(x), floats);
         }
+    }
+
+    /// Writes `m / 10^k` (`k` from 1 to 3) in decimal.
+    #[inline]
+    fn decimals(&mut self, m: i64, k: u32) {
+        if m < 0 {
+            self.byte(b'-');
+        }
+        let (p, m) = (10u64.pow(k), m.unsigned_abs());
+        self.u64(m / p);
+        self.byte(b'.');
+        self.fraction(m % p, k);
     }
 
     /// Writes `v` in decimal, `-` first when negative.
@@ -407,13 +421,7 @@ impl Cells<'_> {
     fn fractional(&mut self, x: f64, floats: &mut zmij::Buffer) {
         if let Some((m, k)) = few_decimals(x) {
             // One to three decimals (a value scaled by 0.1, a half): the digits alone.
-            if m < 0 {
-                self.byte(b'-');
-            }
-            let (p, m) = (10u64.pow(k), m.unsigned_abs());
-            self.u64(m / p);
-            self.byte(b'.');
-            self.fraction(m % p, k);
+            self.decimals(m, k);
         } else if x.is_finite() {
             let s = floats.format_finite(x);
             // zmij writes integral values with a ".0"; drop it as Rust's `Display` does.
@@ -426,6 +434,32 @@ impl Cells<'_> {
             self.bytes(b"-inf");
         }
     }
+}
+
+/// [`few_decimals`] of the double `x` widens to, without its division: a `f32` has 24
+/// significant bits and 1000 has 7, so `x * 1000` is exact in a double, and when it is
+/// integral `m / 1000` is `x` itself.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    reason = "the round trip through i64 is the integrality test; |x| < 2^30"
+)]
+#[inline]
+fn float_decimals(x: f32) -> Option<(i64, u32)> {
+    let y = f64::from(x) * 1000.0;
+    if x.is_nan() || x.abs() >= 1_073_741_824.0 {
+        return None;
+    }
+    let mut m = y as i64;
+    if m as f64 != y || m % 1000 == 0 {
+        return None;
+    }
+    let mut k = 3;
+    while m % 10 == 0 {
+        m /= 10;
+        k -= 1;
+    }
+    Some((m, k))
 }
 
 /// `x` as `m / 10^k` with `k` from 1 to 3 and `m` not a multiple of 10, where that decimal is
@@ -1255,6 +1289,16 @@ mod tests {
             f32::NEG_INFINITY,
         ] {
             check(x);
+        }
+        // Values of one to three decimals, as scaled signals give them.
+        for m in -40_000i32..=40_000 {
+            #[allow(clippy::cast_precision_loss, reason = "test values below 2^24")]
+            let m = m as f32;
+            check(m / 10.0);
+            check(m / 100.0);
+            check(m / 1000.0);
+            check(m * 7.5);
+            check(m * 1024.0 + 0.5);
         }
         let mut state = 0x2545_F491u32;
         for _ in 0..20_000 {
