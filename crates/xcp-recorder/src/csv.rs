@@ -319,6 +319,18 @@ impl Cells<'_> {
         }
     }
 
+    /// Writes the decimal digits of `v`, a value mostly below 10^8 (a time in seconds, a list
+    /// number, an integral part): then without the call [`Cells::u64`] is.
+    #[allow(clippy::cast_possible_truncation, reason = "below 10^8")]
+    #[inline(always)]
+    fn unsigned(&mut self, v: u64) {
+        if v < 100_000_000 {
+            self.small(v as u32);
+        } else {
+            self.u64(v);
+        }
+    }
+
     /// Writes `x` as [`Cells::number`] writes it as a double, integral values (all below
     /// 2^24 are exact in a `f32`) without the double.
     #[allow(
@@ -347,7 +359,7 @@ impl Cells<'_> {
             self.byte(b'-');
         }
         let (p, m) = (10u64.pow(k), m.unsigned_abs());
-        self.u64(m / p);
+        self.unsigned(m / p);
         self.byte(b'.');
         self.fraction(m % p, k);
     }
@@ -638,12 +650,12 @@ impl Plan {
             at: out.at,
         };
         let d = ns.saturating_sub(self.first);
-        w.u64(d / 1_000_000_000);
+        w.unsigned(d / 1_000_000_000);
         w.byte(b'.');
         w.six((d % 1_000_000_000) / 1_000);
         if !self.per_list {
             w.byte(b',');
-            w.u64(li as u64);
+            w.unsigned(li as u64);
             w.repeat(b',', self.before[li]);
         }
         for (cell, c) in cells.iter().zip(&list.columns) {
