@@ -462,8 +462,17 @@ fn float_decimals(x: f32) -> Option<(i64, u32)> {
     if x.is_nan() || x.abs() >= 1_073_741_824.0 {
         return None;
     }
-    let mut m = y as i64;
-    if m as f64 != y || m % 1000 == 0 {
+    let m = y as i64;
+    if m as f64 != y {
+        return None;
+    }
+    thousandths(m)
+}
+
+/// `m / 1000` as `m' / 10^k` with `m'` not a multiple of 10 (`k` from 1 to 3); `None` when it
+/// is integral.
+fn thousandths(mut m: i64) -> Option<(i64, u32)> {
+    if m % 1000 == 0 {
         return None;
     }
     let mut k = 3;
@@ -493,16 +502,11 @@ fn few_decimals(x: f64) -> Option<(i64, u32)> {
         return None;
     }
     let y = x * 1000.0;
-    let mut m = y as i64;
-    if m as f64 != y || m as f64 / 1000.0 != x || m % 1000 == 0 {
+    let m = y as i64;
+    if m as f64 != y || m as f64 / 1000.0 != x {
         return None;
     }
-    let mut k = 3;
-    while m % 10 == 0 {
-        m /= 10;
-        k -= 1;
-    }
-    Some((m, k))
+    thousandths(m)
 }
 
 /// Exports the recording at `input` to one CSV file at `output`.

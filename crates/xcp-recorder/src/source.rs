@@ -348,28 +348,16 @@ mod tests {
             all.iter().copied().filter(|t| (a..b).contains(t)).collect()
         };
         assert_eq!(times(&mut Window::new(&mut src, 0, None)), all);
-        assert_eq!(
-            times(&mut Window::new(&mut src, 300, Some(400))),
-            want(300, 400)
-        );
-        assert_eq!(
-            times(&mut Window::new(&mut src, 305, Some(401))),
-            want(305, 401)
-        );
-        assert_eq!(
-            times(&mut Window::new(&mut src, 2_000, None)),
-            Vec::<u64>::new()
-        );
+        for (from, until) in [(300, 400), (305, 401), (2_000, 3_000), (0, 100)] {
+            let got = times(&mut Window::new(&mut src, from, Some(until)));
+            assert_eq!(got, want(from, until), "{from}..{until}");
+        }
         // The time axis stays the source's; windows of windows keep what both hold.
         let mut outer = Window::new(&mut src, 250, Some(700));
         assert_eq!(outer.first_ns(), Some(100));
-        assert_eq!(
-            times(&mut Window::new(&mut outer, 600, Some(900))),
-            want(600, 700)
-        );
-        assert_eq!(
-            times(&mut Window::new(&mut outer, 0, Some(300))),
-            want(250, 300)
-        );
+        for (from, until, a, b) in [(600, 900, 600, 700), (0, 300, 250, 300)] {
+            let got = times(&mut Window::new(&mut outer, from, Some(until)));
+            assert_eq!(got, want(a, b), "{from}..{until} of 250..700");
+        }
     }
 }
