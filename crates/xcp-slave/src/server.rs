@@ -3,10 +3,13 @@
 //!
 //! * Receive thread: waits for commands (at most 10 ms at a time, so it also runs the
 //!   housekeeping of [`Core::handle_timeout`] and notices [`Server::stop`]), answers them, and
-//!   treats a lost link as the end of the session: DAQ stops, the queue is emptied, and the
-//!   slave waits for the next master. Two link losses with nothing received in between mean
-//!   the transport is gone for good (an in-memory pair whose master was dropped); the
-//!   thread then ends.
+//!   treats every receive error (a lost link, a malformed frame, a master that vanished) as
+//!   the end of that master's session only: DAQ stops, the queue is emptied, and the slave
+//!   waits for the next master. The thread ends only on [`Server::stop`] or when the
+//!   transport reports itself [closed](xcp_transport::TransportError::is_closed) (its
+//!   listening socket failed, the other end of an in-memory pair was dropped); then
+//!   [`Server::failure`] says why. Errors that come back at once, again and again, are
+//!   paced at one a millisecond so they cannot spin the thread.
 //! * Transmit thread: takes DTOs from the queue in batches and hands them to the transport,
 //!   which packs them; once the queue has stayed empty through a short sleep (a quarter of
 //!   `tx_poll`) it flushes (`send_when_idle`, the default), else the transport flushes at its
@@ -29,6 +32,8 @@ use crate::slave::{Shared, Slave};
 
 /// Longest wait of the receive thread before it looks at timers and the stop flag.
 const RX_SLICE: Duration = Duration::from_millis(10);
+/// The shortest time between two receive errors the receive thread lets pass unpaced.
+const PACE: Duration = Duration::from_millis(1);
 /// DTOs handed over per lock of the send half.
 const BATCH: usize = 256;
 
@@ -50,6 +55,9 @@ pub struct ServerStats {
     pub responses_unsent: u64,
     /// Receive errors other than a lost link (malformed frames ending a TCP connection).
     pub receive_errors: u64,
+    /// Receive errors of any kind, lost links included: each ended one master's connection
+    /// or session, and the server went on.
+    pub links_lost: u64,
 }
 
 #[derive(Default)]
@@ -61,6 +69,7 @@ struct Counters {
     dtos_unsent: AtomicU64,
     responses_unsent: AtomicU64,
     receive_errors: AtomicU64,
+    links_lost: AtomicU64,
 }
 
 struct Control {
@@ -69,6 +78,8 @@ struct Control {
     /// and clears it.
     discard: AtomicBool,
     counters: Counters,
+    /// Why the receive thread ended by itself (the transport closed for good).
+    failure: Mutex<Option<String>>,
 }
 
 /// A slave being served over a transport. Stops (and joins its threads) when dropped.
@@ -101,6 +112,7 @@ impl Server {
             stop: AtomicBool::new(false),
             discard: AtomicBool::new(false),
             counters: Counters::default(),
+            failure: Mutex::new(None),
         });
         let core = slave.core();
         let rx_thread = {
@@ -137,12 +149,20 @@ impl Server {
             dtos_unsent: c.dtos_unsent.load(Ordering::Relaxed),
             responses_unsent: c.responses_unsent.load(Ordering::Relaxed),
             receive_errors: c.receive_errors.load(Ordering::Relaxed),
+            links_lost: c.links_lost.load(Ordering::Relaxed),
         }
     }
 
-    /// Whether both threads still run (false once the transport is gone for good).
+    /// Whether both threads still run (false once the transport is closed for good).
     pub fn is_running(&self) -> bool {
         self.threads.iter().all(|t| !t.is_finished())
+    }
+
+    /// Why the server stopped by itself: the transport's error, in words, once it reported
+    /// itself closed for good (say, its listening socket failed). `None` while it serves and
+    /// after [`stop`](Self::stop).
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.control.failure).clone()
     }
 
     /// Stops both threads and waits for them (at most about one receive slice).
@@ -191,7 +211,7 @@ fn receive_loop<Rx: PacketRx, Tx: PacketTx>(
     tx: &Mutex<Tx>,
     control: &Control,
 ) {
-    let mut lost_in_a_row = 0u32;
+    let mut last_error: Option<Instant> = None;
     while !control.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let wait = core
@@ -199,7 +219,6 @@ fn receive_loop<Rx: PacketRx, Tx: PacketTx>(
             .map_or(RX_SLICE, |d| d.saturating_duration_since(now).min(RX_SLICE));
         match rx.recv(wait) {
             Ok(Some(packet)) => {
-                lost_in_a_row = 0;
                 if packet.first().is_some_and(|&p| p >= 0xC0) {
                     control.counters.commands.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -214,22 +233,28 @@ fn receive_loop<Rx: PacketRx, Tx: PacketTx>(
             }
             Ok(None) => {}
             Err(e) => {
-                if !e.is_disconnect() {
-                    control
-                        .counters
-                        .receive_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::info!("session ended: {e}");
-                lost_in_a_row += 1;
                 if core.is_connected() {
                     end_session(&mut core, control);
                 }
-                if lost_in_a_row >= 2 {
-                    tracing::info!("transport closed for good; receive thread ends");
+                if e.is_closed() {
+                    tracing::error!("the XCP server stops: {e}");
+                    *lock(&control.failure) = Some(e.to_string());
                     control.stop.store(true, Ordering::Relaxed);
                     break;
                 }
+                let c = &control.counters;
+                c.links_lost.fetch_add(1, Ordering::Relaxed);
+                if !e.is_disconnect() {
+                    c.receive_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!("master's connection ended: {e}");
+                // One master's errors end its connection; the next wait is for the next
+                // master. Errors that return without any wait are paced, not spun on.
+                let now = Instant::now();
+                if last_error.is_some_and(|t| now.duration_since(t) < PACE) {
+                    std::thread::sleep(PACE);
+                }
+                last_error = Some(now);
             }
         }
         let out = core.handle_timeout(Instant::now());

@@ -432,5 +432,47 @@ fn over_the_memory_pair_the_server_ends_with_its_master() {
         !srv.is_running(),
         "the receive thread ended with the transport"
     );
+    let why = srv.failure().expect("the server says why it stopped");
+    assert_eq!(
+        why,
+        "the in-memory link is closed for good: the in-memory master was dropped"
+    );
+    srv.stop();
+}
+
+#[test]
+fn many_bad_connections_in_a_row_never_stop_the_server() {
+    let f = fixture(SlaveConfig::default());
+    let server = EthServer::bind(ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        ..ServerConfig::new(Protocol::Tcp)
+    })
+    .expect("bind");
+    let addr = server.local_addr();
+    let srv = Server::start(&f.slave, server).expect("server");
+    // Garbage, a LEN of 0, a LEN of 65535, a frame cut short, and a connection that says
+    // nothing: each closes at once, many times over, with no good packet in between.
+    let bad: [&[u8]; 5] = [
+        &[0x13, 0x37, 0xde, 0xad, 0xbe, 0xef, 0x01],
+        &[0, 0, 0, 0],
+        &[0xFF, 0xFF, 0, 0, 1, 2, 3],
+        &[0x08, 0, 0, 0, 0xFF],
+        &[],
+    ];
+    for round in 0..40 {
+        let mut s = TcpStream::connect(addr).expect("the slave still listens");
+        s.write_all(bad[round % bad.len()]).expect("write");
+        drop(s);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while srv.stats().links_lost < 40 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(srv.stats().links_lost, 40, "{:?}", srv.stats());
+    assert!(srv.is_running(), "{:?}", srv.failure());
+    let mut m =
+        Master::new(connect(addr, Protocol::Tcp, &EthConfig::default()).expect("reconnect"));
+    m.connect();
+    m.ok(Command::GetStatus);
     srv.stop();
 }

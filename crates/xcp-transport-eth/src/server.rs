@@ -15,7 +15,8 @@ use xcp_transport::{Transport, TransportError};
 
 use crate::client::size_buffers;
 use crate::link::{
-    DatagramReader, DatagramStep, Deadline, EthRx, EthTx, PeerSlot, RxCount, StreamReader, Target,
+    DatagramReader, DatagramStep, Deadline, EthRx, EthTx, PeerSlot, ReadEnd, RxCount, StreamReader,
+    Target,
 };
 use crate::{EthConfig, Protocol};
 
@@ -76,6 +77,8 @@ struct Shared {
     active: Mutex<bool>,
     released: Condvar,
     stop: AtomicBool,
+    /// Why the listening socket can take no master any more, once it cannot.
+    failure: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -180,6 +183,7 @@ impl EthServer {
             active: Mutex::new(false),
             released: Condvar::new(),
             stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
         });
         let kind = match kind {
             Pending::Tcp(listener) => {
@@ -273,12 +277,26 @@ fn refuse_tcp(mut stream: TcpStream) {
     }
 }
 
+/// Whether an error of `accept` or of a server's UDP socket means the socket itself is
+/// unusable (closed, not a socket, not listening), rather than one connection or datagram
+/// failing or the system being short of descriptors or memory for a moment.
+fn socket_failed(e: &std::io::Error) -> bool {
+    /// Linux's EBADF, ENOTSOCK and EOPNOTSUPP.
+    #[cfg(target_os = "linux")]
+    const DEAD: [i32; 3] = [9, 88, 95];
+    #[cfg(not(target_os = "linux"))]
+    const DEAD: [i32; 0] = [];
+    e.kind() == std::io::ErrorKind::InvalidInput
+        || e.raw_os_error().is_some_and(|code| DEAD.contains(&code))
+}
+
 fn accept_loop(
     listener: &TcpListener,
     to_rx: &SyncSender<(TcpStream, SocketAddr)>,
     shared: &Shared,
     grace: Duration,
 ) {
+    let mut last_warning: Option<Instant> = None;
     loop {
         let accepted = listener.accept();
         if shared.stop.load(Ordering::Acquire) {
@@ -286,9 +304,23 @@ fn accept_loop(
         }
         let (stream, addr) = match accepted {
             Ok(a) => a,
+            Err(e) if socket_failed(&e) => {
+                tracing::error!(error = %e, "the XCP listening socket failed");
+                *shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some(format!("accepting connections failed: {e}"));
+                // Dropping the channel tells the receive half, which reports it.
+                return;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accepting an XCP master failed");
-                // Out of file descriptors and similar: do not spin.
+                // Out of file descriptors, a connection reset before it was accepted: the
+                // listener still works. Warn at most once a second and do not spin.
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!(error = %e, "accepting an XCP master failed");
+                    last_warning = Some(Instant::now());
+                }
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -385,10 +417,17 @@ impl ServerRx {
                         }
                         Err(RecvTimeoutError::Timeout) => return Ok(None),
                         Err(RecvTimeoutError::Disconnected) => {
-                            return Err(TransportError::io(
-                                "waiting for an XCP master",
-                                std::io::Error::other("the accept thread stopped"),
-                            ));
+                            let reason = self
+                                .shared
+                                .failure
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .clone()
+                                .unwrap_or_else(|| "the accept thread stopped".into());
+                            return Err(TransportError::Closed {
+                                transport: format!("XCP on TCP at {}", self.shared.local),
+                                reason,
+                            });
                         }
                     }
                 }
@@ -418,9 +457,28 @@ impl ServerRx {
                 last_heard,
                 released,
             } => loop {
-                let step = reader
-                    .step(deadline, false)
-                    .map_err(|e| e.into_error("XCP masters (UDP)"))?;
+                let step = match reader.step(deadline, false) {
+                    Ok(step) => step,
+                    Err(ReadEnd::Io(e)) if socket_failed(&e) => {
+                        return Err(TransportError::Closed {
+                            transport: format!("XCP on UDP at {}", self.shared.local),
+                            reason: format!("receiving failed: {e}"),
+                        });
+                    }
+                    Err(ReadEnd::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionRefused
+                                | std::io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        // An ICMP error about an earlier datagram to a master that has gone:
+                        // it concerns that master, not the socket, and loses no data.
+                        tracing::debug!(error = %e, "ICMP error on the XCP UDP socket");
+                        continue;
+                    }
+                    Err(e) => return Err(e.into_error("XCP masters (UDP)")),
+                };
                 match step {
                     None => return Ok(None),
                     Some(DatagramStep::Packet(off, len, ctr)) => {

@@ -11,6 +11,11 @@
 //! then sees the old session end (`Disconnected`) before it gets the new CONNECT.
 //!
 //! Responses and DTOs go to the side the last delivered packet came from.
+//!
+//! A lost master, a malformed frame or any other error of one side ends that side's session
+//! at most. When one side is [closed](TransportError::is_closed) for good (its listening
+//! socket failed), the joined half reports that error, so the server stops and says which
+//! listener failed instead of serving on half of them.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
@@ -27,7 +32,7 @@ const DISCONNECT: u8 = 0xFE;
 /// The answer to a master that finds the slave taken.
 const BUSY: [u8; 2] = [0xFE, 0x33];
 /// Packets the reader threads may have waiting.
-const CHANNEL_DEPTH: usize = 64;
+const CHANNEL_DEPTH: usize = 2;
 /// How long a reader thread waits before it looks at the stop flag.
 const READER_SLICE: Duration = Duration::from_millis(10);
 
@@ -123,9 +128,11 @@ impl<A: Transport, B: Transport> Transport for Either<A, B> {
         let target = Arc::new(AtomicU8::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = sync_channel(CHANNEL_DEPTH);
+        let (credit_a, a_credit) = sync_channel(1);
+        let (credit_b, b_credit) = sync_channel(1);
         let readers = [
-            spawn_reader(Side::A, a_rx, sender.clone(), Arc::clone(&stop)),
-            spawn_reader(Side::B, b_rx, sender, Arc::clone(&stop)),
+            spawn_reader(Side::A, a_rx, sender.clone(), a_credit, Arc::clone(&stop)),
+            spawn_reader(Side::B, b_rx, sender, b_credit, Arc::clone(&stop)),
         ]
         .into_iter()
         .flatten()
@@ -140,6 +147,7 @@ impl<A: Transport, B: Transport> Transport for Either<A, B> {
             target,
             stop,
             readers,
+            credits: [credit_a, credit_b],
             config: self.config,
             latched: None,
             last_heard: Instant::now(),
@@ -154,28 +162,40 @@ impl<A: Transport, B: Transport> Transport for Either<A, B> {
 }
 
 /// Waits on one receive half and forwards what it gets; ends when told to stop, when the
-/// joined half is gone, or when its transport is gone for good (two losses in a row).
+/// joined half is gone, or when its transport is [closed](TransportError::is_closed). Any
+/// other error ends one master's session and the reader goes on.
+///
+/// It reads one packet per credit, and the joined half hands out a credit only when the
+/// slave asks for its next packet, so a reader never reads ahead of the slave: reading is
+/// where a server follows a new master (a UDP CONNECT from a new address), and answers to
+/// the packets before it must still go to the old one.
 fn spawn_reader<R: PacketRx>(
     side: Side,
     mut rx: R,
     sender: SyncSender<Item>,
+    credit: Receiver<()>,
     stop: Arc<AtomicBool>,
 ) -> Option<JoinHandle<()>> {
     let run = move || {
-        let mut lost_in_a_row = 0u32;
+        let mut have_credit = false;
         while !stop.load(Ordering::Relaxed) {
-            let item = match rx.recv(READER_SLICE) {
-                Ok(Some(packet)) => {
-                    lost_in_a_row = 0;
-                    Ok(packet.to_vec())
+            if !have_credit {
+                match credit.recv_timeout(READER_SLICE) {
+                    Ok(()) => have_credit = true,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
                 }
+            }
+            let (item, closed) = match rx.recv(READER_SLICE) {
+                Ok(Some(packet)) => (Ok(packet.to_vec()), false),
                 Ok(None) => continue,
                 Err(e) => {
-                    lost_in_a_row += 1;
-                    Err(e)
+                    let closed = e.is_closed();
+                    (Err(e), closed)
                 }
             };
-            if sender.send((side, item)).is_err() || lost_in_a_row >= 2 {
+            have_credit = false;
+            if sender.send((side, item)).is_err() || closed {
                 return;
             }
         }
@@ -254,6 +274,8 @@ pub struct EitherRx<TA: PacketTx, TB: PacketTx> {
     target: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
     readers: Vec<JoinHandle<()>>,
+    /// One credit a reader: leave to read one more packet.
+    credits: [SyncSender<()>; 2],
     config: EitherConfig,
     /// The side whose master holds the slave.
     latched: Option<Side>,
@@ -303,16 +325,29 @@ impl<TA: PacketTx, TB: PacketTx> PacketRx for EitherRx<TA, TB> {
         }
         let deadline = Instant::now() + timeout;
         loop {
+            // Everything delivered so far has been handled: each reader may read one more
+            // (a reader that still holds its credit keeps it; a full slot says so).
+            for credit in &self.credits {
+                let _ = credit.try_send(());
+            }
             let wait = deadline.saturating_duration_since(Instant::now());
             let (side, item) = match self.receiver.recv_timeout(wait) {
                 Ok(x) => x,
                 Err(RecvTimeoutError::Timeout) => return Ok(None),
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(TransportError::Disconnected {
-                        peer: "both transports".into(),
+                    return Err(TransportError::Closed {
+                        transport: "both transports".into(),
                         reason: "their receive halves have ended".into(),
                     });
                 }
+            };
+            // One side closed for good: say so rather than serve on half the listeners.
+            let item = match item {
+                Err(e) if e.is_closed() => {
+                    self.latched = None;
+                    return Err(e);
+                }
+                other => other,
             };
             match (self.latched, item) {
                 (None, Ok(packet)) => return Ok(Some(self.deliver(side, packet))),

@@ -267,6 +267,15 @@ pub enum TransportError {
     /// A setting is unusable.
     #[error("invalid transport configuration: {0}")]
     Config(String),
+    /// The transport can no longer take any peer: a server's listening socket failed, or the
+    /// other end of an in-memory pair is gone. A server ends on this error and on no other.
+    #[error("{transport} is closed for good: {reason}")]
+    Closed {
+        /// Which transport (with its address where it has one).
+        transport: String,
+        /// What was observed.
+        reason: String,
+    },
 }
 
 impl TransportError {
@@ -278,9 +287,16 @@ impl TransportError {
         }
     }
 
-    /// Whether the peer went away (a server may carry on with the next one).
+    /// Whether the peer went away. A server carries on with the next peer, unless the
+    /// transport is also [closed](Self::is_closed).
     pub fn is_disconnect(&self) -> bool {
-        matches!(self, Self::Disconnected { .. })
+        matches!(self, Self::Disconnected { .. } | Self::Closed { .. })
+    }
+
+    /// Whether the transport can take no peer any more: a server on it has nothing left to
+    /// serve. Every other error ends one peer's session at most.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed { .. })
     }
 }
 

@@ -225,9 +225,10 @@ impl PacketRx for MemRx {
                 return Ok(Some(&self.current));
             }
             if !state.sender_alive {
-                return Err(TransportError::Disconnected {
-                    peer: self.peer.into(),
-                    reason: "the other end was dropped".into(),
+                // An in-memory end serves one peer: with it gone, nothing can ever arrive.
+                return Err(TransportError::Closed {
+                    transport: "the in-memory link".into(),
+                    reason: format!("the {} was dropped", self.peer),
                 });
             }
             let now = Instant::now();

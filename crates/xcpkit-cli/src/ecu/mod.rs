@@ -201,7 +201,10 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if !server.is_running() {
                     tasks.stop();
-                    bail!("the XCP server stopped: its transports are gone");
+                    let why = server
+                        .failure()
+                        .unwrap_or_else(|| "its threads ended".into());
+                    bail!("the XCP server stopped and no master can reach the ECU: {why}");
                 }
             }
         }
