@@ -472,6 +472,11 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
 pub trait RawSink: Send {
     /// One DTO and the host time it arrived at (Unix ns).
     fn frame(&mut self, host_ns: u64, packet: &[u8]);
+
+    /// Called by the same reader after every wait on the receive half, DTOs or not: at least
+    /// every 10 ms while the link lives. A sink that buffers hands on what has waited too
+    /// long here (a recorder at a low rate). The default does nothing.
+    fn tick(&mut self) {}
 }
 
 /// One decoded row, borrowed from its batch.

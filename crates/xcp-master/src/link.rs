@@ -731,6 +731,9 @@ impl Core {
         if let Some(d) = st.daq.as_mut() {
             d.publish_pending();
         }
+        if let Some(r) = st.raw.as_mut() {
+            r.tick();
+        }
         if let Some(e) = failure {
             let reason = match e {
                 TransportError::Disconnected { reason, .. } => {

@@ -4,6 +4,15 @@
 //! checksums and appends them in order. Chunk and block buffers travel back for reuse, so
 //! memory stays bounded however long the recording runs; a chunk that finds the channel full
 //! after `wait_when_full` is dropped and its frames counted.
+//!
+//! What a crash can take is bounded in time, whatever the rate: the producer hands a chunk
+//! over when it is full or, through [`Recorder::tick`], once its first frame is
+//! [`chunk_age`](WriterOptions::chunk_age) old; the writer thread hands a block on when it is
+//! full or [`block_age`](WriterOptions::block_age) old, and writes each block to the
+//! operating system as soon as it is compressed. So a frame reaches the file (a SIGKILL
+//! cannot take it) within about `chunk_age + block_age`
+//! ([`WriterOptions::flush_within`] sets both), and the file is synced to the disk (a power
+//! loss cannot take it) at most [`sync_every`](WriterOptions::sync_every) after that.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
@@ -35,6 +44,12 @@ pub struct WriterOptions {
     pub block_age: Duration,
     /// Bytes per chunk handed from the producer to the writer thread.
     pub chunk_bytes: usize,
+    /// A partly filled chunk is handed to the writer thread by [`Recorder::tick`] once its
+    /// first frame is this old, so slow recordings reach the file as promptly as fast ones.
+    pub chunk_age: Duration,
+    /// The file is synced to the disk (`fdatasync`) at most this long after a block was
+    /// written to it; `None` syncs only when the recording is closed.
+    pub sync_every: Option<Duration>,
     /// Chunks the channel holds.
     pub queue_chunks: usize,
     /// How long the producer waits for room when the channel is full before it drops the
@@ -50,9 +65,23 @@ impl Default for WriterOptions {
             block_bytes: 1 << 20,
             block_age: Duration::from_millis(200),
             chunk_bytes: 64 << 10,
+            chunk_age: Duration::from_millis(200),
+            sync_every: Some(Duration::from_secs(1)),
             queue_chunks: 64,
             wait_when_full: Duration::from_millis(100),
         }
+    }
+}
+
+impl WriterOptions {
+    /// Sets [`chunk_age`](Self::chunk_age) and [`block_age`](Self::block_age) so that every
+    /// frame is written to the operating system within `bound` of its arrival (each gets
+    /// two fifths; the rest covers compression and the producer's tick interval).
+    #[must_use]
+    pub fn flush_within(mut self, bound: Duration) -> Self {
+        self.chunk_age = bound * 2 / 5;
+        self.block_age = bound * 2 / 5;
+        self
     }
 }
 
@@ -76,6 +105,8 @@ struct Chunk {
     frames: u32,
     first_ns: u64,
     last_ns: u64,
+    /// When the first frame went in (the producer's clock, for `chunk_age`).
+    started: Option<Instant>,
 }
 
 enum Msg {
@@ -164,6 +195,7 @@ impl Recorder {
                 frames: 0,
                 first_ns: 0,
                 last_ns: 0,
+                started: None,
             },
             last_ns: 0,
             options,
@@ -181,6 +213,7 @@ impl Recorder {
         }
         let delta = if self.chunk.frames == 0 {
             self.chunk.first_ns = host_ns;
+            self.chunk.started = Some(Instant::now());
             0
         } else {
             host_ns.saturating_sub(self.last_ns)
@@ -209,6 +242,7 @@ impl Recorder {
             frames: 0,
             first_ns: 0,
             last_ns: 0,
+            started: None,
         };
         std::mem::swap(&mut full, &mut self.chunk);
         full.data.shrink_to(self.options.chunk_bytes * 2);
@@ -231,6 +265,20 @@ impl Recorder {
                 }
                 Err(_) => return,
             }
+        }
+    }
+
+    /// Hands the frames gathered so far to the writer thread once the oldest of them is
+    /// [`chunk_age`](WriterOptions::chunk_age) old. Call it every few milliseconds, frames or
+    /// not (the master's receive thread does, through its raw sink): without it a chunk
+    /// leaves only when full, which at low rates takes minutes.
+    pub fn tick(&mut self) {
+        if self
+            .chunk
+            .started
+            .is_some_and(|t| t.elapsed() >= self.options.chunk_age)
+        {
+            self.hand_over();
         }
     }
 
@@ -457,6 +505,8 @@ fn write_loop(
             pipe.from.push(from);
         }
         let mut block = pipe.fresh();
+        // When a block was first written after the last sync.
+        let mut unsynced: Option<Instant> = None;
         loop {
             let mut wait = block.started.map_or(options.block_age, |t| {
                 options.block_age.saturating_sub(t.elapsed())
@@ -464,6 +514,9 @@ fn write_loop(
             if pipe.in_flight() > 0 {
                 // Compressed blocks go to disk promptly even when no frames arrive.
                 wait = wait.min(Duration::from_millis(2));
+            }
+            if let (Some(t), Some(every)) = (unsynced, options.sync_every) {
+                wait = wait.min(every.saturating_sub(t.elapsed()));
             }
             let got = rx.recv_timeout(wait);
             match got {
@@ -486,8 +539,18 @@ fn write_loop(
                     }
                 }
             }
+            let before = o.summary.blocks;
             pipe.write_ready(&mut o)
                 .map_err(io(path, "write a block"))?;
+            if o.summary.blocks > before && unsynced.is_none() {
+                unsynced = Some(Instant::now());
+            }
+            if let (Some(t), Some(every)) = (unsynced, options.sync_every)
+                && t.elapsed() >= every
+            {
+                o.out.get_ref().sync_data().map_err(io(path, "sync"))?;
+                unsynced = None;
+            }
         }
         // Whatever is still queued (sent before Close) was received above; flush the rest.
         while let Ok(Msg::Chunk(c)) = rx.try_recv() {

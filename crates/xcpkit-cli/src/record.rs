@@ -40,6 +40,14 @@ pub(crate) struct RecordArgs {
     /// zstd level, 1 (fastest) to 22 (smallest).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
     zstd_level: i32,
+    /// Every frame is written to the file within this many milliseconds of its arrival, at
+    /// any rate: a crash of this process (even SIGKILL) loses at most that much.
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    flush_ms: u64,
+    /// Sync the file to the disk at most this many milliseconds after a write, so a power
+    /// loss takes at most about `--flush-ms` plus this; 0 syncs only at the end.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    sync_ms: u64,
 }
 
 fn parse_codec(s: &str) -> Result<Codec, String> {
@@ -62,8 +70,10 @@ pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
     let writer = WriterOptions {
         codec: args.codec,
         zstd_level: args.zstd_level,
+        sync_every: (args.sync_ms > 0).then(|| Duration::from_millis(args.sync_ms)),
         ..WriterOptions::default()
-    };
+    }
+    .flush_within(Duration::from_millis(args.flush_ms));
     let rec = s.record(&names, &args.output, options, writer)?;
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -118,6 +118,12 @@ impl RawSink for RecSink {
             r.push(host_ns, packet);
         }
     }
+
+    fn tick(&mut self) {
+        if let Some(r) = self.rec.as_mut() {
+            r.tick();
+        }
+    }
 }
 
 impl Drop for RecSink {
