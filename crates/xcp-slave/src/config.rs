@@ -104,6 +104,13 @@ pub struct SlaveConfig {
     pub erase_time_per_sector: Duration,
     /// Text sent as SERV_TEXT after CONNECT; empty sends nothing.
     pub greeting: String,
+    /// How long a poll of event-relative memory (SHORT_UPLOAD, UPLOAD or DOWNLOAD at
+    /// address extension 2) waits for its event to fire before it is answered
+    /// ERR_RESOURCE_TEMPORARY_NOT_ACCESSIBLE (the event is not running).
+    pub poll_timeout: Duration,
+    /// While a poll waits, EV_CMD_PENDING is sent this often, so the master restarts its
+    /// command timeout (first after this long, then again at the same interval).
+    pub poll_pending_every: Duration,
 }
 
 impl Default for SlaveConfig {
@@ -135,6 +142,8 @@ impl Default for SlaveConfig {
             slave_block_mode: true,
             erase_time_per_sector: Duration::ZERO,
             greeting: String::new(),
+            poll_timeout: Duration::from_secs(2),
+            poll_pending_every: Duration::from_millis(200),
         }
     }
 }

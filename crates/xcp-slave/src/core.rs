@@ -22,6 +22,7 @@ use xcp_proto::{
 use crate::config::{DaqConfigType, OverloadIndication};
 use crate::daq::{self, KIND_EVENT, KIND_GLOBAL, KIND_NONE, KIND_SEGMENT, encode_entry, mode};
 use crate::memory::{EXT_ABSOLUTE, EXT_EVENT, EXT_SEGMENT, GLOBALS_BASE, SEGMENT_BASE};
+use crate::poll::{MAX_POLL_BYTES, PollKind};
 use crate::slave::Shared;
 use crate::sync::rcu::PageKind;
 
@@ -116,10 +117,36 @@ struct Block {
     program: bool,
 }
 
-struct Pending {
-    due: Instant,
-    packet: Vec<u8>,
+/// A command whose answer comes later.
+enum Pending {
+    /// A long operation (a simulated flash erase): `packet` is sent at `due`.
+    Timed { due: Instant, packet: Vec<u8> },
+    /// A poll of event-relative memory, waiting for its event's trigger.
+    Poll(Poll),
 }
+
+struct Poll {
+    event: u16,
+    kind: PollAnswer,
+    /// When to look at the slot again.
+    check: Instant,
+    /// When to send the next EV_CMD_PENDING.
+    remind: Instant,
+    /// When to give up: the event is not running.
+    deadline: Instant,
+}
+
+/// How the answer to a poll looks.
+#[derive(Debug, Clone, Copy)]
+enum PollAnswer {
+    /// UPLOAD or SHORT_UPLOAD of `count` bytes.
+    Upload { count: usize },
+    /// A write: a bare positive response.
+    Download,
+}
+
+/// How often the receive loop looks whether a pending poll's trigger has run.
+const POLL_CHECK: Duration = Duration::from_micros(500);
 
 /// Per-list allocation, kept by the command thread (the trigger reads the atomics).
 #[derive(Debug, Clone, Default)]
@@ -341,9 +368,13 @@ impl Core {
             return &self.out;
         }
         if self.pending.is_some() {
-            // A long operation is running: only SYNCH may interrupt it.
-            if code == CommandCode::Synch.to_u8() {
-                self.pending = None;
+            // A long operation is running: only SYNCH may interrupt it, and a master that
+            // gives up and disconnects (or connects anew) withdraws it.
+            if code == CommandCode::Synch.to_u8()
+                || code == CommandCode::Disconnect.to_u8()
+                || code == CommandCode::Connect.to_u8()
+            {
+                self.cancel_pending();
             } else {
                 self.fail(ErrorCode::CmdBusy);
                 return &self.out;
@@ -371,20 +402,37 @@ impl Core {
     pub fn end_session(&mut self) {
         self.stop_all();
         self.s = Session::new(&self.shared);
-        self.pending = None;
+        self.cancel_pending();
+    }
+
+    /// Drops the pending command; a poll is withdrawn from its event.
+    fn cancel_pending(&mut self) {
+        if let Some(Pending::Poll(p)) = self.pending.take()
+            && let Some(slot) = self.shared.polls.get(usize::from(p.event))
+            && !slot.cancel()
+        {
+            // The trigger is copying right now: it finishes in a moment, and the next
+            // arm of this slot waits for that (`arm` refuses a busy slot).
+            tracing::debug!(event = p.event, "poll cancelled while its trigger ran");
+        }
     }
 
     /// When [`Self::handle_timeout`] wants to run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.as_ref().map(|p| p.due)
+        self.pending.as_ref().map(|p| match p {
+            Pending::Timed { due, .. } => *due,
+            Pending::Poll(p) => p.check,
+        })
     }
 
-    /// Finishes due long operations, publishes held calibration changes and reports DAQ
-    /// overload. Returns packets to send.
+    /// Finishes due long operations, answers polls whose event fired, publishes held
+    /// calibration changes and reports DAQ overload. Returns packets to send.
     pub fn handle_timeout(&mut self, now: Instant) -> &Out {
         self.out.clear();
-        if let Some(p) = self.pending.take_if(|p| p.due <= now) {
-            self.out.push(&p.packet);
+        match self.pending.take() {
+            Some(Pending::Timed { due, packet }) if due <= now => self.out.push(&packet),
+            Some(Pending::Poll(p)) => self.poll_step(p, now),
+            other => self.pending = other,
         }
         for seg in &self.shared.segments {
             if let Some(pages) = &seg.pages {
@@ -464,20 +512,25 @@ impl Core {
                 self.s.mta = Mta::Mem(addr);
                 self.ok()
             }
-            C::Upload { count } => self.upload(usize::from(count), true),
+            C::Upload { count } => self.upload(usize::from(count), true, now),
             C::ShortUpload { count, addr } => {
                 ensure(
                     usize::from(count) < usize::from(self.s.params.max_cto),
                     ErrorCode::OutOfRange,
                 )?;
                 self.s.mta = Mta::Mem(addr);
-                self.upload(usize::from(count), false)
+                self.upload(usize::from(count), false, now)
             }
             C::BuildChecksum { block_size } => self.build_checksum(block_size),
             C::TransportLayerCmd { .. } => Err(ErrorCode::SubcmdUnknown),
             C::UserCmd { sub, .. } => self.user_cmd(sub),
             C::Download { count, data } => {
                 self.need(cal)?;
+                if matches!(self.s.mta, Mta::Mem(a) if a.ext == EXT_EVENT)
+                    && usize::from(count) == data.len()
+                {
+                    return self.write_mta_answer(data, now);
+                }
                 self.download(usize::from(count), data, false)
             }
             C::DownloadNext { count, data } => {
@@ -486,14 +539,12 @@ impl Core {
             }
             C::DownloadMax { data } => {
                 self.need(cal)?;
-                self.write_mta(data)?;
-                self.ok()
+                self.write_mta_answer(data, now)
             }
             C::ShortDownload { addr, data } => {
                 self.need(cal)?;
                 self.s.mta = Mta::Mem(addr);
-                self.write_mta(data)?;
-                self.ok()
+                self.write_mta_answer(data, now)
             }
             C::ModifyBits {
                 shift,
@@ -1099,7 +1150,9 @@ impl Core {
                 }
                 Err(ErrorCode::OutOfRange)
             }
-            // Event-relative memory exists only while its event fires: measure it with DAQ.
+            // Event-relative memory exists only while its event fires: SHORT_UPLOAD and
+            // UPLOAD poll it through the trigger (`start_poll`); checksums and bit
+            // modifications cannot.
             EXT_EVENT => Err(ErrorCode::AccessDenied),
             _ => Err(ErrorCode::OutOfRange),
         }
@@ -1169,7 +1222,7 @@ impl Core {
         Ok(())
     }
 
-    fn upload(&mut self, count: usize, block: bool) -> R {
+    fn upload(&mut self, count: usize, block: bool, now: Instant) -> R {
         let per_packet = usize::from(self.s.params.max_cto) - 1;
         let max = if block && self.shared.config.slave_block_mode {
             255
@@ -1177,17 +1230,106 @@ impl Core {
             per_packet
         };
         ensure(count <= max, ErrorCode::OutOfRange)?;
+        if let Mta::Mem(addr) = self.s.mta
+            && addr.ext == EXT_EVENT
+            && count > 0
+        {
+            self.start_poll(addr, PollKind::Read, &[0; MAX_POLL_BYTES][..count], now)?;
+            self.advance_mta(count);
+            return Ok(());
+        }
         let mut data = [0u8; 255];
         let data = &mut data[..count];
         self.read_mta(data)?;
-        if count == 0 {
-            return self.res(&Response::Upload { data: &[] });
+        self.upload_answer(data);
+        Ok(())
+    }
+
+    /// The UPLOAD response: one packet, or several in slave block mode.
+    fn upload_answer(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            self.out
+                .res(&Response::Upload { data: &[] }, &self.s.params);
+            return;
         }
+        let per_packet = usize::from(self.s.params.max_cto) - 1;
         for chunk in data.chunks(per_packet) {
             self.out
                 .res(&Response::Upload { data: chunk }, &self.s.params);
         }
+    }
+
+    /// Writes `data` at the MTA and answers, or, for event-relative memory, arms a poll
+    /// that the event's next trigger carries out (answered then).
+    fn write_mta_answer(&mut self, data: &[u8], now: Instant) -> R {
+        if let Mta::Mem(addr) = self.s.mta
+            && addr.ext == EXT_EVENT
+            && !data.is_empty()
+        {
+            self.start_poll(addr, PollKind::Write, data, now)?;
+            self.advance_mta(data.len());
+            return Ok(());
+        }
+        self.write_mta(data)?;
+        self.ok()
+    }
+
+    /// Arms a poll of event-relative memory at `addr` (event in the high word, offset in the
+    /// low word); the answer follows from [`Self::handle_timeout`] once the event fired.
+    fn start_poll(&mut self, addr: Address, kind: PollKind, data: &[u8], now: Instant) -> R {
+        let event = u16::try_from(addr.addr >> 16).unwrap_or(u16::MAX);
+        let offset = (addr.addr & 0xFFFF) as usize;
+        ensure(
+            usize::from(event) < self.shared.events.len(),
+            ErrorCode::OutOfRange,
+        )?;
+        let slot = self
+            .shared
+            .polls
+            .get(usize::from(event))
+            .ok_or(ErrorCode::OutOfRange)?;
+        // Busy only when a cancelled poll's trigger is still copying: a moment.
+        ensure(slot.arm(kind, offset, data), ErrorCode::CmdBusy)?;
+        let c = &self.shared.config;
+        self.pending = Some(Pending::Poll(Poll {
+            event,
+            kind: match kind {
+                PollKind::Read => PollAnswer::Upload { count: data.len() },
+                PollKind::Write => PollAnswer::Download,
+            },
+            check: now + POLL_CHECK,
+            remind: now + c.poll_pending_every,
+            deadline: now + c.poll_timeout,
+        }));
         Ok(())
+    }
+
+    /// One look at a pending poll: answer it when its trigger ran, remind the master with
+    /// EV_CMD_PENDING while it waits, give up at its deadline.
+    fn poll_step(&mut self, mut p: Poll, now: Instant) {
+        let Some(slot) = self.shared.polls.get(usize::from(p.event)) else {
+            return;
+        };
+        let mut data = [0u8; MAX_POLL_BYTES];
+        match slot.take(&mut data) {
+            Some(Ok(n)) => match p.kind {
+                PollAnswer::Upload { count } => self.upload_answer(&data[..n.min(count)]),
+                PollAnswer::Download => self.out.res(&Response::Ok, &self.s.params),
+            },
+            Some(Err(code)) => self.fail(code),
+            None if now >= p.deadline && slot.cancel() => {
+                tracing::debug!(event = p.event, "poll timed out: the event did not fire");
+                self.fail(ErrorCode::ResourceTemporaryNotAccessible);
+            }
+            None => {
+                if now >= p.remind {
+                    self.out.ev(&XcpEvent::CmdPending, &self.s.params);
+                    p.remind = now + self.shared.config.poll_pending_every;
+                }
+                p.check = (now + POLL_CHECK).min(p.deadline.max(now));
+                self.pending = Some(Pending::Poll(p));
+            }
+        }
     }
 
     fn build_checksum(&mut self, block_size: u32) -> R {
@@ -2253,7 +2395,7 @@ impl Core {
         }
         // A long operation: ask the master to wait, answer when the erase is done.
         self.out.ev(&XcpEvent::CmdPending, &self.s.params);
-        self.pending = Some(Pending {
+        self.pending = Some(Pending::Timed {
             due: now + time,
             packet: vec![0xFF],
         });

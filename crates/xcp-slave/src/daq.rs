@@ -712,7 +712,7 @@ pub(crate) enum Instance<'a> {
 
 impl Instance<'_> {
     #[inline]
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Instance::Shared(b) => b,
             Instance::Exclusive(b) => b,

@@ -70,6 +70,7 @@ mod error;
 pub mod fuzzing;
 pub mod memory;
 pub mod persist;
+mod poll;
 mod seedkey;
 mod server;
 mod slave;

@@ -14,6 +14,7 @@ use crate::daq::{DaqTables, Instance, TriggerCtx};
 use crate::error::Error;
 use crate::memory::{self, Globals, MAX_REGION};
 use crate::persist;
+use crate::poll::PollSlot;
 use crate::seedkey::SeedKey;
 use crate::sync::queue::ByteQueue;
 use crate::sync::rcu::{CalPages, CalRead, RawPages};
@@ -142,6 +143,8 @@ pub(crate) struct Shared {
     pub(crate) flash: Option<FlashConfig>,
     pub(crate) seed_key: Option<Box<dyn SeedKey>>,
     pub(crate) daq: DaqTables,
+    /// One poll mailbox per event, for polling its event-relative memory.
+    pub(crate) polls: Box<[PollSlot]>,
     pub(crate) queue: ByteQueue,
     pub(crate) clock: SlaveClock,
     pub(crate) transports: Mutex<Vec<TransportDesc>>,
@@ -153,9 +156,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Runs `event` at `now_ns` (Unix ns).
+    /// Runs `event` at `now_ns` (Unix ns): first a pending poll of its instance, then its
+    /// DAQ lists.
     #[inline]
-    pub(crate) fn trigger_at(&self, event: u16, instance: Instance<'_>, now_ns: u64) {
+    pub(crate) fn trigger_at(&self, event: u16, mut instance: Instance<'_>, now_ns: u64) {
+        if let Some(poll) = self.polls.get(usize::from(event))
+            && poll.is_armed()
+        {
+            poll.serve(&mut instance);
+        }
         let ctx = TriggerCtx {
             queue: &self.queue,
             globals: &self.globals,
@@ -362,13 +371,15 @@ impl Event {
             .trigger_at(self.id, Instance::Shared(instance), now_ns);
     }
 
-    /// No list runs on this event: the cheap early exit of every trigger.
+    /// No list runs on this event and no poll waits for it: the cheap early exit of every
+    /// trigger (one relaxed load for the lists, and one for the poll when no list runs).
     #[inline]
     fn idle(&self) -> bool {
         self.shared.daq.events[usize::from(self.id)]
             .count
             .load(Ordering::Relaxed)
             == 0
+            && !self.shared.polls[usize::from(self.id)].is_armed()
     }
 }
 
@@ -1015,6 +1026,7 @@ impl SlaveBuilder {
         let events = u16::try_from(self.events.len().max(1)).unwrap_or(u16::MAX);
         let seg_pages = self.segments.iter().map(|s| s.pages.clone()).collect();
         let shared = Shared {
+            polls: (0..events).map(|_| PollSlot::default()).collect(),
             daq: DaqTables::new(
                 c.max_daq_lists,
                 c.max_odts,

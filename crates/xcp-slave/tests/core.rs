@@ -9,7 +9,7 @@ use xcp_proto::{
     Address, ByteOrder, ChecksumType, Command, DaqListNumber, ErrorCode, EventChannel, IdType,
     OdtEntry, Resources, Response, checksum,
 };
-use xcp_slave::memory::{EXT_ABSOLUTE, EXT_EVENT, segment_address};
+use xcp_slave::memory::{EXT_ABSOLUTE, EXT_EVENT, event_address, segment_address};
 use xcp_slave::{DemoSeedKey, FlashConfig, SlaveConfig};
 
 fn seg(offset: u16) -> Address {
@@ -189,9 +189,10 @@ fn memory_access_is_limited_to_registered_regions() {
     assert_eq!(
         d.err(Command::ShortUpload {
             count: 1,
-            addr: Address::new(EXT_EVENT, 0x0001_0000)
+            addr: Address::new(EXT_EVENT, 0x0063_0000)
         }),
-        ErrorCode::AccessDenied
+        ErrorCode::OutOfRange,
+        "event-relative memory of an event that does not exist"
     );
     // The EPK is readable at its address.
     assert_eq!(
@@ -1121,4 +1122,125 @@ fn static_and_predefined_lists() {
         2 * 2,
         "two samples of two ODTs (the second ODT's entries are empty)"
     );
+}
+
+#[test]
+fn event_relative_memory_is_polled_through_the_next_trigger() {
+    let f = fixture(SlaveConfig {
+        poll_timeout: Duration::from_millis(300),
+        poll_pending_every: Duration::from_millis(100),
+        ..SlaveConfig::default()
+    });
+    let mut d = Drive::new(&f.slave);
+    d.connect();
+    let ev = f.ev10.id().0;
+    let at = |offset| Address::new(EXT_EVENT, event_address(ev, offset));
+    let look = |d: &mut Drive, when: Instant| -> Vec<Vec<u8>> {
+        d.core
+            .handle_timeout(when)
+            .packets()
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+
+    // A read: no answer until the event fires, then the bytes of that trigger's instance.
+    let t0 = Instant::now();
+    assert!(
+        d.packets(Command::ShortUpload {
+            count: 3,
+            addr: at(2)
+        })
+        .is_empty(),
+        "answered by the trigger, not at once"
+    );
+    assert!(
+        d.core.poll_timeout().is_some(),
+        "the receive loop looks again soon"
+    );
+    assert_eq!(d.err(Command::GetStatus), ErrorCode::CmdBusy);
+    assert!(look(&mut d, t0).is_empty());
+    f.ev10.trigger_bytes(&[10, 11, 12, 13, 14, 15]);
+    assert_eq!(look(&mut d, Instant::now()), [vec![0xFF, 12, 13, 14]]);
+    f.ev10.trigger_bytes(&[0; 6]);
+    assert!(look(&mut d, Instant::now()).is_empty(), "answered once");
+
+    // SET_MTA + UPLOAD polls the same way, and the MTA moves on.
+    d.ok(Command::SetMta { addr: at(0) });
+    assert!(d.packets(Command::Upload { count: 2 }).is_empty());
+    f.ev10.trigger_bytes(&[1, 2, 3, 4]);
+    assert_eq!(look(&mut d, Instant::now()), [vec![0xFF, 1, 2]]);
+    assert!(d.packets(Command::Upload { count: 2 }).is_empty());
+    f.ev10.trigger_bytes(&[1, 2, 3, 4]);
+    assert_eq!(look(&mut d, Instant::now()), [vec![0xFF, 3, 4]]);
+
+    // A write needs an instance passed writable.
+    let write = Command::ShortDownload {
+        addr: at(1),
+        data: &[7, 8],
+    };
+    assert!(d.packets(write).is_empty());
+    f.ev10.trigger_bytes(&[0; 4]);
+    assert_eq!(look(&mut d, Instant::now()), [vec![0xFE, 0x23]]);
+    assert!(d.packets(write).is_empty());
+    let mut mem = [0u8; 4];
+    f.ev10.trigger_bytes_mut(&mut mem);
+    assert_eq!(look(&mut d, Instant::now()), [vec![0xFF]]);
+    assert_eq!(mem, [0, 7, 8, 0]);
+
+    // Past the instance: OUT_OF_RANGE, from the trigger that saw it.
+    assert!(
+        d.packets(Command::ShortUpload {
+            count: 4,
+            addr: at(3)
+        })
+        .is_empty()
+    );
+    f.ev10.trigger_bytes(&[0; 4]);
+    assert_eq!(look(&mut d, Instant::now()), [vec![0xFE, 0x22]]);
+
+    // An event that does not fire: EV_CMD_PENDING while waiting, then the error.
+    let t1 = Instant::now();
+    assert!(
+        d.packets(Command::ShortUpload {
+            count: 1,
+            addr: at(0)
+        })
+        .is_empty()
+    );
+    assert!(look(&mut d, t1 + Duration::from_millis(50)).is_empty());
+    assert_eq!(
+        look(&mut d, t1 + Duration::from_millis(150)),
+        [vec![0xFD, 0x05]],
+        "EV_CMD_PENDING"
+    );
+    assert_eq!(
+        look(&mut d, t1 + Duration::from_millis(350)),
+        [vec![0xFE, 0x33]],
+        "ERR_RESOURCE_TEMPORARY_NOT_ACCESSIBLE: the event is not running"
+    );
+    f.ev10.trigger_bytes(&[9; 4]);
+    assert!(look(&mut d, Instant::now()).is_empty(), "withdrawn");
+
+    // SYNCH and DISCONNECT withdraw a waiting poll; the next trigger carries nothing out.
+    assert!(
+        d.packets(Command::ShortUpload {
+            count: 1,
+            addr: at(0)
+        })
+        .is_empty()
+    );
+    assert_eq!(d.err(Command::Synch), ErrorCode::CmdSynch);
+    let mut mem = [5u8; 2];
+    f.ev10.trigger_bytes_mut(&mut mem);
+    assert!(look(&mut d, Instant::now()).is_empty());
+    assert!(
+        d.packets(Command::ShortDownload {
+            addr: at(0),
+            data: &[1]
+        })
+        .is_empty()
+    );
+    d.ok(Command::Disconnect);
+    f.ev10.trigger_bytes_mut(&mut mem);
+    assert_eq!(mem, [5, 5], "a write withdrawn by DISCONNECT never lands");
 }
