@@ -336,12 +336,25 @@ impl A2l {
         options: &LoadOptions,
     ) -> Result<(Self, Vec<Warning>), Error> {
         let path = path.as_ref();
-        let result = a2lfile::load(
-            path,
-            Some(xcp_proto::a2ml::XCP_A2ML.to_owned()),
-            options.strict,
-        );
-        Self::finish(path, result, options)
+        let a2ml = || Some(xcp_proto::a2ml::XCP_A2ML.to_owned());
+        let result = a2lfile::load(path, a2ml(), options.strict);
+        if options.strict || result.is_ok() {
+            return Self::finish(path, result, options, Vec::new());
+        }
+        // Lenient: a missing `/include` (XCPlite's A2Ls include an A2ML file that only its
+        // source tree has) is a warning, and the rest of the file loads.
+        let text = std::fs::read(path).ok().map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_start_matches('\u{feff}')
+                .to_owned()
+        });
+        match text.and_then(|t| crate::include::rewrite(path, &t)) {
+            Some((text, warnings)) => {
+                let again = a2lfile::load_from_string(&text, a2ml(), false);
+                Self::finish(path, again, options, warnings)
+            }
+            None => Self::finish(path, result, options, Vec::new()),
+        }
     }
 
     /// Loads A2L text (no `/include` relative to a file is possible).
@@ -355,24 +368,22 @@ impl A2l {
             Some(xcp_proto::a2ml::XCP_A2ML.to_owned()),
             options.strict,
         );
-        Self::finish(Path::new("<text>"), result, options)
+        Self::finish(Path::new("<text>"), result, options, Vec::new())
     }
 
     fn finish(
         path: &Path,
         result: Result<(a2lfile::A2lFile, Vec<a2lfile::A2lError>), a2lfile::A2lError>,
         options: &LoadOptions,
+        mut warnings: Vec<Warning>,
     ) -> Result<(Self, Vec<Warning>), Error> {
         let (file, msgs) = result.map_err(|e| Error::Load {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let warnings: Vec<Warning> = msgs
-            .iter()
-            .map(|m| Warning {
-                message: m.to_string(),
-            })
-            .collect();
+        warnings.extend(msgs.iter().map(|m| Warning {
+            message: m.to_string(),
+        }));
         if options.strict && !warnings.is_empty() {
             return Err(Error::Strict {
                 path: path.to_path_buf(),

@@ -160,3 +160,75 @@ fn pointer_members_are_pointers_not_nested_structures() {
         .collect();
     assert_eq!(listed.len(), 10, "{listed:?}");
 }
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xcp-a2l-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn an_xcplite_a2l_without_its_included_a2ml_loads_with_the_built_in_one() {
+    // As a master sees it after fetch-a2l: the file alone, its XCP_104.aml not beside it.
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/a2l/xcplite_hello_xcp_200.a2l");
+    let path = scratch("aml").join("hello_xcp.a2l");
+    std::fs::copy(&src, &path).expect("copy");
+    let (a2l, warnings) = A2l::load(&path, &LoadOptions::default()).expect("loads leniently");
+    let first = &warnings[0].message;
+    assert!(
+        first.contains("hello_xcp.a2l:8:")
+            && first.contains("\"XCP_104.aml\" is not there")
+            && first.contains("built-in XCP A2ML"),
+        "{first}"
+    );
+    let o = a2l.object("params.counter_max").expect("readable by name");
+    let at = o.address.expect("an address");
+    assert_eq!((at.ext, at.addr), (0, 0x8001_0004));
+    let xcp = a2l.xcp();
+    assert!(
+        xcp.protocol.is_some() && !xcp.transports.is_empty(),
+        "IF_DATA XCP parsed with the built-in A2ML"
+    );
+    let strict = LoadOptions {
+        strict: true,
+        ..LoadOptions::default()
+    };
+    let err = A2l::load(&path, &strict)
+        .expect_err("strict refuses")
+        .to_string();
+    assert!(err.contains("XCP_104.aml"), "{err}");
+}
+
+#[test]
+fn a_missing_a2l_fragment_is_a_warning_and_the_rest_loads() {
+    let dir = scratch("fragment");
+    std::fs::write(
+        dir.join("signals.a2l"),
+        "/begin MEASUREMENT speed \"\" UWORD NO_COMPU_METHOD 0 0 0 65535 ECU_ADDRESS 0x1000 /end MEASUREMENT\n",
+    )
+    .expect("write");
+    let path = dir.join("main.a2l");
+    std::fs::write(
+        &path,
+        "ASAP2_VERSION 1 71\n/begin PROJECT p \"\"\n  /begin MODULE m \"\"\n    \
+         /include \"signals.a2l\"\n    /include \"maps.a2l\"\n  /end MODULE\n/end PROJECT\n",
+    )
+    .expect("write");
+    let (a2l, warnings) = A2l::load(&path, &LoadOptions::default()).expect("loads leniently");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].message.contains("main.a2l:5:")
+            && warnings[0].message.contains("\"maps.a2l\" is not there")
+            && warnings[0].message.contains("missing from this A2L"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(
+        a2l.object("speed")
+            .expect("from the fragment that is there")
+            .address
+            .map(|a| a.addr),
+        Some(0x1000)
+    );
+}

@@ -136,10 +136,27 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_once(&e));
             exit_code(&e)
         }
     }
+}
+
+/// An error and its causes joined by ": ", each said once: a cause whose text the message
+/// already holds (a layer that quotes its source and also returns it) is left out.
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The exit code for an error: 2 bad input, 3 no answer, 4 negative response, 1 otherwise.

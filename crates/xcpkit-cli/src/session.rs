@@ -234,6 +234,13 @@ pub(crate) struct FetchArgs {
 pub(crate) fn fetch_a2l(args: &FetchArgs) -> anyhow::Result<()> {
     let mut s = args.conn.open(None)?;
     let text = s.fetch_a2l()?;
+    for (line, name) in xcp_a2l::includes(&text) {
+        eprintln!(
+            "warning: the served A2L includes \"{name}\" (line {line}), which only the slave's \
+             build has: loading it leniently puts the built-in XCP A2ML in place of a missing \
+             .aml file; a served A2L should be self-contained"
+        );
+    }
     match &args.output {
         Some(p) => {
             std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?;
