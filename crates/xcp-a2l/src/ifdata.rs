@@ -293,6 +293,128 @@ pub enum Transport {
     },
 }
 
+/// The keyword and length in nanoseconds of an A2L/XCP time unit code (`UNIT_1MS` is 6).
+pub fn time_unit(code: u16) -> Option<(&'static str, u64)> {
+    const UNITS: [(&str, u64); 10] = [
+        ("UNIT_1NS", 1),
+        ("UNIT_10NS", 10),
+        ("UNIT_100NS", 100),
+        ("UNIT_1US", 1_000),
+        ("UNIT_10US", 10_000),
+        ("UNIT_100US", 100_000),
+        ("UNIT_1MS", 1_000_000),
+        ("UNIT_10MS", 10_000_000),
+        ("UNIT_100MS", 100_000_000),
+        ("UNIT_1S", 1_000_000_000),
+    ];
+    UNITS.get(usize::from(code)).copied()
+}
+
+/// A duration in nanoseconds in the largest unit that keeps it whole (`10 ms`, `250 us`).
+fn nanos(ns: u64) -> String {
+    match ns {
+        0 => "0 ns".to_owned(),
+        n if n % 1_000_000_000 == 0 => format!("{} s", n / 1_000_000_000),
+        n if n % 1_000_000 == 0 => format!("{} ms", n / 1_000_000),
+        n if n % 1_000 == 0 => format!("{} us", n / 1_000),
+        n => format!("{n} ns"),
+    }
+}
+
+/// `PROTOCOL_LAYER` in the A2L's words, without its OPTIONAL_CMD list; values the file
+/// leaves out are left out.
+impl std::fmt::Display for ProtocolLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PROTOCOL_LAYER")?;
+        if let Some(v) = self.version {
+            write!(f, " version 0x{v:04X}")?;
+        }
+        for (i, t) in self.timeouts_ms.iter().enumerate() {
+            if let Some(ms) = t {
+                write!(f, " T{} {ms} ms", i + 1)?;
+            }
+        }
+        if let Some(v) = self.max_cto {
+            write!(f, " MAX_CTO {v}")?;
+        }
+        if let Some(v) = self.max_dto {
+            write!(f, " MAX_DTO {v}")?;
+        }
+        for k in [&self.byte_order, &self.address_granularity]
+            .into_iter()
+            .flatten()
+        {
+            write!(f, " {k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The DAQ block's header line in the A2L's words (the events are lines of their own).
+impl std::fmt::Display for Daq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DAQ")?;
+        if let Some(c) = &self.config_type {
+            write!(f, " {c}")?;
+        }
+        let numbers = [
+            ("MAX_DAQ", self.max_daq),
+            ("MAX_EVENT_CHANNEL", self.max_event_channel),
+            ("MIN_DAQ", self.min_daq),
+            ("MAX_ODT_ENTRY_SIZE_DAQ", self.max_odt_entry_size),
+        ];
+        for (k, v) in numbers {
+            if let Some(v) = v {
+                write!(f, " {k} {v}")?;
+            }
+        }
+        for k in [&self.id_field, &self.overload].into_iter().flatten() {
+            write!(f, " {k}")?;
+        }
+        if let Some((ticks, size, unit)) = &self.timestamp {
+            write!(f, " TIMESTAMP_SUPPORTED {ticks} {size} {unit}")?;
+        }
+        if self.prescaler {
+            f.write_str(" PRESCALER_SUPPORTED")?;
+        }
+        if self.resume {
+            f.write_str(" RESUME_SUPPORTED")?;
+        }
+        Ok(())
+    }
+}
+
+/// One EVENT: its name, channel, cycle (in time, where the unit is known) and priority.
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EVENT \"{}\"", self.name)?;
+        if let Some(c) = self.channel {
+            write!(f, " channel {c}")?;
+        }
+        if let Some(d) = &self.direction {
+            write!(f, " {d}")?;
+        }
+        match (self.time_cycle, self.time_unit.and_then(time_unit)) {
+            (Some(0), _) => f.write_str(" sporadic")?,
+            (Some(c), Some((_, ns))) => write!(f, " cycle {}", nanos(u64::from(c) * ns))?,
+            (Some(c), None) => write!(
+                f,
+                " cycle {c} in unit code {}",
+                self.time_unit
+                    .map_or_else(|| "(none)".to_owned(), |u| u.to_string())
+            )?,
+            (None, _) => {}
+        }
+        if let Some(p) = self.priority {
+            write!(f, " priority {p}")?;
+        }
+        if let Some(m) = self.max_daq_lists {
+            write!(f, " MAX_DAQ_LIST {m}")?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_owned());
@@ -302,12 +424,12 @@ impl std::fmt::Display for Transport {
                 port,
                 host,
                 ..
-            } => write!(
-                f,
-                "XCP on {protocol}: {}:{}",
-                o(host),
-                port.map_or_else(|| "?".to_owned(), |p| p.to_string())
-            ),
+            } => match (host, port) {
+                (Some(h), Some(p)) => write!(f, "XCP on {protocol}: {h}:{p}"),
+                (None, Some(p)) => write!(f, "XCP on {protocol}: port {p} (no address given)"),
+                (Some(h), None) => write!(f, "XCP on {protocol}: {h} (no port given)"),
+                (None, None) => write!(f, "XCP on {protocol} (no address or port given)"),
+            },
             Self::Can {
                 cmd_id,
                 res_id,

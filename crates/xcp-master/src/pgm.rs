@@ -21,6 +21,18 @@ pub enum Phase {
     Reset,
 }
 
+/// The phase in words: `clearing`, `programming`, `verifying`, `resetting`.
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Clear => "clearing",
+            Self::Program => "programming",
+            Self::Verify => "verifying",
+            Self::Reset => "resetting",
+        })
+    }
+}
+
 /// Progress of a programming run: bytes done of the phase's total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {

@@ -246,6 +246,40 @@ impl<'a> arbitrary::Arbitrary<'a> for SessionParams {
     }
 }
 
+/// The A2L keyword: `BYTE_ORDER_MSB_LAST` (Intel) or `BYTE_ORDER_MSB_FIRST` (Motorola).
+impl fmt::Display for ByteOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Intel => "BYTE_ORDER_MSB_LAST",
+            Self::Motorola => "BYTE_ORDER_MSB_FIRST",
+        })
+    }
+}
+
+/// The A2L keyword: `ADDRESS_GRANULARITY_BYTE`, `_WORD` or `_DWORD`.
+impl fmt::Display for AddressGranularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Byte => "ADDRESS_GRANULARITY_BYTE",
+            Self::Word => "ADDRESS_GRANULARITY_WORD",
+            Self::Dword => "ADDRESS_GRANULARITY_DWORD",
+        })
+    }
+}
+
+/// The A2L keyword: `IDENTIFICATION_FIELD_TYPE_ABSOLUTE`, `_RELATIVE_BYTE`,
+/// `_RELATIVE_WORD` or `_RELATIVE_WORD_ALIGNED`.
+impl fmt::Display for IdField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AbsoluteOdt => "IDENTIFICATION_FIELD_TYPE_ABSOLUTE",
+            Self::RelativeOdtDaqByte => "IDENTIFICATION_FIELD_TYPE_RELATIVE_BYTE",
+            Self::RelativeOdtDaqWord => "IDENTIFICATION_FIELD_TYPE_RELATIVE_WORD",
+            Self::RelativeOdtDaqWordAligned => "IDENTIFICATION_FIELD_TYPE_RELATIVE_WORD_ALIGNED",
+        })
+    }
+}
+
 impl fmt::Display for SessionParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -388,32 +388,15 @@ fn show_xcp(a2l: &A2l) -> String {
         );
     }
     if let Some(p) = &x.protocol {
-        let _ = writeln!(
-            s,
-            "PROTOCOL_LAYER MAX_CTO {:?} MAX_DTO {:?} {} {} T1..T7 {:?} ms",
-            p.max_cto,
-            p.max_dto,
-            p.byte_order.as_deref().unwrap_or("?"),
-            p.address_granularity.as_deref().unwrap_or("?"),
-            p.timeouts_ms
-        );
+        let _ = writeln!(s, "{p}");
+        if !p.optional_commands.is_empty() {
+            let _ = writeln!(s, "  OPTIONAL_CMD {}", p.optional_commands.join(" "));
+        }
     }
     if let Some(d) = &x.daq {
-        let _ = writeln!(
-            s,
-            "DAQ {} MAX_DAQ {:?} events {:?} {} timestamps {:?}",
-            d.config_type.as_deref().unwrap_or("?"),
-            d.max_daq,
-            d.max_event_channel,
-            d.id_field.as_deref().unwrap_or("?"),
-            d.timestamp
-        );
+        let _ = writeln!(s, "{d}");
         for e in &d.events {
-            let _ = writeln!(
-                s,
-                "  EVENT {:?} channel {:?} cycle {:?} unit {:?}",
-                e.name, e.channel, e.time_cycle, e.time_unit
-            );
+            let _ = writeln!(s, "  {e}");
         }
     }
     for t in &x.transports {

@@ -153,6 +153,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let first_ns = xcp_master::time::host_now_ns();
     let (mut rows, mut last_live) = (0u64, Instant::now());
+    let mut live = crate::live::Live::new();
     let (mut peak_before, mut peak_after) = (0.0f64, 0.0f64);
     let mut calibrated: Option<(String, f64)> = None;
     let (mut last_counter, mut gaps) = (None::<f64>, 0u64);
@@ -213,8 +214,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
             last_live = Instant::now();
             let done = t0.elapsed().as_secs_f64() / total.as_secs_f64();
             let bar = (done * 20.0).round() as usize;
-            eprint!(
-                "\r  [{}{}] {:4.1} s  {rows} rows ({:.0}/s)  engine_speed {latest_speed:7.1} rpm  sine_wave peak {:.2}  ",
+            live.show(&format!(
+                "  [{}{}] {:4.1} s  {rows} rows ({:.0}/s)  engine_speed {latest_speed:7.1} rpm  sine_wave peak {:.2}",
                 "#".repeat(bar.min(20)),
                 ".".repeat(20 - bar.min(20)),
                 t0.elapsed().as_secs_f64(),
@@ -224,10 +225,10 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 } else {
                     peak_before
                 }
-            );
+            ));
         }
     }
-    eprintln!();
+    live.finish();
     let stats = m.stats();
     let summary = rec.finish(&mut s)?;
     csv.flush()?;

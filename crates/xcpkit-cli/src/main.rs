@@ -27,6 +27,7 @@ macro_rules! out {
 mod a2l;
 mod demo;
 mod ecu;
+mod live;
 mod profile;
 mod record;
 mod session;

@@ -96,6 +96,7 @@ pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let limit = args.duration.map(|d| Duration::from_secs_f64(d.max(0.0)));
     let (mut rows, mut last) = (0u64, Instant::now());
+    let mut live = crate::live::Live::new();
     while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| t0.elapsed() < l) {
         if let Some(batch) = rec.measurement().recv(Duration::from_millis(50))? {
             rows += batch.len() as u64;
@@ -104,15 +105,15 @@ pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
             last = Instant::now();
             let st = rec.measurement().stats();
             let lost: u64 = st.lists.iter().map(|l| l.incomplete).sum::<u64>() + st.dropped_rows;
-            eprint!(
-                "\r  {:6.1} s  {rows} rows ({:.0}/s)  lost {lost}  overload events {}   ",
+            live.show(&format!(
+                "  {:6.1} s  {rows} rows ({:.0}/s)  lost {lost}  overload events {}",
                 t0.elapsed().as_secs_f64(),
                 rows as f64 / t0.elapsed().as_secs_f64(),
                 st.overload_events
-            );
+            ));
         }
     }
-    eprintln!();
+    live.finish();
     let summary = rec.finish(&mut s)?;
     out!(
         "recorded {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",

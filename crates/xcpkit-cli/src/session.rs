@@ -112,7 +112,8 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
     }
     let pag = block_on(m.get_pag_processor_info()).ok();
     let pgm = block_on(m.get_pgm_processor_info()).ok();
-    let order = format!("{:?}", connect.byte_order());
+    let order = connect.byte_order().to_string();
+    let ag = params.address_granularity;
     let tick = res.and_then(|r| r.tick_ns());
     if args.json {
         let v = json!({
@@ -136,13 +137,16 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
                 "max_daq": d.max_daq,
                 "min_daq": d.min_daq,
                 "max_event": d.max_event,
-                "id_field": format!("{:?}", d.id_field()),
+                "id_field": d.id_field().to_string(),
                 "timestamp_bytes": res.and_then(|r| r.timestamp_size()).map(xcp_proto::TimestampSize::len),
                 "timestamp_tick_ns": tick,
                 "max_odt_entry_size": res.map(|r| r.max_size_daq),
             })),
             "events": events.iter().map(|(n, name, e)| json!({
                 "channel": n, "name": name, "cycle": e.time_cycle, "unit": e.time_unit,
+                "unit_name": xcp_a2l::ifdata::time_unit(u16::from(e.time_unit)).map(|(k, _)| k),
+                "cycle_ns": xcp_a2l::ifdata::time_unit(u16::from(e.time_unit))
+                    .map(|(_, ns)| u64::from(e.time_cycle) * ns),
                 "priority": e.priority, "max_lists": e.max_daq_list,
             })).collect::<Vec<_>>(),
             "pag": pag.map(|(segments, props)| json!({"segments": segments, "freeze": props & 1 != 0})),
@@ -164,15 +168,17 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         o,
-        "  session      {order}, AG {}, MAX_CTO {}, MAX_DTO {}, slave block mode {}{}",
-        params.ag(),
+        "  session      {order}, {ag}, MAX_CTO {}, MAX_DTO {}, slave block mode {}{}",
         params.max_cto,
         params.max_dto,
-        connect.slave_block_mode(),
+        on_off(connect.slave_block_mode()),
         comm.map_or_else(String::new, |c| format!(
-            ", master block mode {} (MAX_BS {})",
-            c.comm_mode_optional & 1 != 0,
-            c.max_bs
+            ", master block mode {}",
+            if c.comm_mode_optional & 1 != 0 {
+                format!("on (MAX_BS {})", c.max_bs)
+            } else {
+                "off".to_owned()
+            }
         ))
     );
     let _ = writeln!(
@@ -188,28 +194,39 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
     if let Some(d) = daq {
         let _ = writeln!(
             o,
-            "  DAQ          {}, {} lists ({} predefined), {:?}, timestamps {} bytes of {} ns",
-            if d.dynamic() { "dynamic" } else { "static" },
+            "  DAQ          {}, {} lists ({} predefined), {}, {}",
+            if d.dynamic() { "DYNAMIC" } else { "STATIC" },
             d.max_daq,
             d.min_daq,
             d.id_field(),
-            res.and_then(|r| r.timestamp_size())
-                .map_or(0, xcp_proto::TimestampSize::len),
-            tick.unwrap_or(0.0)
+            match (res.and_then(|r| r.timestamp_size()), tick) {
+                (Some(size), Some(ns)) =>
+                    format!("timestamps of {} bytes, {ns} ns a tick", size.len()),
+                _ => "no timestamps".to_owned(),
+            }
         );
     }
     for (n, name, e) in &events {
+        let cycle = match xcp_a2l::ifdata::time_unit(u16::from(e.time_unit)) {
+            _ if e.time_cycle == 0 => "sporadic".to_owned(),
+            Some((_, ns)) => format!("cycle {}", duration_words(u64::from(e.time_cycle) * ns)),
+            None => format!("cycle {} in unit code {}", e.time_cycle, e.time_unit),
+        };
         let _ = writeln!(
             o,
-            "    event {n:<3} {name:<12} cycle {} (unit code {}), priority {}",
-            e.time_cycle, e.time_unit, e.priority
+            "    event {n:<3} {name:<12} {cycle}, priority {}",
+            e.priority
         );
     }
     if let Some((segments, props)) = pag {
         let _ = writeln!(
             o,
             "  PAG          {segments} segment(s), freeze {}",
-            props & 1 != 0
+            if props & 1 != 0 {
+                "supported"
+            } else {
+                "not supported"
+            }
         );
     }
     if let Some(p) = pgm {
@@ -415,6 +432,20 @@ pub(crate) struct FlashArgs {
     file: PathBuf,
 }
 
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// A duration in nanoseconds in the largest unit that keeps it whole (`10 ms`).
+fn duration_words(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{} s", n / 1_000_000_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} ms", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{} us", n / 1_000),
+        n => format!("{n} ns"),
+    }
+}
+
 /// `xcpkit flash FILE`: clear, program, verify, reset, with progress.
 pub(crate) fn flash(args: &FlashArgs) -> anyhow::Result<()> {
     let image = Image::load(&args.file)?;
@@ -426,7 +457,7 @@ pub(crate) fn flash(args: &FlashArgs) -> anyhow::Result<()> {
                 let pct = (p.done * 100).checked_div(p.total).unwrap_or(100);
                 if (p.phase, pct / 10) != last {
                     last = (p.phase, pct / 10);
-                    eprintln!("  {:?} {pct:3} %", p.phase);
+                    eprintln!("  {} {pct:3} %", p.phase);
                 }
             }),
     )?;
@@ -442,7 +473,7 @@ pub(crate) fn flash(args: &FlashArgs) -> anyhow::Result<()> {
         },
         report
             .verified_with
-            .map_or_else(|| "a read-back".to_owned(), |t| format!("{t:?}"))
+            .map_or_else(|| "a read-back".to_owned(), |t| t.to_string())
     );
     Ok(())
 }

@@ -112,15 +112,48 @@ fn every_subcommand_against_the_ecu() {
     let e = ecu(&[], "plain");
     let url = e.url.as_str();
 
+    // `info` in the standard's words: the whole text, pinned.
     let info = ok(&["info", "-t", url]);
-    assert!(info.contains("identity     xcpkit_ecu"), "{info}");
-    assert!(info.contains("EPK          xcpkit ecu"), "{info}");
-    assert!(info.contains("event 3   stress"), "{info}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        info,
+        format!(
+            "slave at {url}
+  identity     xcpkit_ecu
+  file         xcpkit_ecu
+  EPK          xcpkit ecu {version}
+  versions     protocol 1.5, transport 1.5
+  session      BYTE_ORDER_MSB_LAST, ADDRESS_GRANULARITY_BYTE, MAX_CTO 255, MAX_DTO 1468, slave block mode on, master block mode on (MAX_BS 255)
+  resources    CAL/PAG, DAQ, STIM, PGM (locked: none)
+  DAQ          DYNAMIC, 256 lists (0 predefined), IDENTIFICATION_FIELD_TYPE_RELATIVE_WORD_ALIGNED, timestamps of 4 bytes, 1 ns a tick
+    event 0   1ms          cycle 1 ms, priority 3
+    event 1   10ms         cycle 10 ms, priority 2
+    event 2   100ms        cycle 100 ms, priority 1
+    event 3   stress       sporadic, priority 0
+  PAG          2 segment(s), freeze not supported
+  PGM          8 sector(s)
+"
+        )
+    );
     let info: serde_json::Value =
         serde_json::from_str(&ok(&["info", "-t", url, "--json"])).expect("JSON");
     assert_eq!(info["max_cto"], 255);
+    assert_eq!(info["byte_order"], "BYTE_ORDER_MSB_LAST");
     assert_eq!(info["daq"]["dynamic"], true);
+    assert_eq!(
+        info["daq"]["id_field"],
+        "IDENTIFICATION_FIELD_TYPE_RELATIVE_WORD_ALIGNED"
+    );
     assert_eq!(info["events"].as_array().map(Vec::len), Some(4));
+    assert_eq!(info["events"][1]["unit_name"], "UNIT_1MS");
+    assert_eq!(info["events"][1]["cycle_ns"], 10_000_000);
+
+    // Event-relative measurements are polled like any other (the trigger serves them).
+    let polled = ok(&["read", "-t", url, "engine_speed", "torque", "throttle"]);
+    assert_eq!(polled.lines().count(), 3, "{polled}");
+    for (line, name) in polled.lines().zip(["engine_speed", "torque", "throttle"]) {
+        assert!(line.starts_with(&format!("{name} = ")), "{polled}");
+    }
 
     let fetched = dir().join("fetched.a2l");
     ok(&["fetch-a2l", "-t", url, "-o", path(&fetched)]);
@@ -186,8 +219,17 @@ fn every_subcommand_against_the_ecu() {
         ":020000040800F2\n:0400000001020304F2\n:0400040005060708DE\n:00000001FF\n",
     )
     .expect("hex");
-    let out = ok(&["flash", "-t", url, "--no-reset", path(&hex_file)]);
-    assert!(out.contains("flashed 8 bytes in 1 segment(s)"), "{out}");
+    let o = xcpkit(&["flash", "-t", url, "--no-reset", path(&hex_file)]);
+    let (out, progress) = text(&o);
+    assert!(o.status.success(), "{progress}");
+    assert_eq!(
+        out,
+        "flashed 8 bytes in 1 segment(s), 2 packets (master block mode), verified with XCP_CRC_32\n"
+    );
+    assert_eq!(
+        progress,
+        "  clearing 100 %\n  programming 100 %\n  verifying 100 %\n"
+    );
     let dump = ok(&["upload", "-t", url, "--ext", "1", "0x08000000", "8"]);
     assert!(dump.contains("01 02 03 04 05 06 07 08"), "{dump}");
 
@@ -210,6 +252,51 @@ fn every_subcommand_against_the_ecu() {
     );
     // The slave refuses: exit code 4.
     fails(&["upload", "-t", url, "--ext", "9", "0x0", "4"], 4, "ERR_");
+}
+
+#[test]
+fn a2l_show_xcp_speaks_the_standards_words() {
+    // XCPlite's hello_xcp A2L as a master has it after fetch-a2l: its A2ML include missing.
+    let a2l = dir().join("hello_xcp.a2l");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/a2l/xcplite_hello_xcp_200.a2l"),
+        &a2l,
+    )
+    .expect("copy");
+    let o = xcpkit(&["a2l", "show", path(&a2l), "xcp"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("\"XCP_104.aml\" is not there"), "{err}");
+    assert_eq!(
+        out,
+        "EPK \"200\" at 0x80000000
+PROTOCOL_LAYER version 0x0104 T1 1000 ms T2 2000 ms T3 0 ms T4 0 ms T5 0 ms T6 0 ms T7 0 ms MAX_CTO 248 MAX_DTO 512 BYTE_ORDER_MSB_LAST ADDRESS_GRANULARITY_BYTE
+DAQ DYNAMIC MAX_DAQ 0 MAX_EVENT_CHANNEL 2 MIN_DAQ 0 MAX_ODT_ENTRY_SIZE_DAQ 248 IDENTIFICATION_FIELD_TYPE_RELATIVE_BYTE OVERLOAD_INDICATION_PID TIMESTAMP_SUPPORTED 1 SIZE_DWORD UNIT_1NS
+  EVENT \"calc_power\" channel 0 DAQ sporadic priority 0 MAX_DAQ_LIST 255
+  EVENT \"mainloop\" channel 1 DAQ sporadic priority 0 MAX_DAQ_LIST 255
+XCP on UDP: port 5555 (no address given)
+(some IF_DATA XCP did not match the A2ML and was skipped)
+"
+    );
+}
+
+#[test]
+fn an_error_chain_says_each_cause_once() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    let o = xcpkit(&["read", "-t", &format!("tcp://127.0.0.1:{port}"), "idle_rpm"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: cannot reach tcp://127.0.0.1:{port}: connecting to slave 127.0.0.1:{port} (TCP): \
+             nothing listens there; check the address and port and that the slave runs: \
+             Connection refused (os error 111)\n"
+        )
+    );
 }
 
 #[test]
