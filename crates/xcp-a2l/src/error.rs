@@ -41,6 +41,24 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The file has several MODULEs and nothing says which to use.
+    #[error("{path} has {} MODULEs ({}); choose one with --module NAME", modules.len(), modules.join(", "))]
+    AmbiguousModule {
+        /// The file.
+        path: PathBuf,
+        /// Their names, in file order.
+        modules: Vec<String>,
+    },
+    /// The MODULE asked for is not in the file.
+    #[error("{path} has no MODULE \"{name}\"; it has {}", modules.join(", "))]
+    UnknownModule {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        modules: Vec<String>,
+    },
     /// No object of that name.
     #[error("no object named \"{name}\" in the A2L{}", if similar.is_empty() { String::new() } else { format!("; similar: {}", similar.join(", ")) })]
     NotFound {

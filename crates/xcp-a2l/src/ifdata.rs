@@ -293,6 +293,18 @@ pub enum Transport {
     },
 }
 
+impl Transport {
+    /// Which bus: `TCP`, `UDP`, `CAN`, `SxI` or `USB`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Ip { protocol, .. } => protocol,
+            Self::Can { .. } => "CAN",
+            Self::Sxi { .. } => "SxI",
+            Self::Usb { .. } => "USB",
+        }
+    }
+}
+
 /// The keyword and length in nanoseconds of an A2L/XCP time unit code (`UNIT_1MS` is 6).
 pub fn time_unit(code: u16) -> Option<(&'static str, u64)> {
     const UNITS: [(&str, u64); 10] = [

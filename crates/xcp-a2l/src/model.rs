@@ -16,8 +16,12 @@ use crate::ifdata;
 pub struct LoadOptions {
     /// Turn every warning into an error.
     pub strict: bool,
-    /// The MODULE to use when the file has several (default: the first).
+    /// The MODULE to use when the file has several. Without it: the only one, else the one
+    /// whose IF_DATA XCP describes [`transport`](Self::transport), else an error listing them.
     pub module: Option<String>,
+    /// The transport the file is used with (`TCP`, `UDP`, `CAN`, `SxI`, `USB`), to pick the
+    /// MODULE of a file with several.
+    pub transport: Option<String>,
 }
 
 /// An ECU address.
@@ -287,7 +291,7 @@ impl Object {
 /// A loaded A2L file with its MODULE indexed by name.
 pub struct A2l {
     path: PathBuf,
-    file: a2lfile::A2lFile,
+    file: std::sync::Arc<a2lfile::A2lFile>,
     module: usize,
     dialect: Dialect,
     byte_order: ByteOrder,
@@ -303,6 +307,55 @@ impl std::fmt::Debug for A2l {
             .field("module", &self.module_name())
             .finish_non_exhaustive()
     }
+}
+
+fn module_names(file: &a2lfile::A2lFile) -> Vec<String> {
+    file.project
+        .module
+        .iter()
+        .map(|m| m.get_name().to_owned())
+        .collect()
+}
+
+/// The MODULE to use when none is named: the only one, else the one whose IF_DATA XCP
+/// describes `transport`.
+fn pick_module(
+    path: &Path,
+    file: &a2lfile::A2lFile,
+    modules: &[String],
+    transport: Option<&str>,
+) -> Result<usize, Error> {
+    match modules.len() {
+        0 => {
+            return Err(Error::NoModule {
+                path: path.to_path_buf(),
+            });
+        }
+        1 => return Ok(0),
+        _ => {}
+    }
+    if let Some(t) = transport {
+        let serving: Vec<usize> = file
+            .project
+            .module
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                ifdata::Xcp::from_module(m)
+                    .transports
+                    .iter()
+                    .any(|x| x.kind().eq_ignore_ascii_case(t))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if let [one] = serving[..] {
+            return Ok(one);
+        }
+    }
+    Err(Error::AmbiguousModule {
+        path: path.to_path_buf(),
+        modules: modules.to_vec(),
+    })
 }
 
 /// Counts of what a module holds.
@@ -390,13 +443,70 @@ impl A2l {
                 warnings,
             });
         }
+        let modules = module_names(&file);
         let module = match &options.module {
-            Some(name) => file.project.module.index(name),
-            None => (!file.project.module.is_empty()).then_some(0),
-        }
-        .ok_or_else(|| Error::NoModule {
-            path: path.to_path_buf(),
+            Some(name) => {
+                modules
+                    .iter()
+                    .position(|m| m == name)
+                    .ok_or_else(|| Error::UnknownModule {
+                        path: path.to_path_buf(),
+                        name: name.clone(),
+                        modules: modules.clone(),
+                    })?
+            }
+            None => pick_module(path, &file, &modules, options.transport.as_deref())?,
+        };
+        let a2l = Self::for_module(path, std::sync::Arc::new(file), module)?;
+        Ok((a2l, warnings))
+    }
+
+    /// Every MODULE of the file, each as an [`A2l`] of its own (the file is parsed once).
+    ///
+    /// # Errors
+    /// As [`A2l::load`]; [`Error::NoModule`] when the file has none.
+    pub fn load_all(
+        path: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<(Vec<Self>, Vec<Warning>), Error> {
+        let (first, warnings) = Self::load(
+            path,
+            &LoadOptions {
+                module: None,
+                transport: None,
+                ..options.clone()
+            },
+        )
+        .or_else(|e| match e {
+            // Several modules and no way to choose: load the first, the others follow.
+            Error::AmbiguousModule { path, modules } => Self::load(
+                &path,
+                &LoadOptions {
+                    module: modules.first().cloned(),
+                    ..options.clone()
+                },
+            ),
+            other => Err(other),
         })?;
+        let file = std::sync::Arc::clone(&first.file);
+        let path = first.path.clone();
+        let mut all = Vec::with_capacity(file.project.module.len());
+        for i in 0..file.project.module.len() {
+            all.push(Self::for_module(&path, std::sync::Arc::clone(&file), i)?);
+        }
+        Ok((all, warnings))
+    }
+
+    /// The names of the file's MODULEs, in file order.
+    pub fn module_names(&self) -> Vec<String> {
+        module_names(&self.file)
+    }
+
+    fn for_module(
+        path: &Path,
+        file: std::sync::Arc<a2lfile::A2lFile>,
+        module: usize,
+    ) -> Result<Self, Error> {
         let dialect = match &file.asap2_version {
             Some(v) if v.version_no > 1 || v.upgrade_no >= 70 => Dialect::V17,
             _ => Dialect::Legacy,
@@ -447,7 +557,7 @@ impl A2l {
             }
         }
         a2l.compus = compus;
-        Ok((a2l, warnings))
+        Ok(a2l)
     }
 
     /// The underlying `a2lfile` model, for anything this crate does not resolve.

@@ -232,3 +232,32 @@ fn a_missing_a2l_fragment_is_a_warning_and_the_rest_loads() {
         Some(0x1000)
     );
 }
+
+#[test]
+fn a_file_of_several_modules_needs_one_named_unless_the_transport_picks_it() {
+    let text = "ASAP2_VERSION 1 71\n/begin PROJECT p \"\"\n\
+                /begin MODULE left \"\" /end MODULE\n\
+                /begin MODULE right \"\" /end MODULE\n/end PROJECT\n";
+    let err = A2l::from_text(text, &LoadOptions::default())
+        .expect_err("two modules, nothing to choose by")
+        .to_string();
+    assert!(
+        err.contains("has 2 MODULEs (left, right); choose one with --module NAME"),
+        "{err}"
+    );
+    let by_tcp = LoadOptions {
+        transport: Some("TCP".into()),
+        ..LoadOptions::default()
+    };
+    assert!(
+        A2l::from_text(text, &by_tcp).is_err(),
+        "neither describes XCP on TCP"
+    );
+    let named = LoadOptions {
+        module: Some("right".into()),
+        ..LoadOptions::default()
+    };
+    let (a2l, _) = A2l::from_text(text, &named).expect("named");
+    assert_eq!(a2l.module_name(), "right");
+    assert_eq!(a2l.module_names(), ["left", "right"]);
+}

@@ -72,8 +72,9 @@ impl Kind {
     }
 }
 
-fn load(file: &PathBuf, strict: bool) -> anyhow::Result<A2l> {
-    let (a2l, warnings) = A2l::load(
+/// Every MODULE of the file (warnings on stderr).
+fn load(file: &PathBuf, strict: bool) -> anyhow::Result<Vec<A2l>> {
+    let (all, warnings) = A2l::load_all(
         file,
         &LoadOptions {
             strict,
@@ -83,7 +84,59 @@ fn load(file: &PathBuf, strict: bool) -> anyhow::Result<A2l> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    Ok(a2l)
+    Ok(all)
+}
+
+/// Every object of every module as `(module index, name as shown, name in its module,
+/// kind)`: a name defined in more than one module is shown as `MODULE::name`.
+fn all_names(modules: &[A2l]) -> Vec<(usize, String, String, ObjectKind)> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut names = Vec::new();
+    for (i, a2l) in modules.iter().enumerate() {
+        for (name, kind) in a2l.names() {
+            *seen.entry(name.clone()).or_default() += 1;
+            names.push((i, name, kind));
+        }
+    }
+    names
+        .into_iter()
+        .map(|(i, name, kind)| {
+            let shown = if seen.get(&name).copied().unwrap_or(0) > 1 {
+                format!("{}::{name}", modules[i].module_name())
+            } else {
+                name.clone()
+            };
+            (i, shown, name, kind)
+        })
+        .collect()
+}
+
+/// The module and object a name means: `MODULE::name`, or a name only one module has.
+fn find<'a>(modules: &'a [A2l], name: &'a str) -> anyhow::Result<(&'a A2l, &'a str)> {
+    if let Some((module, rest)) = name.split_once("::")
+        && let Some(a2l) = modules.iter().find(|m| m.module_name() == module)
+    {
+        return Ok((a2l, rest));
+    }
+    let having: Vec<&A2l> = modules.iter().filter(|m| m.object(name).is_ok()).collect();
+    match having[..] {
+        [one] => Ok((one, name)),
+        [] => {
+            // The first module's error names similar objects.
+            let first = modules.first().context("the file has no MODULE")?;
+            first.object(name)?;
+            Ok((first, name))
+        }
+        _ => bail!(
+            "\"{name}\" is in {} MODULEs; name one: {}",
+            having.len(),
+            having
+                .iter()
+                .map(|m| format!("{}::{name}", m.module_name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Runs `xcpkit a2l …`.
@@ -96,30 +149,38 @@ pub(crate) fn run(args: &A2lArgs) -> anyhow::Result<()> {
             kind,
             filter,
         } => {
-            let a2l = load(file, false)?;
+            let modules = load(file, false)?;
             let re = filter
                 .as_deref()
                 .map(regex::Regex::new)
                 .transpose()
                 .context("--filter is not a valid regular expression")?;
-            let selected = a2l.names().filter(|(name, k)| {
+            let names = all_names(&modules);
+            let selected = names.iter().filter(|(_, shown, _, k)| {
                 kind.is_none_or(|want| want.matches(*k))
-                    && re.as_ref().is_none_or(|r| r.is_match(name))
+                    && re.as_ref().is_none_or(|r| r.is_match(shown))
             });
             if *json {
-                let list: Vec<_> = selected.map(|(name, _)| json_entry(&a2l, &name)).collect();
+                let list: Vec<_> = selected
+                    .map(|(i, shown, name, _)| {
+                        let mut v = json_entry(&modules[*i], name);
+                        v["name"] = json!(shown);
+                        v["module"] = json!(modules[*i].module_name());
+                        v
+                    })
+                    .collect();
                 let text = serde_json::to_string_pretty(&list)?;
                 return emit(&format!("{text}\n"));
             }
             let mut out = String::new();
             let mut n = 0;
-            for (name, k) in selected {
-                let addr = a2l
-                    .object(&name)
+            for (i, shown, name, k) in selected {
+                let addr = modules[*i]
+                    .object(name)
                     .ok()
                     .and_then(|o| o.address)
                     .map_or_else(|| "-".to_owned(), |a| format!("{}:0x{:08X}", a.ext, a.addr));
-                let _ = writeln!(out, "{:<12} {name:<40} {addr}", k.keyword());
+                let _ = writeln!(out, "{:<12} {shown:<40} {addr}", k.keyword());
                 n += 1;
             }
             emit(&out)?;
@@ -127,10 +188,19 @@ pub(crate) fn run(args: &A2lArgs) -> anyhow::Result<()> {
             Ok(())
         }
         A2lCommand::Show { file, name } => {
-            let a2l = load(file, false)?;
+            let modules = load(file, false)?;
             if name == "xcp" {
-                emit(&show_xcp(&a2l))
+                let several = modules.len() > 1;
+                let mut text = String::new();
+                for a2l in &modules {
+                    if several {
+                        let _ = writeln!(text, "MODULE {}", a2l.module_name());
+                    }
+                    text.push_str(&show_xcp(a2l));
+                }
+                emit(&text)
             } else {
+                let (a2l, name) = find(&modules, name)?;
                 emit(&show(&a2l.object(name)?))
             }
         }
@@ -203,18 +273,18 @@ fn num(v: f64) -> String {
 }
 
 fn check(file: &PathBuf, strict: bool) -> anyhow::Result<()> {
-    let a2l = match A2l::load(
+    let modules = match A2l::load_all(
         file,
         &LoadOptions {
             strict,
             ..LoadOptions::default()
         },
     ) {
-        Ok((a2l, warnings)) => {
+        Ok((modules, warnings)) => {
             for w in &warnings {
                 out!("warning: {w}");
             }
-            a2l
+            modules
         }
         Err(xcp_a2l::Error::Strict { warnings, .. }) => {
             for w in &warnings {
@@ -226,25 +296,27 @@ fn check(file: &PathBuf, strict: bool) -> anyhow::Result<()> {
     };
     // Objects whose description is broken (dangling references, missing layouts) are errors.
     let mut errors = 0;
-    for (name, _) in a2l.names() {
-        if let Err(e) = a2l.object(&name) {
-            out!("error: {e}");
-            errors += 1;
+    for a2l in &modules {
+        for (name, _) in a2l.names() {
+            if let Err(e) = a2l.object(&name) {
+                out!("error: {}: {e}", a2l.module_name());
+                errors += 1;
+            }
         }
+        let c = a2l.counts();
+        out!(
+            "{}: module {}, ASAP2 {}, {} measurements, {} characteristics, {} axis points, {} blobs, {} instances",
+            file.display(),
+            a2l.module_name(),
+            a2l.version()
+                .map_or_else(|| "?".to_owned(), |(v, u)| format!("{v}.{u}")),
+            c.measurements,
+            c.characteristics,
+            c.axis_pts,
+            c.blobs,
+            c.instances
+        );
     }
-    let c = a2l.counts();
-    out!(
-        "{}: module {}, ASAP2 {}, {} measurements, {} characteristics, {} axis points, {} blobs, {} instances",
-        file.display(),
-        a2l.module_name(),
-        a2l.version()
-            .map_or_else(|| "?".to_owned(), |(v, u)| format!("{v}.{u}")),
-        c.measurements,
-        c.characteristics,
-        c.axis_pts,
-        c.blobs,
-        c.instances
-    );
     if errors > 0 {
         bail!("{errors} object(s) cannot be resolved");
     }

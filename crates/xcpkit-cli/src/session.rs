@@ -23,6 +23,10 @@ pub(crate) struct Conn {
     /// T1, the command timeout, in milliseconds (default: the profile's, else 1000).
     #[arg(long, value_name = "MS")]
     pub(crate) timeout_ms: Option<u64>,
+    /// The A2L MODULE to use (default: the only one, else the one whose IF_DATA XCP
+    /// describes this transport).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) module: Option<String>,
 }
 
 impl Conn {
@@ -43,6 +47,7 @@ impl Conn {
         let (url, timeout_ms, profile_a2l) = self.resolve()?;
         let mut options = Options {
             a2l: a2l.or(profile_a2l),
+            module: self.module.clone(),
             ..Options::default()
         };
         let t = Duration::from_millis(timeout_ms.max(1));

@@ -282,6 +282,75 @@ XCP on UDP: port 5555 (no address given)
 }
 
 #[test]
+fn a_project_of_two_included_modules_is_read_whole() {
+    let e = ecu(&[], "two-modules");
+    let text = std::fs::read_to_string(&e.a2l).expect("the ECU's A2L");
+    let begin = text.find("  /begin MODULE").expect("a MODULE");
+    let end = text.find("  /end MODULE").expect("its end") + "  /end MODULE".len();
+    let module = &text[begin..end];
+    // Two ECUs, one file each: the same objects, one served over TCP, the other over UDP.
+    let a = module.replacen("/begin MODULE xcpkit_ecu", "/begin MODULE ecu_a", 1);
+    let b = module
+        .replacen("/begin MODULE xcpkit_ecu", "/begin MODULE ecu_b", 1)
+        .replace("/begin XCP_ON_TCP_IP", "/begin XCP_ON_UDP_IP")
+        .replace("/end XCP_ON_TCP_IP", "/end XCP_ON_UDP_IP");
+    let d = dir().join("two-modules");
+    std::fs::create_dir_all(&d).expect("dir");
+    std::fs::write(d.join("ecu_a.a2l"), a).expect("write");
+    std::fs::write(d.join("ecu_b.a2l"), b).expect("write");
+    let main = d.join("bench.a2l");
+    std::fs::write(
+        &main,
+        format!(
+            "{}\n/begin PROJECT bench \"\"\n  /include \"ecu_a.a2l\"\n  /include \"ecu_b.a2l\"\n/end PROJECT\n",
+            text.lines().next().expect("ASAP2_VERSION")
+        ),
+    )
+    .expect("write");
+    let main = path(&main);
+
+    let check = ok(&["a2l", "check", main]);
+    assert!(
+        check.contains("module ecu_a, ASAP2 1.71") && check.contains("module ecu_b, ASAP2 1.71"),
+        "{check}"
+    );
+    let list = ok(&["a2l", "list", main, "--filter", "^ecu_.::counter_1ms$"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.contains("ecu_a::counter_1ms") && list.contains("ecu_b::counter_1ms"),
+        "{list}"
+    );
+    fails(
+        &["a2l", "show", main, "counter_1ms"],
+        1,
+        "\"counter_1ms\" is in 2 MODULEs; name one: ecu_a::counter_1ms, ecu_b::counter_1ms",
+    );
+    let shown = ok(&["a2l", "show", main, "ecu_b::counter_1ms"]);
+    assert!(shown.starts_with("MEASUREMENT counter_1ms"), "{shown}");
+    let xcp = ok(&["a2l", "show", main, "xcp"]);
+    assert!(
+        xcp.contains("MODULE ecu_a") && xcp.contains("MODULE ecu_b") && xcp.contains("XCP on UDP"),
+        "{xcp}"
+    );
+
+    // A session picks the module that serves its transport, or the one named.
+    let url = e.url.as_str();
+    let read = ok(&["read", "-t", url, "--a2l", main, "idle_rpm"]);
+    assert!(read.starts_with("idle_rpm = "), "{read}");
+    let read = ok(&[
+        "read", "-t", url, "--a2l", main, "--module", "ecu_b", "idle_rpm",
+    ]);
+    assert!(read.starts_with("idle_rpm = "), "{read}");
+    fails(
+        &[
+            "read", "-t", url, "--a2l", main, "--module", "ecu_c", "idle_rpm",
+        ],
+        2,
+        "has no MODULE \"ecu_c\"; it has ecu_a, ecu_b",
+    );
+}
+
+#[test]
 fn an_error_chain_says_each_cause_once() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = free.local_addr().expect("addr").port();

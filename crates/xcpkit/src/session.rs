@@ -69,6 +69,9 @@ pub struct Options {
     pub eth: EthConfig,
     /// Refuse an A2L whose EPK differs from the slave's (default `true`).
     pub check_epk: bool,
+    /// The A2L MODULE to use; without it, the only one, else the one whose IF_DATA XCP
+    /// describes the URL's transport.
+    pub module: Option<String>,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             master: Config::default(),
             eth: EthConfig::default(),
             check_epk: true,
+            module: None,
         }
     }
 }
@@ -244,6 +248,8 @@ pub struct Session {
     check_epk: bool,
     /// CRC-32 of the A2L's text (recordings name the A2L they were made with).
     a2l_crc: Option<u32>,
+    /// The A2L MODULE asked for.
+    module: Option<String>,
 }
 
 fn text_of(bytes: &[u8]) -> String {
@@ -323,9 +329,10 @@ impl Session {
             slave_epk,
             check_epk: options.check_epk,
             a2l_crc: None,
+            module: options.module.clone(),
         };
         if let Some(path) = &options.a2l {
-            let (a2l, warnings) = A2l::load(path, &LoadOptions::default())?;
+            let (a2l, warnings) = A2l::load(path, &s.load_options())?;
             for w in warnings {
                 tracing::warn!("{}: {w}", path.display());
             }
@@ -333,6 +340,21 @@ impl Session {
             s.a2l_crc = std::fs::read(path).ok().map(|b| crc32fast::hash(&b));
         }
         Ok(s)
+    }
+
+    /// How this session's A2L is loaded: its MODULE by name, or by the URL's transport.
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            module: self.module.clone(),
+            transport: Some(
+                match self.target {
+                    Target::Tcp(_) => "TCP",
+                    Target::Udp(_) => "UDP",
+                }
+                .to_owned(),
+            ),
+            ..LoadOptions::default()
+        }
     }
 
     /// Uses `a2l`, checking its EPK against the slave's.
@@ -368,7 +390,7 @@ impl Session {
     /// As [`fetch_a2l`](Self::fetch_a2l) and the A2L's own.
     pub fn load_a2l_from_slave(&mut self) -> Result<(), Error> {
         let text = self.fetch_a2l()?;
-        let (a2l, _) = A2l::from_text(&text, &LoadOptions::default())?;
+        let (a2l, _) = A2l::from_text(&text, &self.load_options())?;
         self.set_a2l(a2l)?;
         self.a2l_crc = Some(crc32fast::hash(text.as_bytes()));
         Ok(())
