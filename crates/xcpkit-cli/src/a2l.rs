@@ -342,7 +342,15 @@ fn show(o: &Object) -> String {
     }
     let _ = writeln!(s, "  type         {} {}", o.datatype, o.byte_order);
     if !o.dims.is_empty() {
-        let _ = writeln!(s, "  dimensions   {:?}", o.dims);
+        let _ = writeln!(
+            s,
+            "  dimensions   {}",
+            o.dims
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" × ")
+        );
     }
     if let Some(l) = &o.layout {
         let _ = writeln!(s, "  layout       {} {}", l.name, l.index_mode);
@@ -368,9 +376,12 @@ fn show(o: &Object) -> String {
             a.axis_pts
                 .as_ref()
                 .map_or_else(String::new, |r| format!(", points in {r}")),
-            a.fixed
-                .as_ref()
-                .map_or_else(String::new, |f| format!(", fixed {f:?}"))
+            a.fixed.as_ref().map_or_else(String::new, |f| {
+                format!(
+                    ", fixed {}",
+                    f.iter().map(|v| num(*v)).collect::<Vec<_>>().join(", ")
+                )
+            })
         );
     }
     let _ = writeln!(
@@ -411,7 +422,15 @@ fn show(o: &Object) -> String {
         let _ = writeln!(s, "  bit mask     0x{m:X}");
     }
     if !o.events.is_empty() {
-        let _ = writeln!(s, "  events       {:?}", o.events);
+        let _ = writeln!(
+            s,
+            "  events       {}",
+            o.events
+                .iter()
+                .map(|e| format!("channel {e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     s
 }
@@ -424,7 +443,14 @@ fn describe(c: &Conversion) -> String {
             coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4], coeffs[5]
         ),
         Conversion::TabIntp { table, .. } | Conversion::TabNoIntp { table, .. } => {
-            format!(": {table:?}")
+            format!(
+                ": {}",
+                table
+                    .iter()
+                    .map(|(x, y)| format!("{} → {}", num(*x), num(*y)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         Conversion::TabVerb(t) => format!(
             ": {}",

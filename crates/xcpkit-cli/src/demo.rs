@@ -73,22 +73,12 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let c = *m.connect_info().context("connected")?;
     let p = *m.params();
     out!(
-        "connected: {ident}, EPK {:?}; {:?}, MAX_CTO {}, MAX_DTO {}, resources {}",
-        s.slave_epk().unwrap_or("?"),
+        "connected: {ident}, EPK \"{}\"; {}, MAX_CTO {}, MAX_DTO {}, resources {}",
+        s.slave_epk().unwrap_or("(none)"),
         c.byte_order(),
         p.max_cto,
         p.max_dto,
-        [
-            (0x01, "CAL/PAG"),
-            (0x04, "DAQ"),
-            (0x08, "STIM"),
-            (0x10, "PGM")
-        ]
-        .iter()
-        .filter(|(b, _)| c.resources.0 & b != 0)
-        .map(|(_, n)| *n)
-        .collect::<Vec<_>>()
-        .join(" ")
+        c.resources
     );
     let text = s.fetch_a2l()?;
     s.load_a2l_from_slave()?;

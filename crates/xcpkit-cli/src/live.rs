@@ -24,6 +24,11 @@ impl Live {
         }
     }
 
+    /// Whether standard error is a terminal (lines are redrawn in place).
+    pub(crate) const fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
     /// Shows `text`: redrawn on a terminal, a new line in a log when the last is old enough.
     pub(crate) fn show(&mut self, text: &str) {
         let mut err = std::io::stderr().lock();

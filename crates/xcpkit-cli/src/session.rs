@@ -456,16 +456,32 @@ pub(crate) fn flash(args: &FlashArgs) -> anyhow::Result<()> {
     let image = Image::load(&args.file)?;
     let mut s = args.conn.open(None)?;
     let mut last = (Phase::Reset, usize::MAX);
+    let mut live = crate::live::Live::new();
     let report = block_on(
         s.master()
             .program_image(&image, args.ext, !args.no_reset, &mut |p| {
                 let pct = (p.done * 100).checked_div(p.total).unwrap_or(100);
-                if (p.phase, pct / 10) != last {
+                if live.is_terminal() {
+                    // A bar per phase, redrawn in place.
+                    if p.phase != last.0 && last.1 != usize::MAX {
+                        live.finish();
+                    }
+                    let bar = pct.min(100) / 5;
+                    live.show(&format!(
+                        "  {:<11} [{}{}] {pct:3} %",
+                        p.phase.to_string(),
+                        "#".repeat(bar),
+                        ".".repeat(20 - bar)
+                    ));
+                    last = (p.phase, pct / 10);
+                } else if (p.phase, pct / 10) != last {
+                    // In a log: a line per tenth of each phase.
                     last = (p.phase, pct / 10);
                     eprintln!("  {} {pct:3} %", p.phase);
                 }
             }),
     )?;
+    live.finish();
     out!(
         "flashed {} bytes in {} segment(s), {} packets{}, verified with {}",
         report.bytes,

@@ -188,6 +188,12 @@ impl Ecu {
             // Paces the next attempt: a late answer to this one is read and dropped.
             let _ = rx.recv(Duration::from_millis(100));
         };
+        // An earlier attempt's socket may have had the same port (the OS reuses them), and
+        // the slave may still answer its CONNECT: let such late answers arrive and drop them.
+        let quiet_by = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < quiet_by
+            && matches!(rx.recv(Duration::from_millis(100)), Ok(Some(_)))
+        {}
         let mut read = || {
             tx.send_now(&encode(Cmd::ShortUpload {
                 count: 4,
