@@ -163,7 +163,7 @@ impl Shared {
         if let Some(poll) = self.polls.get(usize::from(event))
             && poll.is_armed()
         {
-            poll.serve(&mut instance);
+            instance = serve_poll(poll, instance);
         }
         let ctx = TriggerCtx {
             queue: &self.queue,
@@ -184,6 +184,15 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
+
+/// Carries out a poll waiting for this trigger: out of line, so the trigger's usual path
+/// is the armed check alone, with the instance never taken by reference there.
+#[cold]
+#[inline(never)]
+fn serve_poll<'a>(poll: &PollSlot, mut instance: Instance<'a>) -> Instance<'a> {
+    poll.serve(&mut instance);
+    instance
 }
 
 /// An XCP slave: the registry of events, calibration segments and measurements, the DAQ
