@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("xcpkit", &["*"]),
+    ("xcpkit-ecu", &["xcp-proto", "xcp-slave"]),
     ("xcpkit-cli", &["*"]),
     ("xtask", &[]),
     ("xcp-fuzz", &["xcp-proto", "xcp-slave", "xcp-transport"]),

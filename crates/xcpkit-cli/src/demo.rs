@@ -254,9 +254,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     out!(
         "done in {:.1} s; the ECU ran {} / {} / {} cycles of its 1 / 10 / 100 ms tasks",
         started.elapsed().as_secs_f64(),
-        cycles[0],
-        cycles[1],
-        cycles[2]
+        cycles.task_1ms,
+        cycles.task_10ms,
+        cycles.task_100ms
     );
     Ok(())
 }

@@ -1,10 +1,8 @@
 //! `xcpkit ecu`: the virtual ECU, served over XCP on TCP and/or UDP.
 //!
-//! The model lives in [`model`]; this module parses the options, binds the transports, starts
+//! The model lives in the `xcpkit-ecu` crate; this module parses the options, binds the transports, starts
 //! the tasks and waits for Ctrl-C (or SIGTERM), then stops everything in order: tasks first,
 //! then the server, which hands over what is still queued.
-
-mod model;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,7 +25,8 @@ use xcp_slave::{DemoSeedKey, Server, SlaveConfig, TransportDesc};
 use xcp_transport::either::Either;
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 
-pub(crate) use model::SEED_KEY_SECRET;
+pub(crate) use xcpkit_ecu::SEED_KEY_SECRET;
+use xcpkit_ecu::{Cycles, Ecu, Stress, Tasks};
 
 /// Options of `xcpkit ecu`.
 #[derive(Debug, Args)]
@@ -77,14 +76,13 @@ pub(crate) struct InProcess {
     /// Where it listens.
     pub(crate) addr: SocketAddr,
     server: Server,
-    tasks: model::Tasks,
+    tasks: Tasks,
 }
 
 impl InProcess {
     /// Builds the model and serves it on an ephemeral loopback port.
     pub(crate) fn start() -> anyhow::Result<Self> {
-        let ecu =
-            model::Ecu::build(SlaveConfig::default(), None).context("building the ECU model")?;
+        let ecu = Ecu::build(SlaveConfig::default(), None).context("building the ECU model")?;
         let mut c = ServerConfig::new(Protocol::Tcp);
         c.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let server = EthServer::bind(c).context("cannot serve XCP on 127.0.0.1")?;
@@ -100,7 +98,7 @@ impl InProcess {
     }
 
     /// Stops tasks and server; returns the cycles of the 1/10/100 ms tasks.
-    pub(crate) fn stop(self) -> [u64; 4] {
+    pub(crate) fn stop(self) -> Cycles {
         let cycles = self.tasks.stop();
         self.server.stop();
         cycles
@@ -133,7 +131,7 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     let seed_key = args
         .seed_key
         .then(|| Box::new(DemoSeedKey::new(SEED_KEY_SECRET, 4)) as Box<dyn xcp_slave::SeedKey>);
-    let ecu = model::Ecu::build(config, seed_key).context("building the ECU model")?;
+    let ecu = Ecu::build(config, seed_key).context("building the ECU model")?;
 
     let eth = |protocol, bind| {
         let mut c = ServerConfig::new(protocol);
@@ -170,12 +168,16 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     .context("starting the XCP server")?;
     let stress = match (args.stress, args.stress_overrun) {
         (false, _) => None,
-        (true, false) => Some(model::Stress::Paced),
-        (true, true) => Some(model::Stress::Overrun),
+        (true, false) => Some(Stress::Paced),
+        (true, true) => Some(Stress::Overrun),
     };
     let tasks = ecu.start(stress).context("starting the ECU tasks")?;
 
-    say!("xcpkit ecu: {} (EPK {:?})", model::NAME, ecu.slave.epk());
+    say!(
+        "xcpkit ecu: {} (EPK {:?})",
+        xcpkit_ecu::NAME,
+        ecu.slave.epk()
+    );
     for d in &descs {
         match d {
             TransportDesc::Tcp(a) => say!("listening on tcp://{a}"),
@@ -218,12 +220,12 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         s.commands,
         s.dtos_sent,
         st.dtos_dropped,
-        cycles[0],
-        cycles[1],
-        cycles[2]
+        cycles.task_1ms,
+        cycles.task_10ms,
+        cycles.task_100ms
     );
     if args.stress {
-        say!("stress event: {} triggers", cycles[3]);
+        say!("stress event: {} triggers", cycles.stress);
     }
     Ok(())
 }

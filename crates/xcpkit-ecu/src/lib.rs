@@ -7,24 +7,38 @@
 //! variables at absolute addresses, extension 1) by exactly one per cycle, before the
 //! trigger. The calibration segment `params` drives the model: pedal profile → throttle curve
 //! → engine speed → torque map → vehicle speed, plus a test wave and the cooling fan.
-//! With `--stress` a fourth thread fires the `stress` event back to back.
+//! With [`Stress`] a fourth thread fires the `stress` event back to back.
+//!
+//! `xcpkit ecu` serves it over TCP and UDP, `xcpkit demo` runs it in-process; any program
+//! can do the same:
+//!
+//! ```no_run
+//! use xcp_slave::SlaveConfig;
+//! use xcpkit_ecu::Ecu;
+//!
+//! let ecu = Ecu::build(SlaveConfig::default(), None)?;
+//! let tasks = ecu.start(None)?; // the 1 ms, 10 ms and 100 ms tasks run
+//! // … serve `ecu.slave` with `xcp_slave::Server::start(&ecu.slave, transport)` …
+//! let cycles = tasks.stop();
+//! println!("{} cycles of the 1 ms task", cycles.task_1ms);
+//! # Ok::<(), xcpkit_ecu::Error>(())
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use bytemuck::{Pod, Zeroable};
 use xcp_slave::{
     CalSeg, CharKind, Event, EventId, Field, FlashConfig, Global, Meta, ScalarType, SeedKey, Slave,
-    SlaveConfig, StructType,
+    SlaveBuilder, SlaveConfig, StructType,
 };
 
 /// The A2L module name of the ECU.
-pub(crate) const NAME: &str = "xcpkit_ecu";
+pub const NAME: &str = "xcpkit_ecu";
 /// The secret of the demo seed & key algorithm `--seed-key` uses (documented in the README).
-pub(crate) const SEED_KEY_SECRET: &[u8] = b"xcpkit";
+pub const SEED_KEY_SECRET: &[u8] = b"xcpkit";
 
 /// Points of the pedal → throttle curve.
 const CURVE_POINTS: usize = 8;
@@ -159,7 +173,7 @@ struct Body {
 
 /// How the stress loop fires its event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stress {
+pub enum Stress {
     /// As fast as the transmit queue drains: it waits while the queue is half full.
     Paced,
     /// Back to back, overrunning the queue (drops counted, overload indicated).
@@ -200,36 +214,73 @@ fn get(a: &AtomicU64) -> f64 {
 }
 
 /// The built ECU: the slave and the handles its tasks use.
-pub(crate) struct Ecu {
-    pub(crate) slave: Slave,
+pub struct Ecu {
+    /// The slave the model is registered with: serve it with `xcp_slave::Server`.
+    pub slave: Slave,
     params: CalSeg<Params>,
     events: [EventId; 4],
     counters: [Global<u32>; 3],
 }
 
 /// Running tasks; [`Tasks::stop`] ends them.
-pub(crate) struct Tasks {
+pub struct Tasks {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<u64>>,
 }
 
 impl Tasks {
-    /// Stops and joins the tasks; returns the cycles of the 1 ms, 10 ms and 100 ms tasks and
-    /// the stress event's trigger count (0 without `--stress`).
-    pub(crate) fn stop(self) -> [u64; 4] {
+    /// Stops and joins the tasks; returns how often each ran.
+    pub fn stop(self) -> Cycles {
         self.stop.store(true, Ordering::Relaxed);
-        let mut cycles = [0u64; 4];
+        let mut counts = [0u64; 4];
         for (i, t) in self.threads.into_iter().enumerate() {
             let n = t.join().unwrap_or_else(|_| {
                 tracing::error!("an ECU task panicked");
                 0
             });
-            if let Some(c) = cycles.get_mut(i) {
+            if let Some(c) = counts.get_mut(i) {
                 *c = n;
             }
         }
-        cycles
+        let [task_1ms, task_10ms, task_100ms, stress] = counts;
+        Cycles {
+            task_1ms,
+            task_10ms,
+            task_100ms,
+            stress,
+        }
     }
+}
+
+/// How often the tasks ran, from [`Tasks::stop`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cycles {
+    /// Cycles of the 1 ms engine task.
+    pub task_1ms: u64,
+    /// Cycles of the 10 ms vehicle task.
+    pub task_10ms: u64,
+    /// Cycles of the 100 ms body task.
+    pub task_100ms: u64,
+    /// Triggers of the `stress` event (0 without [`Stress`]).
+    pub stress: u64,
+}
+
+/// Why the model could not be built or started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The slave refused a registration (a bug in the model, or a configuration too small
+    /// for it).
+    #[error("registering the ECU model with the slave: {0}")]
+    Slave(#[from] xcp_slave::Error),
+    /// A task's thread could not be started.
+    #[error("cannot start the {task} task: {source}")]
+    Thread {
+        /// The task.
+        task: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 fn field(
@@ -265,11 +316,13 @@ macro_rules! off {
 }
 
 impl Ecu {
-    /// Registers the model with a slave of `config`.
-    pub(crate) fn build(
-        config: SlaveConfig,
-        seed_key: Option<Box<dyn SeedKey>>,
-    ) -> anyhow::Result<Self> {
+    /// Registers the model with a slave of `config`: the four events, the loss-detection
+    /// counters, the signals of each task, the `Cabin` structure, and the `params`
+    /// calibration segment with its characteristics.
+    ///
+    /// # Errors
+    /// [`Error::Slave`] when the slave refuses a registration.
+    pub fn build(config: SlaveConfig, seed_key: Option<Box<dyn SeedKey>>) -> Result<Self, Error> {
         let mut b = Slave::builder(NAME)
             .epk(&format!("xcpkit ecu {}", env!("CARGO_PKG_VERSION")))
             .config(config)
@@ -278,452 +331,482 @@ impl Ecu {
             b = b.seed_key(sk);
         }
         let ms = Duration::from_millis;
-        let e1 = b.event("1ms", Some(ms(1)), 3)?;
-        let e10 = b.event("10ms", Some(ms(10)), 2)?;
-        let e100 = b.event("100ms", Some(ms(100)), 1)?;
-        let es = b.event("stress", None, 0)?;
-
-        let counters = [
-            b.global::<u32>(
-                "counter_1ms",
-                Some(e1),
-                Meta::new("cycles of the 1 ms task"),
-            )?,
-            b.global::<u32>(
-                "counter_10ms",
-                Some(e10),
-                Meta::new("cycles of the 10 ms task"),
-            )?,
-            b.global::<u32>(
-                "counter_100ms",
-                Some(e100),
-                Meta::new("cycles of the 100 ms task"),
-            )?,
+        let events = [
+            b.event("1ms", Some(ms(1)), 3)?,
+            b.event("10ms", Some(ms(10)), 2)?,
+            b.event("100ms", Some(ms(100)), 1)?,
+            b.event("stress", None, 0)?,
         ];
-
-        let pct = || Meta::new("").unit("%").limits(0.0, 100.0);
-        let on_off = |c: &str| Meta::new(c).verbal(&[(0, "off"), (1, "on")], "invalid");
-        let engine = [
-            sig!(
-                Engine,
-                engine_speed,
-                F64,
-                Meta::new("engine speed").unit("rpm")
-            ),
-            sig!(
-                Engine,
-                engine_cycles,
-                U64,
-                Meta::new("crankshaft revolutions")
-            ),
-            sig!(
-                Engine,
-                throttle,
-                F32,
-                Meta {
-                    comment: "throttle position (from throttle_curve)".into(),
-                    ..pct()
-                }
-            ),
-            sig!(
-                Engine,
-                pedal,
-                F32,
-                Meta {
-                    comment: "accelerator pedal".into(),
-                    ..pct()
-                }
-            ),
-            sig!(
-                Engine,
-                torque,
-                F32,
-                Meta::new("engine torque (from torque_map)").unit("Nm")
-            ),
-            sig!(
-                Engine,
-                crank_angle,
-                F32,
-                Meta::new("crankshaft angle").unit("deg")
-            ),
-            sig!(Engine, lambda, F32, Meta::new("air-fuel ratio")),
-            sig!(
-                Engine,
-                injection_time,
-                U32,
-                Meta::new("injection time").unit("us")
-            ),
-            sig!(Engine, knock_level, U16, Meta::new("knock sensor level")),
-            sig!(
-                Engine,
-                manifold_pressure_delta,
-                I16,
-                Meta::new("manifold pressure minus ambient").unit("hPa")
-            ),
-            sig!(
-                Engine,
-                spark_advance,
-                I8,
-                Meta::new("spark advance").unit("deg")
-            ),
-            sig!(Engine, misfire_count, U8, Meta::new("misfires (wrapping)")),
-            sig!(Engine, rev_limiter, U8, on_off("rev limiter active")),
-        ];
-        let vehicle = [
-            sig!(
-                Vehicle,
-                odometer,
-                F64,
-                Meta::new("distance driven").unit("m")
-            ),
-            sig!(
-                Vehicle,
-                sine_wave,
-                F64,
-                Meta::new("test wave: wave_amplitude * sin(2 pi wave_frequency t)")
-            ),
-            array(
-                "wheel_speeds",
-                off!(Vehicle, wheel_speeds),
-                ScalarType::F32,
-                4,
-                Meta::new("wheel speeds FL FR RL RR").unit("km/h"),
-            ),
-            sig!(
-                Vehicle,
-                vehicle_speed,
-                F32,
-                Meta::new("vehicle speed").unit("km/h")
-            ),
-            sig!(
-                Vehicle,
-                acceleration,
-                F32,
-                Meta::new("longitudinal acceleration").unit("m/s^2")
-            ),
-            sig!(
-                Vehicle,
-                coolant_temp,
-                F32,
-                Meta::new("coolant temperature").unit("degC")
-            ),
-            sig!(
-                Vehicle,
-                steering_angle,
-                I32,
-                Meta::new("steering wheel angle")
-                    .unit("deg")
-                    .linear(0.001, 0.0)
-            ),
-            sig!(
-                Vehicle,
-                oil_pressure,
-                U16,
-                Meta::new("oil pressure").unit("bar").linear(0.01, 0.0)
-            ),
-            sig!(
-                Vehicle,
-                battery_voltage,
-                U16,
-                Meta::new("battery voltage").unit("V").linear(0.001, 0.0)
-            ),
-            sig!(
-                Vehicle,
-                yaw_rate,
-                I16,
-                Meta::new("yaw rate").unit("deg/s").linear(0.01, 0.0)
-            ),
-            sig!(Vehicle, sawtooth, U16, Meta::new("test sawtooth 0..999")),
-            sig!(
-                Vehicle,
-                gear,
-                U8,
-                Meta::new("gear").verbal(
-                    &[
-                        (0, "N"),
-                        (1, "1"),
-                        (2, "2"),
-                        (3, "3"),
-                        (4, "4"),
-                        (5, "5"),
-                        (6, "6"),
-                    ],
-                    "invalid"
-                ),
-            ),
-            sig!(
-                Vehicle,
-                fuel_level,
-                U8,
-                Meta {
-                    comment: "fuel level".into(),
-                    ..pct()
-                }
-            ),
-            sig!(
-                Vehicle,
-                square_wave,
-                I8,
-                Meta::new("test square wave -1/+1")
-            ),
-        ];
-        let body = [
-            sig!(Body, uptime, U64, Meta::new("time since start").unit("ms")),
-            sig!(
-                Body,
-                energy,
-                I64,
-                Meta::new("energy delivered by the engine").unit("J")
-            ),
-            sig!(
-                Body,
-                ambient_temp,
-                F32,
-                Meta::new("ambient temperature").unit("degC")
-            ),
-            sig!(
-                Body,
-                status_word,
-                U32,
-                Meta::new("status bits: 0 running, 1 fan, 2 limiter, 3 door")
-            ),
-            sig!(
-                Body,
-                fan_duty,
-                U8,
-                Meta {
-                    comment: "cooling fan duty".into(),
-                    ..pct()
-                }
-            ),
-        ];
-        let stress = [
-            sig!(
-                StressSignals,
-                stress_time,
-                U64,
-                Meta::new("stress event time").unit("ns")
-            ),
-            sig!(
-                StressSignals,
-                stress_counter,
-                U32,
-                Meta::new("stress event count (wrapping)")
-            ),
-            array(
-                "stress_values",
-                off!(StressSignals, stress_values),
-                ScalarType::F32,
-                5,
-                Meta::new("stress payload"),
-            ),
-            array(
-                "stress_block",
-                off!(StressSignals, stress_block),
-                ScalarType::U8,
-                224,
-                Meta::new("stress bulk payload (byte 0 = counter low byte, byte i = i)"),
-            ),
-        ];
-        for (event, fields) in [
-            (e1, &engine[..]),
-            (e10, &vehicle[..]),
-            (e100, &body[..]),
-            (es, &stress[..]),
-        ] {
-            for (name, offset, ty, len, meta) in fields.iter().cloned() {
-                b.measurement(event, &name, offset, ty, len, meta)
-                    .with_context(|| format!("signal {name}"))?;
-            }
-        }
-        b.struct_type(StructType {
-            name: "Cabin".into(),
-            size: u32::try_from(size_of::<Cabin>())?,
-            fields: vec![
-                Field::scalar(
-                    "temperature",
-                    off!(Cabin, temperature),
-                    ScalarType::F32,
-                    Meta::new("cabin temperature").unit("degC"),
-                ),
-                Field::scalar(
-                    "pressure",
-                    off!(Cabin, pressure),
-                    ScalarType::U16,
-                    Meta::new("cabin pressure").unit("hPa"),
-                ),
-                Field::scalar(
-                    "humidity",
-                    off!(Cabin, humidity),
-                    ScalarType::U8,
-                    Meta::new("relative humidity").unit("%"),
-                ),
-                Field::scalar(
-                    "door_open",
-                    off!(Cabin, door_open),
-                    ScalarType::U8,
-                    Meta::new("a door is open").verbal(&[(0, "closed"), (1, "open")], "invalid"),
-                ),
-            ],
-        })?;
-        b.instance(e100, "cabin", "Cabin", off!(Body, cabin))?;
-
-        let params = b.cal_segment("params", &PARAMS)?;
-        let scalars = [
-            (
-                "idle_rpm",
-                off!(Params, idle_rpm),
-                Meta::new("idle engine speed")
-                    .unit("rpm")
-                    .limits(500.0, 1500.0),
-            ),
-            (
-                "max_rpm",
-                off!(Params, max_rpm),
-                Meta::new("rev limiter speed")
-                    .unit("rpm")
-                    .limits(1000.0, 8000.0),
-            ),
-            (
-                "rpm_per_throttle",
-                off!(Params, rpm_per_throttle),
-                Meta::new("engine speed per % throttle")
-                    .unit("rpm/%")
-                    .limits(0.0, 100.0),
-            ),
-            (
-                "rpm_time_constant",
-                off!(Params, rpm_time_constant),
-                Meta::new("engine speed time constant")
-                    .unit("s")
-                    .limits(0.01, 10.0),
-            ),
-            (
-                "wave_amplitude",
-                off!(Params, wave_amplitude),
-                Meta::new("amplitude of sine_wave").limits(0.0, 1000.0),
-            ),
-            (
-                "wave_frequency",
-                off!(Params, wave_frequency),
-                Meta::new("frequency of sine_wave")
-                    .unit("Hz")
-                    .limits(0.0, 50.0),
-            ),
-            (
-                "pedal_period",
-                off!(Params, pedal_period),
-                Meta::new("period of the pedal profile")
-                    .unit("s")
-                    .limits(1.0, 600.0),
-            ),
-            (
-                "ambient_temp_setting",
-                off!(Params, ambient_temp),
-                Meta::new("ambient temperature")
-                    .unit("degC")
-                    .limits(-40.0, 60.0),
-            ),
-            (
-                "fan_on_temp",
-                off!(Params, fan_on_temp),
-                Meta::new("coolant temperature that starts the fan")
-                    .unit("degC")
-                    .limits(60.0, 120.0),
-            ),
-            (
-                "vehicle_mass",
-                off!(Params, vehicle_mass),
-                Meta::new("vehicle mass").unit("kg").limits(500.0, 5000.0),
-            ),
-            (
-                "drag_coefficient",
-                off!(Params, drag_coefficient),
-                Meta::new("aerodynamic drag factor")
-                    .unit("N/(m/s)^2")
-                    .limits(0.0, 5.0),
-            ),
-        ];
-        for (name, offset, meta) in scalars {
-            b.characteristic(
-                &params,
-                name,
-                offset,
-                ScalarType::F32,
-                CharKind::Value,
-                meta,
-            )?;
-        }
-        b.characteristic(
-            &params,
-            "limiter_on",
-            off!(Params, limiter_on),
-            ScalarType::U8,
-            CharKind::Value,
-            Meta::new("rev limiter switch").verbal(&[(0, "off"), (1, "on")], "invalid"),
-        )?;
-        let points = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
-        b.axis(
-            &params,
-            "pedal_axis",
-            off!(Params, pedal_axis),
-            ScalarType::F32,
-            points(CURVE_POINTS),
-            Meta::new("pedal points").unit("%"),
-        )?;
-        b.characteristic(
-            &params,
-            "throttle_curve",
-            off!(Params, throttle_curve),
-            ScalarType::F32,
-            CharKind::Curve {
-                axis: "pedal_axis".into(),
-            },
-            Meta::new("throttle over pedal")
-                .unit("%")
-                .limits(0.0, 100.0),
-        )?;
-        b.axis(
-            &params,
-            "map_rpm_axis",
-            off!(Params, map_rpm_axis),
-            ScalarType::F32,
-            points(MAP_X),
-            Meta::new("torque map speed points").unit("rpm"),
-        )?;
-        b.axis(
-            &params,
-            "map_throttle_axis",
-            off!(Params, map_throttle_axis),
-            ScalarType::F32,
-            points(MAP_Y),
-            Meta::new("torque map throttle points").unit("%"),
-        )?;
-        b.characteristic(
-            &params,
-            "torque_map",
-            off!(Params, torque_map),
-            ScalarType::F32,
-            CharKind::Map {
-                x_axis: "map_rpm_axis".into(),
-                y_axis: "map_throttle_axis".into(),
-            },
-            Meta::new("torque over engine speed and throttle")
-                .unit("Nm")
-                .limits(-100.0, 1000.0),
-        )?;
-
+        let counters = register_counters(&mut b, events)?;
+        register_signals(&mut b, events)?;
+        register_cabin(&mut b, events[2])?;
+        let params = register_params(&mut b)?;
         let slave = b.build()?;
         Ok(Self {
             slave,
             params,
-            events: [e1, e10, e100, es],
+            events,
             counters,
         })
     }
+}
 
-    /// Starts the periodic tasks (and the stress loop).
-    pub(crate) fn start(&self, stress: Option<Stress>) -> anyhow::Result<Tasks> {
+/// The u32 loss-detection counters of the three periodic tasks, at absolute addresses.
+fn register_counters(
+    b: &mut SlaveBuilder,
+    [e1, e10, e100, _]: [EventId; 4],
+) -> Result<[Global<u32>; 3], Error> {
+    Ok([
+        b.global::<u32>(
+            "counter_1ms",
+            Some(e1),
+            Meta::new("cycles of the 1 ms task"),
+        )?,
+        b.global::<u32>(
+            "counter_10ms",
+            Some(e10),
+            Meta::new("cycles of the 10 ms task"),
+        )?,
+        b.global::<u32>(
+            "counter_100ms",
+            Some(e100),
+            Meta::new("cycles of the 100 ms task"),
+        )?,
+    ])
+}
+
+/// Every task's signals, event-relative in its `#[repr(C)]` structure.
+fn register_signals(b: &mut SlaveBuilder, [e1, e10, e100, es]: [EventId; 4]) -> Result<(), Error> {
+    let pct = || Meta::new("").unit("%").limits(0.0, 100.0);
+    let on_off = |c: &str| Meta::new(c).verbal(&[(0, "off"), (1, "on")], "invalid");
+    let engine = [
+        sig!(
+            Engine,
+            engine_speed,
+            F64,
+            Meta::new("engine speed").unit("rpm")
+        ),
+        sig!(
+            Engine,
+            engine_cycles,
+            U64,
+            Meta::new("crankshaft revolutions")
+        ),
+        sig!(
+            Engine,
+            throttle,
+            F32,
+            Meta {
+                comment: "throttle position (from throttle_curve)".into(),
+                ..pct()
+            }
+        ),
+        sig!(
+            Engine,
+            pedal,
+            F32,
+            Meta {
+                comment: "accelerator pedal".into(),
+                ..pct()
+            }
+        ),
+        sig!(
+            Engine,
+            torque,
+            F32,
+            Meta::new("engine torque (from torque_map)").unit("Nm")
+        ),
+        sig!(
+            Engine,
+            crank_angle,
+            F32,
+            Meta::new("crankshaft angle").unit("deg")
+        ),
+        sig!(Engine, lambda, F32, Meta::new("air-fuel ratio")),
+        sig!(
+            Engine,
+            injection_time,
+            U32,
+            Meta::new("injection time").unit("us")
+        ),
+        sig!(Engine, knock_level, U16, Meta::new("knock sensor level")),
+        sig!(
+            Engine,
+            manifold_pressure_delta,
+            I16,
+            Meta::new("manifold pressure minus ambient").unit("hPa")
+        ),
+        sig!(
+            Engine,
+            spark_advance,
+            I8,
+            Meta::new("spark advance").unit("deg")
+        ),
+        sig!(Engine, misfire_count, U8, Meta::new("misfires (wrapping)")),
+        sig!(Engine, rev_limiter, U8, on_off("rev limiter active")),
+    ];
+    let vehicle = [
+        sig!(
+            Vehicle,
+            odometer,
+            F64,
+            Meta::new("distance driven").unit("m")
+        ),
+        sig!(
+            Vehicle,
+            sine_wave,
+            F64,
+            Meta::new("test wave: wave_amplitude * sin(2 pi wave_frequency t)")
+        ),
+        array(
+            "wheel_speeds",
+            off!(Vehicle, wheel_speeds),
+            ScalarType::F32,
+            4,
+            Meta::new("wheel speeds FL FR RL RR").unit("km/h"),
+        ),
+        sig!(
+            Vehicle,
+            vehicle_speed,
+            F32,
+            Meta::new("vehicle speed").unit("km/h")
+        ),
+        sig!(
+            Vehicle,
+            acceleration,
+            F32,
+            Meta::new("longitudinal acceleration").unit("m/s^2")
+        ),
+        sig!(
+            Vehicle,
+            coolant_temp,
+            F32,
+            Meta::new("coolant temperature").unit("degC")
+        ),
+        sig!(
+            Vehicle,
+            steering_angle,
+            I32,
+            Meta::new("steering wheel angle")
+                .unit("deg")
+                .linear(0.001, 0.0)
+        ),
+        sig!(
+            Vehicle,
+            oil_pressure,
+            U16,
+            Meta::new("oil pressure").unit("bar").linear(0.01, 0.0)
+        ),
+        sig!(
+            Vehicle,
+            battery_voltage,
+            U16,
+            Meta::new("battery voltage").unit("V").linear(0.001, 0.0)
+        ),
+        sig!(
+            Vehicle,
+            yaw_rate,
+            I16,
+            Meta::new("yaw rate").unit("deg/s").linear(0.01, 0.0)
+        ),
+        sig!(Vehicle, sawtooth, U16, Meta::new("test sawtooth 0..999")),
+        sig!(
+            Vehicle,
+            gear,
+            U8,
+            Meta::new("gear").verbal(
+                &[
+                    (0, "N"),
+                    (1, "1"),
+                    (2, "2"),
+                    (3, "3"),
+                    (4, "4"),
+                    (5, "5"),
+                    (6, "6"),
+                ],
+                "invalid"
+            ),
+        ),
+        sig!(
+            Vehicle,
+            fuel_level,
+            U8,
+            Meta {
+                comment: "fuel level".into(),
+                ..pct()
+            }
+        ),
+        sig!(
+            Vehicle,
+            square_wave,
+            I8,
+            Meta::new("test square wave -1/+1")
+        ),
+    ];
+    let body = [
+        sig!(Body, uptime, U64, Meta::new("time since start").unit("ms")),
+        sig!(
+            Body,
+            energy,
+            I64,
+            Meta::new("energy delivered by the engine").unit("J")
+        ),
+        sig!(
+            Body,
+            ambient_temp,
+            F32,
+            Meta::new("ambient temperature").unit("degC")
+        ),
+        sig!(
+            Body,
+            status_word,
+            U32,
+            Meta::new("status bits: 0 running, 1 fan, 2 limiter, 3 door")
+        ),
+        sig!(
+            Body,
+            fan_duty,
+            U8,
+            Meta {
+                comment: "cooling fan duty".into(),
+                ..pct()
+            }
+        ),
+    ];
+    let stress = [
+        sig!(
+            StressSignals,
+            stress_time,
+            U64,
+            Meta::new("stress event time").unit("ns")
+        ),
+        sig!(
+            StressSignals,
+            stress_counter,
+            U32,
+            Meta::new("stress event count (wrapping)")
+        ),
+        array(
+            "stress_values",
+            off!(StressSignals, stress_values),
+            ScalarType::F32,
+            5,
+            Meta::new("stress payload"),
+        ),
+        array(
+            "stress_block",
+            off!(StressSignals, stress_block),
+            ScalarType::U8,
+            224,
+            Meta::new("stress bulk payload (byte 0 = counter low byte, byte i = i)"),
+        ),
+    ];
+    for (event, fields) in [
+        (e1, &engine[..]),
+        (e10, &vehicle[..]),
+        (e100, &body[..]),
+        (es, &stress[..]),
+    ] {
+        for (name, offset, ty, len, meta) in fields.iter().cloned() {
+            b.measurement(event, &name, offset, ty, len, meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `Cabin` structure type and its instance `cabin`, part of the body task's signals.
+fn register_cabin(b: &mut SlaveBuilder, e100: EventId) -> Result<(), Error> {
+    b.struct_type(StructType {
+        name: "Cabin".into(),
+        // A handful of bytes: the conversion cannot fail.
+        size: u32::try_from(size_of::<Cabin>()).unwrap_or(u32::MAX),
+        fields: vec![
+            Field::scalar(
+                "temperature",
+                off!(Cabin, temperature),
+                ScalarType::F32,
+                Meta::new("cabin temperature").unit("degC"),
+            ),
+            Field::scalar(
+                "pressure",
+                off!(Cabin, pressure),
+                ScalarType::U16,
+                Meta::new("cabin pressure").unit("hPa"),
+            ),
+            Field::scalar(
+                "humidity",
+                off!(Cabin, humidity),
+                ScalarType::U8,
+                Meta::new("relative humidity").unit("%"),
+            ),
+            Field::scalar(
+                "door_open",
+                off!(Cabin, door_open),
+                ScalarType::U8,
+                Meta::new("a door is open").verbal(&[(0, "closed"), (1, "open")], "invalid"),
+            ),
+        ],
+    })?;
+    b.instance(e100, "cabin", "Cabin", off!(Body, cabin))?;
+    Ok(())
+}
+
+/// The `params` calibration segment: its scalars, curve and map with their axes.
+fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
+    let params = b.cal_segment("params", &PARAMS)?;
+    let scalars = [
+        (
+            "idle_rpm",
+            off!(Params, idle_rpm),
+            Meta::new("idle engine speed")
+                .unit("rpm")
+                .limits(500.0, 1500.0),
+        ),
+        (
+            "max_rpm",
+            off!(Params, max_rpm),
+            Meta::new("rev limiter speed")
+                .unit("rpm")
+                .limits(1000.0, 8000.0),
+        ),
+        (
+            "rpm_per_throttle",
+            off!(Params, rpm_per_throttle),
+            Meta::new("engine speed per % throttle")
+                .unit("rpm/%")
+                .limits(0.0, 100.0),
+        ),
+        (
+            "rpm_time_constant",
+            off!(Params, rpm_time_constant),
+            Meta::new("engine speed time constant")
+                .unit("s")
+                .limits(0.01, 10.0),
+        ),
+        (
+            "wave_amplitude",
+            off!(Params, wave_amplitude),
+            Meta::new("amplitude of sine_wave").limits(0.0, 1000.0),
+        ),
+        (
+            "wave_frequency",
+            off!(Params, wave_frequency),
+            Meta::new("frequency of sine_wave")
+                .unit("Hz")
+                .limits(0.0, 50.0),
+        ),
+        (
+            "pedal_period",
+            off!(Params, pedal_period),
+            Meta::new("period of the pedal profile")
+                .unit("s")
+                .limits(1.0, 600.0),
+        ),
+        (
+            "ambient_temp_setting",
+            off!(Params, ambient_temp),
+            Meta::new("ambient temperature")
+                .unit("degC")
+                .limits(-40.0, 60.0),
+        ),
+        (
+            "fan_on_temp",
+            off!(Params, fan_on_temp),
+            Meta::new("coolant temperature that starts the fan")
+                .unit("degC")
+                .limits(60.0, 120.0),
+        ),
+        (
+            "vehicle_mass",
+            off!(Params, vehicle_mass),
+            Meta::new("vehicle mass").unit("kg").limits(500.0, 5000.0),
+        ),
+        (
+            "drag_coefficient",
+            off!(Params, drag_coefficient),
+            Meta::new("aerodynamic drag factor")
+                .unit("N/(m/s)^2")
+                .limits(0.0, 5.0),
+        ),
+    ];
+    for (name, offset, meta) in scalars {
+        b.characteristic(
+            &params,
+            name,
+            offset,
+            ScalarType::F32,
+            CharKind::Value,
+            meta,
+        )?;
+    }
+    b.characteristic(
+        &params,
+        "limiter_on",
+        off!(Params, limiter_on),
+        ScalarType::U8,
+        CharKind::Value,
+        Meta::new("rev limiter switch").verbal(&[(0, "off"), (1, "on")], "invalid"),
+    )?;
+    let points = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    b.axis(
+        &params,
+        "pedal_axis",
+        off!(Params, pedal_axis),
+        ScalarType::F32,
+        points(CURVE_POINTS),
+        Meta::new("pedal points").unit("%"),
+    )?;
+    b.characteristic(
+        &params,
+        "throttle_curve",
+        off!(Params, throttle_curve),
+        ScalarType::F32,
+        CharKind::Curve {
+            axis: "pedal_axis".into(),
+        },
+        Meta::new("throttle over pedal")
+            .unit("%")
+            .limits(0.0, 100.0),
+    )?;
+    b.axis(
+        &params,
+        "map_rpm_axis",
+        off!(Params, map_rpm_axis),
+        ScalarType::F32,
+        points(MAP_X),
+        Meta::new("torque map speed points").unit("rpm"),
+    )?;
+    b.axis(
+        &params,
+        "map_throttle_axis",
+        off!(Params, map_throttle_axis),
+        ScalarType::F32,
+        points(MAP_Y),
+        Meta::new("torque map throttle points").unit("%"),
+    )?;
+    b.characteristic(
+        &params,
+        "torque_map",
+        off!(Params, torque_map),
+        ScalarType::F32,
+        CharKind::Map {
+            x_axis: "map_rpm_axis".into(),
+            y_axis: "map_throttle_axis".into(),
+        },
+        Meta::new("torque over engine speed and throttle")
+            .unit("Nm")
+            .limits(-100.0, 1000.0),
+    )?;
+    Ok(params)
+}
+
+impl Ecu {
+    /// Starts the periodic tasks (and the stress loop, with `stress`).
+    ///
+    /// # Errors
+    /// [`Error::Thread`] when a task's thread cannot be started; [`Error::Slave`] for an
+    /// event the slave does not know (a bug).
+    pub fn start(&self, stress: Option<Stress>) -> Result<Tasks, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let bus = Arc::new(Bus::default());
         put(&bus.coolant_temp, 20.0);
@@ -734,7 +817,10 @@ impl Ecu {
             std::thread::Builder::new()
                 .name(name.to_owned())
                 .spawn(f)
-                .with_context(|| format!("cannot start the {name} task"))
+                .map_err(|source| Error::Thread {
+                    task: name.to_owned(),
+                    source,
+                })
         };
         let ms = Duration::from_millis;
         let p = || self.params.clone();
@@ -785,13 +871,16 @@ impl Ecu {
         task: T,
         event: EventId,
         stop: &Arc<AtomicBool>,
-    ) -> anyhow::Result<JoinHandle<u64>> {
+    ) -> Result<JoinHandle<u64>, Error> {
         let event = self.slave.event(event)?;
         let stop = Arc::clone(stop);
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || periodic(&stop, period, &counter, task, event))
-            .with_context(|| format!("cannot start the {name} task"))
+            .map_err(|source| Error::Thread {
+                task: name.to_owned(),
+                source,
+            })
     }
 }
 
