@@ -14,16 +14,10 @@ use std::fmt::Write as _;
 use crate::config::{DaqConfigType, OverloadIndication, unit_code};
 use crate::core::cycle_and_unit;
 use crate::memory::segment_address;
-use crate::slave::{Shared, TransportDesc};
+use crate::shared::{Shared, TransportDesc};
 use crate::types::{CharKind, Conversion, Meta, ScalarType};
 
-/// Choices for tools with different A2L support.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct A2lOptions {
-    /// Emit the fields of structure instances as individual MEASUREMENTs (`inst.field`)
-    /// instead of TYPEDEF_STRUCTURE + INSTANCE (for tools without typedef support).
-    pub flatten_typedefs: bool,
-}
+pub use crate::config::A2lOptions;
 
 /// Commands this slave serves beyond the mandatory four, for OPTIONAL_CMD.
 const OPTIONAL: &[&str] = &[

@@ -187,3 +187,11 @@ impl Default for FlashConfig {
         }
     }
 }
+
+/// Choices for tools with different A2L support.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct A2lOptions {
+    /// Emit the fields of structure instances as individual MEASUREMENTs (`inst.field`)
+    /// instead of TYPEDEF_STRUCTURE + INSTANCE (for tools without typedef support).
+    pub flatten_typedefs: bool,
+}

@@ -73,6 +73,7 @@ pub mod persist;
 mod poll;
 mod seedkey;
 mod server;
+mod shared;
 mod slave;
 pub mod sync;
 mod types;

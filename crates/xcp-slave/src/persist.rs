@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use xcp_proto::{ByteOrder, ChecksumType, checksum};
 
 use crate::error::Error;
-use crate::slave::Shared;
+use crate::shared::Shared;
 use crate::sync::rcu::PageKind;
 
 const MAGIC: &[u8; 12] = b"XCPKITCAL1\0\0";

@@ -28,7 +28,8 @@ use xcp_transport::{PacketRx, PacketTx, Transport};
 
 use crate::core::Core;
 use crate::error::Error;
-use crate::slave::{Shared, Slave};
+use crate::shared::Shared;
+use crate::slave::Slave;
 
 /// Longest wait of the receive thread before it looks at timers and the stop flag.
 const RX_SLICE: Duration = Duration::from_millis(10);

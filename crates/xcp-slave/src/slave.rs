@@ -10,93 +10,20 @@ use xcp_proto::Address;
 
 use crate::clock::SlaveClock;
 use crate::config::{FlashConfig, SlaveConfig};
-use crate::daq::{DaqTables, Instance, TriggerCtx};
+use crate::daq::{DaqTables, Instance};
 use crate::error::Error;
 use crate::memory::{self, Globals, MAX_REGION};
 use crate::persist;
 use crate::poll::PollSlot;
 use crate::seedkey::SeedKey;
+use crate::shared::{
+    AxisDef, CharacteristicDef, EventDef, InstanceDef, MeasurementDef, SegmentDef, Shared,
+};
+pub use crate::shared::{PredefinedList, TransportDesc};
 use crate::sync::queue::ByteQueue;
-use crate::sync::rcu::{CalPages, CalRead, RawPages};
+use crate::sync::rcu::{CalPages, CalRead};
+pub use crate::types::EventId;
 use crate::types::{CharKind, Field, Meta, Scalar, ScalarType, StructType};
-
-/// Identifies a registered event (its XCP event channel number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventId(pub u16);
-
-pub(crate) struct EventDef {
-    pub(crate) name: String,
-    pub(crate) period: Option<Duration>,
-    pub(crate) priority: u8,
-}
-
-pub(crate) struct SegmentDef {
-    pub(crate) name: String,
-    /// `None` for the EPK segment (segment 0), whose bytes are the EPK string.
-    pub(crate) pages: Option<Arc<RawPages>>,
-    /// SET_SEGMENT_MODE bits (FREEZE 0x01).
-    pub(crate) mode: AtomicU8,
-    /// Logical page the XCP side accesses (0 working, 1 reference).
-    pub(crate) xcp_page: AtomicU8,
-}
-
-impl SegmentDef {
-    pub(crate) fn len(&self, epk: &str) -> usize {
-        self.pages.as_ref().map_or(epk.len(), |p| p.len())
-    }
-}
-
-pub(crate) struct MeasurementDef {
-    pub(crate) name: String,
-    pub(crate) ty: ScalarType,
-    pub(crate) len: u16,
-    pub(crate) addr: Address,
-    pub(crate) event: Option<u16>,
-    pub(crate) meta: Meta,
-}
-
-pub(crate) struct CharacteristicDef {
-    pub(crate) name: String,
-    pub(crate) segment: u8,
-    pub(crate) offset: u32,
-    pub(crate) ty: ScalarType,
-    pub(crate) kind: CharKind,
-    pub(crate) meta: Meta,
-}
-
-pub(crate) struct AxisDef {
-    pub(crate) name: String,
-    pub(crate) segment: u8,
-    pub(crate) offset: u32,
-    pub(crate) ty: ScalarType,
-    pub(crate) len: u16,
-    pub(crate) meta: Meta,
-}
-
-pub(crate) struct InstanceDef {
-    pub(crate) name: String,
-    pub(crate) type_index: usize,
-    pub(crate) event: u16,
-    pub(crate) offset: u32,
-}
-
-/// A DAQ list the slave defines itself (predefined, `PREDEFINED` in GET_DAQ_LIST_INFO).
-#[derive(Debug, Clone)]
-pub struct PredefinedList {
-    /// Event the list is fixed to.
-    pub event: EventId,
-    /// ODTs, each a list of (address, size in bytes).
-    pub odts: Vec<Vec<(Address, u8)>>,
-}
-
-/// Transport details the runtime A2L describes in its IF_DATA.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransportDesc {
-    /// XCP on TCP.
-    Tcp(std::net::SocketAddr),
-    /// XCP on UDP.
-    Udp(std::net::SocketAddr),
-}
 
 /// Counters of the slave's own view of its work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,78 +48,6 @@ pub struct SlaveStats {
     pub commands: u64,
     /// Commands answered with ERR.
     pub errors: u64,
-}
-
-/// Everything shared between application threads, the command processor and the threads of
-/// the server. Built once; only the atomics inside change afterwards.
-pub(crate) struct Shared {
-    pub(crate) config: SlaveConfig,
-    pub(crate) name: String,
-    pub(crate) epk: String,
-    pub(crate) segments: Vec<SegmentDef>,
-    pub(crate) seg_pages: Vec<Option<Arc<RawPages>>>,
-    pub(crate) globals: Arc<Globals>,
-    pub(crate) globals_used: usize,
-    pub(crate) events: Vec<EventDef>,
-    pub(crate) measurements: Vec<MeasurementDef>,
-    pub(crate) characteristics: Vec<CharacteristicDef>,
-    pub(crate) axes: Vec<AxisDef>,
-    pub(crate) structs: Vec<StructType>,
-    pub(crate) instances: Vec<InstanceDef>,
-    pub(crate) predefined: Vec<PredefinedList>,
-    pub(crate) flash: Option<FlashConfig>,
-    pub(crate) seed_key: Option<Box<dyn SeedKey>>,
-    pub(crate) daq: DaqTables,
-    /// One poll mailbox per event, for polling its event-relative memory.
-    pub(crate) polls: Box<[PollSlot]>,
-    pub(crate) queue: ByteQueue,
-    pub(crate) clock: SlaveClock,
-    pub(crate) transports: Mutex<Vec<TransportDesc>>,
-    pub(crate) a2l_options: crate::a2l::A2lOptions,
-    pub(crate) commands: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    /// Timestamp ticks per nanosecond divisor (the unit).
-    pub(crate) ts_unit: u64,
-}
-
-impl Shared {
-    /// Runs `event` at `now_ns` (Unix ns): first a pending poll of its instance, then its
-    /// DAQ lists.
-    #[inline]
-    pub(crate) fn trigger_at(&self, event: u16, mut instance: Instance<'_>, now_ns: u64) {
-        if let Some(poll) = self.polls.get(usize::from(event))
-            && poll.is_armed()
-        {
-            instance = serve_poll(poll, instance);
-        }
-        let ctx = TriggerCtx {
-            queue: &self.queue,
-            globals: &self.globals,
-            segments: &self.seg_pages,
-            id_field: self.config.id_field,
-            byte_order: self.config.byte_order,
-            timestamp_size: self.config.timestamp_size,
-            overload_pid: self.config.overload == crate::config::OverloadIndication::PidBit,
-        };
-        self.daq
-            .trigger(&ctx, event, instance, ticks_of(now_ns, self.ts_unit));
-    }
-
-    pub(crate) fn transports(&self) -> Vec<TransportDesc> {
-        self.transports
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// Carries out a poll waiting for this trigger: out of line, so the trigger's usual path
-/// is the armed check alone, with the instance never taken by reference there.
-#[cold]
-#[inline(never)]
-fn serve_poll<'a>(poll: &PollSlot, mut instance: Instance<'a>) -> Instance<'a> {
-    poll.serve(&mut instance);
-    instance
 }
 
 /// An XCP slave: the registry of events, calibration segments and measurements, the DAQ
@@ -390,19 +245,6 @@ impl Event {
             == 0
             && !self.shared.polls[usize::from(self.id)].is_armed()
     }
-}
-
-/// Nanoseconds to timestamp ticks; a 64-bit division costs ~10 ns, so the default 1 ns unit
-/// skips it.
-#[inline]
-fn ticks_of(ns: u64, unit: u64) -> u32 {
-    let ticks = if unit == 1 { ns } else { ns / unit.max(1) };
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "DTO timestamps wrap by design"
-    )]
-    let ticks = ticks as u32;
-    ticks
 }
 
 /// A calibration segment of type `T`: application threads read it wait-free.

@@ -239,3 +239,7 @@ pub struct StructType {
     /// Fields.
     pub fields: Vec<Field>,
 }
+
+/// Identifies a registered event (its XCP event channel number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub u16);

@@ -1,0 +1,142 @@
+//! The command processor: CONNECT, DISCONNECT, GET_STATUS, GET_ID and the other session commands.
+
+use super::*;
+
+impl Core {
+    pub(super) fn connect(&mut self, mode: u8) -> R {
+        ensure(mode <= 1, ErrorCode::OutOfRange)?;
+        if !self.s.connected {
+            self.s = Session::new(&self.shared);
+            self.s.connected = true;
+            if let Some(id) = self.resumed {
+                self.s.config_id = id;
+            }
+        }
+        let shared = Arc::clone(&self.shared);
+        let c = &shared.config;
+        let mut resources = Resources::CAL_PAG
+            .union(Resources::DAQ)
+            .union(Resources::STIM);
+        if self.shared.flash.is_some() {
+            resources = resources.union(Resources::PGM);
+        }
+        let order = u8::from(c.byte_order == ByteOrder::Motorola);
+        let block = if c.slave_block_mode { 0x40 } else { 0 };
+        let info = ConnectInfo {
+            resources,
+            comm_mode_basic: order | block | 0x80,
+            max_cto: c.max_cto,
+            max_dto: c.max_dto,
+            protocol_layer_version: 1,
+            transport_layer_version: 1,
+        };
+        self.res(&Response::Connect(info))?;
+        if !c.greeting.is_empty() {
+            let text = c.greeting.clone();
+            let max = usize::from(c.max_cto) - 2;
+            for chunk in text.as_bytes().chunks(max) {
+                let serv = Serv::Text(chunk);
+                self.out
+                    .emit(chunk.len() + 2, |b| serv.emit(b, &self.s.params).ok());
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn status(&mut self) -> R {
+        let mut session_status = 0u8;
+        if self.s.store_cal_pending {
+            session_status |= 0x01;
+        }
+        if self.shared.daq.running.load(Ordering::Relaxed) {
+            session_status |= 0x40;
+            if self.resumed.is_some() {
+                session_status |= 0x80;
+            }
+        }
+        let st = Status {
+            session_status,
+            protection: self.s.locked,
+            state_number: 0,
+            config_id: self.s.config_id,
+        };
+        self.res(&Response::Status(st))
+    }
+
+    pub(super) fn text_mta(&mut self, text: Arc<[u8]>) -> u32 {
+        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        self.s.mta = Mta::Text(text, 0);
+        len
+    }
+
+    pub(super) fn get_id(&mut self, id_type: IdType) -> R {
+        let text: Arc<[u8]> = match id_type {
+            IdType::Ascii | IdType::A2lName => self.shared.name.as_bytes().into(),
+            IdType::A2lUpload => {
+                let text = self
+                    .a2l
+                    .get_or_insert_with(|| crate::a2l::generate(&self.shared).into_bytes().into());
+                Arc::clone(text)
+            }
+            IdType::Epk => self.shared.epk.as_bytes().into(),
+            // Not available: length 0, as the standard asks.
+            _ => Arc::from(&[][..]),
+        };
+        let length = self.text_mta(text);
+        self.res(&Response::Id(IdInfo {
+            mode: 0,
+            length,
+            data: &[],
+        }))
+    }
+
+    pub(super) fn set_request(&mut self, mode: u8, config_id: u16) -> R {
+        ensure(mode & !0x0F == 0, ErrorCode::OutOfRange)?;
+        self.s.config_id = config_id;
+        self.ok()?;
+        if mode & 0x01 != 0 {
+            let dir = self
+                .shared
+                .config
+                .persist_dir
+                .clone()
+                .ok_or(ErrorCode::AccessDenied);
+            match dir.map(|d| crate::persist::store(&self.shared, &d)) {
+                Ok(Ok(n)) => {
+                    tracing::info!(segments = n, "calibration frozen");
+                    self.out.ev(&XcpEvent::StoreCal, &self.s.params);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!("STORE_CAL failed: {e}");
+                    self.out.err(ErrorCode::Generic);
+                }
+                Err(code) => self.out.err(code),
+            }
+        }
+        if mode & 0x06 != 0 {
+            match self.store_daq(mode & 0x04 != 0) {
+                Ok(()) => self.out.ev(&XcpEvent::StoreDaq, &self.s.params),
+                Err(code) => self.out.err(code),
+            }
+        }
+        if mode & 0x08 != 0 {
+            let cleared = self
+                .shared
+                .config
+                .persist_dir
+                .as_deref()
+                .ok_or(ErrorCode::AccessDenied)
+                .and_then(|dir| {
+                    crate::persist::clear_daq(dir, &self.shared.epk).map_err(|e| {
+                        tracing::warn!("CLEAR_DAQ failed: {e}");
+                        ErrorCode::Generic
+                    })
+                });
+            match cleared {
+                Ok(()) => self.out.ev(&XcpEvent::ClearDaq, &self.s.params),
+                Err(code) => self.out.err(code),
+            }
+        }
+        Ok(())
+    }
+}
