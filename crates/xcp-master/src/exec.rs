@@ -1,4 +1,4 @@
-//! Runtime-agnostic waiting: the futures of this crate are woken by the pump thread, so they
+//! Runtime-agnostic waiting: the futures of this crate are woken by the receive thread, so they
 //! run on any executor, and [`block_on`] runs one on the calling thread for code that has no
 //! executor (command-line tools, tests, plain threads).
 

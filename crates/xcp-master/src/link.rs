@@ -1,8 +1,8 @@
-//! The receive side of a session: one pump thread per master owns the transport's receive
+//! The receive side of a session: one receive thread per master owns the transport's receive
 //! half, hands each response to the command waiting for it, queues events and service
 //! requests, feeds DAQ packets to the decoder, and enforces every command's deadline.
 //!
-//! A command is a [`Slot`] the master arms before sending; the pump completes it with the
+//! A command is a [`Slot`] the master arms before sending; the receive thread completes it with the
 //! response, with a timeout when its deadline passes, or with the reason the link died.
 //! A response that arrives while no slot is armed (late, duplicated or foreign) is discarded
 //! and counted, never kept for the next command.
@@ -20,10 +20,10 @@ use xcp_transport::{PacketRx, TransportError};
 
 use crate::daq::{DaqState, RawSink};
 
-/// How long the pump waits in one receive when no deadline is nearer.
+/// How long the receive thread waits in one receive when no deadline is nearer.
 const POLL: Duration = Duration::from_millis(10);
 
-/// What the pump should do with the next response.
+/// What the receive thread should do with the next response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expect {
     /// The response to `pending`: `packets` RES packets (slave block mode), or one ERR.
@@ -39,7 +39,7 @@ pub(crate) enum Expect {
     Sleep,
 }
 
-/// How a command ended, from the pump's side.
+/// How a command ended, from the receive thread's side.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The response packets (one ERR, or `packets` RES).
@@ -142,7 +142,7 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Control messages from the master to its pump.
+/// Control messages from the master to its receive thread.
 pub(crate) enum Control {
     /// Decode DTOs with this state from now on (`None`: count them as unknown).
     Daq(Option<Box<DaqState>>),
@@ -152,32 +152,32 @@ pub(crate) enum Control {
     Params(SessionParams),
 }
 
-/// State shared by the master and its pump.
+/// State shared by the master and its receive thread.
 pub(crate) struct Shared {
     slot: Mutex<Slot>,
     events: Mutex<EventQueue>,
     counters: Counters,
     closed: Mutex<Option<String>>,
     stop: AtomicBool,
-    /// The receive half: the pump thread reads it, or a command polling for its own
+    /// The receive half: the receive thread reads it, or a command polling for its own
     /// response (see [`Shared::lead`]).
     core: Mutex<Core>,
-    /// A command wants the receive half: the pump lets go of it at its next poll and waits
+    /// A command wants the receive half: the receive thread lets go of it at its next poll and waits
     /// until this is clear again.
     lead: AtomicBool,
     /// When the last command that led let go, in nanoseconds after `epoch` (0: never).
-    /// The pump stays away for a spin's length after it, so that back-to-back commands keep
+    /// The receive thread stays away for a spin's length after it, so that back-to-back commands keep
     /// the receive half without a third thread polling beside them.
     lead_end: AtomicU64,
     epoch: Instant,
-    /// The pump thread, to wake when a command gives up leading without its response.
-    pump_thread: std::sync::OnceLock<std::thread::Thread>,
+    /// The receive thread, to wake when a command gives up leading without its response.
+    receive_thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 /// The receive half and everything only its reader touches.
 struct Core {
     rx: Box<dyn PacketRx>,
-    st: PumpState,
+    st: ReceiveState,
     control: mpsc::Receiver<Control>,
 }
 
@@ -185,7 +185,7 @@ struct Core {
 enum Turn {
     /// Go on.
     Again,
-    /// A command asked for the receive half (the pump's turns only).
+    /// A command asked for the receive half (the receive thread's turns only).
     Yield,
     /// The link is down; the session is closed.
     Ended,
@@ -222,7 +222,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             core: Mutex::new(Core {
                 rx,
-                st: PumpState {
+                st: ReceiveState {
                     daq: None,
                     raw: None,
                     params,
@@ -235,14 +235,14 @@ impl Shared {
             lead: AtomicBool::new(false),
             lead_end: AtomicU64::new(0),
             epoch: Instant::now(),
-            pump_thread: std::sync::OnceLock::new(),
+            receive_thread: std::sync::OnceLock::new(),
         })
     }
 
     /// Polls the receive half itself for up to `spin` while a command waits, instead of
-    /// letting the pump thread receive the response and wake the command's thread: that
+    /// letting the receive thread receive the response and wake the command's thread: that
     /// wake costs tens of microseconds on a virtual machine. Returns the outcome if it came
-    /// in time; afterwards the pump has the receive half again.
+    /// in time; afterwards the receive thread has the receive half again.
     pub(crate) fn lead(&self, spin: Duration) -> Option<Outcome> {
         let until = Instant::now() + spin;
         self.lead.store(true, Ordering::Release);
@@ -252,10 +252,10 @@ impl Shared {
                 outcome = Some(o);
                 break;
             }
-            // The pump lets go at its next poll; while it blocks in a receive, its own
+            // The receive thread lets go at its next poll; while it blocks in a receive, its own
             // completion of the slot is what this loop sees.
             if let Ok(mut core) = self.core.try_lock() {
-                // The pump may have completed the slot just before it let go.
+                // The receive thread may have completed the slot just before it let go.
                 outcome = self.try_outcome();
                 while outcome.is_none() {
                     if !matches!(core.turn(self, false), Turn::Again) {
@@ -282,18 +282,18 @@ impl Shared {
         self.lead_end.store(end.max(1), Ordering::Release);
         self.lead.store(false, Ordering::Release);
         if outcome.is_none()
-            && let Some(t) = self.pump_thread.get()
+            && let Some(t) = self.receive_thread.get()
         {
-            // The response is late: the pump receives it (and everything else) from now on.
+            // The response is late: the receive thread receives it (and everything else) from now on.
             self.lead_end.store(0, Ordering::Release);
             t.unpark();
         }
         outcome
     }
 
-    /// How long the pump should stay away from the receive half: while a command leads,
+    /// How long the receive thread should stay away from the receive half: while a command leads,
     /// and for `spin` after the last one let go.
-    fn pump_pause(&self, spin: Duration) -> Option<Duration> {
+    fn receive_pause(&self, spin: Duration) -> Option<Duration> {
         if spin.is_zero() {
             return None;
         }
@@ -561,7 +561,7 @@ fn complete_with(slot: &mut Slot, outcome: Outcome) {
 }
 
 /// What the reader of the receive half keeps besides the transport.
-struct PumpState {
+struct ReceiveState {
     daq: Option<Box<DaqState>>,
     raw: Option<Box<dyn RawSink>>,
     params: SessionParams,
@@ -575,7 +575,7 @@ struct PumpState {
 /// Most packets drained from the transport's buffers after one receive.
 const DRAIN: usize = 4096;
 
-impl PumpState {
+impl ReceiveState {
     /// Applies the master's control messages (a new decoder, sink or parameters).
     fn apply(&mut self, control: &mpsc::Receiver<Control>) {
         while let Ok(c) = control.try_recv() {
@@ -636,17 +636,17 @@ impl PumpState {
     }
 }
 
-/// The pump thread's loop: blocks in the receive half and handles what arrives; stays away
+/// The receive thread's loop: blocks in the receive half and handles what arrives; stays away
 /// from it while commands poll it themselves (see [`Shared::lead`]; `spin` is
 /// `Config::spin`). Ends when the master asks it to, or when the link dies.
-pub(crate) fn pump(shared: &Shared, spin: Duration) {
-    let _ = shared.pump_thread.set(std::thread::current());
+pub(crate) fn receive_loop(shared: &Shared, spin: Duration) {
+    let _ = shared.receive_thread.set(std::thread::current());
     loop {
         if shared.stop.load(Ordering::Acquire) {
             shared.close("the master ended the session".to_owned());
             return;
         }
-        if let Some(pause) = shared.pump_pause(spin) {
+        if let Some(pause) = shared.receive_pause(spin) {
             std::thread::park_timeout(pause);
             continue;
         }
@@ -659,7 +659,7 @@ pub(crate) fn pump(shared: &Shared, spin: Duration) {
 
 impl Core {
     /// One turn of reading: the control messages, the command's deadline, DAQ publishing,
-    /// then the receive half: the pump (`block`) waits in it until something arrives or a
+    /// then the receive half: the receive thread (`block`) waits in it until something arrives or a
     /// deadline comes, a leading command polls it once. What arrived is handled.
     fn turn(&mut self, shared: &Shared, block: bool) -> Turn {
         let st = &mut self.st;

@@ -20,7 +20,7 @@ use xcp_transport::{PacketTx, Transport};
 use crate::config::Config;
 use crate::daq::{DaqState, RawSink};
 use crate::error::{Error, hint};
-use crate::link::{Control, Expect, LinkStats, Outcome, Shared, SlaveEvent, pump};
+use crate::link::{Control, Expect, LinkStats, Outcome, Shared, SlaveEvent, receive_loop};
 
 /// Computes the key for a seed: the master's side of seed & key.
 ///
@@ -43,7 +43,7 @@ where
     }
 }
 
-/// Waits for the pump to complete the armed slot.
+/// Waits for the receive thread to complete the armed slot.
 struct Reply<'a> {
     shared: &'a Shared,
     /// Busy-check this long on the first poll (see `Config::spin`).
@@ -132,7 +132,7 @@ pub struct Master {
     pub(crate) shared: Arc<Shared>,
     tx: Box<dyn PacketTx>,
     control: mpsc::Sender<Control>,
-    pump: Option<JoinHandle<()>>,
+    receiver: Option<JoinHandle<()>>,
     pub(crate) params: SessionParams,
     pub(crate) config: Config,
     pub(crate) connect: Option<ConnectInfo>,
@@ -163,11 +163,11 @@ impl Master {
         let (control, control_rx) = mpsc::channel();
         let params = SessionParams::BEFORE_CONNECT;
         let shared = Shared::new(config.event_queue, Box::new(rx), control_rx, params);
-        let pump_shared = Arc::clone(&shared);
+        let receive_shared = Arc::clone(&shared);
         let spin = config.spin;
-        let pump = std::thread::Builder::new()
+        let receiver = std::thread::Builder::new()
             .name("xcp-master-rx".to_owned())
-            .spawn(move || pump(&pump_shared, spin))
+            .spawn(move || receive_loop(&receive_shared, spin))
             .map_err(|e| Error::Transport {
                 context: "start the receive thread",
                 source: xcp_transport::TransportError::Io {
@@ -179,7 +179,7 @@ impl Master {
             shared,
             tx: Box::new(tx),
             control,
-            pump: Some(pump),
+            receiver: Some(receiver),
             params,
             config,
             connect: None,
@@ -573,7 +573,7 @@ impl Master {
 impl Drop for Master {
     fn drop(&mut self) {
         self.shared.request_stop();
-        if let Some(p) = self.pump.take() {
+        if let Some(p) = self.receiver.take() {
             let _ = p.join();
         }
     }
