@@ -11,6 +11,8 @@ use crate::error::{Error, Warning};
 use crate::formula::{Dialect, Formula};
 use crate::ifdata;
 
+mod instance;
+
 /// How to load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -356,6 +358,65 @@ fn pick_module(
         path: path.to_path_buf(),
         modules: modules.to_vec(),
     })
+}
+
+/// What a CHARACTERISTIC and a TYPEDEF_CHARACTERISTIC share, borrowed from either.
+#[derive(Clone, Copy)]
+struct CharFields<'a> {
+    comment: &'a str,
+    kind: ObjectKind,
+    deposit: &'a str,
+    conversion: &'a str,
+    limits: (f64, f64),
+    extended: Option<(f64, f64)>,
+    axis_descr: &'a [a2lfile::AxisDescr],
+    matrix: Option<&'a a2lfile::MatrixDim>,
+    number: Option<u16>,
+    order: Option<&'a a2lfile::ByteOrder>,
+    bit_mask: Option<u64>,
+    phys_unit: Option<&'a a2lfile::PhysUnit>,
+}
+
+impl<'a> CharFields<'a> {
+    fn of_characteristic(x: &'a a2lfile::Characteristic) -> Self {
+        Self {
+            comment: &x.long_identifier,
+            kind: ObjectKind::of(&x.characteristic_type),
+            deposit: &x.deposit,
+            conversion: &x.conversion,
+            limits: (x.lower_limit, x.upper_limit),
+            extended: x
+                .extended_limits
+                .as_ref()
+                .map(|e| (e.lower_limit, e.upper_limit)),
+            axis_descr: &x.axis_descr,
+            matrix: x.matrix_dim.as_ref(),
+            number: x.number.as_ref().map(|n| n.number),
+            order: x.byte_order.as_ref(),
+            bit_mask: x.bit_mask.as_ref().map(|b| b.mask),
+            phys_unit: x.phys_unit.as_ref(),
+        }
+    }
+
+    fn of_typedef(t: &'a a2lfile::TypedefCharacteristic) -> Self {
+        Self {
+            comment: &t.long_identifier,
+            kind: ObjectKind::of(&t.characteristic_type),
+            deposit: &t.record_layout,
+            conversion: &t.conversion,
+            limits: (t.lower_limit, t.upper_limit),
+            extended: t
+                .extended_limits
+                .as_ref()
+                .map(|e| (e.lower_limit, e.upper_limit)),
+            axis_descr: &t.axis_descr,
+            matrix: t.matrix_dim.as_ref(),
+            number: t.number.as_ref().map(|n| n.number),
+            order: t.byte_order.as_ref(),
+            bit_mask: t.bit_mask.as_ref().map(|b| b.mask),
+            phys_unit: t.phys_unit.as_ref(),
+        }
+    }
 }
 
 /// Counts of what a module holds.
@@ -1081,24 +1142,30 @@ impl A2l {
         clippy::too_many_arguments,
         reason = "CHARACTERISTIC and TYPEDEF_CHARACTERISTIC share this"
     )]
+    /// A CHARACTERISTIC, or an INSTANCE of a TYPEDEF_CHARACTERISTIC, named `name` at
+    /// `address`, from the fields the two share.
     fn char_like(
         &self,
         name: String,
-        comment: String,
-        kind: ObjectKind,
         address: Option<Address>,
-        deposit: &str,
-        conversion: &str,
-        limits: (f64, f64),
-        extended: Option<(f64, f64)>,
-        axis_descr: &[a2lfile::AxisDescr],
-        matrix: Option<&a2lfile::MatrixDim>,
-        number: Option<u16>,
-        order: Option<&a2lfile::ByteOrder>,
-        bit_mask: Option<u64>,
-        phys_unit: Option<&a2lfile::PhysUnit>,
+        f: &CharFields<'_>,
         writable: bool,
     ) -> Result<Object, Error> {
+        let CharFields {
+            comment,
+            kind,
+            deposit,
+            conversion,
+            limits,
+            extended,
+            axis_descr,
+            matrix,
+            number,
+            order,
+            bit_mask,
+            phys_unit,
+        } = *f;
+        let comment = comment.to_owned();
         let compu = self.compu(conversion)?;
         let axes = axis_descr
             .iter()
@@ -1149,26 +1216,14 @@ impl A2l {
 
     fn characteristic(&self, x: &a2lfile::Characteristic) -> Result<Object, Error> {
         let writable = x.read_only.is_none() && calibratable(x.calibration_access.as_ref());
+        let address = Some(Address {
+            ext: ext(x.ecu_address_extension.as_ref()),
+            addr: x.address,
+        });
         self.char_like(
             x.get_name().to_owned(),
-            x.long_identifier.clone(),
-            ObjectKind::of(&x.characteristic_type),
-            Some(Address {
-                ext: ext(x.ecu_address_extension.as_ref()),
-                addr: x.address,
-            }),
-            &x.deposit,
-            &x.conversion,
-            (x.lower_limit, x.upper_limit),
-            x.extended_limits
-                .as_ref()
-                .map(|e| (e.lower_limit, e.upper_limit)),
-            &x.axis_descr,
-            x.matrix_dim.as_ref(),
-            x.number.as_ref().map(|n| n.number),
-            x.byte_order.as_ref(),
-            x.bit_mask.as_ref().map(|b| b.mask),
-            x.phys_unit.as_ref(),
+            address,
+            &CharFields::of_characteristic(x),
             writable,
         )
     }
@@ -1322,260 +1377,6 @@ impl A2l {
             bit_mask: None,
             events: Vec::new(),
         }
-    }
-
-    /// Walks `.member` and `[i]` steps from an INSTANCE through its typedefs.
-    fn instance_path(
-        &self,
-        inst: &a2lfile::Instance,
-        full: &str,
-        mut rest: &str,
-    ) -> Result<Object, Error> {
-        let m = self.module();
-        let invalid = |reason: String| Error::Invalid {
-            name: full.to_owned(),
-            reason,
-        };
-        let mut ty = inst.type_ref.clone();
-        let mut addr = u64::from(inst.start_address);
-        let mut dims = dims_of(inst.matrix_dim.as_ref());
-        // Set while the path stands on a pointer (ADDRESS_TYPE other than DIRECT).
-        let mut pointer = pointer_type(inst.address_type.as_ref());
-        let mut steps = 0;
-        while !rest.is_empty() {
-            steps += 1;
-            if steps > 64 {
-                return Err(invalid("the path is too deep".to_owned()));
-            }
-            if let Some(p) = pointer
-                && (dims.is_empty() || rest.starts_with('.'))
-            {
-                return Err(invalid(format!(
-                    "the path goes through a pointer to {ty} ({} bytes at 0x{addr:X}); \
-                     its target is only known at run time: read the pointer, then use \
-                     that address",
-                    p.size()
-                )));
-            }
-            if let Some(r) = rest.strip_prefix('[') {
-                let close = r
-                    .find(']')
-                    .ok_or_else(|| invalid("missing ']'".to_owned()))?;
-                let i: usize = r.get(..close).unwrap_or("").trim().parse().map_err(|_| {
-                    invalid(format!("bad index \"{}\"", r.get(..close).unwrap_or("")))
-                })?;
-                let Some((&d0, inner)) = dims.split_first() else {
-                    return Err(invalid(format!(
-                        "{ty} is not an array here; remove the index"
-                    )));
-                };
-                if i >= d0 {
-                    return Err(invalid(format!("index {i} is out of range (0..{d0})")));
-                }
-                let elem = match pointer {
-                    Some(p) => p.size(),
-                    None => self
-                        .type_size(&ty)
-                        .ok_or_else(|| invalid(format!("type {ty} does not exist")))?,
-                };
-                let stride: usize = inner.iter().product::<usize>() * elem;
-                addr += (i * stride) as u64;
-                dims = inner.to_vec();
-                rest = r.get(close + 1..).unwrap_or("");
-            } else if let Some(r) = rest.strip_prefix('.') {
-                if !dims.is_empty() {
-                    return Err(invalid(format!(
-                        "index the array first ({} dimension(s) left)",
-                        dims.len()
-                    )));
-                }
-                let end = r.find(['.', '[']).unwrap_or(r.len());
-                let member = r.get(..end).unwrap_or("");
-                let s = m.typedef_structure.get(&ty).ok_or_else(|| {
-                    invalid(format!(
-                        "{ty} is not a structure; it has no member {member}"
-                    ))
-                })?;
-                let c = s.structure_component.get(member).ok_or_else(|| {
-                    let names: Vec<&str> = s
-                        .structure_component
-                        .iter()
-                        .map(A2lObjectName::get_name)
-                        .collect();
-                    invalid(format!(
-                        "{ty} has no member {member}; its members: {}",
-                        names.join(", ")
-                    ))
-                })?;
-                addr += u64::from(c.address_offset);
-                ty = c.component_type.clone();
-                dims = dims_of(c.matrix_dim.as_ref());
-                pointer = pointer_type(c.address_type.as_ref());
-                rest = r.get(end..).unwrap_or("");
-            } else {
-                return Err(invalid(format!(
-                    "unexpected \"{rest}\"; use .member or [index]"
-                )));
-            }
-        }
-        let address = Some(Address {
-            ext: ext(inst.ecu_address_extension.as_ref()),
-            addr: u32::try_from(addr)
-                .map_err(|_| invalid("the address overflows 32 bits".to_owned()))?,
-        });
-        if let Some(p) = pointer {
-            return Ok(Object {
-                name: full.to_owned(),
-                comment: format!("pointer to {ty}"),
-                kind: ObjectKind::Measurement,
-                address,
-                datatype: p,
-                byte_order: self.byte_order,
-                dims,
-                layout: None,
-                axes: Vec::new(),
-                compu: Compu::identical(),
-                unit: String::new(),
-                limits: p.range(),
-                extended_limits: None,
-                writable: false,
-                bit_mask: None,
-                events: Self::events(&inst.if_data),
-            });
-        }
-        if let Some(t) = m.typedef_measurement.get(&ty) {
-            let compu = self.compu(&t.conversion)?;
-            let mut d = dims;
-            d.extend(dims_of(t.matrix_dim.as_ref()));
-            return Ok(Object {
-                name: full.to_owned(),
-                comment: t.long_identifier.clone(),
-                kind: ObjectKind::Measurement,
-                address,
-                datatype: DataType::from_a2l(&t.datatype),
-                byte_order: self.order(t.byte_order.as_ref()),
-                dims: d,
-                layout: None,
-                axes: Vec::new(),
-                unit: t
-                    .phys_unit
-                    .as_ref()
-                    .map_or_else(|| compu.unit.clone(), |u| u.unit.clone()),
-                compu,
-                limits: (t.lower_limit, t.upper_limit),
-                extended_limits: None,
-                writable: inst.read_write.is_some(),
-                bit_mask: t.bit_mask.as_ref().map(|b| b.mask),
-                events: Self::events(&inst.if_data),
-            });
-        }
-        if let Some(t) = m.typedef_characteristic.get(&ty) {
-            if !dims.is_empty() {
-                return Err(invalid(format!(
-                    "index the array first ({} dimension(s) left)",
-                    dims.len()
-                )));
-            }
-            return self.char_like(
-                full.to_owned(),
-                t.long_identifier.clone(),
-                ObjectKind::of(&t.characteristic_type),
-                address,
-                &t.record_layout,
-                &t.conversion,
-                (t.lower_limit, t.upper_limit),
-                t.extended_limits
-                    .as_ref()
-                    .map(|e| (e.lower_limit, e.upper_limit)),
-                &t.axis_descr,
-                t.matrix_dim.as_ref(),
-                t.number.as_ref().map(|n| n.number),
-                t.byte_order.as_ref(),
-                t.bit_mask.as_ref().map(|b| b.mask),
-                t.phys_unit.as_ref(),
-                calibratable(inst.calibration_access.as_ref()),
-            );
-        }
-        if let Some(s) = m.typedef_structure.get(&ty) {
-            let names: Vec<&str> = s
-                .structure_component
-                .iter()
-                .map(A2lObjectName::get_name)
-                .collect();
-            return Err(invalid(format!(
-                "is a {ty} structure{}; pick a member: {}",
-                if dims.is_empty() {
-                    String::new()
-                } else {
-                    format!(" array {dims:?}")
-                },
-                names.join(", ")
-            )));
-        }
-        if let Some(t) = m.typedef_axis.get(&ty) {
-            let mut o = self.axis_like(
-                full,
-                &t.long_identifier,
-                &t.record_layout,
-                &t.conversion,
-                t.max_axis_points,
-                t.byte_order.as_ref(),
-                t.phys_unit.as_ref(),
-            )?;
-            o.address = address;
-            o.limits = (t.lower_limit, t.upper_limit);
-            o.extended_limits = t
-                .extended_limits
-                .as_ref()
-                .map(|e| (e.lower_limit, e.upper_limit));
-            return Ok(o);
-        }
-        if let Some(t) = m.typedef_blob.get(&ty) {
-            return Ok(self.blob_object(
-                full,
-                &t.long_identifier,
-                address,
-                t.size,
-                calibratable(inst.calibration_access.as_ref()),
-            ));
-        }
-        Err(invalid(format!(
-            "type {ty} is not a TYPEDEF this crate resolves"
-        )))
-    }
-
-    /// Size in bytes of one element of a typedef (structures use TOTAL_SIZE).
-    fn type_size(&self, ty: &str) -> Option<usize> {
-        let m = self.module();
-        if let Some(s) = m.typedef_structure.get(ty) {
-            return Some(s.total_size as usize);
-        }
-        if let Some(t) = m.typedef_measurement.get(ty) {
-            return Some(
-                DataType::from_a2l(&t.datatype).size()
-                    * dims_of(t.matrix_dim.as_ref())
-                        .iter()
-                        .product::<usize>()
-                        .max(1),
-            );
-        }
-        if let Some(t) = m.typedef_blob.get(ty) {
-            return Some(t.size as usize);
-        }
-        if let Some(t) = m.typedef_axis.get(ty) {
-            let p = m.record_layout.get(&t.record_layout)?.axis_pts_x.as_ref()?;
-            return Some(DataType::from_a2l(&p.datatype).size() * usize::from(t.max_axis_points));
-        }
-        if let Some(t) = m.typedef_characteristic.get(ty) {
-            let rl = m.record_layout.get(&t.record_layout)?;
-            let f = rl.fnc_values.as_ref()?;
-            let n = dims_of(t.matrix_dim.as_ref())
-                .iter()
-                .product::<usize>()
-                .max(1);
-            return Some(DataType::from_a2l(&f.datatype).size() * n);
-        }
-        None
     }
 
     /// The file this was loaded from.
