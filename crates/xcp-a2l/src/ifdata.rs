@@ -6,6 +6,7 @@
 //! skipped, never a panic.
 
 use a2lfile::{GenericIfData, GenericIfDataTaggedItem};
+use xcp_proto::TimeUnit;
 
 /// A value of the generic tree, flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,8 +203,8 @@ pub struct Event {
     pub max_daq_lists: Option<u16>,
     /// TIME_CYCLE (0 for sporadic).
     pub time_cycle: Option<u16>,
-    /// TIME_UNIT code.
-    pub time_unit: Option<u16>,
+    /// TIME_UNIT.
+    pub time_unit: Option<TimeUnit>,
     /// PRIORITY.
     pub priority: Option<u16>,
 }
@@ -225,8 +226,9 @@ pub struct Daq {
     pub max_odt_entry_size: Option<u16>,
     /// The overload indication.
     pub overload: Option<String>,
-    /// TIMESTAMP_SUPPORTED: ticks, size (`SIZE_DWORD`, …) and unit (`UNIT_1US`, …).
-    pub timestamp: Option<(u16, String, String)>,
+    /// TIMESTAMP_SUPPORTED: ticks, size (`SIZE_DWORD`, …) and unit (`None` when the file
+    /// names none this crate knows).
+    pub timestamp: Option<(u16, String, Option<TimeUnit>)>,
     /// PRESCALER_SUPPORTED.
     pub prescaler: bool,
     /// RESUME_SUPPORTED.
@@ -305,23 +307,6 @@ impl Transport {
     }
 }
 
-/// The keyword and length in nanoseconds of an A2L/XCP time unit code (`UNIT_1MS` is 6).
-pub fn time_unit(code: u16) -> Option<(&'static str, u64)> {
-    const UNITS: [(&str, u64); 10] = [
-        ("UNIT_1NS", 1),
-        ("UNIT_10NS", 10),
-        ("UNIT_100NS", 100),
-        ("UNIT_1US", 1_000),
-        ("UNIT_10US", 10_000),
-        ("UNIT_100US", 100_000),
-        ("UNIT_1MS", 1_000_000),
-        ("UNIT_10MS", 10_000_000),
-        ("UNIT_100MS", 100_000_000),
-        ("UNIT_1S", 1_000_000_000),
-    ];
-    UNITS.get(usize::from(code)).copied()
-}
-
 /// A duration in nanoseconds in the largest unit that keeps it whole (`10 ms`, `250 us`).
 fn nanos(ns: u64) -> String {
     match ns {
@@ -384,7 +369,11 @@ impl std::fmt::Display for Daq {
             write!(f, " {k}")?;
         }
         if let Some((ticks, size, unit)) = &self.timestamp {
-            write!(f, " TIMESTAMP_SUPPORTED {ticks} {size} {unit}")?;
+            write!(f, " TIMESTAMP_SUPPORTED {ticks} {size}")?;
+            match unit {
+                Some(u) => write!(f, " {u}")?,
+                None => f.write_str(" (unknown unit)")?,
+            }
         }
         if self.prescaler {
             f.write_str(" PRESCALER_SUPPORTED")?;
@@ -406,15 +395,10 @@ impl std::fmt::Display for Event {
         if let Some(d) = &self.direction {
             write!(f, " {d}")?;
         }
-        match (self.time_cycle, self.time_unit.and_then(time_unit)) {
+        match (self.time_cycle, self.time_unit) {
             (Some(0), _) => f.write_str(" sporadic")?,
-            (Some(c), Some((_, ns))) => write!(f, " cycle {}", nanos(u64::from(c) * ns))?,
-            (Some(c), None) => write!(
-                f,
-                " cycle {c} in unit code {}",
-                self.time_unit
-                    .map_or_else(|| "(none)".to_owned(), |u| u.to_string())
-            )?,
+            (Some(c), Some(u)) => write!(f, " cycle {}", nanos(u64::from(c) * u.nanos()))?,
+            (Some(c), None) => write!(f, " cycle {c} in an unknown unit")?,
             (None, _) => {}
         }
         if let Some(p) = self.priority {
@@ -580,7 +564,9 @@ fn daq(g: &GenericIfData) -> Daq {
                 direction: enum_at(&f, 3),
                 max_daq_lists: u16v(num_at(&f, 4)),
                 time_cycle: u16v(num_at(&f, 5)),
-                time_unit: u16v(num_at(&f, 6)),
+                time_unit: u16v(num_at(&f, 6))
+                    .and_then(|c| u8::try_from(c).ok())
+                    .and_then(TimeUnit::from_code),
                 priority: u16v(num_at(&f, 7)),
             })
         })
@@ -598,7 +584,7 @@ fn daq(g: &GenericIfData) -> Daq {
             (
                 u16v(num_at(&f, 0)).unwrap_or(0),
                 enum_at(&f, 1).unwrap_or_default(),
-                enum_at(&f, 2).unwrap_or_default(),
+                enum_at(&f, 2).and_then(|k| TimeUnit::from_keyword(&k)),
             )
         }),
         prescaler: first(g, "PRESCALER_SUPPORTED", &[]).is_some(),

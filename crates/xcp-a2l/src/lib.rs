@@ -40,7 +40,7 @@ mod model;
 pub mod synth;
 
 pub use conversion::{Compu, Conversion, Value, VerbTable};
-pub use datatype::{ByteOrder, DataType};
 pub use error::{Error, Warning};
 pub use include::includes;
 pub use model::{A2l, Address, Axis, Counts, Layout, LayoutItem, LoadOptions, Object, ObjectKind};
+pub use xcp_proto::{ElementOrder, ElementType};

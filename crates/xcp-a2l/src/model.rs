@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use a2lfile::{A2lObjectName, AxisDescrAttribute, CalibrationAccessEnum, CharacteristicType};
 
 use crate::conversion::{Compu, Conversion, Value, VerbTable};
-use crate::datatype::{ByteOrder, DataType};
 use crate::error::{Error, Warning};
 use crate::formula::{Dialect, Formula};
 use crate::ifdata;
+use xcp_proto::{ElementOrder, ElementType};
 
 mod instance;
 
@@ -108,7 +108,7 @@ pub struct LayoutItem {
     /// Byte offset.
     pub offset: usize,
     /// Element type.
-    pub datatype: DataType,
+    pub datatype: ElementType,
     /// Number of elements.
     pub count: usize,
 }
@@ -157,9 +157,9 @@ pub struct Object {
     /// Where it is (`None` for a MEASUREMENT without ECU_ADDRESS).
     pub address: Option<Address>,
     /// Element type (of the values; `UBYTE` for BLOB and ASCII).
-    pub datatype: DataType,
+    pub datatype: ElementType,
     /// Element byte order (the object's BYTE_ORDER or MOD_COMMON's; Intel if neither).
-    pub byte_order: ByteOrder,
+    pub byte_order: ElementOrder,
     /// Array dimensions of the values (empty for a scalar).
     pub dims: Vec<usize>,
     /// The record layout (characteristics and AXIS_PTS).
@@ -286,7 +286,8 @@ impl Object {
                 what: self.datatype.keyword(),
             });
         }
-        Ok(self.datatype.encode(raw, self.byte_order))
+        let (bytes, n) = self.datatype.encode(raw, self.byte_order);
+        Ok(bytes[..n].to_vec())
     }
 }
 
@@ -296,7 +297,7 @@ pub struct A2l {
     file: std::sync::Arc<a2lfile::A2lFile>,
     module: usize,
     dialect: Dialect,
-    byte_order: ByteOrder,
+    byte_order: ElementOrder,
     constants: HashMap<String, f64>,
     compus: HashMap<String, Compu>,
     alignment: [usize; 4],
@@ -580,11 +581,11 @@ impl A2l {
             .ok_or_else(|| Error::NoModule {
                 path: path.to_path_buf(),
             })?;
-        let mut byte_order = ByteOrder::Intel;
+        let mut byte_order = ElementOrder::MsbLast;
         let mut alignment = [1, 2, 4, 8];
         if let Some(mc) = &m.mod_common {
             if let Some(b) = &mc.byte_order {
-                byte_order = ByteOrder::from_a2l(&b.byte_order);
+                byte_order = crate::datatype::element_order(&b.byte_order);
             }
             let al = |v: Option<u16>, d: usize| v.map_or(d, |v| usize::from(v).max(1));
             alignment = [
@@ -834,8 +835,10 @@ impl A2l {
         })
     }
 
-    fn order(&self, o: Option<&a2lfile::ByteOrder>) -> ByteOrder {
-        o.map_or(self.byte_order, |b| ByteOrder::from_a2l(&b.byte_order))
+    fn order(&self, o: Option<&a2lfile::ByteOrder>) -> ElementOrder {
+        o.map_or(self.byte_order, |b| {
+            crate::datatype::element_order(&b.byte_order)
+        })
     }
 
     /// Resolves a name: MEASUREMENT, CHARACTERISTIC, AXIS_PTS, BLOB, or an INSTANCE path
@@ -992,7 +995,7 @@ impl A2l {
                 ext: ext(x.ecu_address_extension.as_ref()),
                 addr: a.address,
             }),
-            datatype: DataType::from_a2l(&x.datatype),
+            datatype: crate::datatype::element_type(&x.datatype),
             byte_order: self.order(x.byte_order.as_ref()),
             dims,
             layout: None,
@@ -1067,12 +1070,12 @@ impl A2l {
                 .filter(|a| a.attribute == "STD_AXIS")
                 .map_or(1, |a| usize::from(a.max_points))
         };
-        let mut parts: Vec<(u16, String, DataType, usize)> = Vec::new();
+        let mut parts: Vec<(u16, String, ElementType, usize)> = Vec::new();
         if let Some(f) = &rl.fnc_values {
             parts.push((
                 f.position,
                 "FNC_VALUES".into(),
-                DataType::from_a2l(&f.datatype),
+                crate::datatype::element_type(&f.datatype),
                 values,
             ));
         }
@@ -1096,7 +1099,7 @@ impl A2l {
                 parts.push((
                     p.position,
                     format!("AXIS_PTS_{d}"),
-                    DataType::from_a2l(&p.datatype),
+                    crate::datatype::element_type(&p.datatype),
                     std_points(i),
                 ));
             }
@@ -1104,7 +1107,7 @@ impl A2l {
                 parts.push((
                     p.position,
                     format!("NO_AXIS_PTS_{d}"),
-                    DataType::from_a2l(&p.datatype),
+                    crate::datatype::element_type(&p.datatype),
                     1,
                 ));
             }
@@ -1276,12 +1279,12 @@ impl A2l {
                 name: name.to_owned(),
                 reason: format!("RECORD_LAYOUT {deposit} does not exist"),
             })?;
-        let mut parts: Vec<(u16, String, DataType, usize)> = Vec::new();
+        let mut parts: Vec<(u16, String, ElementType, usize)> = Vec::new();
         if let Some(p) = &rl.axis_pts_x {
             parts.push((
                 p.position,
                 "AXIS_PTS_X".into(),
-                DataType::from_a2l(&p.datatype),
+                crate::datatype::element_type(&p.datatype),
                 points,
             ));
         }
@@ -1289,7 +1292,7 @@ impl A2l {
             parts.push((
                 p.position,
                 "NO_AXIS_PTS_X".into(),
-                DataType::from_a2l(&p.datatype),
+                crate::datatype::element_type(&p.datatype),
                 1,
             ));
         }
@@ -1364,7 +1367,7 @@ impl A2l {
             comment: comment.to_owned(),
             kind: ObjectKind::Blob,
             address,
-            datatype: DataType::U8,
+            datatype: ElementType::U8,
             byte_order: self.byte_order,
             dims: vec![size as usize],
             layout: None,
@@ -1436,13 +1439,13 @@ fn index_suffix(dims: &[usize], mut flat: usize) -> String {
 }
 
 /// The unsigned type a pointer of this ADDRESS_TYPE occupies (`None` for DIRECT or none).
-fn pointer_type(at: Option<&a2lfile::AddressType>) -> Option<DataType> {
+fn pointer_type(at: Option<&a2lfile::AddressType>) -> Option<ElementType> {
     use a2lfile::AddrType as P;
     match at?.address_type {
-        P::Pbyte => Some(DataType::U8),
-        P::Pword => Some(DataType::U16),
-        P::Plong => Some(DataType::U32),
-        P::Plonglong => Some(DataType::U64),
+        P::Pbyte => Some(ElementType::U8),
+        P::Pword => Some(ElementType::U16),
+        P::Plong => Some(ElementType::U32),
+        P::Plonglong => Some(ElementType::U64),
         P::Direct => None,
     }
 }

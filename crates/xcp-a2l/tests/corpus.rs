@@ -144,7 +144,7 @@ fn pointer_members_are_pointers_not_nested_structures() {
     let (a2l, _) = A2l::load(&path, &LoadOptions::default()).expect("loads");
     let p = a2l.object("struct_b.pNext").expect("the pointer resolves");
     assert_eq!(p.address.map(|a| a.addr), Some(0x9044));
-    assert_eq!(p.datatype, xcp_a2l::DataType::U32);
+    assert_eq!(p.datatype, xcp_a2l::ElementType::U32);
     assert!(!p.writable);
     let err = a2l
         .object("struct_b.pPrev.s1.val_i32")

@@ -2,7 +2,7 @@
 //! hand-computed expectations, the slave's generated A2L, and broken input.
 
 use xcp_a2l::synth::{CAL_BASE, MEAS_BASE, Spec, TRACKS};
-use xcp_a2l::{A2l, ByteOrder, DataType, Error, LoadOptions, ObjectKind, Value};
+use xcp_a2l::{A2l, ElementOrder, ElementType, Error, LoadOptions, ObjectKind, Value};
 
 fn load(spec: &Spec) -> A2l {
     let (a2l, warnings) = A2l::from_text(&spec.generate(), &LoadOptions::default()).expect("loads");
@@ -61,12 +61,12 @@ fn addresses_types_orders_and_events() {
         m3.address.map(|a| (a.ext, a.addr)),
         Some((0, MEAS_BASE + 24))
     );
-    assert_eq!(m3.datatype, DataType::I16);
-    assert_eq!(m3.byte_order, ByteOrder::Motorola);
+    assert_eq!(m3.datatype, ElementType::I16);
+    assert_eq!(m3.byte_order, ElementOrder::MsbFirst);
     assert_eq!(m3.events, [0]);
     // meas_7 overrides the module's order; 0x0102 in Intel is 02 01.
     let m7 = a2l.object("meas_7").expect("meas_7");
-    assert_eq!(m7.byte_order, ByteOrder::Intel);
+    assert_eq!(m7.byte_order, ElementOrder::MsbLast);
     assert_eq!(m7.events, [1]);
     // meas_2 is UWORD, Motorola, RAT_FUNC: raw 0x001E = 30 → 10 V.
     let m2 = a2l.object("meas_2").expect("meas_2");
@@ -126,7 +126,7 @@ fn characteristics_layouts_axes_and_limits() {
     let c4 = a2l.object("cal_4").expect("cal_4"); // VALUE ULONG with cm_nointp
     assert_eq!(
         (c4.kind, c4.datatype, c4.compu.kind()),
-        (ObjectKind::Value, DataType::U32, "TAB_NOINTP")
+        (ObjectKind::Value, ElementType::U32, "TAB_NOINTP")
     );
     let e = c4
         .encode(&Value::Number(15.0))
@@ -142,7 +142,7 @@ fn characteristics_layouts_axes_and_limits() {
     let a = a2l.object("axis_0").expect("axis_0");
     assert_eq!(
         (a.kind, a.dims.clone(), a.datatype),
-        (ObjectKind::AxisPts, vec![5], DataType::F32)
+        (ObjectKind::AxisPts, vec![5], ElementType::F32)
     );
     let b = a2l.object("blob_0").expect("blob_0");
     assert_eq!((b.kind, b.size()), (ObjectKind::Blob, 64));
@@ -156,7 +156,7 @@ fn instance_paths_through_typedef_chains() {
     assert_eq!(y.address.map(|a| a.addr), Some(TRACKS + 24 + 8 + 2));
     assert_eq!(
         (y.kind, y.datatype),
-        (ObjectKind::Measurement, DataType::U16)
+        (ObjectKind::Measurement, ElementType::U16)
     );
     assert_eq!(
         y.compu.to_physical(40.0).expect("LINEAR"),
@@ -209,7 +209,11 @@ fn module_if_data_xcp_is_typed() {
     assert_eq!(d.max_odt_entry_size, Some(248));
     assert_eq!(
         d.timestamp,
-        Some((1, "SIZE_DWORD".into(), "UNIT_1US".into()))
+        Some((
+            1,
+            "SIZE_DWORD".into(),
+            xcp_proto::TimeUnit::from_keyword("UNIT_1US")
+        ))
     );
     assert!(d.prescaler);
     let ev: Vec<(&str, Option<u16>, Option<u16>)> = d
@@ -286,7 +290,7 @@ fn broken_input_is_an_error_that_says_where() {
 #[test]
 fn the_slave_generated_a2l_round_trips() {
     use std::time::Duration;
-    use xcp_slave::{CharKind, Meta, ScalarType, Slave};
+    use xcp_slave::{CharKind, ElementType, Meta, Slave};
 
     let mut b = Slave::builder("roundtrip").epk("rt 1.0");
     let ev = b
@@ -297,7 +301,7 @@ fn the_slave_generated_a2l_round_trips() {
         &params,
         "gain",
         4,
-        ScalarType::F32,
+        ElementType::F32,
         CharKind::Value,
         Meta::new("g").linear(0.5, 1.0).limits(0.0, 100.0),
     )
@@ -306,7 +310,7 @@ fn the_slave_generated_a2l_round_trips() {
         &params,
         "mode",
         8,
-        ScalarType::U8,
+        ElementType::U8,
         CharKind::Value,
         Meta::new("m").verbal(&[(0, "off"), (1, "on")], "?"),
     )
@@ -318,7 +322,7 @@ fn the_slave_generated_a2l_round_trips() {
         ev,
         "speed",
         0,
-        ScalarType::I16,
+        ElementType::I16,
         1,
         Meta::new("s").linear(0.1, 0.0).unit("km/h"),
     )
@@ -349,7 +353,7 @@ fn the_slave_generated_a2l_round_trips() {
     let speed = a2l.object("speed").expect("speed");
     assert_eq!(
         (speed.datatype, speed.unit.as_str()),
-        (DataType::I16, "km/h")
+        (ElementType::I16, "km/h")
     );
     assert_eq!(speed.address.map(|a| a.ext), Some(2), "event-relative");
     let counter = a2l.object("counter").expect("counter");

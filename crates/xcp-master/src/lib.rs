@@ -38,7 +38,7 @@
 //! Against a slave on TCP (the virtual ECU, say), reading a value and measuring it with DAQ:
 //!
 //! ```no_run
-//! use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, block_on};
+//! use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, ElementType, block_on};
 //! use xcp_proto::{Address, ByteOrder};
 //! use xcp_transport_eth::{EthConfig, Protocol, connect};
 //!
@@ -51,7 +51,7 @@
 //!     signals: vec![Signal {
 //!         name: "counter_1ms".into(),
 //!         addr: Address::new(1, 0x0001_0000),
-//!         ty: SignalType::U32,
+//!         ty: ElementType::U32,
 //!         order: ByteOrder::Intel,
 //!     }],
 //! };
@@ -83,8 +83,8 @@ pub mod time;
 pub use commands::Identification;
 pub use config::{Config, Timeouts};
 pub use daq::{
-    Batch, DaqLayoutInfo, DaqLimits, DaqOptions, DaqStats, DaqStream, ListLayout, ListRequest,
-    ListStats, RawSink, Row, Signal, SignalType, SlowConsumer, Value,
+    Batch, DaqLayoutInfo, DaqLimits, DaqOptions, DaqStats, DaqStream, ElementType, ListLayout,
+    ListRequest, ListStats, RawSink, Row, Signal, SlowConsumer, Value,
 };
 pub use error::Error;
 pub use exec::block_on;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{Link, fixture, quick, serve};
 use xcp_master::{
-    Config, DaqOptions, Error, ListRequest, Master, Signal, SignalType, SlaveEvent, block_on,
+    Config, DaqOptions, ElementType, Error, ListRequest, Master, Signal, SlaveEvent, block_on,
 };
 use xcp_proto::{Address, ByteOrder, ErrorCode, EventCode};
 use xcp_slave::{Server, SlaveConfig};
@@ -272,7 +272,7 @@ fn a_slave_that_dies_mid_daq_ends_the_stream_and_the_commands() {
         signals: vec![Signal {
             name: "x".to_owned(),
             addr: Address::new(0, 0x1000),
-            ty: SignalType::U32,
+            ty: ElementType::U32,
             order: ByteOrder::Intel,
         }],
     };

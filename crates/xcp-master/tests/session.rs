@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, Link, SECRET, config, fixture, native, quick, serve, sig};
-use xcp_master::{DaqOptions, Error, ListRequest, Master, Signal, SignalType, Value, block_on};
+use xcp_master::{DaqOptions, ElementType, Error, ListRequest, Master, Signal, Value, block_on};
 use xcp_proto::{Address, ByteOrder, ErrorCode, IdType, Resources};
 use xcp_slave::{DemoSeedKey, SlaveConfig};
 
@@ -181,8 +181,8 @@ fn daq_rows(link: &Link, order: ByteOrder) {
             timestamps: true,
             stim: false,
             signals: vec![
-                sig("counter", f.counter.address(), SignalType::U32),
-                sig("temp", f.temp.address(), SignalType::F32),
+                sig("counter", f.counter.address(), ElementType::U32),
+                sig("temp", f.temp.address(), ElementType::F32),
             ],
         },
         ListRequest {
@@ -191,7 +191,7 @@ fn daq_rows(link: &Link, order: ByteOrder) {
             priority: 0,
             timestamps: false,
             stim: false,
-            signals: vec![sig("wide", f.wide.address(), SignalType::U64)],
+            signals: vec![sig("wide", f.wide.address(), ElementType::U64)],
         },
     ];
     let stream = block_on(m.setup_daq(&lists, DaqOptions::default())).expect("setup");
@@ -290,7 +290,7 @@ fn stim_values_reach_the_application_and_polling_reads_them() {
     let temp = Signal {
         name: "temp".to_owned(),
         addr: f.temp.address(),
-        ty: SignalType::F32,
+        ty: ElementType::F32,
         order: native,
     };
     let stim = ListRequest {
@@ -400,9 +400,9 @@ fn every_dto_layout_parameter_decodes() {
             timestamps: true,
             stim: false,
             signals: vec![
-                sig("counter", f.counter.address(), SignalType::U32),
-                sig("temp", f.temp.address(), SignalType::F32),
-                sig("wide", f.wide.address(), SignalType::U64),
+                sig("counter", f.counter.address(), ElementType::U32),
+                sig("temp", f.temp.address(), ElementType::F32),
+                sig("wide", f.wide.address(), ElementType::U64),
             ],
         };
         let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))
@@ -497,13 +497,13 @@ fn a_predefined_list_is_read_back_and_measured() {
         Signal {
             name: "temp".into(),
             addr: temp.address(),
-            ty: SignalType::F32,
+            ty: ElementType::F32,
             order: native,
         },
         Signal {
             name: "counter".into(),
             addr: counter.address(),
-            ty: SignalType::U32,
+            ty: ElementType::U32,
             order: native,
         },
     ];
@@ -538,7 +538,7 @@ fn a_predefined_list_is_read_back_and_measured() {
         &[Signal {
             name: "nowhere".into(),
             addr: Address::new(1, 0x0009_0000),
-            ty: SignalType::U8,
+            ty: ElementType::U8,
             order: native,
         }],
         false,
@@ -605,7 +605,7 @@ fn modify_bits_page_copy_freeze_and_the_raw_sink() {
         signals: vec![Signal {
             name: "counter".into(),
             addr: f.counter.address(),
-            ty: SignalType::U32,
+            ty: ElementType::U32,
             order: ByteOrder::Intel,
         }],
     };
@@ -651,8 +651,8 @@ fn polling_commands_and_the_receive_thread_share_the_link_during_daq() {
                 timestamps: true,
                 stim: false,
                 signals: vec![
-                    sig("counter", f.counter.address(), SignalType::U32),
-                    sig("temp", f.temp.address(), SignalType::F32),
+                    sig("counter", f.counter.address(), ElementType::U32),
+                    sig("temp", f.temp.address(), ElementType::F32),
                 ],
             };
             let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");

@@ -59,6 +59,7 @@ pub mod checksum;
 pub mod codes;
 pub mod command;
 pub mod dto;
+pub mod element;
 pub mod error;
 pub mod event;
 #[cfg(feature = "arbitrary")]
@@ -75,6 +76,7 @@ pub use codes::{
 };
 pub use command::{Command, MAX_WRITE_DAQ_MULTIPLE, OdtEntry, OdtEntryList, Pending};
 pub use dto::{DaqPacket, DtoId, DtoShape};
+pub use element::{ElementOrder, ElementType, TimeUnit};
 pub use error::{DecodeError, EncodeError};
 pub use event::{Event, Serv};
 pub use params::{

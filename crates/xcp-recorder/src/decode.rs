@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 use xcp_a2l::formula::{Dialect, Formula};
 use xcp_a2l::{Compu, Conversion, Value, VerbTable};
-use xcp_proto::{ByteOrder, DtoId, IdField, SessionParams, TimestampSize};
+use xcp_proto::{
+    ByteOrder, DtoId, ElementOrder, ElementType, IdField, SessionParams, TimestampSize,
+};
 
 use crate::error::Error;
 
@@ -19,18 +21,10 @@ pub struct Column {
     pub unit: String,
     /// Element size in bytes.
     pub size: usize,
-    kind: Elem,
+    kind: ElementType,
     order: ByteOrder,
     /// The conversion to physical values.
     pub compu: Compu,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Elem {
-    U,
-    I,
-    F32,
-    F64,
 }
 
 impl Column {
@@ -41,28 +35,22 @@ impl Column {
 
     /// Whether the element is a float.
     pub const fn is_float(&self) -> bool {
-        matches!(self.kind, Elem::F32 | Elem::F64)
+        self.kind.is_float()
     }
 
     /// Whether the element is a signed integer.
     pub const fn is_signed(&self) -> bool {
-        matches!(self.kind, Elem::I)
+        self.kind.is_signed()
     }
 
     /// The element type's name: `U8` … `I64`, `F32`, `F64`.
     pub const fn type_name(&self) -> &'static str {
-        match (self.kind, self.size) {
-            (Elem::U, 1) => "U8",
-            (Elem::U, 2) => "U16",
-            (Elem::U, 4) => "U32",
-            (Elem::U, _) => "U64",
-            (Elem::I, 1) => "I8",
-            (Elem::I, 2) => "I16",
-            (Elem::I, 4) => "I32",
-            (Elem::I, _) => "I64",
-            (Elem::F32, _) => "F32",
-            (Elem::F64, _) => "F64",
-        }
+        self.kind.name()
+    }
+
+    /// The element type.
+    pub const fn element_type(&self) -> ElementType {
+        self.kind
     }
 
     /// The element's bits from its bytes in a row (the first `size` bytes, in the element's
@@ -78,20 +66,7 @@ impl Column {
         reason = "the raw value came from an element of this type"
     )]
     pub fn encode_raw(&self, raw: f64) -> [u8; 8] {
-        let mut b = match self.kind {
-            Elem::U => (raw as u64).to_le_bytes(),
-            Elem::I => (raw as i64).to_le_bytes(),
-            Elem::F32 => {
-                let mut x = [0u8; 8];
-                x[..4].copy_from_slice(&(raw as f32).to_le_bytes());
-                x
-            }
-            Elem::F64 => raw.to_le_bytes(),
-        };
-        if self.motorola() {
-            b[..self.size.min(8)].reverse();
-        }
-        b
+        self.kind.encode(raw, ElementOrder::from(self.order)).0
     }
 }
 
@@ -111,7 +86,7 @@ pub struct List {
     copies: Vec<Vec<(usize, usize, usize)>>,
     /// Runs of adjacent columns of one element type and byte order, decoded in one loop each:
     /// (first column's offset in the row buffer, element, size, order, columns).
-    runs: Vec<(usize, Elem, usize, ByteOrder, usize)>,
+    runs: Vec<(usize, ElementType, usize, ByteOrder, usize)>,
     /// Where the list has one ODT whose data hold the whole row buffer as it stands: the
     /// position and length of the row's bytes in the DTO data.
     whole: Option<(usize, usize)>,
@@ -264,20 +239,12 @@ fn compu_of(c: &Json, dialect: Dialect) -> Result<Compu, Error> {
     })
 }
 
-fn elem(t: &str) -> Result<(Elem, usize), Error> {
-    Ok(match t {
-        "U8" => (Elem::U, 1),
-        "I8" => (Elem::I, 1),
-        "U16" => (Elem::U, 2),
-        "I16" => (Elem::I, 2),
-        "U32" => (Elem::U, 4),
-        "I32" => (Elem::I, 4),
-        "U64" => (Elem::U, 8),
-        "I64" => (Elem::I, 8),
-        "F32" => (Elem::F32, 4),
-        "F64" => (Elem::F64, 8),
-        other => return Err(bad(format!("signal type {other} is not known"))),
-    })
+fn elem(t: &str) -> Result<(ElementType, usize), Error> {
+    match ElementType::from_name(t) {
+        // Half floats are not measured by DAQ: no recording of ours holds one.
+        Some(ElementType::F16) | None => Err(bad(format!("signal type {t} is not known"))),
+        Some(ty) => Ok((ty, ty.size())),
+    }
 }
 
 fn order(s: &str) -> ByteOrder {
@@ -616,7 +583,7 @@ impl Decoder {
                 out.extend(std::iter::repeat_n(f64::NAN, n));
                 continue;
             };
-            decode_run(kind, size, order == ByteOrder::Motorola, bytes, out);
+            decode_run(kind, order == ByteOrder::Motorola, bytes, out);
         }
     }
 
@@ -675,8 +642,11 @@ pub(crate) fn element_bits(bytes: &[u8], size: usize, motorola: bool) -> u64 {
 }
 
 /// Groups adjacent columns of one element type and byte order whose bytes follow each other.
-fn runs_of(columns: &[Column], offsets: &[usize]) -> Vec<(usize, Elem, usize, ByteOrder, usize)> {
-    let mut runs: Vec<(usize, Elem, usize, ByteOrder, usize)> = Vec::new();
+fn runs_of(
+    columns: &[Column],
+    offsets: &[usize],
+) -> Vec<(usize, ElementType, usize, ByteOrder, usize)> {
+    let mut runs: Vec<(usize, ElementType, usize, ByteOrder, usize)> = Vec::new();
     for (c, &o) in columns.iter().zip(offsets) {
         match runs.last_mut() {
             Some((at, kind, size, order, n))
@@ -698,7 +668,8 @@ fn runs_of(columns: &[Column], offsets: &[usize]) -> Vec<(usize, Elem, usize, By
     clippy::cast_precision_loss,
     reason = "raw values as f64, 64-bit integers beyond 2^53 round"
 )]
-fn decode_run(kind: Elem, size: usize, motorola: bool, bytes: &[u8], out: &mut Vec<f64>) {
+fn decode_run(kind: ElementType, motorola: bool, bytes: &[u8], out: &mut Vec<f64>) {
+    let size = kind.size();
     // The values are written into place, the byte order decided once per run rather than per
     // element: the loops are branch-free and vectorise.
     let start = out.len();
@@ -723,24 +694,27 @@ fn decode_run(kind: Elem, size: usize, motorola: bool, bytes: &[u8], out: &mut V
             }
         }};
     }
-    match (kind, size) {
-        (Elem::U, 1) => {
+    match kind {
+        ElementType::U8 => {
             for (o, &b) in dst.iter_mut().zip(bytes) {
                 *o = f64::from(b);
             }
         }
-        (Elem::I, 1) => {
+        ElementType::I8 => {
             for (o, &b) in dst.iter_mut().zip(bytes) {
                 *o = f64::from(b.cast_signed());
             }
         }
-        (Elem::U, 2) => run!(2, |b| f64::from(u16::from_le_bytes(b))),
-        (Elem::I, 2) => run!(2, |b| f64::from(i16::from_le_bytes(b))),
-        (Elem::U, 4) => run!(4, |b| f64::from(u32::from_le_bytes(b))),
-        (Elem::I, 4) => run!(4, |b| f64::from(i32::from_le_bytes(b))),
-        (Elem::U, _) => run!(8, |b| u64::from_le_bytes(b) as f64),
-        (Elem::I, _) => run!(8, |b| i64::from_le_bytes(b) as f64),
-        (Elem::F32, _) => run!(4, |b| f64::from(f32::from_le_bytes(b))),
-        (Elem::F64, _) => run!(8, f64::from_le_bytes),
+        ElementType::U16 => run!(2, |b| f64::from(u16::from_le_bytes(b))),
+        ElementType::I16 => run!(2, |b| f64::from(i16::from_le_bytes(b))),
+        ElementType::U32 => run!(4, |b| f64::from(u32::from_le_bytes(b))),
+        ElementType::I32 => run!(4, |b| f64::from(i32::from_le_bytes(b))),
+        ElementType::U64 => run!(8, |b| u64::from_le_bytes(b) as f64),
+        ElementType::I64 => run!(8, |b| i64::from_le_bytes(b) as f64),
+        ElementType::F16 => run!(2, |b: [u8; 2]| ElementType::F16
+            .decode(&b, ElementOrder::MsbLast)
+            .unwrap_or(0.0)),
+        ElementType::F32 => run!(4, |b| f64::from(f32::from_le_bytes(b))),
+        ElementType::F64 => run!(8, f64::from_le_bytes),
     }
 }

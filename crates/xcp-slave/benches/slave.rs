@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use xcp_proto::{Address, Command, DaqListNumber, EventChannel, OdtEntry, SessionParams};
-use xcp_slave::{ClockSource, Core, Field, Meta, ScalarType, Slave, SlaveConfig, StructType};
+use xcp_slave::{ClockSource, Core, ElementType, Field, Meta, Slave, SlaveConfig, StructType};
 
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
@@ -58,14 +58,14 @@ fn measuring(clock: ClockSource) -> (Slave, Core, xcp_slave::Event) {
     });
     let ev = b.event("fast", None, 0).expect("event");
     let fields = [
-        ("f64", 0, ScalarType::F64),
-        ("u64", 8, ScalarType::U64),
-        ("f32", 16, ScalarType::F32),
-        ("u32", 20, ScalarType::U32),
-        ("i16", 24, ScalarType::I16),
-        ("u16", 26, ScalarType::U16),
-        ("i8", 28, ScalarType::I8),
-        ("u8", 29, ScalarType::U8),
+        ("f64", 0, ElementType::F64),
+        ("u64", 8, ElementType::U64),
+        ("f32", 16, ElementType::F32),
+        ("u32", 20, ElementType::U32),
+        ("i16", 24, ElementType::I16),
+        ("u16", 26, ElementType::U16),
+        ("i8", 28, ElementType::I8),
+        ("u8", 29, ElementType::U8),
     ];
     b.struct_type(StructType {
         name: "Signals".into(),

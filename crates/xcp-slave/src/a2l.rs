@@ -11,11 +11,12 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{DaqConfigType, OverloadIndication, unit_code};
+use crate::config::{DaqConfigType, OverloadIndication};
 use crate::core::cycle_and_unit;
 use crate::memory::segment_address;
 use crate::shared::{Shared, TransportDesc};
-use crate::types::{CharKind, Conversion, Meta, ScalarType};
+use crate::types::{CharKind, Conversion, Meta, a2l_limits};
+use xcp_proto::ElementType;
 
 pub use crate::config::A2lOptions;
 
@@ -106,11 +107,11 @@ fn quoted(s: &str) -> String {
 }
 
 /// Limits in physical units: the given ones, or the datatype's range through the conversion.
-fn limits(ty: ScalarType, meta: &Meta) -> (f64, f64) {
+fn limits(ty: ElementType, meta: &Meta) -> (f64, f64) {
     if let Some(l) = meta.limits {
         return l;
     }
-    let (lo, hi) = ty.range();
+    let (lo, hi) = a2l_limits(ty);
     match &meta.conversion {
         Some(Conversion::Linear { factor, offset }) => {
             let (a, b) = (factor * lo + offset, factor * hi + offset);
@@ -367,18 +368,10 @@ pub(crate) fn generate(s: &Shared) -> String {
             2 => "SIZE_WORD",
             _ => "SIZE_DWORD",
         };
-        let unit = [
-            "UNIT_1NS",
-            "UNIT_10NS",
-            "UNIT_100NS",
-            "UNIT_1US",
-            "UNIT_10US",
-            "UNIT_100US",
-            "UNIT_1MS",
-            "UNIT_10MS",
-            "UNIT_100MS",
-            "UNIT_1S",
-        ][usize::from(c.timestamp_unit_code().unwrap_or(0))];
+        // The builder refuses a timestamp unit that is not a power of ten.
+        let unit = c
+            .timestamp_unit()
+            .map_or("UNIT_1NS", xcp_proto::TimeUnit::keyword);
         g.line(
             4,
             &format!("/begin TIMESTAMP_SUPPORTED 1 {size} {unit} /end TIMESTAMP_SUPPORTED"),
@@ -471,19 +464,19 @@ pub(crate) fn generate(s: &Shared) -> String {
     // Record layouts for every datatype in use (emitting all keeps the text independent of
     // which types happen to be registered).
     let types = [
-        ScalarType::U8,
-        ScalarType::I8,
-        ScalarType::U16,
-        ScalarType::I16,
-        ScalarType::U32,
-        ScalarType::I32,
-        ScalarType::U64,
-        ScalarType::I64,
-        ScalarType::F32,
-        ScalarType::F64,
+        ElementType::U8,
+        ElementType::I8,
+        ElementType::U16,
+        ElementType::I16,
+        ElementType::U32,
+        ElementType::I32,
+        ElementType::U64,
+        ElementType::I64,
+        ElementType::F32,
+        ElementType::F64,
     ];
     for ty in types {
-        let t = ty.a2l_name();
+        let t = ty.keyword();
         g.line(
             2,
             &format!(
@@ -498,7 +491,6 @@ pub(crate) fn generate(s: &Shared) -> String {
     for text in std::mem::take(&mut g.compu) {
         g.out.push_str(&text);
     }
-    let _ = unit_code;
     g.line(1, "/end MODULE");
     g.line(0, "/end PROJECT");
     g.out
@@ -515,7 +507,7 @@ fn emit_objects(g: &mut Gen<'_>) {
                 "/begin MEASUREMENT {} {} {} {conv} 0 0 {} {}",
                 m.name,
                 quoted(&m.meta.comment),
-                m.ty.a2l_name(),
+                m.ty.keyword(),
                 num(lo),
                 num(hi)
             ),
@@ -548,7 +540,7 @@ fn emit_objects(g: &mut Gen<'_>) {
                     &format!(
                         "/begin MEASUREMENT {name} {} {} {conv} 0 0 {} {}",
                         quoted(&f.meta.comment),
-                        f.ty.a2l_name(),
+                        f.ty.keyword(),
                         num(lo),
                         num(hi)
                     ),
@@ -590,7 +582,7 @@ fn emit_objects(g: &mut Gen<'_>) {
                     &format!(
                         "/begin TYPEDEF_MEASUREMENT {tname} {} {} {conv} 0 0 {} {}{extra} /end TYPEDEF_MEASUREMENT",
                         quoted(&f.meta.comment),
-                        f.ty.a2l_name(),
+                        f.ty.keyword(),
                         num(lo),
                         num(hi)
                     ),
@@ -647,7 +639,7 @@ fn emit_objects(g: &mut Gen<'_>) {
                 "/begin AXIS_PTS {} {} {addr:#010X} NO_INPUT_QUANTITY RL.AXIS.{} 0 {conv} {} {} {}",
                 a.name,
                 quoted(&a.meta.comment),
-                a.ty.a2l_name(),
+                a.ty.keyword(),
                 a.len,
                 num(lo),
                 num(hi)
@@ -676,7 +668,7 @@ fn emit_objects(g: &mut Gen<'_>) {
                 "/begin CHARACTERISTIC {} {} {kind} {addr:#010X} RL.{} 0 {conv} {} {}",
                 ch.name,
                 quoted(&ch.meta.comment),
-                ch.ty.a2l_name(),
+                ch.ty.keyword(),
                 num(lo),
                 num(hi)
             ),

@@ -151,20 +151,13 @@ impl Default for SlaveConfig {
 impl SlaveConfig {
     /// The timestamp unit as the 4-bit code of GET_DAQ_RESOLUTION_INFO, if it is one.
     pub(crate) fn timestamp_unit_code(&self) -> Option<u8> {
-        unit_code(u64::from(self.timestamp_unit_ns))
+        self.timestamp_unit().map(xcp_proto::TimeUnit::code)
     }
-}
 
-/// The 4-bit XCP time-unit code (0 = 1 ns … 9 = 1 s) of a power-of-ten number of nanoseconds.
-pub(crate) fn unit_code(ns: u64) -> Option<u8> {
-    let mut v = 1u64;
-    for code in 0..=9u8 {
-        if v == ns {
-            return Some(code);
-        }
-        v *= 10;
+    /// The timestamp unit, when `timestamp_unit_ns` is one (a power of ten, 1 ns … 1 s).
+    pub(crate) fn timestamp_unit(&self) -> Option<xcp_proto::TimeUnit> {
+        xcp_proto::TimeUnit::from_nanos(u64::from(self.timestamp_unit_ns))
     }
-    None
 }
 
 /// Flash memory that PROGRAM_* commands write (a simulation kept in RAM).

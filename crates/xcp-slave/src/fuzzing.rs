@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{CharKind, DemoSeedKey, FlashConfig, Meta, ScalarType, Slave, SlaveConfig};
+use crate::{CharKind, DemoSeedKey, ElementType, FlashConfig, Meta, Slave, SlaveConfig};
 
 /// Builds the slave the fuzz inputs run against.
 ///
@@ -31,7 +31,7 @@ pub fn fuzz_slave() -> Slave {
         &seg,
         "p0",
         0,
-        ScalarType::U32,
+        ElementType::U32,
         CharKind::Value,
         Meta::default(),
     )

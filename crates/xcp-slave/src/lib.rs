@@ -31,7 +31,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use xcp_slave::{Meta, Slave, ScalarType};
+//! use xcp_slave::{Meta, Slave, ElementType};
 //!
 //! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 //! #[repr(C)]
@@ -40,7 +40,7 @@
 //! let mut b = Slave::builder("demo");
 //! let tick = b.event("10ms", Some(Duration::from_millis(10)), 0)?;
 //! let params = b.cal_segment("params", &Params { gain: 2.0, offset: 0.5 })?;
-//! b.characteristic(&params, "gain", 0, ScalarType::F32, xcp_slave::CharKind::Value, Meta::new("gain"))?;
+//! b.characteristic(&params, "gain", 0, ElementType::F32, xcp_slave::CharKind::Value, Meta::new("gain"))?;
 //! let counter = b.global::<u32>("counter", Some(tick), Meta::new("cycle counter"))?;
 //! let slave = b.build()?;
 //!
@@ -92,4 +92,5 @@ pub use slave::{
     TransportDesc,
 };
 pub use sync::rcu::CalRead;
-pub use types::{CharKind, Conversion, Field, Meta, Scalar, ScalarType, StructType};
+pub use types::{CharKind, Conversion, Field, Meta, Scalar, StructType};
+pub use xcp_proto::ElementType;

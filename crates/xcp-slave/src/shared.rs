@@ -17,7 +17,8 @@ use crate::poll::PollSlot;
 use crate::seedkey::SeedKey;
 use crate::sync::queue::ByteQueue;
 use crate::sync::rcu::RawPages;
-use crate::types::{CharKind, EventId, Meta, ScalarType, StructType};
+use crate::types::{CharKind, EventId, Meta, StructType};
+use xcp_proto::ElementType;
 
 pub(crate) struct EventDef {
     pub(crate) name: String,
@@ -43,7 +44,7 @@ impl SegmentDef {
 
 pub(crate) struct MeasurementDef {
     pub(crate) name: String,
-    pub(crate) ty: ScalarType,
+    pub(crate) ty: ElementType,
     pub(crate) len: u16,
     pub(crate) addr: Address,
     pub(crate) event: Option<u16>,
@@ -54,7 +55,7 @@ pub(crate) struct CharacteristicDef {
     pub(crate) name: String,
     pub(crate) segment: u8,
     pub(crate) offset: u32,
-    pub(crate) ty: ScalarType,
+    pub(crate) ty: ElementType,
     pub(crate) kind: CharKind,
     pub(crate) meta: Meta,
 }
@@ -63,7 +64,7 @@ pub(crate) struct AxisDef {
     pub(crate) name: String,
     pub(crate) segment: u8,
     pub(crate) offset: u32,
-    pub(crate) ty: ScalarType,
+    pub(crate) ty: ElementType,
     pub(crate) len: u16,
     pub(crate) meta: Meta,
 }

@@ -23,7 +23,8 @@ pub use crate::shared::{PredefinedList, TransportDesc};
 use crate::sync::queue::ByteQueue;
 use crate::sync::rcu::{CalPages, CalRead};
 pub use crate::types::EventId;
-use crate::types::{CharKind, Field, Meta, Scalar, ScalarType, StructType};
+use crate::types::{CharKind, Field, Meta, Scalar, StructType};
+use xcp_proto::ElementType;
 
 /// Counters of the slave's own view of its work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -579,7 +580,7 @@ impl SlaveBuilder {
         segment: &CalSeg<T>,
         name: &str,
         offset: usize,
-        ty: ScalarType,
+        ty: ElementType,
         kind: CharKind,
         meta: Meta,
     ) -> Result<(), Error> {
@@ -623,7 +624,7 @@ impl SlaveBuilder {
         segment: &CalSeg<T>,
         name: &str,
         offset: usize,
-        ty: ScalarType,
+        ty: ElementType,
         len: u16,
         meta: Meta,
     ) -> Result<(), Error> {
@@ -709,7 +710,7 @@ impl SlaveBuilder {
         event: EventId,
         name: &str,
         offset: usize,
-        ty: ScalarType,
+        ty: ElementType,
         len: u16,
         meta: Meta,
     ) -> Result<Address, Error> {

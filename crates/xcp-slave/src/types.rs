@@ -1,89 +1,31 @@
 //! Data types and descriptions of what the application registers: the runtime A2L registry.
 
 use bytemuck::Pod;
+use xcp_proto::ElementType;
 
-/// The element types a slave can describe (A2L datatypes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScalarType {
-    /// `UBYTE`.
-    U8,
-    /// `SBYTE`.
-    I8,
-    /// `UWORD`.
-    U16,
-    /// `SWORD`.
-    I16,
-    /// `ULONG`.
-    U32,
-    /// `SLONG`.
-    I32,
-    /// `A_UINT64`.
-    U64,
-    /// `A_INT64`.
-    I64,
-    /// `FLOAT32_IEEE`.
-    F32,
-    /// `FLOAT64_IEEE`.
-    F64,
-}
-
-impl ScalarType {
-    /// Size in bytes.
-    pub const fn size(self) -> usize {
-        match self {
-            Self::U8 | Self::I8 => 1,
-            Self::U16 | Self::I16 => 2,
-            Self::U32 | Self::I32 | Self::F32 => 4,
-            Self::U64 | Self::I64 | Self::F64 => 8,
-        }
-    }
-
-    /// The A2L datatype keyword.
-    pub const fn a2l_name(self) -> &'static str {
-        match self {
-            Self::U8 => "UBYTE",
-            Self::I8 => "SBYTE",
-            Self::U16 => "UWORD",
-            Self::I16 => "SWORD",
-            Self::U32 => "ULONG",
-            Self::I32 => "SLONG",
-            Self::U64 => "A_UINT64",
-            Self::I64 => "A_INT64",
-            Self::F32 => "FLOAT32_IEEE",
-            Self::F64 => "FLOAT64_IEEE",
-        }
-    }
-
-    /// The value range the type can hold, as A2L LOWER/UPPER limits.
-    pub fn range(self) -> (f64, f64) {
-        #[allow(
-            clippy::cast_precision_loss,
-            reason = "A2L limits are floating point; 64-bit extremes round"
-        )]
-        match self {
-            Self::U8 => (0.0, 255.0),
-            Self::I8 => (-128.0, 127.0),
-            Self::U16 => (0.0, 65535.0),
-            Self::I16 => (-32768.0, 32767.0),
-            Self::U32 => (0.0, 4_294_967_295.0),
-            Self::I32 => (-2_147_483_648.0, 2_147_483_647.0),
-            Self::U64 => (0.0, u64::MAX as f64),
-            Self::I64 => (i64::MIN as f64, i64::MAX as f64),
-            Self::F32 => (-1e38, 1e38),
-            Self::F64 => (-1e300, 1e300),
-        }
+/// The A2L LOWER_LIMIT/UPPER_LIMIT the slave writes for an element type without limits of
+/// its own: the type's range, with the floats at ±1e38 and ±1e300 (what A2L tools expect).
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "A2L limits are floating point; 64-bit extremes round"
+)]
+pub(crate) fn a2l_limits(ty: ElementType) -> (f64, f64) {
+    match ty {
+        ElementType::F32 => (-1e38, 1e38),
+        ElementType::F64 => (-1e300, 1e300),
+        other => other.range(),
     }
 }
 
-/// Rust types that map to one [`ScalarType`].
+/// Rust types that map to one [`ElementType`].
 pub trait Scalar: Pod + Send + Sync {
     /// The element type.
-    const TYPE: ScalarType;
+    const TYPE: ElementType;
 }
 
 macro_rules! scalar {
     ($($t:ty => $v:ident),* $(,)?) => {
-        $(impl Scalar for $t { const TYPE: ScalarType = ScalarType::$v; })*
+        $(impl Scalar for $t { const TYPE: ElementType = ElementType::$v; })*
     };
 }
 scalar!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, u64 => U64,
@@ -201,7 +143,7 @@ pub struct Field {
     /// Byte offset in the structure.
     pub offset: u32,
     /// Element type.
-    pub ty: ScalarType,
+    pub ty: ElementType,
     /// Number of elements (1 for a scalar).
     pub len: u16,
     /// Metadata.
@@ -210,7 +152,7 @@ pub struct Field {
 
 impl Field {
     /// A scalar field.
-    pub fn scalar(name: &str, offset: usize, ty: ScalarType, meta: Meta) -> Self {
+    pub fn scalar(name: &str, offset: usize, ty: ElementType, meta: Meta) -> Self {
         Self {
             name: name.to_owned(),
             offset: u32::try_from(offset).unwrap_or(u32::MAX),
@@ -221,7 +163,7 @@ impl Field {
     }
 
     /// An array field.
-    pub fn array(name: &str, offset: usize, ty: ScalarType, len: u16, meta: Meta) -> Self {
+    pub fn array(name: &str, offset: usize, ty: ElementType, len: u16, meta: Meta) -> Self {
         Self {
             len,
             ..Self::scalar(name, offset, ty, meta)

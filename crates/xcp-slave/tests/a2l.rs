@@ -7,7 +7,7 @@ use a2lfile::{A2lObjectName, GenericIfData};
 use common::{Drive, fixture_with};
 use xcp_proto::{Command, EventChannel, IdField, Response};
 use xcp_slave::{
-    A2lOptions, CharKind, FlashConfig, Meta, OverloadIndication, ScalarType, SlaveConfig,
+    A2lOptions, CharKind, ElementType, FlashConfig, Meta, OverloadIndication, SlaveConfig,
     TransportDesc,
 };
 
@@ -37,12 +37,12 @@ fn rich(options: A2lOptions, config: SlaveConfig) -> common::Fixture {
             &seg,
             "axis_x",
             0,
-            ScalarType::F32,
+            ElementType::F32,
             4,
             Meta::new("x").unit("rpm"),
         )
         .expect("axis");
-        b.axis(&seg, "axis_y", 24, ScalarType::U8, 2, Meta::new("y"))
+        b.axis(&seg, "axis_y", 24, ElementType::U8, 2, Meta::new("y"))
             .expect("axis");
         let curve = CharKind::Curve {
             axis: "axis_x".into(),
@@ -51,7 +51,7 @@ fn rich(options: A2lOptions, config: SlaveConfig) -> common::Fixture {
             &seg,
             "curve",
             16,
-            ScalarType::U16,
+            ElementType::U16,
             curve,
             Meta::new("c").linear(0.5, 0.0),
         )
@@ -60,13 +60,13 @@ fn rich(options: A2lOptions, config: SlaveConfig) -> common::Fixture {
             x_axis: "axis_x".into(),
             y_axis: "axis_y".into(),
         };
-        b.characteristic(&seg, "map", 28, ScalarType::I16, map, Meta::new("m"))
+        b.characteristic(&seg, "map", 28, ElementType::I16, map, Meta::new("m"))
             .expect("map");
         b.characteristic(
             &seg,
             "label",
             44,
-            ScalarType::U8,
+            ElementType::U8,
             CharKind::Ascii { len: 8 },
             Meta::new("t"),
         )
@@ -75,7 +75,7 @@ fn rich(options: A2lOptions, config: SlaveConfig) -> common::Fixture {
             &seg,
             "table",
             16,
-            ScalarType::U16,
+            ElementType::U16,
             CharKind::Array { len: 4 },
             Meta::new("t"),
         )

@@ -16,7 +16,7 @@ use xcp_proto::{
     Address, Command, DaqListNumber, ErrorCode, EventChannel, OdtEntry, Resources, Response,
 };
 use xcp_slave::{
-    DemoSeedKey, EventId, Field, Global, Meta, ScalarType, Slave, SlaveConfig, StructType,
+    DemoSeedKey, ElementType, EventId, Field, Global, Meta, Slave, SlaveConfig, StructType,
 };
 
 /// The application's bypass structure, passed to `trigger_with_mut`.
@@ -57,9 +57,9 @@ fn app(config: SlaveConfig, protect: bool) -> App {
         name: "Bypass".into(),
         size: 24,
         fields: vec![
-            Field::scalar("torque", 0, ScalarType::F32, Meta::default()),
-            Field::scalar("mode", 4, ScalarType::U16, Meta::default()),
-            Field::scalar("flags", 6, ScalarType::U8, Meta::default()),
+            Field::scalar("torque", 0, ElementType::F32, Meta::default()),
+            Field::scalar("mode", 4, ElementType::U16, Meta::default()),
+            Field::scalar("flags", 6, ElementType::U8, Meta::default()),
         ],
     })
     .expect("type");

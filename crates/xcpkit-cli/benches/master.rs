@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use common::{Ecu, Gaps, LAYOUTS, env};
-use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
+use xcp_master::{Config, DaqOptions, ElementType, ListRequest, Master, Signal, Value, block_on};
 use xcp_proto::{Address, ByteOrder};
 use xcp_transport_eth::baseline::median;
 use xcp_transport_eth::{EthConfig, Protocol, connect};
@@ -74,17 +74,17 @@ fn signals(a2l: &xcp_a2l::A2l, names: &[&str]) -> Result<Vec<Signal>> {
             .address
             .with_context(|| format!("{name} has no address"))?;
         let order = match o.byte_order {
-            xcp_a2l::ByteOrder::Motorola => ByteOrder::Motorola,
+            xcp_a2l::ElementOrder::MsbFirst => ByteOrder::Motorola,
             _ => ByteOrder::Intel,
         };
         let (ty, count) = match (o.datatype.keyword(), o.count()) {
             // A byte block is measured as 64-bit words.
-            ("UBYTE", n) if n >= 8 => (SignalType::U64, n / 8),
-            ("UBYTE", n) => (SignalType::U8, n),
-            ("ULONG", n) => (SignalType::U32, n),
-            ("A_UINT64", n) => (SignalType::U64, n),
-            ("FLOAT32_IEEE", n) => (SignalType::F32, n),
-            ("FLOAT64_IEEE", n) => (SignalType::F64, n),
+            ("UBYTE", n) if n >= 8 => (ElementType::U64, n / 8),
+            ("UBYTE", n) => (ElementType::U8, n),
+            ("ULONG", n) => (ElementType::U32, n),
+            ("A_UINT64", n) => (ElementType::U64, n),
+            ("FLOAT32_IEEE", n) => (ElementType::F32, n),
+            ("FLOAT64_IEEE", n) => (ElementType::F64, n),
             (k, _) => bail!("{name}: type {k} not used by this bench"),
         };
         for i in 0..count {

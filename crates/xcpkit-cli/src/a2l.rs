@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use xcp_a2l::{A2l, Conversion, DataType, LoadOptions, Object, ObjectKind, Value};
+use xcp_a2l::{A2l, Conversion, ElementType, LoadOptions, Object, ObjectKind, Value};
 
 /// Options of `xcpkit a2l`.
 #[derive(Debug, Args)]
@@ -218,7 +218,7 @@ pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
 
 /// Raw values at which `list --json` shows the conversion: small integers, a negative one
 /// for signed types, a fraction for floats, and the type's extremes.
-fn sample_raws(t: DataType) -> Vec<f64> {
+fn sample_raws(t: ElementType) -> Vec<f64> {
     let (lo, hi) = t.range();
     let mut raws = vec![0.0, 1.0, 2.0, 3.0, 7.0, 100.0, 1000.0, -1.0, -100.0, lo, hi];
     if !t.is_integer() {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use xcp_proto::TimeUnit;
 
 use anyhow::Context;
 use clap::Args;
@@ -149,9 +150,9 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
             })),
             "events": events.iter().map(|(n, name, e)| json!({
                 "channel": n, "name": name, "cycle": e.time_cycle, "unit": e.time_unit,
-                "unit_name": xcp_a2l::ifdata::time_unit(u16::from(e.time_unit)).map(|(k, _)| k),
-                "cycle_ns": xcp_a2l::ifdata::time_unit(u16::from(e.time_unit))
-                    .map(|(_, ns)| u64::from(e.time_cycle) * ns),
+                "unit_name": TimeUnit::from_code(e.time_unit).map(TimeUnit::keyword),
+                "cycle_ns": TimeUnit::from_code(e.time_unit)
+                    .map(|u| u64::from(e.time_cycle) * u.nanos()),
                 "priority": e.priority, "max_lists": e.max_daq_list,
             })).collect::<Vec<_>>(),
             "pag": pag.map(|(segments, props)| json!({"segments": segments, "freeze": props & 1 != 0})),
@@ -212,9 +213,12 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
         );
     }
     for (n, name, e) in &events {
-        let cycle = match xcp_a2l::ifdata::time_unit(u16::from(e.time_unit)) {
+        let cycle = match TimeUnit::from_code(e.time_unit) {
             _ if e.time_cycle == 0 => "sporadic".to_owned(),
-            Some((_, ns)) => format!("cycle {}", duration_words(u64::from(e.time_cycle) * ns)),
+            Some(u) => format!(
+                "cycle {}",
+                duration_words(u64::from(e.time_cycle) * u.nanos())
+            ),
             None => format!("cycle {} in unit code {}", e.time_cycle, e.time_unit),
         };
         let _ = writeln!(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::{Ecu, Gaps};
-use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, SignalType, Value, block_on};
+use xcp_master::{Config, DaqOptions, ElementType, ListRequest, Master, Signal, Value, block_on};
 use xcp_proto::{Address, ByteOrder};
 use xcp_transport_eth::{EthConfig, Protocol, connect};
 
@@ -59,7 +59,7 @@ fn run(args: &[&str], tag: &str) -> Result<Run> {
         signals: vec![Signal {
             name: "stress_counter".into(),
             addr: Address::new(addr.ext, addr.addr),
-            ty: SignalType::U32,
+            ty: ElementType::U32,
             order: ByteOrder::Intel,
         }],
     };

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
 use xcp_slave::{
-    CalSeg, CharKind, Event, EventId, Field, FlashConfig, Global, Meta, ScalarType, SeedKey, Slave,
-    SlaveBuilder, SlaveConfig, StructType,
+    CalSeg, CharKind, ElementType, Event, EventId, Field, FlashConfig, Global, Meta, SeedKey,
+    Slave, SlaveBuilder, SlaveConfig, StructType,
 };
 
 /// The A2L module name of the ECU.
@@ -286,26 +286,26 @@ pub enum Error {
 fn field(
     name: &str,
     offset: usize,
-    ty: ScalarType,
+    ty: ElementType,
     meta: Meta,
-) -> (String, usize, ScalarType, u16, Meta) {
+) -> (String, usize, ElementType, u16, Meta) {
     (name.to_owned(), offset, ty, 1, meta)
 }
 
 fn array(
     name: &str,
     offset: usize,
-    ty: ScalarType,
+    ty: ElementType,
     len: u16,
     meta: Meta,
-) -> (String, usize, ScalarType, u16, Meta) {
+) -> (String, usize, ElementType, u16, Meta) {
     (name.to_owned(), offset, ty, len, meta)
 }
 
 /// A scalar signal named after its field: `sig!(Engine, torque, F32, meta)`.
 macro_rules! sig {
     ($t:ty, $f:ident, $ty:ident, $meta:expr $(,)?) => {
-        field(stringify!($f), off!($t, $f), ScalarType::$ty, $meta)
+        field(stringify!($f), off!($t, $f), ElementType::$ty, $meta)
     };
 }
 
@@ -461,7 +461,7 @@ fn register_signals(b: &mut SlaveBuilder, [e1, e10, e100, es]: [EventId; 4]) -> 
         array(
             "wheel_speeds",
             off!(Vehicle, wheel_speeds),
-            ScalarType::F32,
+            ElementType::F32,
             4,
             Meta::new("wheel speeds FL FR RL RR").unit("km/h"),
         ),
@@ -589,14 +589,14 @@ fn register_signals(b: &mut SlaveBuilder, [e1, e10, e100, es]: [EventId; 4]) -> 
         array(
             "stress_values",
             off!(StressSignals, stress_values),
-            ScalarType::F32,
+            ElementType::F32,
             5,
             Meta::new("stress payload"),
         ),
         array(
             "stress_block",
             off!(StressSignals, stress_block),
-            ScalarType::U8,
+            ElementType::U8,
             224,
             Meta::new("stress bulk payload (byte 0 = counter low byte, byte i = i)"),
         ),
@@ -624,25 +624,25 @@ fn register_cabin(b: &mut SlaveBuilder, e100: EventId) -> Result<(), Error> {
             Field::scalar(
                 "temperature",
                 off!(Cabin, temperature),
-                ScalarType::F32,
+                ElementType::F32,
                 Meta::new("cabin temperature").unit("degC"),
             ),
             Field::scalar(
                 "pressure",
                 off!(Cabin, pressure),
-                ScalarType::U16,
+                ElementType::U16,
                 Meta::new("cabin pressure").unit("hPa"),
             ),
             Field::scalar(
                 "humidity",
                 off!(Cabin, humidity),
-                ScalarType::U8,
+                ElementType::U8,
                 Meta::new("relative humidity").unit("%"),
             ),
             Field::scalar(
                 "door_open",
                 off!(Cabin, door_open),
-                ScalarType::U8,
+                ElementType::U8,
                 Meta::new("a door is open").verbal(&[(0, "closed"), (1, "open")], "invalid"),
             ),
         ],
@@ -734,7 +734,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
             &params,
             name,
             offset,
-            ScalarType::F32,
+            ElementType::F32,
             CharKind::Value,
             meta,
         )?;
@@ -743,7 +743,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
         &params,
         "limiter_on",
         off!(Params, limiter_on),
-        ScalarType::U8,
+        ElementType::U8,
         CharKind::Value,
         Meta::new("rev limiter switch").verbal(&[(0, "off"), (1, "on")], "invalid"),
     )?;
@@ -752,7 +752,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
         &params,
         "pedal_axis",
         off!(Params, pedal_axis),
-        ScalarType::F32,
+        ElementType::F32,
         points(CURVE_POINTS),
         Meta::new("pedal points").unit("%"),
     )?;
@@ -760,7 +760,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
         &params,
         "throttle_curve",
         off!(Params, throttle_curve),
-        ScalarType::F32,
+        ElementType::F32,
         CharKind::Curve {
             axis: "pedal_axis".into(),
         },
@@ -772,7 +772,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
         &params,
         "map_rpm_axis",
         off!(Params, map_rpm_axis),
-        ScalarType::F32,
+        ElementType::F32,
         points(MAP_X),
         Meta::new("torque map speed points").unit("rpm"),
     )?;
@@ -780,7 +780,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
         &params,
         "map_throttle_axis",
         off!(Params, map_throttle_axis),
-        ScalarType::F32,
+        ElementType::F32,
         points(MAP_Y),
         Meta::new("torque map throttle points").unit("%"),
     )?;
@@ -788,7 +788,7 @@ fn register_params(b: &mut SlaveBuilder) -> Result<CalSeg<Params>, Error> {
         &params,
         "torque_map",
         off!(Params, torque_map),
-        ScalarType::F32,
+        ElementType::F32,
         CharKind::Map {
             x_axis: "map_rpm_axis".into(),
             y_axis: "map_throttle_axis".into(),

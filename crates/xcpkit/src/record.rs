@@ -72,7 +72,7 @@ pub(crate) fn metadata(
                 "odts": l.odts.iter().map(|o| o.iter().map(|(s, off, n)| json!([s, off, n])).collect::<Vec<_>>()).collect::<Vec<_>>(),
                 "signals": l.request.signals.iter().zip(cols).map(|(s, c)| json!({
                     "name": s.name,
-                    "type": format!("{:?}", s.ty),
+                    "type": s.ty.name(),
                     "byte_order": format!("{:?}", s.order),
                     "ext": s.addr.ext,
                     "address": s.addr.addr,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use xcp_a2l::{A2l, LoadOptions, Object, ObjectKind};
 use xcp_master::{
-    Config, DaqOptions, DaqStats, DaqStream, ListRequest, Master, Signal, SignalType, block_on,
+    Config, DaqOptions, DaqStats, DaqStream, ElementType, ListRequest, Master, Signal, block_on,
 };
 use xcp_proto::{Address, ByteOrder, IdType};
 use xcp_transport_eth::{EthConfig, Protocol, connect};
@@ -265,38 +265,22 @@ fn address(o: &Object) -> Result<Address, Error> {
     Ok(Address::new(a.ext, a.addr))
 }
 
-fn signal_type(o: &Object) -> Result<(SignalType, ByteOrder), Error> {
-    use xcp_a2l::DataType as D;
-    let ty = match o.datatype {
-        D::U8 => SignalType::U8,
-        D::I8 => SignalType::I8,
-        D::U16 => SignalType::U16,
-        D::I16 => SignalType::I16,
-        D::U32 => SignalType::U32,
-        D::I32 => SignalType::I32,
-        D::U64 => SignalType::U64,
-        D::I64 => SignalType::I64,
-        D::F32 => SignalType::F32,
-        D::F64 => SignalType::F64,
-        other => {
-            return Err(Error::Measure(format!(
-                "{}: {} cannot be measured by DAQ here",
-                o.name,
-                other.keyword()
-            )));
-        }
-    };
-    let order = match o.byte_order {
-        xcp_a2l::ByteOrder::Intel => ByteOrder::Intel,
-        xcp_a2l::ByteOrder::Motorola => ByteOrder::Motorola,
-        other => {
-            return Err(Error::Measure(format!(
-                "{}: byte order {other} is not supported for DAQ",
-                o.name
-            )));
-        }
-    };
-    Ok((ty, order))
+/// The element type and the protocol byte order DAQ measures `o` with: the A2L's type as it
+/// is, its byte order when it is one of the two plain ones.
+fn signal_type(o: &Object) -> Result<(ElementType, ByteOrder), Error> {
+    if o.datatype == ElementType::F16 {
+        return Err(Error::Measure(format!(
+            "{}: {} cannot be measured by DAQ here",
+            o.name, o.datatype
+        )));
+    }
+    let order = o.byte_order.plain().ok_or_else(|| {
+        Error::Measure(format!(
+            "{}: byte order {} is not supported for DAQ",
+            o.name, o.byte_order
+        ))
+    })?;
+    Ok((o.datatype, order))
 }
 
 impl Session {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use xcp_a2l::Value;
-use xcp_slave::{CalSeg, CharKind, Event, Global, Meta, ScalarType, Server, Slave, SlaveConfig};
+use xcp_slave::{CalSeg, CharKind, ElementType, Event, Global, Meta, Server, Slave, SlaveConfig};
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 use xcpkit::{Error, Kind, MeasureOptions, Options, Session};
 
@@ -50,7 +50,7 @@ fn app() -> App {
         &params,
         "gain",
         0,
-        ScalarType::U16,
+        ElementType::U16,
         CharKind::Value,
         Meta::new("gain")
             .unit("%")
@@ -62,7 +62,7 @@ fn app() -> App {
         &params,
         "mode",
         2,
-        ScalarType::U8,
+        ElementType::U8,
         CharKind::Value,
         Meta::new("mode").verbal(&[(0, "off"), (1, "on")], "invalid"),
     )
@@ -71,7 +71,7 @@ fn app() -> App {
         &params,
         "table",
         4,
-        ScalarType::F32,
+        ElementType::F32,
         CharKind::Array { len: 4 },
         Meta::new("table"),
     )
@@ -80,7 +80,7 @@ fn app() -> App {
         &params,
         "name",
         20,
-        ScalarType::U8,
+        ElementType::U8,
         CharKind::Ascii { len: 8 },
         Meta::new("name"),
     )

@@ -133,7 +133,7 @@ impl A2l {
                 comment: t.long_identifier.clone(),
                 kind: ObjectKind::Measurement,
                 address,
-                datatype: DataType::from_a2l(&t.datatype),
+                datatype: crate::datatype::element_type(&t.datatype),
                 byte_order: self.order(t.byte_order.as_ref()),
                 dims: d,
                 layout: None,
@@ -220,7 +220,7 @@ impl A2l {
         }
         if let Some(t) = m.typedef_measurement.get(ty) {
             return Some(
-                DataType::from_a2l(&t.datatype).size()
+                crate::datatype::element_type(&t.datatype).size()
                     * dims_of(t.matrix_dim.as_ref())
                         .iter()
                         .product::<usize>()
@@ -232,7 +232,9 @@ impl A2l {
         }
         if let Some(t) = m.typedef_axis.get(ty) {
             let p = m.record_layout.get(&t.record_layout)?.axis_pts_x.as_ref()?;
-            return Some(DataType::from_a2l(&p.datatype).size() * usize::from(t.max_axis_points));
+            return Some(
+                crate::datatype::element_type(&p.datatype).size() * usize::from(t.max_axis_points),
+            );
         }
         if let Some(t) = m.typedef_characteristic.get(ty) {
             let rl = m.record_layout.get(&t.record_layout)?;
@@ -241,7 +243,7 @@ impl A2l {
                 .iter()
                 .product::<usize>()
                 .max(1);
-            return Some(DataType::from_a2l(&f.datatype).size() * n);
+            return Some(crate::datatype::element_type(&f.datatype).size() * n);
         }
         None
     }

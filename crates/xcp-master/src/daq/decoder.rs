@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use xcp_proto::{ByteOrder, DaqPacket, DtoId, DtoShape, SessionParams};
 
 use super::plan::PlannedList;
-use super::signal::{SignalType, decode_run, runs_of};
+use super::signal::{decode_run, runs_of};
 use super::stream::*;
 use crate::time::Linearizer;
+use xcp_proto::ElementType;
 
 pub(super) struct ListState {
     pub(super) odts: Vec<Vec<(usize, usize, usize)>>,
@@ -19,7 +20,7 @@ pub(super) struct ListState {
     pub(super) width: usize,
     /// Adjacent signals of one type and byte order whose bytes follow each other in `buf`,
     /// decoded in one loop each: (type, order, offset of the first, signals).
-    pub(super) runs: Vec<(SignalType, ByteOrder, usize, usize)>,
+    pub(super) runs: Vec<(ElementType, ByteOrder, usize, usize)>,
     pub(super) timestamps: bool,
     pub(super) buf: Vec<u8>,
     pub(super) next_odt: usize,
@@ -306,7 +307,7 @@ pub(super) fn list_state(l: &PlannedList) -> ListState {
         .iter()
         .map(|o| o.iter().map(|(_, n, _)| n).sum())
         .collect();
-    let types: Vec<(SignalType, ByteOrder, usize)> = l
+    let types: Vec<(ElementType, ByteOrder, usize)> = l
         .request
         .signals
         .iter()

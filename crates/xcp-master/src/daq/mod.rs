@@ -20,9 +20,10 @@ mod stream;
 use decoder::list_state;
 pub(crate) use decoder::{DaqState, Prepared};
 pub use plan::{DaqLimits, PlannedEntry, PlannedList, plan};
-pub use signal::{ListRequest, Signal, SignalType, Value};
+pub use signal::{ListRequest, Signal, Value, decode_value, encode_value};
 pub use stream::{Batch, DaqOptions, DaqStats, DaqStream, ListStats, RawSink, Row, SlowConsumer};
 use stream::{QueueInner, RowQueue};
+pub use xcp_proto::ElementType;
 
 impl Master {
     /// GET_DAQ_PROCESSOR_INFO and GET_DAQ_RESOLUTION_INFO, as limits for [`plan`].
@@ -475,7 +476,7 @@ impl Master {
             .signals
             .iter()
             .zip(values)
-            .map(|(s, v)| s.ty.encode(*v, s.order))
+            .map(|(s, v)| encode_value(s.ty, *v, s.order))
             .collect();
         let mut packets = Vec::with_capacity(l.odts.len());
         for (oi, odt) in l.odts.iter().enumerate() {
@@ -529,7 +530,7 @@ impl Master {
         let mut out = Vec::with_capacity(signals.len());
         for s in signals {
             let bytes = self.upload(s.addr, s.ty.size()).await?;
-            out.push(s.ty.decode(&bytes, s.order));
+            out.push(decode_value(s.ty, &bytes, s.order));
         }
         Ok(out)
     }
@@ -541,17 +542,17 @@ mod tests {
     use super::*;
     use xcp_proto::ByteOrder;
 
-    const ALL: [SignalType; 10] = [
-        SignalType::U8,
-        SignalType::I8,
-        SignalType::U16,
-        SignalType::I16,
-        SignalType::U32,
-        SignalType::I32,
-        SignalType::U64,
-        SignalType::I64,
-        SignalType::F32,
-        SignalType::F64,
+    const ALL: [ElementType; 10] = [
+        ElementType::U8,
+        ElementType::I8,
+        ElementType::U16,
+        ElementType::I16,
+        ElementType::U32,
+        ElementType::I32,
+        ElementType::U64,
+        ElementType::I64,
+        ElementType::F32,
+        ElementType::F64,
     ];
 
     #[test]
@@ -567,7 +568,7 @@ mod tests {
                     let mut got = vec![Value::Uint(99)];
                     decode_run(ty, order, n, &bytes[..n * ty.size()], &mut got);
                     let want: Vec<Value> = std::iter::once(Value::Uint(99))
-                        .chain((0..n).map(|i| ty.decode(&bytes[i * ty.size()..], order)))
+                        .chain((0..n).map(|i| decode_value(ty, &bytes[i * ty.size()..], order)))
                         .collect();
                     assert_eq!(got, want, "{ty:?} {order:?} x{n}");
                 }
@@ -575,8 +576,16 @@ mod tests {
                 let mut got = Vec::new();
                 decode_run(ty, order, 3, &bytes[..ty.size() + 1], &mut got);
                 assert_eq!(got.len(), 3, "{ty:?} {order:?} short");
-                assert_eq!(got[0], ty.decode(&bytes, order), "{ty:?} {order:?} short");
-                assert_eq!(got[2], ty.decode(&[], order), "{ty:?} {order:?} short");
+                assert_eq!(
+                    got[0],
+                    decode_value(ty, &bytes, order),
+                    "{ty:?} {order:?} short"
+                );
+                assert_eq!(
+                    got[2],
+                    decode_value(ty, &[], order),
+                    "{ty:?} {order:?} short"
+                );
             }
         }
     }
@@ -584,7 +593,7 @@ mod tests {
     #[test]
     fn adjacent_signals_of_one_type_and_order_form_runs() {
         use ByteOrder::{Intel, Motorola};
-        use SignalType::{F32, U8, U32};
+        use ElementType::{F32, U8, U32};
         let types = [
             (U32, Intel, 0),
             (U32, Intel, 4),
@@ -611,36 +620,40 @@ mod tests {
     fn elements_decode_from_either_byte_order() {
         let bytes = [0x81, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08];
         let cases = [
-            (SignalType::U8, Value::Uint(0x81), Value::Uint(0x81)),
-            (SignalType::I8, Value::Int(-127), Value::Int(-127)),
-            (SignalType::U16, Value::Uint(0x0281), Value::Uint(0x8102)),
-            (SignalType::I16, Value::Int(0x0281), Value::Int(-0x7EFE)),
+            (ElementType::U8, Value::Uint(0x81), Value::Uint(0x81)),
+            (ElementType::I8, Value::Int(-127), Value::Int(-127)),
+            (ElementType::U16, Value::Uint(0x0281), Value::Uint(0x8102)),
+            (ElementType::I16, Value::Int(0x0281), Value::Int(-0x7EFE)),
             (
-                SignalType::U32,
+                ElementType::U32,
                 Value::Uint(0x0403_0281),
                 Value::Uint(0x8102_0304),
             ),
             (
-                SignalType::U64,
+                ElementType::U64,
                 Value::Uint(0x0807_0605_0403_0281),
                 Value::Uint(0x8102_0304_0506_0708),
             ),
         ];
         for (ty, intel, motorola) in cases {
             let b = &bytes[..ty.size()];
-            assert_eq!(ty.decode(b, ByteOrder::Intel), intel, "{ty:?} Intel");
+            assert_eq!(decode_value(ty, b, ByteOrder::Intel), intel, "{ty:?} Intel");
             assert_eq!(
-                ty.decode(b, ByteOrder::Motorola),
+                decode_value(ty, b, ByteOrder::Motorola),
                 motorola,
                 "{ty:?} Motorola"
             );
         }
         assert_eq!(
-            SignalType::F32.decode(&1.5f32.to_be_bytes(), ByteOrder::Motorola),
+            decode_value(ElementType::F32, &1.5f32.to_be_bytes(), ByteOrder::Motorola),
             Value::Float(1.5)
         );
         assert_eq!(
-            SignalType::F64.decode(&(-2.25f64).to_le_bytes(), ByteOrder::Intel),
+            decode_value(
+                ElementType::F64,
+                &(-2.25f64).to_le_bytes(),
+                ByteOrder::Intel
+            ),
             Value::Float(-2.25)
         );
     }
@@ -664,10 +677,10 @@ mod tests {
                 ] {
                     let signed = matches!(
                         ty,
-                        SignalType::I8 | SignalType::I16 | SignalType::I32 | SignalType::I64
+                        ElementType::I8 | ElementType::I16 | ElementType::I32 | ElementType::I64
                     );
                     let want = match (v, ty) {
-                        (_, SignalType::F32 | SignalType::F64) => Value::Float(match v {
+                        (_, ElementType::F32 | ElementType::F64) => Value::Float(match v {
                             Value::Uint(u) => u as f64,
                             Value::Int(i) => i as f64,
                             Value::Float(f) => f,
@@ -679,21 +692,25 @@ mod tests {
                         (Value::Float(f), _) => Value::Uint(f as u64),
                         (Value::Uint(u), _) => Value::Uint(u),
                     };
-                    let bytes = ty.encode(v, order);
+                    let bytes = encode_value(ty, v, order);
                     assert_eq!(bytes.len(), ty.size());
-                    assert_eq!(ty.decode(&bytes, order), want, "{ty:?} {order:?} {v:?}");
+                    assert_eq!(
+                        decode_value(ty, &bytes, order),
+                        want,
+                        "{ty:?} {order:?} {v:?}"
+                    );
                 }
-                let zero = if matches!(ty, SignalType::F32 | SignalType::F64) {
+                let zero = if matches!(ty, ElementType::F32 | ElementType::F64) {
                     Value::Float(0.0)
                 } else if matches!(
                     ty,
-                    SignalType::I8 | SignalType::I16 | SignalType::I32 | SignalType::I64
+                    ElementType::I8 | ElementType::I16 | ElementType::I32 | ElementType::I64
                 ) {
                     Value::Int(0)
                 } else {
                     Value::Uint(0)
                 };
-                assert_eq!(ty.decode(&[], order), zero, "{ty:?} {order:?} empty");
+                assert_eq!(decode_value(ty, &[], order), zero, "{ty:?} {order:?} empty");
             }
         }
     }

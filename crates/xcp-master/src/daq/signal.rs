@@ -1,75 +1,51 @@
 //! What is measured: signal types (decoded in runs of one type), values, signals and list
 //! requests.
 
-use xcp_proto::{Address, ByteOrder};
+use xcp_proto::{Address, ByteOrder, ElementOrder, ElementType};
 
-/// Element type of a measured signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SignalType {
-    /// u8.
-    U8,
-    /// i8.
-    I8,
-    /// u16.
-    U16,
-    /// i16.
-    I16,
-    /// u32.
-    U32,
-    /// i32.
-    I32,
-    /// u64.
-    U64,
-    /// i64.
-    I64,
-    /// f32.
-    F32,
-    /// f64.
-    F64,
+/// Decodes one element of type `ty` (`bytes` holds exactly its size; missing bytes read as
+/// zero) into a typed value.
+#[inline]
+pub fn decode_value(ty: ElementType, bytes: &[u8], order: ByteOrder) -> Value {
+    let m = order == ByteOrder::Motorola;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        reason = "reinterpreting the element's own bits"
+    )]
+    match ty {
+        ElementType::U8 => Value::Uint(u64::from(bytes.first().copied().unwrap_or(0))),
+        ElementType::I8 => Value::Int(i64::from(bytes.first().copied().unwrap_or(0) as i8)),
+        ElementType::U16 => Value::Uint(u64::from(u16::from_ne_bytes(fixed::<2>(bytes, m)))),
+        ElementType::I16 => Value::Int(i64::from(i16::from_ne_bytes(fixed::<2>(bytes, m)))),
+        ElementType::U32 => Value::Uint(u64::from(u32::from_ne_bytes(fixed::<4>(bytes, m)))),
+        ElementType::I32 => Value::Int(i64::from(i32::from_ne_bytes(fixed::<4>(bytes, m)))),
+        ElementType::U64 => Value::Uint(u64::from_ne_bytes(fixed::<8>(bytes, m))),
+        ElementType::I64 => Value::Int(i64::from_ne_bytes(fixed::<8>(bytes, m))),
+        ElementType::F16 => Value::Float(
+            ElementType::F16
+                .decode(&fixed::<2>(bytes, m), ElementOrder::from(native()))
+                .unwrap_or(0.0),
+        ),
+        ElementType::F32 => Value::Float(f64::from(f32::from_ne_bytes(fixed::<4>(bytes, m)))),
+        ElementType::F64 => Value::Float(f64::from_ne_bytes(fixed::<8>(bytes, m))),
+    }
 }
 
-impl SignalType {
-    /// Size in bytes.
-    pub const fn size(self) -> usize {
-        match self {
-            Self::U8 | Self::I8 => 1,
-            Self::U16 | Self::I16 => 2,
-            Self::U32 | Self::I32 | Self::F32 => 4,
-            Self::U64 | Self::I64 | Self::F64 => 8,
-        }
-    }
-
-    /// Decodes one element (`bytes` holds exactly [`size`](Self::size) bytes; missing
-    /// bytes read as zero).
-    #[inline]
-    pub fn decode(self, bytes: &[u8], order: ByteOrder) -> Value {
-        let m = order == ByteOrder::Motorola;
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_possible_wrap,
-            reason = "reinterpreting the element's own bits"
-        )]
-        match self {
-            Self::U8 => Value::Uint(u64::from(bytes.first().copied().unwrap_or(0))),
-            Self::I8 => Value::Int(i64::from(bytes.first().copied().unwrap_or(0) as i8)),
-            Self::U16 => Value::Uint(u64::from(u16::from_ne_bytes(fixed::<2>(bytes, m)))),
-            Self::I16 => Value::Int(i64::from(i16::from_ne_bytes(fixed::<2>(bytes, m)))),
-            Self::U32 => Value::Uint(u64::from(u32::from_ne_bytes(fixed::<4>(bytes, m)))),
-            Self::I32 => Value::Int(i64::from(i32::from_ne_bytes(fixed::<4>(bytes, m)))),
-            Self::U64 => Value::Uint(u64::from_ne_bytes(fixed::<8>(bytes, m))),
-            Self::I64 => Value::Int(i64::from_ne_bytes(fixed::<8>(bytes, m))),
-            Self::F32 => Value::Float(f64::from(f32::from_ne_bytes(fixed::<4>(bytes, m)))),
-            Self::F64 => Value::Float(f64::from_ne_bytes(fixed::<8>(bytes, m))),
-        }
+/// This machine's byte order.
+const fn native() -> ByteOrder {
+    if cfg!(target_endian = "little") {
+        ByteOrder::Intel
+    } else {
+        ByteOrder::Motorola
     }
 }
 
 /// Groups adjacent signals of one type and byte order whose bytes follow each other.
 pub(super) fn runs_of(
-    types: &[(SignalType, ByteOrder, usize)],
-) -> Vec<(SignalType, ByteOrder, usize, usize)> {
-    let mut runs: Vec<(SignalType, ByteOrder, usize, usize)> = Vec::new();
+    types: &[(ElementType, ByteOrder, usize)],
+) -> Vec<(ElementType, ByteOrder, usize, usize)> {
+    let mut runs: Vec<(ElementType, ByteOrder, usize, usize)> = Vec::new();
     for &(ty, order, off) in types {
         match runs.last_mut() {
             Some((t, o, at, n)) if *t == ty && *o == order && *at + *n * ty.size() == off => {
@@ -83,9 +59,9 @@ pub(super) fn runs_of(
 
 /// Appends `n` values of type `ty` stored back to back in `bytes` (in `order`). The type and
 /// byte order are matched once per run, so each loop is straight-line code; values `bytes`
-/// is too short to hold decode as zero, as [`SignalType::decode`] does.
+/// is too short to hold decode as zero, as [`decode_value`] does.
 pub(super) fn decode_run(
-    ty: SignalType,
+    ty: ElementType,
     order: ByteOrder,
     n: usize,
     bytes: &[u8],
@@ -93,7 +69,9 @@ pub(super) fn decode_run(
 ) {
     let size = ty.size();
     if bytes.len() < n * size {
-        out.extend((0..n).map(|i| ty.decode(bytes.get(i * size..).unwrap_or_default(), order)));
+        out.extend(
+            (0..n).map(|i| decode_value(ty, bytes.get(i * size..).unwrap_or_default(), order)),
+        );
         return;
     }
     let motorola = order == ByteOrder::Motorola;
@@ -115,21 +93,26 @@ pub(super) fn decode_run(
         }};
     }
     match ty {
-        SignalType::U8 => out.extend(bytes.iter().take(n).map(|&b| Value::Uint(u64::from(b)))),
-        SignalType::I8 => out.extend(
+        ElementType::U8 => out.extend(bytes.iter().take(n).map(|&b| Value::Uint(u64::from(b)))),
+        ElementType::I8 => out.extend(
             bytes
                 .iter()
                 .take(n)
                 .map(|&b| Value::Int(i64::from(b.cast_signed()))),
         ),
-        SignalType::U16 => run!(2, |a| Value::Uint(u64::from(u16::from_le_bytes(a)))),
-        SignalType::I16 => run!(2, |a| Value::Int(i64::from(i16::from_le_bytes(a)))),
-        SignalType::U32 => run!(4, |a| Value::Uint(u64::from(u32::from_le_bytes(a)))),
-        SignalType::I32 => run!(4, |a| Value::Int(i64::from(i32::from_le_bytes(a)))),
-        SignalType::U64 => run!(8, |a| Value::Uint(u64::from_le_bytes(a))),
-        SignalType::I64 => run!(8, |a| Value::Int(i64::from_le_bytes(a))),
-        SignalType::F32 => run!(4, |a| Value::Float(f64::from(f32::from_le_bytes(a)))),
-        SignalType::F64 => run!(8, |a| Value::Float(f64::from_le_bytes(a))),
+        ElementType::U16 => run!(2, |a| Value::Uint(u64::from(u16::from_le_bytes(a)))),
+        ElementType::I16 => run!(2, |a| Value::Int(i64::from(i16::from_le_bytes(a)))),
+        ElementType::U32 => run!(4, |a| Value::Uint(u64::from(u32::from_le_bytes(a)))),
+        ElementType::I32 => run!(4, |a| Value::Int(i64::from(i32::from_le_bytes(a)))),
+        ElementType::U64 => run!(8, |a| Value::Uint(u64::from_le_bytes(a))),
+        ElementType::I64 => run!(8, |a| Value::Int(i64::from_le_bytes(a))),
+        ElementType::F16 => run!(2, |a: [u8; 2]| Value::Float(
+            ElementType::F16
+                .decode(&a, ElementOrder::MsbLast)
+                .unwrap_or(0.0)
+        )),
+        ElementType::F32 => run!(4, |a| Value::Float(f64::from(f32::from_le_bytes(a)))),
+        ElementType::F64 => run!(8, |a| Value::Float(f64::from_le_bytes(a))),
     }
 }
 
@@ -152,40 +135,42 @@ pub(super) fn fixed<const N: usize>(bytes: &[u8], motorola: bool) -> [u8; N] {
     a
 }
 
-impl SignalType {
-    /// Encodes `v` as this type in `order` (integers saturate, floats convert).
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_possible_wrap,
-        reason = "conversion into the element type, documented as saturating"
-    )]
-    pub fn encode(self, v: Value, order: ByteOrder) -> Vec<u8> {
-        let (u, i, f) = match v {
-            Value::Uint(u) => (u, i64::try_from(u).unwrap_or(i64::MAX), u as f64),
-            Value::Int(i) => (u64::try_from(i).unwrap_or(0), i, i as f64),
-            Value::Float(f) => (f as u64, f as i64, f),
-        };
-        let le: Vec<u8> = match self {
-            Self::U8 => vec![u.min(0xFF) as u8],
-            Self::I8 => vec![i.clamp(-128, 127) as i8 as u8],
-            Self::U16 => (u.min(0xFFFF) as u16).to_le_bytes().to_vec(),
-            Self::I16 => (i.clamp(-32768, 32767) as i16).to_le_bytes().to_vec(),
-            Self::U32 => (u.min(0xFFFF_FFFF) as u32).to_le_bytes().to_vec(),
-            Self::I32 => (i.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
-                .to_le_bytes()
-                .to_vec(),
-            Self::U64 => u.to_le_bytes().to_vec(),
-            Self::I64 => i.to_le_bytes().to_vec(),
-            Self::F32 => (f as f32).to_le_bytes().to_vec(),
-            Self::F64 => f.to_le_bytes().to_vec(),
-        };
-        let mut b = le;
-        if order == ByteOrder::Motorola {
-            b.reverse();
+/// Encodes `v` as an element of type `ty` in `order` (integers saturate, floats convert).
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "conversion into the element type, documented as saturating"
+)]
+pub fn encode_value(ty: ElementType, v: Value, order: ByteOrder) -> Vec<u8> {
+    let (u, i, f) = match v {
+        Value::Uint(u) => (u, i64::try_from(u).unwrap_or(i64::MAX), u as f64),
+        Value::Int(i) => (u64::try_from(i).unwrap_or(0), i, i as f64),
+        Value::Float(f) => (f as u64, f as i64, f),
+    };
+    let le: Vec<u8> = match ty {
+        ElementType::U8 => vec![u.min(0xFF) as u8],
+        ElementType::I8 => vec![i.clamp(-128, 127) as i8 as u8],
+        ElementType::U16 => (u.min(0xFFFF) as u16).to_le_bytes().to_vec(),
+        ElementType::I16 => (i.clamp(-32768, 32767) as i16).to_le_bytes().to_vec(),
+        ElementType::U32 => (u.min(0xFFFF_FFFF) as u32).to_le_bytes().to_vec(),
+        ElementType::I32 => (i.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+            .to_le_bytes()
+            .to_vec(),
+        ElementType::U64 => u.to_le_bytes().to_vec(),
+        ElementType::I64 => i.to_le_bytes().to_vec(),
+        ElementType::F16 => {
+            let (b, n) = ElementType::F16.encode(f, ElementOrder::MsbLast);
+            b[..n].to_vec()
         }
-        b
+        ElementType::F32 => (f as f32).to_le_bytes().to_vec(),
+        ElementType::F64 => f.to_le_bytes().to_vec(),
+    };
+    let mut b = le;
+    if order == ByteOrder::Motorola {
+        b.reverse();
     }
+    b
 }
 
 /// A decoded raw value.
@@ -219,7 +204,7 @@ pub struct Signal {
     /// Address and extension.
     pub addr: Address,
     /// Element type.
-    pub ty: SignalType,
+    pub ty: ElementType,
     /// Byte order of the element in the ECU's memory (the A2L object's BYTE_ORDER; not
     /// necessarily the protocol's).
     pub order: ByteOrder,
@@ -236,7 +221,7 @@ pub struct ListRequest {
     pub priority: u8,
     /// Ask for a slave timestamp in the first ODT.
     pub timestamps: bool,
-    /// A STIM list: the master sends the values ([`Master::stim`]) and the slave writes them
+    /// A STIM list: the master sends the values ([`Master::stim`](crate::Master::stim)) and the slave writes them
     /// at the event; no rows arrive for it.
     pub stim: bool,
     /// The signals, in the order rows carry their values.

@@ -68,7 +68,7 @@ pub struct Row<'a> {
     /// Host time the last ODT arrived at (Unix ns).
     pub host_ns: u64,
     /// The slave timestamp on the host clock (Unix ns), when the clock was correlated
-    /// ([`Master::correlate_clock`]) before the set-up.
+    /// ([`Master::correlate_clock`](crate::Master::correlate_clock)) before the set-up.
     pub host_aligned_ns: Option<u64>,
     /// Values in the order of the list's signals.
     pub values: &'a [Value],

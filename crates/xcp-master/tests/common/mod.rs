@@ -11,7 +11,7 @@ use std::time::Duration;
 use xcp_master::{Config, Master};
 use xcp_proto::{ByteOrder, Resources};
 use xcp_slave::{
-    CalSeg, CharKind, DemoSeedKey, Event, FlashConfig, Global, Meta, ScalarType, Server, Slave,
+    CalSeg, CharKind, DemoSeedKey, ElementType, Event, FlashConfig, Global, Meta, Server, Slave,
     SlaveConfig,
 };
 use xcp_transport::mem;
@@ -71,7 +71,7 @@ pub fn fixture_with(config: SlaveConfig, flash: Option<FlashConfig>) -> Fixture 
         &params,
         "gain",
         0,
-        ScalarType::F32,
+        ElementType::F32,
         CharKind::Value,
         Meta::new("gain"),
     )
@@ -167,7 +167,7 @@ pub fn native() -> ByteOrder {
 }
 
 /// A signal in the slave's (host-native) memory.
-pub fn sig(name: &str, addr: xcp_proto::Address, ty: xcp_master::SignalType) -> xcp_master::Signal {
+pub fn sig(name: &str, addr: xcp_proto::Address, ty: ElementType) -> xcp_master::Signal {
     xcp_master::Signal {
         name: name.to_owned(),
         addr,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use xcp_proto::{Command, ErrorCode, Pending, Response, SessionParams};
 use xcp_slave::{
-    CalSeg, CharKind, Core, Event, Field, Global, Meta, ScalarType, Slave, SlaveConfig, StructType,
+    CalSeg, CharKind, Core, ElementType, Event, Field, Global, Meta, Slave, SlaveConfig, StructType,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -72,7 +72,7 @@ pub fn fixture_with(
         &params,
         "a",
         0,
-        ScalarType::U32,
+        ElementType::U32,
         CharKind::Value,
         Meta::new("a"),
     )
@@ -81,7 +81,7 @@ pub fn fixture_with(
         &params,
         "gain",
         8,
-        ScalarType::F32,
+        ElementType::F32,
         CharKind::Value,
         Meta::new("gain").unit("1").linear(1.0, 0.0),
     )
@@ -96,13 +96,18 @@ pub fn fixture_with(
         name: "Sample".into(),
         size: 16,
         fields: vec![
-            Field::scalar("speed", 0, ScalarType::F64, Meta::new("speed").unit("km/h")),
-            Field::scalar("count", 8, ScalarType::U32, Meta::new("count")),
-            Field::scalar("flags", 12, ScalarType::U16, Meta::new("flags")),
+            Field::scalar(
+                "speed",
+                0,
+                ElementType::F64,
+                Meta::new("speed").unit("km/h"),
+            ),
+            Field::scalar("count", 8, ElementType::U32, Meta::new("count")),
+            Field::scalar("flags", 12, ElementType::U16, Meta::new("flags")),
             Field::scalar(
                 "gear",
                 14,
-                ScalarType::U8,
+                ElementType::U8,
                 Meta::new("gear").verbal(&[(0, "N"), (1, "first")], "other"),
             ),
         ],
