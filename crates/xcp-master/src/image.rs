@@ -1,6 +1,5 @@
-//! Flash images: Intel HEX and Motorola S-record files read into contiguous segments.
-
-use std::path::Path;
+//! Flash images: Intel HEX and Motorola S-record text parsed into contiguous segments. The
+//! master does no file I/O: the caller reads the file and hands over its text.
 
 use crate::error::Error;
 
@@ -32,20 +31,18 @@ fn hex_bytes(s: &str, file: &str, line: usize) -> Result<Vec<u8>, Error> {
 }
 
 impl Image {
-    /// Reads a file, Intel HEX (lines start with `:`) or S-record (lines start with `S`).
+    /// Parses the text of an Intel HEX file (lines start with `:`) or an S-record file (lines
+    /// start with `S`); `file` names it in errors.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the file and line of a bad record, checksum or
-    /// overlap; the I/O error when the file cannot be read.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::InvalidArgument(format!("cannot read {}: {e}", path.display())))?;
-        let name = path.display().to_string();
+    /// overlap, or saying the text is neither format.
+    pub fn parse(text: &str, file: &str) -> Result<Self, Error> {
         match text.trim_start().chars().next() {
-            Some(':') => Self::parse_ihex(&text, &name),
-            Some('S') => Self::parse_srec(&text, &name),
+            Some(':') => Self::parse_ihex(text, file),
+            Some('S') => Self::parse_srec(text, file),
             _ => Err(Error::InvalidArgument(format!(
-                "{name}: neither Intel HEX (':') nor S-record ('S')"
+                "{file}: neither Intel HEX (':') nor S-record ('S')"
             ))),
         }
     }
@@ -53,7 +50,7 @@ impl Image {
     /// Parses Intel HEX (record types 00–05).
     ///
     /// # Errors
-    /// As [`load`](Self::load).
+    /// As [`parse`](Self::parse).
     pub fn parse_ihex(text: &str, file: &str) -> Result<Self, Error> {
         let mut chunks = Vec::new();
         let mut base = 0u32;
@@ -107,7 +104,7 @@ impl Image {
     /// Parses Motorola S-records (S0–S3 and S5–S9).
     ///
     /// # Errors
-    /// As [`load`](Self::load).
+    /// As [`parse`](Self::parse).
     pub fn parse_srec(text: &str, file: &str) -> Result<Self, Error> {
         let mut chunks = Vec::new();
         let mut entry = None;

@@ -145,34 +145,46 @@ impl Master {
             }
             _ => (false, 1, 0),
         };
+        let gap = Duration::from_micros(u64::from(min_st) * 100);
+        let max_bs = if block { max_bs } else { 1 };
+        self.write_blocks(MemoryWrite::Download, data, per, max_bs, gap, &mut |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes `data` at the MTA, `per` bytes a packet: up to `max_bs` packets (and 255
+    /// elements) a transfer, the first a DOWNLOAD or PROGRAM and the others its _NEXT, `gap`
+    /// apart, answered once (master block mode); with `max_bs` 1, one command a packet.
+    /// Calls `progress` with the bytes written after each answered transfer; returns the
+    /// packets sent.
+    pub(crate) async fn write_blocks(
+        &mut self,
+        kind: MemoryWrite,
+        data: &[u8],
+        per: usize,
+        max_bs: usize,
+        gap: Duration,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<usize, Error> {
+        let ag = self.params.ag();
+        let (first_name, next_name) = kind.names();
+        let mut packets = 0;
         let mut rest = data;
         while !rest.is_empty() {
-            if !block {
-                let n = rest.len().min(per);
-                let (chunk, tail) = rest.split_at(n);
-                let count = self.elements(n, "DOWNLOAD")?;
-                self.simple(&Command::Download { count, data: chunk })
-                    .await?;
-                rest = tail;
-                continue;
-            }
-            // One block: up to MAX_BS packets and 255 elements, answered once.
-            let total = rest.len().min(per * max_bs).min(255 * ag);
+            let total = rest.len().min(per * max_bs.max(1)).min(255 * ag);
             let (blk, tail) = rest.split_at(total);
-            let count = self.elements(total, "DOWNLOAD")?;
-            let mut chunks = blk.chunks(per);
+            let count = self.elements(total, first_name)?;
+            let mut chunks = blk.chunks(per.max(1));
             let first = chunks.next().unwrap_or_default();
-            let mut cmds = vec![Command::Download { count, data: first }];
+            let mut cmds = vec![kind.first(count, first)];
             let mut left = total - first.len();
             for c in chunks {
-                let n = self.elements(left, "DOWNLOAD_NEXT")?;
-                cmds.push(Command::DownloadNext { count: n, data: c });
+                let n = self.elements(left, next_name)?;
+                cmds.push(kind.next(n, c));
                 left -= c.len();
             }
-            let last = cmds
-                .pop()
-                .unwrap_or(Command::Download { count, data: first });
-            let gap = Duration::from_micros(u64::from(min_st) * 100);
+            packets += cmds.len();
+            let last = cmds.pop().unwrap_or_else(|| kind.first(count, first));
             for cmd in &cmds {
                 self.send_only(cmd)?;
                 if !gap.is_zero() {
@@ -181,8 +193,9 @@ impl Master {
             }
             self.simple(&last).await?;
             rest = tail;
+            progress(data.len() - rest.len());
         }
-        Ok(())
+        Ok(packets)
     }
 
     /// BUILD_CHECKSUM over `len` bytes at `addr` (as the slave computes it).
@@ -259,4 +272,36 @@ fn take_exact(mut data: Vec<u8>, len: usize, command: &'static str) -> Result<Ve
     // Transports that pad (CAN) leave bytes beyond the requested length.
     data.truncate(len);
     Ok(data)
+}
+
+/// Which memory write a transfer makes: calibration (DOWNLOAD) or flash (PROGRAM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemoryWrite {
+    /// DOWNLOAD, DOWNLOAD_NEXT.
+    Download,
+    /// PROGRAM, PROGRAM_NEXT.
+    Program,
+}
+
+impl MemoryWrite {
+    const fn first(self, count: u8, data: &[u8]) -> Command<'_> {
+        match self {
+            Self::Download => Command::Download { count, data },
+            Self::Program => Command::Program { count, data },
+        }
+    }
+
+    const fn next(self, count: u8, data: &[u8]) -> Command<'_> {
+        match self {
+            Self::Download => Command::DownloadNext { count, data },
+            Self::Program => Command::ProgramNext { count, data },
+        }
+    }
+
+    const fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Download => ("DOWNLOAD", "DOWNLOAD_NEXT"),
+            Self::Program => ("PROGRAM", "PROGRAM_NEXT"),
+        }
+    }
 }

@@ -2,10 +2,11 @@
 //! master block mode where the slave offers it), the end-of-segment PROGRAM, verification by
 //! BUILD_CHECKSUM against our own computation, PROGRAM_RESET; with progress.
 
-use xcp_proto::{Address, ChecksumType, Command, ErrorCode};
+use xcp_proto::{Address, ChecksumType, ErrorCode};
 
 use crate::error::Error;
 use crate::image::Image;
+use crate::memory::MemoryWrite;
 use crate::session::Master;
 
 /// Where a programming run is.
@@ -85,6 +86,7 @@ impl Master {
         let per = (max_cto - 2 - align) / ag * ag;
         let block = start.comm_mode_pgm & 1 != 0 && start.max_bs_pgm > 1;
         let max_bs = usize::from(start.max_bs_pgm.max(1));
+        let gap = std::time::Duration::from_micros(u64::from(start.min_st_pgm) * 100);
 
         let mut done = 0;
         for (addr, data) in &image.segments {
@@ -105,44 +107,23 @@ impl Master {
         for (addr, data) in &image.segments {
             self.set_mta(Address::new(ext, *addr)).await?;
             let before = done;
-            let mut rest = &data[..];
-            while !rest.is_empty() {
-                if !block {
-                    let n = rest.len().min(per);
-                    let (chunk, tail) = rest.split_at(n);
-                    self.program(chunk).await?;
-                    packets += 1;
-                    rest = tail;
-                } else {
-                    let total_blk = rest.len().min(per * max_bs).min(255 * ag);
-                    let (blk, tail) = rest.split_at(total_blk);
-                    let count = self.elements(total_blk, "PROGRAM")?;
-                    let mut chunks = blk.chunks(per);
-                    let first = chunks.next().unwrap_or_default();
-                    let mut cmds = vec![Command::Program { count, data: first }];
-                    let mut left = total_blk - first.len();
-                    for c in chunks {
-                        let n = self.elements(left, "PROGRAM_NEXT")?;
-                        cmds.push(Command::ProgramNext { count: n, data: c });
-                        left -= c.len();
-                    }
-                    packets += cmds.len();
-                    let last = cmds
-                        .pop()
-                        .unwrap_or(Command::Program { count, data: first });
-                    for cmd in &cmds {
-                        self.send_only(cmd)?;
-                    }
-                    self.simple(&last).await?;
-                    rest = tail;
-                }
-                done = before + data.len() - rest.len();
-                progress(Progress {
-                    phase: Phase::Program,
-                    done,
-                    total,
-                });
-            }
+            packets += self
+                .write_blocks(
+                    MemoryWrite::Program,
+                    data,
+                    per,
+                    if block { max_bs } else { 1 },
+                    gap,
+                    &mut |written| {
+                        progress(Progress {
+                            phase: Phase::Program,
+                            done: before + written,
+                            total,
+                        });
+                    },
+                )
+                .await?;
+            done = before + data.len();
             // PROGRAM of zero length ends the memory segment.
             self.program(&[]).await?;
             packets += 1;

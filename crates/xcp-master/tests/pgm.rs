@@ -106,8 +106,9 @@ fn hex_and_srec_files_program_the_same_bytes() {
     srec.push_str(&srec_line(7, &BASE.to_be_bytes()));
     std::fs::write(dir.join("app.hex"), hex).expect("write");
     std::fs::write(dir.join("app.s19"), srec).expect("write");
-    let a = Image::load(&dir.join("app.hex")).expect("hex");
-    let b = Image::load(&dir.join("app.s19")).expect("srec");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("written above");
+    let a = Image::parse(&read("app.hex"), "app.hex").expect("hex");
+    let b = Image::parse(&read("app.s19"), "app.s19").expect("srec");
     assert_eq!(a.segments, img.segments);
     assert_eq!(b.segments, img.segments);
     assert_eq!(b.entry, Some(BASE));

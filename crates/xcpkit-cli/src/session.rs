@@ -457,7 +457,9 @@ fn duration_words(ns: u64) -> String {
 
 /// `xcpkit flash FILE`: clear, program, verify, reset, with progress.
 pub(crate) fn flash(args: &FlashArgs) -> anyhow::Result<()> {
-    let image = Image::load(&args.file)?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read the image {}", args.file.display()))?;
+    let image = Image::parse(&text, &args.file.display().to_string())?;
     let mut s = args.conn.open(None)?;
     let mut last = (Phase::Reset, usize::MAX);
     let mut live = crate::live::Live::new();
