@@ -37,7 +37,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("xcpkit", &["*"]),
-    ("xcpkit-ecu", &["xcp-proto", "xcp-slave"]),
+    (
+        "xcpkit-ecu",
+        &[
+            "xcp-proto",
+            "xcp-slave",
+            "xcp-transport",
+            "xcp-transport-eth",
+        ],
+    ),
     ("xcpkit-cli", &["*"]),
     ("xtask", &[]),
     ("xcp-fuzz", &["xcp-proto", "xcp-slave", "xcp-transport"]),

@@ -12,7 +12,7 @@ use xcp_master::block_on;
 use xcp_proto::IdType;
 use xcpkit::{MeasureOptions, Options, Session};
 
-use crate::ecu::InProcess;
+use xcpkit_ecu::InProcess;
 
 /// Options of `xcpkit demo`.
 #[derive(Debug, Args)]
@@ -61,8 +61,9 @@ fn number(v: &Value) -> Option<f64> {
 )]
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let ecu = InProcess::start()?;
-    let url = format!("tcp://{}", ecu.addr);
+    let ecu = InProcess::start_tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .context("cannot serve the virtual ECU on 127.0.0.1")?;
+    let url = ecu.url();
     out!("xcpkit demo: the virtual ECU runs in this process, serving XCP on {url}");
 
     let mut s = Session::open(&url, &Options::default())?;

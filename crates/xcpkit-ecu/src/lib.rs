@@ -265,10 +265,13 @@ pub struct Cycles {
     pub stress: u64,
 }
 
-/// Why the model could not be built or started.
+/// Why the model could not be built, started or served.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The transport could not be opened (the address in use, not local).
+    #[error("serving the ECU: {0}")]
+    Transport(#[from] xcp_transport::TransportError),
     /// The slave refused a registration (a bug in the model, or a configuration too small
     /// for it).
     #[error("registering the ECU model with the slave: {0}")]
@@ -1253,5 +1256,90 @@ impl Step for BodyTask {
             door_open: u8::from(door),
         };
         &self.s
+    }
+}
+
+/// The ECU built with the default configuration, served over XCP on TCP in this process with
+/// its tasks running: for demos, examples and tests that want a realistic slave without
+/// starting a process. Stops (tasks first, then the server) when dropped.
+///
+/// ```
+/// let ecu = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
+/// println!("measure me at {}", ecu.url());
+/// let cycles = ecu.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct InProcess {
+    addr: std::net::SocketAddr,
+    ecu: Ecu,
+    running: Option<(xcp_slave::Server, Tasks)>,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InProcess {
+    /// Builds the model and serves it on `bind` (port 0 picks a free port; [`addr`](Self::addr)
+    /// says which).
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the address cannot be bound; as [`Ecu::build`] and
+    /// [`Ecu::start`].
+    pub fn start_tcp(bind: std::net::SocketAddr) -> Result<Self, Error> {
+        use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
+        let ecu = Ecu::build(SlaveConfig::default(), None)?;
+        let mut c = ServerConfig::new(Protocol::Tcp);
+        c.bind = bind;
+        let server = EthServer::bind(c)?;
+        let addr = server.local_addr();
+        ecu.slave
+            .set_transports(vec![xcp_slave::TransportDesc::Tcp(addr)]);
+        let server = xcp_slave::Server::start(&ecu.slave, server)?;
+        let tasks = ecu.start(None)?;
+        Ok(Self {
+            addr,
+            ecu,
+            running: Some((server, tasks)),
+        })
+    }
+
+    /// Where it listens.
+    pub const fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Its URL for `xcpkit::Session::open` and `xcpkit -t`.
+    pub fn url(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    /// The slave, for its statistics and its A2L.
+    pub const fn slave(&self) -> &Slave {
+        &self.ecu.slave
+    }
+
+    /// Stops the tasks, then the server; returns how often the tasks ran.
+    pub fn stop(mut self) -> Cycles {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Cycles {
+        let Some((server, tasks)) = self.running.take() else {
+            return Cycles::default();
+        };
+        let cycles = tasks.stop();
+        server.stop();
+        cycles
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.halt();
     }
 }

@@ -6,20 +6,27 @@
 //! and measures signals by name over DAQ. Everything by address stays available through
 //! [`Session::master`] (the `xcp-master` crate), and the layers are re-exported.
 //!
-//! ```no_run
+//! ```
 //! use xcpkit::{MeasureOptions, Options, Session};
 //!
-//! let mut s = Session::open("tcp://127.0.0.1:5555", &Options::default())?;
+//! // A slave to talk to: the virtual ECU, served in this process (`xcpkit-ecu`).
+//! let ecu = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
+//! let mut s = Session::open(&ecu.url(), &Options::default())?; // tcp://127.0.0.1:PORT
 //! s.load_a2l_from_slave()?;
 //! println!("engine speed {}", s.read("engine_speed")?);
 //! s.write_str("idle_rpm", "900")?;
+//! assert_eq!(s.read("idle_rpm")?.to_string(), "900 rpm");
 //! let m = s.measure(&["engine_speed", "throttle"], MeasureOptions::default())?;
 //! if let Some(rows) = m.recv(std::time::Duration::from_secs(1))? {
 //!     println!("{} rows", rows.len());
 //! }
 //! s.stop()?;
-//! # Ok::<(), xcpkit::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! `examples/` holds the same against the in-process ECU at more length: `measure`,
+//! `calibrate`, `record`, and `two_slaves_tokio` (the master's `async` methods on a tokio
+//! runtime, two slaves at once).
 
 mod error;
 mod record;

@@ -26,7 +26,7 @@ use xcp_transport::either::Either;
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 
 pub(crate) use xcpkit_ecu::SEED_KEY_SECRET;
-use xcpkit_ecu::{Cycles, Ecu, Stress, Tasks};
+use xcpkit_ecu::{Ecu, Stress};
 
 /// Options of `xcpkit ecu`.
 #[derive(Debug, Args)]
@@ -69,40 +69,6 @@ pub(crate) struct EcuArgs {
     /// (its drops are counted and the master sees the overload indication).
     #[arg(long, requires = "stress")]
     stress_overrun: bool,
-}
-
-/// The ECU running inside this process (for `xcpkit demo`), serving TCP on 127.0.0.1.
-pub(crate) struct InProcess {
-    /// Where it listens.
-    pub(crate) addr: SocketAddr,
-    server: Server,
-    tasks: Tasks,
-}
-
-impl InProcess {
-    /// Builds the model and serves it on an ephemeral loopback port.
-    pub(crate) fn start() -> anyhow::Result<Self> {
-        let ecu = Ecu::build(SlaveConfig::default(), None).context("building the ECU model")?;
-        let mut c = ServerConfig::new(Protocol::Tcp);
-        c.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        let server = EthServer::bind(c).context("cannot serve XCP on 127.0.0.1")?;
-        let addr = server.local_addr();
-        ecu.slave.set_transports(vec![TransportDesc::Tcp(addr)]);
-        let server = Server::start(&ecu.slave, server).context("starting the XCP server")?;
-        let tasks = ecu.start(None).context("starting the ECU tasks")?;
-        Ok(Self {
-            addr,
-            server,
-            tasks,
-        })
-    }
-
-    /// Stops tasks and server; returns the cycles of the 1/10/100 ms tasks.
-    pub(crate) fn stop(self) -> Cycles {
-        let cycles = self.tasks.stop();
-        self.server.stop();
-        cycles
-    }
 }
 
 /// Runs the ECU until Ctrl-C or SIGTERM.
