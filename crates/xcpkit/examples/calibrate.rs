@@ -2,7 +2,10 @@
 //! units, reads it back, and shows the signal it drives follow.
 //! `cargo run -p xcpkit --example calibrate`.
 
-#![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example shows its results on stdout"
+)]
 
 use std::time::Duration;
 

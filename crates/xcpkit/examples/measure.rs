@@ -1,7 +1,10 @@
 //! Measures three signals by name on the virtual ECU for one second and prints a few rows in
 //! physical units. `cargo run -p xcpkit --example measure`.
 
-#![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example shows its results on stdout"
+)]
 
 use std::time::{Duration, Instant};
 

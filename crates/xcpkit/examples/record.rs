@@ -1,7 +1,10 @@
 //! Records two signals of the virtual ECU for one second into a recording, then reads it
 //! back. `cargo run -p xcpkit --example record -- OUT.xcprec`.
 
-#![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example shows its results on stdout"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,10 @@
 //! slaves at once, each command of one overlapping the other's.
 //! `cargo run -p xcpkit --example two_slaves_tokio`.
 
-#![allow(clippy::print_stdout, reason = "an example shows its results on stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example shows its results on stdout"
+)]
 
 use xcpkit::master::{Config, Master};
 use xcpkit::proto::Address;

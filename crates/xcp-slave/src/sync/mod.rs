@@ -8,3 +8,5 @@
 pub(crate) mod clock;
 pub mod queue;
 pub mod rcu;
+#[cfg(test)]
+mod rcu_model;
