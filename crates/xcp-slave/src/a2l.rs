@@ -463,19 +463,11 @@ pub(crate) fn generate(s: &Shared) -> String {
 
     // Record layouts for every datatype in use (emitting all keeps the text independent of
     // which types happen to be registered).
-    let types = [
-        ElementType::U8,
-        ElementType::I8,
-        ElementType::U16,
-        ElementType::I16,
-        ElementType::U32,
-        ElementType::I32,
-        ElementType::U64,
-        ElementType::I64,
-        ElementType::F32,
-        ElementType::F64,
-    ];
-    for ty in types {
+    // Every type a slave can register (no half floats), in `ElementType::ALL`'s order.
+    for ty in ElementType::ALL
+        .into_iter()
+        .filter(|t| *t != ElementType::F16)
+    {
         let t = ty.keyword();
         g.line(
             2,
