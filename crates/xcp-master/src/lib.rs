@@ -35,35 +35,37 @@
 //! assert!(err.is_timeout(), "{err}");
 //! ```
 //!
-//! Against a slave on TCP (the virtual ECU, say), reading a value and measuring it with DAQ:
+//! Against a slave on TCP (here the virtual ECU, served in this process by `xcpkit-ecu`),
+//! reading a value and measuring it with DAQ:
 //!
-//! ```no_run
-//! use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, ElementType, block_on};
+//! ```
+//! use xcp_master::{Config, DaqOptions, ElementType, ListRequest, Master, Signal, Value, block_on};
 //! use xcp_proto::{Address, ByteOrder};
 //! use xcp_transport_eth::{EthConfig, Protocol, connect};
 //!
-//! let link = connect("127.0.0.1:5555".parse()?, Protocol::Tcp, &EthConfig::default())?;
+//! # let ecu = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
+//! # let addr = ecu.addr(); // 127.0.0.1:5555 for `xcpkit ecu`
+//! let link = connect(addr, Protocol::Tcp, &EthConfig::default())?;
 //! let mut m = Master::new(link, Config::default())?;
 //! block_on(m.connect())?;
-//! let bytes = block_on(m.upload(Address::new(1, 0x0001_0000), 4))?; // counter_1ms
+//! let counter = Address::new(1, 0x0001_0000); // counter_1ms, u32
+//! let before = u32::from_le_bytes(block_on(m.upload(counter, 4))?.try_into().expect("4 bytes"));
 //! let list = ListRequest {
 //!     event: 0, prescaler: 1, priority: 0, timestamps: true, stim: false,
 //!     signals: vec![Signal {
 //!         name: "counter_1ms".into(),
-//!         addr: Address::new(1, 0x0001_0000),
+//!         addr: counter,
 //!         ty: ElementType::U32,
 //!         order: ByteOrder::Intel,
 //!     }],
 //! };
 //! let rows = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
 //! block_on(m.start_daq())?;
-//! if let Some(batch) = rows.recv_timeout(std::time::Duration::from_secs(1))? {
-//!     for row in batch.rows() {
-//!         println!("{:?} {:?}", row.slave_ns, row.values);
-//!     }
-//! }
+//! let batch = rows.recv_timeout(std::time::Duration::from_secs(2))?.expect("rows within 2 s");
+//! let first = batch.rows().next().expect("a row");
+//! // DAQ samples the same counter later: never below what the upload read.
+//! assert!(matches!(first.values[0], Value::Uint(n) if n >= u64::from(before)));
 //! block_on(m.stop_daq())?;
-//! # let _ = bytes;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
