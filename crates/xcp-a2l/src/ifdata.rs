@@ -6,7 +6,7 @@
 //! skipped, never a panic.
 
 use a2lfile::{GenericIfData, GenericIfDataTaggedItem};
-use xcp_proto::TimeUnit;
+use xcp_proto::{Nanos, TimeUnit};
 
 /// A value of the generic tree, flattened.
 #[derive(Debug, Clone, PartialEq)]
@@ -307,17 +307,6 @@ impl Transport {
     }
 }
 
-/// A duration in nanoseconds in the largest unit that keeps it whole (`10 ms`, `250 us`).
-fn nanos(ns: u64) -> String {
-    match ns {
-        0 => "0 ns".to_owned(),
-        n if n % 1_000_000_000 == 0 => format!("{} s", n / 1_000_000_000),
-        n if n % 1_000_000 == 0 => format!("{} ms", n / 1_000_000),
-        n if n % 1_000 == 0 => format!("{} us", n / 1_000),
-        n => format!("{n} ns"),
-    }
-}
-
 /// `PROTOCOL_LAYER` in the A2L's words, without its OPTIONAL_CMD list; values the file
 /// leaves out are left out.
 impl std::fmt::Display for ProtocolLayer {
@@ -397,7 +386,7 @@ impl std::fmt::Display for Event {
         }
         match (self.time_cycle, self.time_unit) {
             (Some(0), _) => f.write_str(" sporadic")?,
-            (Some(c), Some(u)) => write!(f, " cycle {}", nanos(u64::from(c) * u.nanos()))?,
+            (Some(c), Some(u)) => write!(f, " cycle {}", Nanos(u64::from(c) * u.nanos()))?,
             (Some(c), None) => write!(f, " cycle {c} in an unknown unit")?,
             (None, _) => {}
         }

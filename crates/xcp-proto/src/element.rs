@@ -350,6 +350,23 @@ impl fmt::Display for TimeUnit {
     }
 }
 
+/// A number of nanoseconds in the largest unit that keeps it whole: `10 ms`, `250 us`,
+/// `3 s`, `7 ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nanos(pub u64);
+
+impl fmt::Display for Nanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("0 ns"),
+            n if n % 1_000_000_000 == 0 => write!(f, "{} s", n / 1_000_000_000),
+            n if n % 1_000_000 == 0 => write!(f, "{} ms", n / 1_000_000),
+            n if n % 1_000 == 0 => write!(f, "{} us", n / 1_000),
+            n => write!(f, "{n} ns"),
+        }
+    }
+}
+
 /// A half-precision float's bits as a double (exact: every half is a double).
 fn f16_to_f64(h: u16) -> f64 {
     let negative = h & 0x8000 != 0;
@@ -482,5 +499,13 @@ mod tests {
         assert_eq!((us.code(), us.nanos(), us.keyword()), (3, 1000, "UNIT_1US"));
         assert_eq!(TimeUnit::from_nanos(1_000_000), TimeUnit::from_code(6));
         assert_eq!(TimeUnit::from_code(10), None);
+        extern crate std;
+        use std::string::ToString;
+        let words = |ns| Nanos(ns).to_string();
+        assert_eq!(words(0), "0 ns");
+        assert_eq!(words(10_000_000), "10 ms");
+        assert_eq!(words(250_000), "250 us");
+        assert_eq!(words(3_000_000_000), "3 s");
+        assert_eq!(words(1_500), "1500 ns");
     }
 }

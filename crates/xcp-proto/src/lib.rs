@@ -76,7 +76,7 @@ pub use codes::{
 };
 pub use command::{Command, MAX_WRITE_DAQ_MULTIPLE, OdtEntry, OdtEntryList, Pending};
 pub use dto::{DaqPacket, DtoId, DtoShape};
-pub use element::{ElementOrder, ElementType, TimeUnit};
+pub use element::{ElementOrder, ElementType, Nanos, TimeUnit};
 pub use error::{DecodeError, EncodeError};
 pub use event::{Event, Serv};
 pub use params::{

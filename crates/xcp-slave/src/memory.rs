@@ -8,11 +8,13 @@
 //! | 0 | segment-relative | `0x8000_0000 \| segment << 16 \| offset` | calibration segment pages (segment 0 is the EPK segment) |
 //! | 1 | absolute | `0x0001_0000 + offset` | global measurement variables (atomics) |
 //! | 1 | absolute | `FlashConfig::base + offset` | simulated flash (read here, written by PROGRAM) |
-//! | 2 | event-relative | `event << 16 \| offset` | the instance the application passes when it triggers `event` (DAQ only) |
+//! | 2 | event-relative | `event << 16 \| offset` | the instance the application passes when it triggers `event` (DAQ, and polls carried out by the event's next trigger: `crate::poll`) |
 //!
-//! Anything else is `ERR_OUT_OF_RANGE`; event-relative memory outside DAQ is
-//! `ERR_ACCESS_DENIED` (it only exists while the event fires); writes to reference pages,
-//! the EPK segment, measurement variables and flash are `ERR_WRITE_PROTECTED`.
+//! Anything else is `ERR_OUT_OF_RANGE`. Event-relative memory exists only while its event
+//! fires: SHORT_UPLOAD, UPLOAD and DOWNLOAD reach it through the event's next trigger, and
+//! other access (checksums, MODIFY_BITS, block downloads) is `ERR_ACCESS_DENIED`. Writes to
+//! reference pages, the EPK segment, measurement variables and flash are
+//! `ERR_WRITE_PROTECTED`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -144,14 +144,19 @@ fn configure<T: Transport>(m: &mut Master<T>, f: &Fixture) {
 }
 
 /// The fixture served over `protocol` on a loopback port, and a connected master.
-fn serve(f: &Fixture, protocol: Protocol) -> (Server, Master<impl Transport + use<>>) {
+/// The fixture's slave served on a free loopback port.
+fn listen(f: &Fixture, protocol: Protocol) -> (Server, std::net::SocketAddr) {
     let server = EthServer::bind(ServerConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         ..ServerConfig::new(protocol)
     })
     .expect("bind");
     let addr = server.local_addr();
-    let srv = Server::start(&f.slave, server).expect("server");
+    (Server::start(&f.slave, server).expect("server"), addr)
+}
+
+fn serve(f: &Fixture, protocol: Protocol) -> (Server, Master<impl Transport + use<>>) {
+    let (srv, addr) = listen(f, protocol);
     let mut m = Master::new(connect(addr, protocol, &EthConfig::default()).expect("connect"));
     m.connect();
     (srv, m)
@@ -298,13 +303,7 @@ fn daq_over_udp_loses_nothing() {
 #[test]
 fn a_master_that_vanishes_mid_daq_leaves_the_slave_ready() {
     let f = fixture(SlaveConfig::default());
-    let server = EthServer::bind(ServerConfig {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        ..ServerConfig::new(Protocol::Tcp)
-    })
-    .expect("bind");
-    let addr = server.local_addr();
-    let srv = Server::start(&f.slave, server).expect("server");
+    let (srv, addr) = listen(&f, Protocol::Tcp);
     let stop = Arc::new(AtomicBool::new(false));
     // The application keeps triggering through everything below.
     let app = {
@@ -351,13 +350,7 @@ fn a_master_that_vanishes_mid_daq_leaves_the_slave_ready() {
 #[test]
 fn garbage_on_the_socket_gets_errors_not_a_crash() {
     let f = fixture(SlaveConfig::default());
-    let server = EthServer::bind(ServerConfig {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        ..ServerConfig::new(Protocol::Tcp)
-    })
-    .expect("bind");
-    let addr = server.local_addr();
-    let srv = Server::start(&f.slave, server).expect("server");
+    let (srv, addr) = listen(&f, Protocol::Tcp);
     let frame = |ctr: u16, packet: &[u8]| {
         let mut v = u16::try_from(packet.len())
             .expect("short")
@@ -443,13 +436,7 @@ fn over_the_memory_pair_the_server_ends_with_its_master() {
 #[test]
 fn many_bad_connections_in_a_row_never_stop_the_server() {
     let f = fixture(SlaveConfig::default());
-    let server = EthServer::bind(ServerConfig {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        ..ServerConfig::new(Protocol::Tcp)
-    })
-    .expect("bind");
-    let addr = server.local_addr();
-    let srv = Server::start(&f.slave, server).expect("server");
+    let (srv, addr) = listen(&f, Protocol::Tcp);
     // Garbage, a LEN of 0, a LEN of 65535, a frame cut short, and a connection that says
     // nothing: each closes at once, many times over, with no good packet in between.
     let bad: [&[u8]; 5] = [

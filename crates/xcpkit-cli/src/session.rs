@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use xcp_proto::TimeUnit;
+use xcp_proto::{Nanos, TimeUnit};
 
 use anyhow::Context;
 use clap::Args;
@@ -215,10 +215,7 @@ pub(crate) fn info(args: &InfoArgs) -> anyhow::Result<()> {
     for (n, name, e) in &events {
         let cycle = match TimeUnit::from_code(e.time_unit) {
             _ if e.time_cycle == 0 => "sporadic".to_owned(),
-            Some(u) => format!(
-                "cycle {}",
-                duration_words(u64::from(e.time_cycle) * u.nanos())
-            ),
+            Some(u) => format!("cycle {}", Nanos(u64::from(e.time_cycle) * u.nanos())),
             None => format!("cycle {} in unit code {}", e.time_cycle, e.time_unit),
         };
         let _ = writeln!(
@@ -443,16 +440,6 @@ pub(crate) struct FlashArgs {
 
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
-}
-
-/// A duration in nanoseconds in the largest unit that keeps it whole (`10 ms`).
-fn duration_words(ns: u64) -> String {
-    match ns {
-        n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{} s", n / 1_000_000_000),
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} ms", n / 1_000_000),
-        n if n >= 1_000 && n % 1_000 == 0 => format!("{} us", n / 1_000),
-        n => format!("{n} ns"),
-    }
 }
 
 /// `xcpkit flash FILE`: clear, program, verify, reset, with progress.

@@ -542,6 +542,38 @@ mod tests {
     use super::*;
     use xcp_proto::ByteOrder;
 
+    #[test]
+    fn half_floats_decode_in_both_orders_one_by_one_and_in_runs() {
+        // 1.0 is 0x3C00 and -2.0 is 0xC000 in IEEE half precision.
+        let one = |o| decode_value(ElementType::F16, &[0x3C, 0x00], o);
+        assert_eq!(one(ByteOrder::Motorola), Value::Float(1.0));
+        assert_eq!(
+            decode_value(ElementType::F16, &[0x00, 0x3C], ByteOrder::Intel),
+            Value::Float(1.0)
+        );
+        let mut out = Vec::new();
+        decode_run(
+            ElementType::F16,
+            ByteOrder::Intel,
+            2,
+            &[0x00, 0x3C, 0x00, 0xC0],
+            &mut out,
+        );
+        decode_run(
+            ElementType::F16,
+            ByteOrder::Motorola,
+            1,
+            &[0xC0, 0x00],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            [Value::Float(1.0), Value::Float(-2.0), Value::Float(-2.0)]
+        );
+        let back = encode_value(ElementType::F16, Value::Float(-2.0), ByteOrder::Motorola);
+        assert_eq!(back, [0xC0, 0x00]);
+    }
+
     const ALL: [ElementType; 10] = [
         ElementType::U8,
         ElementType::I8,

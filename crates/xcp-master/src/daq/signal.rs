@@ -22,22 +22,16 @@ pub fn decode_value(ty: ElementType, bytes: &[u8], order: ByteOrder) -> Value {
         ElementType::I32 => Value::Int(i64::from(i32::from_ne_bytes(fixed::<4>(bytes, m)))),
         ElementType::U64 => Value::Uint(u64::from_ne_bytes(fixed::<8>(bytes, m))),
         ElementType::I64 => Value::Int(i64::from_ne_bytes(fixed::<8>(bytes, m))),
-        ElementType::F16 => Value::Float(
-            ElementType::F16
-                .decode(&fixed::<2>(bytes, m), ElementOrder::from(native()))
-                .unwrap_or(0.0),
-        ),
+        ElementType::F16 => {
+            let bits = u16::from_ne_bytes(fixed::<2>(bytes, m)).to_le_bytes();
+            Value::Float(
+                ElementType::F16
+                    .decode(&bits, ElementOrder::MsbLast)
+                    .unwrap_or(0.0),
+            )
+        }
         ElementType::F32 => Value::Float(f64::from(f32::from_ne_bytes(fixed::<4>(bytes, m)))),
         ElementType::F64 => Value::Float(f64::from_ne_bytes(fixed::<8>(bytes, m))),
-    }
-}
-
-/// This machine's byte order.
-const fn native() -> ByteOrder {
-    if cfg!(target_endian = "little") {
-        ByteOrder::Intel
-    } else {
-        ByteOrder::Motorola
     }
 }
 
