@@ -642,7 +642,12 @@ fn polling_commands_and_the_receive_thread_share_the_link_during_daq() {
     for link in [Link::Tcp, Link::Mem] {
         for spin in [Duration::ZERO, Duration::from_micros(100)] {
             let f = Arc::new(fixture(config(native())));
-            let (srv, mut m) = serve(&f, &link, xcp_master::Config { spin, ..quick() });
+            let mut config = xcp_master::Config { spin, ..quick() };
+            // CI runs other tests beside this one on two cores: a response queued behind
+            // thousands of DTOs may then wait longer than `quick()`'s 300 ms. What is checked
+            // below is that no response is lost, late or taken for another.
+            config.timeouts.t1 = Duration::from_secs(2);
+            let (srv, mut m) = serve(&f, &link, config);
             block_on(m.connect()).expect("connect");
             let list = ListRequest {
                 event: 0,
