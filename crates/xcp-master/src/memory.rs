@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::session::Master;
 
 /// SET_REQUEST mode bit: store calibration data.
-pub const STORE_CAL_REQ: u8 = 0x01;
+pub const STORE_CAL_REQ: u8 = xcp_proto::bits::set_request::STORE_CAL_REQ;
 
 impl Master {
     fn upload_payload(&self) -> usize {
@@ -140,7 +140,12 @@ impl Master {
         let align = if ag == 4 { 2 } else { 0 };
         let per = (usize::from(self.params.max_cto) - 2 - align) / ag * ag;
         let (block, max_bs, min_st) = match self.comm_mode {
-            Some(c) if c.comm_mode_optional & 1 != 0 && c.max_bs > 1 => {
+            Some(c)
+                if c.comm_mode_optional
+                    & xcp_proto::bits::comm_mode_optional::MASTER_BLOCK_MODE
+                    != 0
+                    && c.max_bs > 1 =>
+            {
                 (true, usize::from(c.max_bs), c.min_st)
             }
             _ => (false, 1, 0),

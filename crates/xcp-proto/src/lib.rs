@@ -55,6 +55,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod a2ml;
+pub mod bits;
 pub mod checksum;
 pub mod codes;
 pub mod command;

@@ -324,15 +324,54 @@ impl fmt::Display for Address {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DaqListNumber(pub u16);
 
+impl fmt::Display for DaqListNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl DaqListNumber {
+    /// The number as an index into a table.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// ODT number within a DAQ list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct OdtNumber(pub u8);
 
+impl fmt::Display for OdtNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl OdtNumber {
+    /// The number as an index into a table.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// Event channel number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct EventChannel(pub u16);
+
+impl fmt::Display for EventChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl EventChannel {
+    /// The number as an index into a table.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 #[cfg(test)]
 mod tests {

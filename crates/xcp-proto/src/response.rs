@@ -6,6 +6,7 @@
 
 use core::fmt;
 
+use crate::bits::{comm_mode_basic, daq_key_byte, daq_properties, timestamp_mode};
 use crate::codes::{ChecksumType, CommandCode, ErrorCode, Level1Code, Resources, pid};
 use crate::command::{OdtEntry, Pending, fmt_hex};
 use crate::error::{DecodeError, EncodeError};
@@ -37,7 +38,7 @@ pub struct ConnectInfo {
 impl ConnectInfo {
     /// Byte order announced by the slave.
     pub const fn byte_order(&self) -> ByteOrder {
-        if self.comm_mode_basic & 1 == 0 {
+        if self.comm_mode_basic & comm_mode_basic::BYTE_ORDER == 0 {
             ByteOrder::Intel
         } else {
             ByteOrder::Motorola
@@ -46,17 +47,20 @@ impl ConnectInfo {
 
     /// Address granularity announced by the slave (`None` for the reserved code 3).
     pub const fn address_granularity(&self) -> Option<AddressGranularity> {
-        AddressGranularity::from_code((self.comm_mode_basic >> 1) & 3)
+        AddressGranularity::from_code(
+            (self.comm_mode_basic & comm_mode_basic::ADDRESS_GRANULARITY_MASK)
+                >> comm_mode_basic::ADDRESS_GRANULARITY_SHIFT,
+        )
     }
 
     /// Whether the slave offers slave block mode (UPLOAD of more than one packet).
     pub const fn slave_block_mode(&self) -> bool {
-        self.comm_mode_basic & 0x40 != 0
+        self.comm_mode_basic & comm_mode_basic::SLAVE_BLOCK_MODE != 0
     }
 
     /// Whether GET_COMM_MODE_INFO gives more information.
     pub const fn optional(&self) -> bool {
-        self.comm_mode_basic & 0x80 != 0
+        self.comm_mode_basic & comm_mode_basic::OPTIONAL != 0
     }
 
     /// Session parameters negotiated by this response, keeping `base`'s DAQ layout.
@@ -395,22 +399,22 @@ pub struct DaqProcessorInfo {
 impl DaqProcessorInfo {
     /// Identification field type from the key byte.
     pub const fn id_field(&self) -> IdField {
-        IdField::from_code(self.key_byte >> 6)
+        IdField::from_code(self.key_byte >> daq_key_byte::IDENTIFICATION_FIELD_SHIFT)
     }
 
     /// Whether DAQ lists are allocated dynamically.
     pub const fn dynamic(&self) -> bool {
-        self.properties & 0x01 != 0
+        self.properties & daq_properties::DYNAMIC != 0
     }
 
     /// Whether overload is indicated by the PID's most significant bit.
     pub const fn overload_pid_msb(&self) -> bool {
-        (self.properties >> 6) & 3 == 1
+        self.properties & daq_properties::OVERLOAD_MASK == daq_properties::OVERLOAD_MSB
     }
 
     /// Whether overload is indicated by EV_DAQ_OVERLOAD.
     pub const fn overload_event(&self) -> bool {
-        (self.properties >> 6) & 3 == 2
+        self.properties & daq_properties::OVERLOAD_MASK == daq_properties::OVERLOAD_EVENT
     }
 }
 
@@ -435,12 +439,12 @@ pub struct DaqResolutionInfo {
 impl DaqResolutionInfo {
     /// Timestamp size (`None` for a reserved size code).
     pub const fn timestamp_size(&self) -> Option<TimestampSize> {
-        TimestampSize::from_code(self.timestamp_mode & 7)
+        TimestampSize::from_code(self.timestamp_mode & timestamp_mode::SIZE_MASK)
     }
 
     /// Nanoseconds per timestamp tick (`None` for a reserved unit code).
     pub fn tick_ns(&self) -> Option<f64> {
-        let unit_ns = match self.timestamp_mode >> 4 {
+        let unit_ns = match self.timestamp_mode >> timestamp_mode::UNIT_SHIFT {
             0 => 1.0,
             1 => 10.0,
             2 => 100.0,

@@ -31,16 +31,13 @@ use xcp_proto::{ByteOrder, IdField};
 use crate::sync::queue::{ByteQueue, EntryWriter, PushError};
 use crate::sync::rcu::RawPages;
 
-/// SET_DAQ_LIST_MODE / GET_DAQ_LIST_MODE bits.
+/// SET_DAQ_LIST_MODE / GET_DAQ_LIST_MODE bits, and which of them the master may set.
 pub(crate) mod mode {
-    pub(crate) const SELECTED: u8 = 0x01;
-    pub(crate) const DIRECTION_STIM: u8 = 0x02;
-    pub(crate) const DTO_CTR: u8 = 0x08;
-    pub(crate) const TIMESTAMP: u8 = 0x10;
-    pub(crate) const PID_OFF: u8 = 0x20;
-    pub(crate) const RUNNING: u8 = 0x40;
+    pub(crate) use xcp_proto::bits::daq_list_mode::*;
     /// Bits the master may set with SET_DAQ_LIST_MODE.
     pub(crate) const SETTABLE: u8 = DIRECTION_STIM | DTO_CTR | TIMESTAMP | PID_OFF;
+    /// Bits SET_DAQ_LIST_MODE accepts and ignores: ALTERNATING, and the reserved bit 2.
+    pub(crate) const IGNORED: u8 = ALTERNATING | 0x04;
 }
 
 /// Kind of memory an entry reads (bits 62–63 of an encoded entry).

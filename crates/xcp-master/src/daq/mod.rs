@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
+use xcp_proto::bits;
 use xcp_proto::{DaqPacket, DtoId, ErrorCode, IdField, OdtEntry, SessionParams, TimestampSize};
 
 use crate::error::Error;
@@ -134,9 +135,9 @@ impl Master {
                 }
             }
             let mode = if l.request.stim {
-                0x02
+                bits::daq_list_mode::DIRECTION_STIM
             } else if l.request.timestamps {
-                0x10
+                bits::daq_list_mode::TIMESTAMP
             } else {
                 0
             };
@@ -299,12 +300,16 @@ impl Master {
             )));
         }
         let ts_size = self.adopt_dto_layout(&limits);
-        let event = if info.properties & 0x02 != 0 {
+        let event = if info.properties & bits::daq_list_properties::EVENT_FIXED != 0 {
             info.fixed_event
         } else {
             0
         };
-        let mode = if timestamps { 0x10 } else { 0 };
+        let mode = if timestamps {
+            bits::daq_list_mode::TIMESTAMP
+        } else {
+            0
+        };
         self.set_daq_list_mode(mode, number, event, 1, 0).await?;
         limits.max_odt = info.max_odt;
         let request = ListRequest {

@@ -1,18 +1,19 @@
 //! The command processor: DAQ and STIM lists: allocation, configuration, start and stop.
 
 use super::*;
+use xcp_proto::params::{DaqListNumber, EventChannel};
 
 impl Core {
-    pub(super) fn list(&self, daq: u16) -> Result<&daq::ListSlot, ErrorCode> {
-        ensure(usize::from(daq) < self.lists.len(), ErrorCode::OutOfRange)?;
+    pub(super) fn list(&self, daq: DaqListNumber) -> Result<&daq::ListSlot, ErrorCode> {
+        ensure(daq.index() < self.lists.len(), ErrorCode::OutOfRange)?;
         self.shared
             .daq
             .lists
-            .get(usize::from(daq))
+            .get(daq.index())
             .ok_or(ErrorCode::OutOfRange)
     }
 
-    pub(super) fn list_running(&self, daq: u16) -> bool {
+    pub(super) fn list_running(&self, daq: DaqListNumber) -> bool {
         self.list(daq)
             .is_ok_and(|l| l.mode.load(Ordering::Relaxed) & mode::RUNNING != 0)
     }
@@ -69,10 +70,11 @@ impl Core {
                 (word(pkt.get(2..4)?)?, *pkt.first()?, pkt.get(4..)?)
             }
         };
-        if usize::from(daq) >= self.lists.len() {
+        let daq = DaqListNumber(daq);
+        if daq.index() >= self.lists.len() {
             return None;
         }
-        let list = t.lists.get(usize::from(daq))?;
+        let list = t.lists.get(daq.index())?;
         let m = list.mode.load(Ordering::Relaxed);
         if m & mode::RUNNING == 0 || m & mode::DIRECTION_STIM == 0 {
             return None;
@@ -139,7 +141,7 @@ impl Core {
                     }
                 }
             }
-            let list = &self.shared.daq.lists[usize::from(n)];
+            let list = &self.shared.daq.lists[n.index()];
             list.event.store(p.event.0, Ordering::Relaxed);
         }
         if let DaqConfigType::Static(lists) = &self.shared.config.daq_config {
@@ -159,10 +161,10 @@ impl Core {
         entries_per_odt: &[u8],
         predefined: bool,
         event: Option<u16>,
-    ) -> Option<u16> {
-        let n = u16::try_from(self.lists.len()).ok()?;
+    ) -> Option<DaqListNumber> {
+        let n = DaqListNumber(u16::try_from(self.lists.len()).ok()?);
         let t = &self.shared.daq;
-        if usize::from(n) >= t.lists.len() {
+        if n.index() >= t.lists.len() {
             return None;
         }
         self.lists.push(ListAlloc {
@@ -229,24 +231,21 @@ impl Core {
         self.ok()
     }
 
-    pub(super) fn dynamic_list(&self, daq: u16) -> R {
-        let l = self
-            .lists
-            .get(usize::from(daq))
-            .ok_or(ErrorCode::OutOfRange)?;
+    pub(super) fn dynamic_list(&self, daq: DaqListNumber) -> R {
+        let l = self.lists.get(daq.index()).ok_or(ErrorCode::OutOfRange)?;
         ensure(!l.predefined, ErrorCode::WriteProtected)
     }
 
-    pub(super) fn alloc_odt(&mut self, daq: u16, count: u8) -> R {
+    pub(super) fn alloc_odt(&mut self, daq: DaqListNumber, count: u8) -> R {
         self.alloc_step(&[AllocStep::Daq, AllocStep::Odt])?;
         self.dynamic_list(daq)?;
-        ensure(self.lists[usize::from(daq)].odts == 0, ErrorCode::Sequence)?;
+        ensure(self.lists[daq.index()].odts == 0, ErrorCode::Sequence)?;
         self.alloc_odts(daq, count)?;
         self.s.step = AllocStep::Odt;
         self.ok()
     }
 
-    pub(super) fn alloc_odts(&mut self, daq: u16, count: u8) -> R {
+    pub(super) fn alloc_odts(&mut self, daq: DaqListNumber, count: u8) -> R {
         let t = &self.shared.daq;
         ensure(
             self.odts_used + usize::from(count) <= t.odts.len(),
@@ -265,7 +264,7 @@ impl Core {
                 ErrorCode::MemoryOverflow,
             )?;
         }
-        let list = &t.lists[usize::from(daq)];
+        let list = &t.lists[daq.index()];
         list.first_odt
             .store(u16::try_from(first).unwrap_or(0), Ordering::Relaxed);
         list.first_pid
@@ -277,13 +276,13 @@ impl Core {
             o.data_len.store(0, Ordering::Relaxed);
         }
         self.odts_used += usize::from(count);
-        let l = &mut self.lists[usize::from(daq)];
+        let l = &mut self.lists[daq.index()];
         l.odts = count;
         l.entries_per_odt = vec![0; usize::from(count)];
         Ok(())
     }
 
-    pub(super) fn alloc_odt_entry(&mut self, daq: u16, odt: u8, count: u8) -> R {
+    pub(super) fn alloc_odt_entry(&mut self, daq: DaqListNumber, odt: u8, count: u8) -> R {
         self.alloc_step(&[AllocStep::Odt, AllocStep::Entry])?;
         self.dynamic_list(daq)?;
         self.alloc_entries(daq, odt, count)?;
@@ -291,11 +290,8 @@ impl Core {
         self.ok()
     }
 
-    pub(super) fn alloc_entries(&mut self, daq: u16, odt: u8, count: u8) -> R {
-        let l = self
-            .lists
-            .get(usize::from(daq))
-            .ok_or(ErrorCode::OutOfRange)?;
+    pub(super) fn alloc_entries(&mut self, daq: DaqListNumber, odt: u8, count: u8) -> R {
+        let l = self.lists.get(daq.index()).ok_or(ErrorCode::OutOfRange)?;
         ensure(odt < l.odts, ErrorCode::OutOfRange)?;
         ensure(
             l.entries_per_odt[usize::from(odt)] == 0,
@@ -318,22 +314,24 @@ impl Core {
         self.mirror
             .resize(first + usize::from(count), OdtEntry::default());
         self.entries_used += usize::from(count);
-        self.lists[usize::from(daq)].entries_per_odt[usize::from(odt)] = count;
+        self.lists[daq.index()].entries_per_odt[usize::from(odt)] = count;
         Ok(())
     }
 
-    pub(super) fn set_daq_ptr(&mut self, daq: u16, odt: u8, entry: u8) -> R {
+    pub(super) fn set_daq_ptr(&mut self, daq: DaqListNumber, odt: u8, entry: u8) -> R {
         self.entry_index(daq, odt, entry)?;
         ensure(!self.list_running(daq), ErrorCode::DaqActive)?;
         self.s.daq_ptr = Some((daq, odt, entry));
         self.ok()
     }
 
-    pub(super) fn entry_index(&self, daq: u16, odt: u8, entry: u8) -> Result<usize, ErrorCode> {
-        let l = self
-            .lists
-            .get(usize::from(daq))
-            .ok_or(ErrorCode::OutOfRange)?;
+    pub(super) fn entry_index(
+        &self,
+        daq: DaqListNumber,
+        odt: u8,
+        entry: u8,
+    ) -> Result<usize, ErrorCode> {
+        let l = self.lists.get(daq.index()).ok_or(ErrorCode::OutOfRange)?;
         ensure(odt < l.odts, ErrorCode::OutOfRange)?;
         ensure(
             entry < l.entries_per_odt[usize::from(odt)],
@@ -344,23 +342,20 @@ impl Core {
     }
 
     /// The table slot of ODT `odt` of list `daq` (callers check both against the allocation).
-    pub(super) fn odt_slot(&self, daq: u16, odt: u8) -> &daq::OdtSlot {
+    pub(super) fn odt_slot(&self, daq: DaqListNumber, odt: u8) -> &daq::OdtSlot {
         let t = &self.shared.daq;
-        let first = t.lists[usize::from(daq)].first_odt.load(Ordering::Relaxed);
+        let first = t.lists[daq.index()].first_odt.load(Ordering::Relaxed);
         &t.odts[usize::from(first) + usize::from(odt)]
     }
 
     pub(super) fn write_daq(&mut self, entry: OdtEntry) -> R {
         let (daq, odt, e) = self.s.daq_ptr.ok_or(ErrorCode::Sequence)?;
-        let l = self
-            .lists
-            .get(usize::from(daq))
-            .ok_or(ErrorCode::OutOfRange)?;
+        let l = self.lists.get(daq.index()).ok_or(ErrorCode::OutOfRange)?;
         ensure(!l.predefined, ErrorCode::WriteProtected)?;
         ensure(!self.list_running(daq), ErrorCode::DaqActive)?;
         self.store_entry(daq, odt, e, entry)?;
         // The pointer moves to the next entry of the ODT; past the last it is invalid.
-        let n = self.lists[usize::from(daq)].entries_per_odt[usize::from(odt)];
+        let n = self.lists[daq.index()].entries_per_odt[usize::from(odt)];
         self.s.daq_ptr = (e + 1 < n).then_some((daq, odt, e + 1));
         Ok(())
     }
@@ -416,7 +411,7 @@ impl Core {
         }
     }
 
-    pub(super) fn store_entry(&mut self, daq: u16, odt: u8, e: u8, entry: OdtEntry) -> R {
+    pub(super) fn store_entry(&mut self, daq: DaqListNumber, odt: u8, e: u8, entry: OdtEntry) -> R {
         let index = self.entry_index(daq, odt, e)?;
         let encoded = self.resolve(entry)?;
         let t = &self.shared.daq;
@@ -456,14 +451,14 @@ impl Core {
         let (daq, odt, e) = self.s.daq_ptr.ok_or(ErrorCode::Sequence)?;
         let index = self.entry_index(daq, odt, e)?;
         let entry = self.mirror[index];
-        let n = self.lists[usize::from(daq)].entries_per_odt[usize::from(odt)];
+        let n = self.lists[daq.index()].entries_per_odt[usize::from(odt)];
         self.s.daq_ptr = (e + 1 < n).then_some((daq, odt, e + 1));
         self.res(&Response::ReadDaq(entry))
     }
 
-    pub(super) fn clear_daq_list(&mut self, daq: u16) -> R {
+    pub(super) fn clear_daq_list(&mut self, daq: DaqListNumber) -> R {
         self.list(daq)?;
-        let l = self.lists[usize::from(daq)].clone();
+        let l = self.lists[daq.index()].clone();
         ensure(!l.predefined, ErrorCode::WriteProtected)?;
         self.stop_list(daq);
         let t = &self.shared.daq;
@@ -478,47 +473,52 @@ impl Core {
         self.ok()
     }
 
-    pub(super) fn set_daq_list_mode(&mut self, m: u8, daq: u16, event: u16, prescaler: u8) -> R {
+    pub(super) fn set_daq_list_mode(
+        &mut self,
+        m: u8,
+        daq: DaqListNumber,
+        event: EventChannel,
+        prescaler: u8,
+    ) -> R {
         let list = self.list(daq)?;
         ensure(!self.list_running(daq), ErrorCode::DaqActive)?;
         ensure(
-            usize::from(event) < self.shared.events.len(),
+            event.index() < self.shared.events.len(),
             ErrorCode::OutOfRange,
         )?;
         ensure(prescaler >= 1, ErrorCode::OutOfRange)?;
-        ensure(m & !(mode::SETTABLE | 0x05) == 0, ErrorCode::OutOfRange)?;
+        ensure(
+            m & !(mode::SETTABLE | mode::IGNORED) == 0,
+            ErrorCode::OutOfRange,
+        )?;
         if m & mode::DIRECTION_STIM != 0 {
             // Predefined lists measure; a STIM DTO needs its identification field.
-            ensure(
-                !self.lists[usize::from(daq)].predefined,
-                ErrorCode::OutOfRange,
-            )?;
+            ensure(!self.lists[daq.index()].predefined, ErrorCode::OutOfRange)?;
             ensure(m & mode::PID_OFF == 0, ErrorCode::OutOfRange)?;
         }
         ensure(
             m & mode::TIMESTAMP == 0 || self.shared.config.timestamp_size > 0,
             ErrorCode::OutOfRange,
         )?;
-        if let Some(fixed) = self.lists[usize::from(daq)].fixed_event {
-            ensure(fixed == event, ErrorCode::OutOfRange)?;
+        if let Some(fixed) = self.lists[daq.index()].fixed_event {
+            ensure(fixed == event.0, ErrorCode::OutOfRange)?;
         }
         let keep = list.mode.load(Ordering::Relaxed) & mode::SELECTED;
         list.mode
             .store(keep | (m & mode::SETTABLE), Ordering::Relaxed);
-        list.event.store(event, Ordering::Relaxed);
+        list.event.store(event.0, Ordering::Relaxed);
         list.prescaler.store(prescaler, Ordering::Relaxed);
         list.prescaler_count.store(0, Ordering::Relaxed);
         self.ok()
     }
 
     /// Checks that a list can run: event-relative entries must belong to its event.
-    pub(super) fn check_runnable(&self, daq: u16) -> R {
-        let l = &self.lists[usize::from(daq)];
+    pub(super) fn check_runnable(&self, daq: DaqListNumber) -> R {
+        let l = &self.lists[daq.index()];
         ensure(l.odts > 0, ErrorCode::DaqConfig)?;
         let t = &self.shared.daq;
-        let event = t.lists[usize::from(daq)].event.load(Ordering::Relaxed);
-        let stim =
-            t.lists[usize::from(daq)].mode.load(Ordering::Relaxed) & mode::DIRECTION_STIM != 0;
+        let event = t.lists[daq.index()].event.load(Ordering::Relaxed);
+        let stim = t.lists[daq.index()].mode.load(Ordering::Relaxed) & mode::DIRECTION_STIM != 0;
         for odt in 0..l.odts {
             for e in 0..l.entries_per_odt[usize::from(odt)] {
                 let i = self.entry_index(daq, odt, e)?;
@@ -547,10 +547,10 @@ impl Core {
         Ok(())
     }
 
-    pub(super) fn start_list(&mut self, daq: u16) -> R {
+    pub(super) fn start_list(&mut self, daq: DaqListNumber) -> R {
         self.check_runnable(daq)?;
         let t = &self.shared.daq;
-        let list = &t.lists[usize::from(daq)];
+        let list = &t.lists[daq.index()];
         let m = list.mode.load(Ordering::Relaxed);
         if m & mode::RUNNING != 0 {
             return Ok(());
@@ -570,7 +570,7 @@ impl Core {
         for (rel, odt) in (0..count).zip(t.odts.iter().skip(first)) {
             t.compile_odt(odt);
             odt.id.store(
-                daq::id_word(id_field, order, first_pid, rel, daq),
+                daq::id_word(id_field, order, first_pid, rel, daq.0),
                 Ordering::Relaxed,
             );
             if stim {
@@ -595,7 +595,7 @@ impl Core {
             0
         };
         let run = daq::Run {
-            daq,
+            daq: daq.0,
             first_odt: u16::try_from(first).unwrap_or(0),
             odt_count: count,
             first_pid,
@@ -616,9 +616,9 @@ impl Core {
         Ok(())
     }
 
-    pub(super) fn stop_list(&mut self, daq: u16) {
+    pub(super) fn stop_list(&mut self, daq: DaqListNumber) {
         let t = &self.shared.daq;
-        let list = &t.lists[usize::from(daq)];
+        let list = &t.lists[daq.index()];
         let m = list.mode.fetch_and(!mode::RUNNING, Ordering::Release);
         if m & mode::RUNNING == 0 {
             return;
@@ -629,7 +629,7 @@ impl Core {
         // trigger running now samples each of them exactly once.
         for r in slot.runs.iter() {
             let w = r.load(Ordering::Relaxed);
-            if w != 0 && daq::Run::daq_of(w) == daq {
+            if w != 0 && daq::Run::daq_of(w) == daq.0 {
                 r.store(0, Ordering::Release);
             }
         }
@@ -653,7 +653,7 @@ impl Core {
         t.running.store(any, Ordering::Relaxed);
     }
 
-    pub(super) fn start_stop_list(&mut self, m: u8, daq: u16) -> R {
+    pub(super) fn start_stop_list(&mut self, m: u8, daq: DaqListNumber) -> R {
         let list = self.list(daq)?;
         let first_pid = if self.shared.config.id_field == xcp_proto::IdField::AbsoluteOdt {
             list.first_pid.load(Ordering::Relaxed)
@@ -661,9 +661,9 @@ impl Core {
             0
         };
         match m {
-            0 => self.stop_list(daq),
-            1 => self.start_list(daq)?,
-            2 => {
+            bits::start_stop_daq_list::STOP => self.stop_list(daq),
+            bits::start_stop_daq_list::START => self.start_list(daq)?,
+            bits::start_stop_daq_list::SELECT => {
                 self.check_runnable(daq)?;
                 list.mode.fetch_or(mode::SELECTED, Ordering::Relaxed);
             }
@@ -673,34 +673,35 @@ impl Core {
     }
 
     pub(super) fn start_stop_synch(&mut self, m: u8) -> R {
-        let selected: Vec<u16> = (0..self.lists.len())
-            .filter_map(|i| u16::try_from(i).ok())
+        let selected: Vec<DaqListNumber> = (0..self.lists.len())
+            .filter_map(|i| u16::try_from(i).ok().map(DaqListNumber))
             .filter(|&i| {
-                self.shared.daq.lists[usize::from(i)]
+                self.shared.daq.lists[i.index()]
                     .mode
                     .load(Ordering::Relaxed)
                     & mode::SELECTED
                     != 0
             })
             .collect();
+        use bits::start_stop_synch as synch;
         match m {
-            0 => self.stop_all(),
-            1 => {
+            synch::STOP_ALL => self.stop_all(),
+            synch::START_SELECTED => {
                 for &i in &selected {
                     self.start_list(i)?;
                 }
             }
-            2 => {
+            synch::STOP_SELECTED => {
                 for &i in &selected {
                     self.stop_list(i);
                 }
             }
             // Prepare for a synchronised start: nothing to prepare.
-            3 => return self.ok(),
+            synch::PREPARE_START_SELECTED => return self.ok(),
             _ => return Err(ErrorCode::ModeNotValid),
         }
         for &i in &selected {
-            self.shared.daq.lists[usize::from(i)]
+            self.shared.daq.lists[i.index()]
                 .mode
                 .fetch_and(!mode::SELECTED, Ordering::Relaxed);
         }
@@ -713,7 +714,7 @@ impl Core {
         let clock = if self.s.extended_clock {
             DaqClock {
                 trigger_info: 0,
-                payload_fmt: 0x02,
+                payload_fmt: bits::daq_clock_payload::SLAVE_64,
                 slave: Some(ticks),
                 grandmaster: None,
                 ecu: None,
@@ -732,19 +733,21 @@ impl Core {
 
     pub(super) fn daq_processor_info(&mut self) -> R {
         let c = &self.shared.config;
-        let mut properties = 0x02 | 0x08 | 0x20; // prescaler, bitwise STIM, PID_OFF
+        use bits::daq_properties as p;
+        let mut properties = p::PRESCALER | p::BIT_STIM | p::PID_OFF;
         if self.shared.config.persist_dir.is_some() {
-            properties |= 0x04; // RESUME: STORE_DAQ has somewhere to store
+            // STORE_DAQ has somewhere to store.
+            properties |= p::RESUME;
         }
         if c.daq_config == DaqConfigType::Dynamic {
-            properties |= 0x01;
+            properties |= p::DYNAMIC;
         }
         if c.timestamp_size > 0 {
-            properties |= 0x10;
+            properties |= p::TIMESTAMP;
         }
         match c.overload {
-            OverloadIndication::PidBit => properties |= 0x40,
-            OverloadIndication::Event => properties |= 0x80,
+            OverloadIndication::PidBit => properties |= p::OVERLOAD_MSB,
+            OverloadIndication::Event => properties |= p::OVERLOAD_EVENT,
             OverloadIndication::None => {}
         }
         let max_daq = match &c.daq_config {
@@ -758,22 +761,23 @@ impl Core {
             max_event: u16::try_from(self.shared.events.len()).unwrap_or(u16::MAX),
             min_daq: u8::try_from(min_daq).unwrap_or(u8::MAX),
             // Optimisation default, address extension free per entry, identification field.
-            key_byte: c.id_field.code() << 6,
+            key_byte: c.id_field.code() << bits::daq_key_byte::IDENTIFICATION_FIELD_SHIFT,
         };
         self.res(&Response::DaqProcessorInfo(info))
     }
 
-    pub(super) fn daq_list_info(&mut self, daq: u16) -> R {
+    pub(super) fn daq_list_info(&mut self, daq: DaqListNumber) -> R {
         self.list(daq)?;
-        let l = &self.lists[usize::from(daq)];
+        let l = &self.lists[daq.index()];
         // Predefined lists measure; the others may be DAQ or STIM.
+        use bits::daq_list_properties as p;
         let mut properties = if l.predefined {
-            0x04 | 0x01
+            p::DAQ | p::PREDEFINED
         } else {
-            0x04 | 0x08
+            p::DAQ | p::STIM
         };
         if l.fixed_event.is_some() {
-            properties |= 0x02;
+            properties |= p::EVENT_FIXED;
         }
         let info = DaqListInfo {
             properties,
@@ -784,17 +788,19 @@ impl Core {
         self.res(&Response::DaqListInfo(info))
     }
 
-    pub(super) fn daq_event_info(&mut self, event: u16) -> R {
+    pub(super) fn daq_event_info(&mut self, event: EventChannel) -> R {
         let ev = self
             .shared
             .events
-            .get(usize::from(event))
+            .get(event.index())
             .ok_or(ErrorCode::OutOfRange)?;
         let (time_cycle, time_unit) = ev.period.map_or((0, 0), cycle_and_unit);
         let name: Arc<[u8]> = ev.name.as_bytes().into();
         let info = DaqEventInfo {
             // DAQ and STIM, consistency per DAQ list.
-            properties: 0x04 | 0x08 | 0x40,
+            properties: bits::daq_event_properties::DAQ
+                | bits::daq_event_properties::STIM
+                | bits::daq_event_properties::CONSISTENCY_DAQ,
             max_daq_list: self.shared.config.max_lists_per_event,
             name_length: u8::try_from(name.len()).unwrap_or(255),
             time_cycle,

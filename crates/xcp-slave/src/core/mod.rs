@@ -7,8 +7,10 @@
 //! Failures become ERR packets here: nothing a master sends can make the core panic.
 
 use std::sync::Arc;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use xcp_proto::params::{DaqListNumber, EventChannel};
 
 use xcp_proto::response::SegmentInfo;
 use xcp_proto::{
@@ -20,6 +22,8 @@ use xcp_proto::{
 };
 
 use crate::config::{DaqConfigType, OverloadIndication};
+use xcp_proto::bits;
+
 use crate::daq::{self, KIND_EVENT, KIND_GLOBAL, KIND_NONE, KIND_SEGMENT, encode_entry, mode};
 use crate::memory::{EXT_ABSOLUTE, EXT_EVENT, EXT_SEGMENT, GLOBALS_BASE, SEGMENT_BASE};
 use crate::poll::{MAX_POLL_BYTES, PollKind};
@@ -172,7 +176,7 @@ struct Session {
     seed: Option<(Resources, Vec<u8>, usize)>,
     key: Option<(Resources, Vec<u8>, usize)>,
     block: Option<Block>,
-    daq_ptr: Option<(u16, u8, u8)>,
+    daq_ptr: Option<(DaqListNumber, u8, u8)>,
     step: AllocStep,
     pgm_active: bool,
     extended_clock: bool,
@@ -284,9 +288,9 @@ impl Core {
             }
         }
         for l in &lists {
-            let n = l.number;
+            let n = DaqListNumber(l.number);
             self.list(n)?;
-            if !self.lists[usize::from(n)].predefined {
+            if !self.lists[n.index()].predefined {
                 for (o, entries) in l.odts.iter().enumerate() {
                     let o = u8::try_from(o).map_err(|_| ErrorCode::OutOfRange)?;
                     for (i, &entry) in entries.iter().enumerate() {
@@ -295,10 +299,10 @@ impl Core {
                     }
                 }
             }
-            self.set_daq_list_mode(l.mode, n, l.event, l.prescaler)?;
+            self.set_daq_list_mode(l.mode, n, EventChannel(l.event), l.prescaler)?;
         }
         for l in &lists {
-            self.start_list(l.number)?;
+            self.start_list(DaqListNumber(l.number))?;
         }
         Ok(())
     }
@@ -323,7 +327,7 @@ impl Core {
             for odt in 0..l.odts {
                 let mut entries = Vec::new();
                 for e in 0..l.entries_per_odt[usize::from(odt)] {
-                    entries.push(self.mirror[self.entry_index(number, odt, e)?]);
+                    entries.push(self.mirror[self.entry_index(DaqListNumber(number), odt, e)?]);
                 }
                 odts.push(entries);
             }
@@ -505,7 +509,11 @@ impl Core {
                 Err(ErrorCode::CmdSynch)
             }
             C::GetCommModeInfo => self.res(&Response::CommModeInfo(CommModeInfo {
-                comm_mode_optional: u8::from(self.shared.config.max_bs > 0),
+                comm_mode_optional: if self.shared.config.max_bs > 0 {
+                    bits::comm_mode_optional::MASTER_BLOCK_MODE
+                } else {
+                    0
+                },
                 max_bs: self.shared.config.max_bs,
                 min_st: self.shared.config.min_st,
                 queue_size: 0,
@@ -575,7 +583,11 @@ impl Core {
             }
             C::GetPagProcessorInfo => {
                 self.need(cal)?;
-                let freeze = u8::from(self.shared.config.persist_dir.is_some());
+                let freeze = if self.shared.config.persist_dir.is_some() {
+                    bits::pag_properties::FREEZE_SUPPORTED
+                } else {
+                    0
+                };
                 self.res(&Response::PagProcessorInfo {
                     max_segments: u8::try_from(self.shared.segments.len()).unwrap_or(255),
                     properties: freeze,
@@ -593,12 +605,16 @@ impl Core {
             C::GetPageInfo { segment, page } => {
                 self.need(cal)?;
                 self.segment(segment)?;
+                use bits::page_properties as p;
+                let ecu = p::ECU_ACCESS_WITHOUT_XCP | p::ECU_ACCESS_WITH_XCP;
+                let read = p::XCP_READ_ACCESS_WITHOUT_ECU | p::XCP_READ_ACCESS_WITH_ECU;
+                let write = p::XCP_WRITE_ACCESS_WITHOUT_ECU | p::XCP_WRITE_ACCESS_WITH_ECU;
                 let properties = match page {
                     // ECU and XCP may read and write the working page, with or without the
                     // other accessing it too.
-                    0 => 0x3F,
+                    0 => ecu | read | write,
                     // The reference page is read-only for XCP.
-                    1 => 0x0F,
+                    1 => ecu | read,
                     _ => return Err(ErrorCode::PageNotValid),
                 };
                 self.res(&Response::PageInfo {
@@ -608,7 +624,10 @@ impl Core {
             }
             C::SetSegmentMode { mode, segment } => {
                 self.need(cal)?;
-                ensure(mode & !1 == 0, ErrorCode::ModeNotValid)?;
+                ensure(
+                    mode & !bits::segment_mode::FREEZE == 0,
+                    ErrorCode::ModeNotValid,
+                )?;
                 ensure(
                     mode == 0 || self.shared.config.persist_dir.is_some(),
                     ErrorCode::ModeNotValid,
@@ -634,11 +653,11 @@ impl Core {
             }
             C::ClearDaqList { daq: n } => {
                 self.need(daq)?;
-                self.clear_daq_list(n.0)
+                self.clear_daq_list(n)
             }
             C::SetDaqPtr { daq: n, odt, entry } => {
                 self.need(daq)?;
-                self.set_daq_ptr(n.0, odt, entry)
+                self.set_daq_ptr(n, odt, entry)
             }
             C::WriteDaq { entry } => {
                 self.need(daq)?;
@@ -664,11 +683,11 @@ impl Core {
                 priority: _,
             } => {
                 self.need(daq)?;
-                self.set_daq_list_mode(m, n.0, event.0, prescaler)
+                self.set_daq_list_mode(m, n, event, prescaler)
             }
             C::GetDaqListMode { daq: n } => {
                 self.need(daq)?;
-                let list = self.list(n.0)?;
+                let list = self.list(n)?;
                 let info = DaqListModeInfo {
                     mode: list.mode.load(Ordering::Relaxed),
                     event: list.event.load(Ordering::Relaxed),
@@ -679,7 +698,7 @@ impl Core {
             }
             C::StartStopDaqList { mode: m, daq: n } => {
                 self.need(daq)?;
-                self.start_stop_list(m, n.0)
+                self.start_stop_list(m, n)
             }
             C::StartStopSynch { mode: m } => {
                 self.need(daq)?;
@@ -702,18 +721,18 @@ impl Core {
                     max_size_daq: c.max_entry_size,
                     granularity_stim: 1,
                     max_size_stim: c.max_entry_size,
-                    timestamp_mode: c.timestamp_size | (unit << 4),
+                    timestamp_mode: c.timestamp_size | (unit << bits::timestamp_mode::UNIT_SHIFT),
                     timestamp_ticks: 1,
                 };
                 self.res(&Response::DaqResolutionInfo(info))
             }
             C::GetDaqListInfo { daq: n } => {
                 self.need(daq)?;
-                self.daq_list_info(n.0)
+                self.daq_list_info(n)
             }
             C::GetDaqEventInfo { event } => {
                 self.need(daq)?;
-                self.daq_event_info(event.0)
+                self.daq_event_info(event)
             }
             C::FreeDaq => {
                 self.need(daq)?;
@@ -731,11 +750,11 @@ impl Core {
             }
             C::AllocOdt { daq: n, count } => {
                 self.need(daq)?;
-                self.alloc_odt(n.0, count)
+                self.alloc_odt(n, count)
             }
             C::AllocOdtEntry { daq: n, odt, count } => {
                 self.need(daq)?;
-                self.alloc_odt_entry(n.0, odt, count)
+                self.alloc_odt_entry(n, odt, count)
             }
             C::ProgramStart => {
                 ensure(self.shared.flash.is_some(), ErrorCode::CmdUnknown)?;
@@ -773,7 +792,8 @@ impl Core {
                 self.need(pgm)?;
                 let f = self.shared.flash.as_ref().ok_or(ErrorCode::CmdUnknown)?;
                 let info = PgmProcessorInfo {
-                    properties: 0x03,
+                    properties: bits::pgm_properties::ABSOLUTE_MODE
+                        | bits::pgm_properties::FUNCTIONAL_MODE,
                     max_sector: f.sectors,
                 };
                 self.res(&Response::PgmProcessorInfo(info))
@@ -815,15 +835,23 @@ impl Core {
                 get_properties_request: _,
                 cluster_id,
             } => {
-                ensure(set_properties & 0xF0 == 0, ErrorCode::OutOfRange)?;
-                match set_properties & 3 {
-                    1 => self.s.extended_clock = false,
-                    2 => self.s.extended_clock = true,
-                    3 => return Err(ErrorCode::OutOfRange),
-                    _ => {}
+                use bits::time_correlation as tc;
+                ensure(
+                    set_properties & tc::RESERVED_MASK == 0,
+                    ErrorCode::OutOfRange,
+                )?;
+                match set_properties & tc::RESPONSE_FMT_MASK {
+                    tc::RESPONSE_FMT_LEGACY => self.s.extended_clock = false,
+                    tc::RESPONSE_FMT_EXTENDED => self.s.extended_clock = true,
+                    0 => {}
+                    _ => return Err(ErrorCode::OutOfRange),
                 }
                 let info = TimeCorrelationInfo {
-                    slave_config: if self.s.extended_clock { 2 } else { 1 },
+                    slave_config: if self.s.extended_clock {
+                        tc::RESPONSE_FMT_EXTENDED
+                    } else {
+                        tc::RESPONSE_FMT_LEGACY
+                    },
                     // The XCP slave clock is free running: not synchronised to a grandmaster.
                     observable_clocks: 0,
                     sync_state: 0,
@@ -840,7 +868,7 @@ impl Core {
             } => {
                 self.need(daq)?;
                 ensure(
-                    usize::from(event.0) < self.shared.events.len(),
+                    event.index() < self.shared.events.len(),
                     ErrorCode::OutOfRange,
                 )?;
                 // The DTO_CTR counts samples of each DAQ list; nothing is configurable.

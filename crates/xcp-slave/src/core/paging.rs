@@ -1,15 +1,17 @@
 //! The command processor: calibration pages and segments.
 
 use super::*;
+use xcp_proto::bits::cal_page_mode;
 
 impl Core {
     pub(super) fn set_cal_page(&mut self, mode: u8, segment: u8, page: u8) -> R {
+        let known = cal_page_mode::ECU | cal_page_mode::XCP | cal_page_mode::ALL;
         ensure(
-            mode & 0x83 != 0 && mode & !0x83 == 0,
+            mode & known != 0 && mode & !known == 0,
             ErrorCode::ModeNotValid,
         )?;
         ensure(page <= 1, ErrorCode::PageNotValid)?;
-        let all = mode & 0x80 != 0;
+        let all = mode & cal_page_mode::ALL != 0;
         if !all {
             self.segment(segment)?;
         }
@@ -22,12 +24,12 @@ impl Core {
             if !all && i != usize::from(segment) {
                 continue;
             }
-            if mode & 0x01 != 0
+            if mode & cal_page_mode::ECU != 0
                 && let Some(p) = &seg.pages
             {
                 p.set_ecu_page(kind);
             }
-            if mode & 0x02 != 0 {
+            if mode & cal_page_mode::XCP != 0 {
                 seg.xcp_page.store(page, Ordering::Relaxed);
             }
         }
@@ -37,11 +39,11 @@ impl Core {
     pub(super) fn get_cal_page(&mut self, mode: u8, segment: u8) -> R {
         let seg = self.segment(segment)?;
         let page = match mode {
-            0x01 => seg
+            cal_page_mode::ECU => seg
                 .pages
                 .as_ref()
                 .map_or(0, |p| u8::from(p.ecu_page() == PageKind::Reference)),
-            0x02 => seg.xcp_page.load(Ordering::Relaxed),
+            cal_page_mode::XCP => seg.xcp_page.load(Ordering::Relaxed),
             _ => return Err(ErrorCode::ModeNotValid),
         };
         self.res(&Response::CalPage { page })

@@ -20,11 +20,20 @@ impl Core {
         if self.shared.flash.is_some() {
             resources = resources.union(Resources::PGM);
         }
-        let order = u8::from(c.byte_order == ByteOrder::Motorola);
-        let block = if c.slave_block_mode { 0x40 } else { 0 };
+        use xcp_proto::bits::comm_mode_basic as basic;
+        let order = if c.byte_order == ByteOrder::Motorola {
+            basic::BYTE_ORDER
+        } else {
+            0
+        };
+        let block = if c.slave_block_mode {
+            basic::SLAVE_BLOCK_MODE
+        } else {
+            0
+        };
         let info = ConnectInfo {
             resources,
-            comm_mode_basic: order | block | 0x80,
+            comm_mode_basic: order | block | basic::OPTIONAL,
             max_cto: c.max_cto,
             max_dto: c.max_dto,
             protocol_layer_version: 1,
@@ -44,14 +53,15 @@ impl Core {
     }
 
     pub(super) fn status(&mut self) -> R {
+        use xcp_proto::bits::session_status as st;
         let mut session_status = 0u8;
         if self.s.store_cal_pending {
-            session_status |= 0x01;
+            session_status |= st::STORE_CAL_REQ;
         }
         if self.shared.daq.running.load(Ordering::Relaxed) {
-            session_status |= 0x40;
+            session_status |= st::DAQ_RUNNING;
             if self.resumed.is_some() {
-                session_status |= 0x80;
+                session_status |= st::RESUME;
             }
         }
         let st = Status {
@@ -91,10 +101,11 @@ impl Core {
     }
 
     pub(super) fn set_request(&mut self, mode: u8, config_id: u16) -> R {
-        ensure(mode & !0x0F == 0, ErrorCode::OutOfRange)?;
+        use xcp_proto::bits::set_request as req;
+        ensure(mode & !req::ALL == 0, ErrorCode::OutOfRange)?;
         self.s.config_id = config_id;
         self.ok()?;
-        if mode & 0x01 != 0 {
+        if mode & req::STORE_CAL_REQ != 0 {
             let dir = self
                 .shared
                 .config
@@ -113,13 +124,13 @@ impl Core {
                 Err(code) => self.out.err(code),
             }
         }
-        if mode & 0x06 != 0 {
-            match self.store_daq(mode & 0x04 != 0) {
+        if mode & (req::STORE_DAQ_REQ_NO_RESUME | req::STORE_DAQ_REQ_RESUME) != 0 {
+            match self.store_daq(mode & req::STORE_DAQ_REQ_RESUME != 0) {
                 Ok(()) => self.out.ev(&XcpEvent::StoreDaq, &self.s.params),
                 Err(code) => self.out.err(code),
             }
         }
-        if mode & 0x08 != 0 {
+        if mode & req::CLEAR_DAQ_REQ != 0 {
             let cleared = self
                 .shared
                 .config
