@@ -12,14 +12,19 @@
 //! `xcpkit ecu` serves it over TCP and UDP, `xcpkit demo` runs it in-process; any program
 //! can do the same:
 //!
-//! ```no_run
+//! ```
+//! use std::time::Duration;
 //! use xcp_slave::SlaveConfig;
 //! use xcpkit_ecu::Ecu;
 //!
 //! let ecu = Ecu::build(SlaveConfig::default(), None)?;
+//! // The slave describes the model in its A2L (GET_ID 4 uploads the same text).
+//! assert!(ecu.slave.a2l().contains("/begin MEASUREMENT engine_speed"));
 //! let tasks = ecu.start(None)?; // the 1 ms, 10 ms and 100 ms tasks run
 //! // … serve `ecu.slave` with `xcp_slave::Server::start(&ecu.slave, transport)` …
+//! std::thread::sleep(Duration::from_millis(30));
 //! let cycles = tasks.stop();
+//! assert!(cycles.task_1ms >= cycles.task_10ms && cycles.task_10ms >= cycles.task_100ms);
 //! println!("{} cycles of the 1 ms task", cycles.task_1ms);
 //! # Ok::<(), xcpkit_ecu::Error>(())
 //! ```
