@@ -1244,3 +1244,92 @@ fn event_relative_memory_is_polled_through_the_next_trigger() {
     f.ev10.trigger_bytes_mut(&mut mem);
     assert_eq!(mem, [5, 5], "a write withdrawn by DISCONNECT never lands");
 }
+
+#[test]
+fn an_odt_fits_max_dto_with_the_header_its_list_mode_adds() {
+    // Eight-byte DTOs (classic CAN): one identification byte leaves seven bytes of data, or
+    // three beside a four-byte timestamp.
+    let f = fixture(SlaveConfig {
+        max_cto: 8,
+        max_dto: 8,
+        id_field: xcp_proto::IdField::AbsoluteOdt,
+        timestamp_size: 4,
+        ..SlaveConfig::default()
+    });
+    let mut d = Drive::new(&f.slave);
+    d.connect();
+    let counter = f.counter.address();
+    // Seven bytes fit beside the identification field.
+    alloc(
+        &mut d,
+        &[
+            entry(counter, 4),
+            entry(Address::new(counter.ext, counter.addr + 8), 3),
+        ],
+    );
+    // One more byte does not.
+    d.ok(Command::FreeDaq);
+    d.ok(Command::AllocDaq { count: 1 });
+    d.ok(Command::AllocOdt {
+        daq: DaqListNumber(0),
+        count: 1,
+    });
+    d.ok(Command::AllocOdtEntry {
+        daq: DaqListNumber(0),
+        odt: 0,
+        count: 2,
+    });
+    d.ok(Command::SetDaqPtr {
+        daq: DaqListNumber(0),
+        odt: 0,
+        entry: 0,
+    });
+    d.ok(Command::WriteDaq {
+        entry: entry(counter, 4),
+    });
+    assert_eq!(
+        d.err(Command::WriteDaq {
+            entry: entry(Address::new(counter.ext, counter.addr + 8), 4)
+        }),
+        ErrorCode::DaqConfig
+    );
+    // Seven bytes and a timestamp do not fit: refused when the list starts, and without a
+    // timestamp the same list runs.
+    alloc(
+        &mut d,
+        &[
+            entry(counter, 4),
+            entry(Address::new(counter.ext, counter.addr + 8), 3),
+        ],
+    );
+    for (mode, result) in [(0x10, Err(ErrorCode::DaqConfig)), (0x00, Ok(()))] {
+        d.ok(Command::SetDaqListMode {
+            mode,
+            daq: DaqListNumber(0),
+            event: EventChannel(0),
+            prescaler: 1,
+            priority: 0,
+        });
+        let start = Command::StartStopDaqList {
+            mode: 1,
+            daq: DaqListNumber(0),
+        };
+        match result {
+            Err(code) => assert_eq!(d.err(start), code, "mode {mode:#04x}"),
+            Ok(()) => {
+                d.packets(start);
+                d.with(
+                    Command::GetDaqListMode {
+                        daq: DaqListNumber(0),
+                    },
+                    |r| {
+                        let Response::DaqListMode(m) = r else {
+                            panic!("GET_DAQ_LIST_MODE answered {r}")
+                        };
+                        assert_ne!(m.mode & 0x40, 0, "running");
+                    },
+                );
+            }
+        }
+    }
+}

@@ -59,7 +59,9 @@ pub struct PlannedList {
 }
 
 /// Packs requests into ODTs within `limits`: every signal in one ODT (split into entries no
-/// larger than MAX_ODT_ENTRY_SIZE, in multiples of the granularity), ODT payload within
+/// larger than MAX_ODT_ENTRY_SIZE, in multiples of the granularity), except a signal too big
+/// for the first ODT beside its timestamp, or for any ODT, which continues in the next ODTs
+/// (the slave samples a list's ODTs at one event); ODT payload within
 /// MAX_DTO minus the identification field (and the timestamp in the first ODT), entries and
 /// ODTs within the slave's counts, the address extension the same per ODT or per list where
 /// the key byte demands it, and at most 252 ODTs in all with absolute ODT numbers.
@@ -113,14 +115,12 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
                     .saturating_sub(id_len)
                     .saturating_sub(if first && req.timestamps { ts_len } else { 0 })
             };
-            if size > capacity(true) && size > capacity(false) {
-                return Err(Error::Daq(format!(
-                    "{}: {size} bytes do not fit one ODT (MAX_DTO {})",
-                    s.name, limits.max_dto
-                )));
-            }
+            // A signal no ODT holds whole (eight bytes on classic CAN) is spread over the
+            // ODTs that follow, packed from where the last one left off.
+            let larger_than_odts = size > capacity(false);
             let need_new = match odts.last() {
                 None => true,
+                Some(_) if larger_than_odts => false,
                 Some(odt) => {
                     used + size > capacity(odts.len() == 1)
                         || odt.len() + pieces > usize::from(limits.max_odt_entries)
@@ -130,19 +130,37 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
             if need_new {
                 odts.push(Vec::new());
                 used = 0;
-                if size > capacity(odts.len() == 1) {
-                    return Err(Error::Daq(format!(
-                        "{}: {size} bytes do not fit the first ODT with its timestamp",
-                        s.name
-                    )));
-                }
             }
-            let odt = odts
-                .last_mut()
-                .ok_or_else(|| Error::Daq("internal".to_owned()))?;
+            // A signal too big for the first ODT beside the timestamp (eight-byte CAN frames
+            // leave three bytes) starts there and goes on in the next ODTs: the slave samples
+            // a list's ODTs together, and the decoder assembles the row from all of them.
+            let spill = larger_than_odts || (odts.len() == 1 && size > capacity(true));
             let mut off = 0;
             while off < size {
-                let n = (size - off).min(max_entry);
+                let first = odts.len() == 1;
+                let room = capacity(first).saturating_sub(used) / gran * gran;
+                let full = odts
+                    .last()
+                    .is_some_and(|o| o.len() >= usize::from(limits.max_odt_entries));
+                if room == 0 || full {
+                    if !spill {
+                        return Err(Error::Daq(format!(
+                            "{}: {size} bytes do not fit an ODT (MAX_DTO {})",
+                            s.name, limits.max_dto
+                        )));
+                    }
+                    if first && odts.last().is_some_and(Vec::is_empty) {
+                        return Err(Error::Daq(format!(
+                            "the first ODT has no room after its identification field and \
+                             timestamp (MAX_DTO {}); {} cannot start in it",
+                            limits.max_dto, s.name
+                        )));
+                    }
+                    odts.push(Vec::new());
+                    used = 0;
+                    continue;
+                }
+                let n = (size - off).min(max_entry).min(room);
                 let addr = Address::new(
                     s.addr.ext,
                     s.addr
@@ -150,6 +168,9 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
                         .checked_add(u32::try_from(off / limits.ag).unwrap_or(u32::MAX))
                         .ok_or_else(|| Error::Daq(format!("{}: address overflow", s.name)))?,
                 );
+                let odt = odts
+                    .last_mut()
+                    .ok_or_else(|| Error::Daq("internal".to_owned()))?;
                 odt.push(PlannedEntry {
                     addr,
                     size: n,
@@ -157,8 +178,8 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
                     offset: off,
                 });
                 off += n;
+                used += n;
             }
-            used += size;
         }
         if odts.len() > usize::from(limits.max_odt) {
             return Err(Error::Daq(format!(
@@ -184,4 +205,90 @@ pub fn plan(limits: &DaqLimits, requests: &[ListRequest]) -> Result<Vec<PlannedL
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use xcp_proto::{Address, ByteOrder, DaqProcessorInfo, DaqResolutionInfo};
+
+    use super::*;
+    use crate::daq::signal::Signal;
+    use xcp_proto::ElementType;
+
+    /// Eight-byte DTOs with a one-byte identification field and a four-byte timestamp: the
+    /// limits of classic CAN.
+    fn can_limits() -> DaqLimits {
+        DaqLimits {
+            processor: DaqProcessorInfo {
+                properties: 0x11,
+                max_daq: 16,
+                max_event: 4,
+                min_daq: 0,
+                key_byte: 0,
+            },
+            resolution: DaqResolutionInfo {
+                granularity_daq: 1,
+                max_size_daq: 8,
+                granularity_stim: 1,
+                max_size_stim: 8,
+                timestamp_mode: 0x04 | 0x30,
+                timestamp_ticks: 1,
+            },
+            max_dto: 8,
+            ag: 1,
+            max_odt_entries: 255,
+            max_odt: 255,
+        }
+    }
+
+    fn signal(name: &str, addr: u32, ty: ElementType) -> Signal {
+        Signal {
+            name: name.to_owned(),
+            addr: Address::new(1, addr),
+            ty,
+            order: ByteOrder::Intel,
+        }
+    }
+
+    #[test]
+    fn signals_too_big_for_an_odt_continue_in_the_next() {
+        let req = ListRequest {
+            event: 0,
+            prescaler: 1,
+            priority: 0,
+            timestamps: true,
+            stim: false,
+            signals: vec![
+                signal("a", 0x100, ElementType::U32),
+                signal("b", 0x200, ElementType::U32),
+                signal("c", 0x300, ElementType::U64),
+            ],
+        };
+        let planned = plan(&can_limits(), &[req]).expect("fits");
+        let odts: Vec<Vec<(u32, usize, usize, usize)>> = planned[0]
+            .odts
+            .iter()
+            .map(|o| {
+                o.iter()
+                    .map(|e| (e.addr.addr, e.size, e.signal, e.offset))
+                    .collect()
+            })
+            .collect();
+        // 3 bytes beside the timestamp, then 7 bytes per ODT; each piece where its signal
+        // continues.
+        assert_eq!(
+            odts,
+            vec![
+                vec![(0x100, 3, 0, 0)],
+                vec![(0x103, 1, 0, 3), (0x200, 4, 1, 0), (0x300, 2, 2, 0)],
+                vec![(0x302, 6, 2, 2)],
+            ]
+        );
+        // Without a timestamp the first ODT holds seven bytes: a and b stay whole.
+        let mut plain = planned[0].request.clone();
+        plain.timestamps = false;
+        let planned = plan(&can_limits(), &[plain]).expect("fits");
+        assert_eq!(planned[0].odts[0].len(), 1);
+        assert_eq!(planned[0].odts[1][0].size, 4);
+    }
 }

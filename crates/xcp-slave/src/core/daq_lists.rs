@@ -434,10 +434,10 @@ impl Core {
             1
         };
         let data = usize::from(o.data_len.load(Ordering::Relaxed)) - old_len + new_len;
-        let header =
-            self.shared.config.id_field.len() + 1 + usize::from(self.shared.config.timestamp_size);
+        // The ODT's data beside its identification field must fit a DTO; whether a DTO_CTR
+        // or a timestamp joins it is known once the mode is set, and checked at the start.
         ensure(
-            header + data <= usize::from(self.shared.config.max_dto),
+            self.shared.config.id_field.len() + data <= usize::from(self.shared.config.max_dto),
             ErrorCode::DaqConfig,
         )?;
         t.entries[index].store(encoded, Ordering::Relaxed);
@@ -518,8 +518,28 @@ impl Core {
         ensure(l.odts > 0, ErrorCode::DaqConfig)?;
         let t = &self.shared.daq;
         let event = t.lists[daq.index()].event.load(Ordering::Relaxed);
-        let stim = t.lists[daq.index()].mode.load(Ordering::Relaxed) & mode::DIRECTION_STIM != 0;
+        let m = t.lists[daq.index()].mode.load(Ordering::Relaxed);
+        let stim = m & mode::DIRECTION_STIM != 0;
+        let c = &self.shared.config;
+        let id_len = if m & mode::PID_OFF != 0 {
+            0
+        } else {
+            c.id_field.len()
+        };
+        let ctr = usize::from(m & mode::DTO_CTR != 0);
+        let ts = if m & mode::TIMESTAMP != 0 {
+            usize::from(c.timestamp_size)
+        } else {
+            0
+        };
         for odt in 0..l.odts {
+            // Each DTO of the list fits MAX_DTO with its header in this mode.
+            let data = usize::from(self.odt_slot(daq, odt).data_len.load(Ordering::Relaxed));
+            let header = id_len + ctr + if odt == 0 { ts } else { 0 };
+            ensure(
+                stim || header + data <= usize::from(c.max_dto),
+                ErrorCode::DaqConfig,
+            )?;
             for e in 0..l.entries_per_odt[usize::from(odt)] {
                 let i = self.entry_index(daq, odt, e)?;
                 let d = daq::decode_entry(t.entries[i].load(Ordering::Relaxed));

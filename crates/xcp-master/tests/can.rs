@@ -1,0 +1,226 @@
+//! The master against `xcp-slave` over XCP on CAN: the in-process bus, classic CAN (8-byte
+//! packets) and CAN FD (64), both byte orders; lists of several ODTs; frames of other nodes.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Fixture, fixture, native, quick, sig};
+use xcp_master::{DaqOptions, ElementType, ListRequest, Master, Value, block_on};
+use xcp_proto::tl::can::CanConfig;
+use xcp_proto::{Address, ByteOrder, IdField, IdType};
+use xcp_slave::{Server, SlaveConfig};
+use xcp_transport::{PacketRx as _, PacketTx as _, Transport as _};
+use xcp_transport_can::{
+    CanBus as _, CanFrame, CanId, CanTransport, CanTx as _, VirtualBus, VirtualConfig, XcpCan,
+};
+
+/// Classic CAN on 0x7E0/0x7E1, or CAN FD with 64-byte frames and bit-rate switch.
+fn settings(fd: bool) -> XcpCan {
+    XcpCan {
+        link: CanConfig {
+            fd,
+            max_dlc: if fd { 64 } else { 8 },
+            ..CanConfig::default()
+        },
+        broadcast: None,
+        brs: fd,
+    }
+}
+
+fn slave_config(order: ByteOrder, fd: bool) -> SlaveConfig {
+    let max = if fd { 64 } else { 8 };
+    SlaveConfig {
+        byte_order: order,
+        max_cto: max,
+        max_dto: u16::from(max),
+        // One byte of identification leaves room for data beside a timestamp in 8 bytes.
+        id_field: IdField::AbsoluteOdt,
+        ..SlaveConfig::default()
+    }
+}
+
+fn serve(f: &Fixture, bus: &VirtualBus, fd: bool) -> (Server, Master) {
+    let s = CanTransport::slave(bus.node(), settings(fd)).expect("slave end");
+    let srv = Server::start(&f.slave, s).expect("server");
+    let m = CanTransport::master(bus.node(), settings(fd)).expect("master end");
+    (srv, Master::new(m, quick()).expect("master"))
+}
+
+fn commands_and_memory(order: ByteOrder, fd: bool) {
+    let f = fixture(slave_config(order, fd));
+    let bus = VirtualBus::new(VirtualConfig::default());
+    let (srv, mut m) = serve(&f, &bus, fd);
+    let info = block_on(m.connect()).expect("connect");
+    assert_eq!(usize::from(info.max_cto), if fd { 64 } else { 8 });
+    assert_eq!(info.byte_order(), order);
+    let epk = block_on(m.identification(IdType::from_u8(5))).expect("EPK");
+    assert_eq!(epk, b"master fixture 1.0");
+    // The slave's A2L, uploaded seven bytes a packet on classic CAN.
+    let a2l = block_on(m.identification(IdType::from_u8(4))).expect("A2L upload");
+    assert!(String::from_utf8_lossy(&a2l).contains("/begin MEASUREMENT counter"));
+
+    f.counter.set(0xDEAD_BEEF);
+    let v = block_on(m.short_upload(f.counter.address(), 4)).expect("short upload");
+    assert_eq!(v, 0xDEAD_BEEFu32.to_ne_bytes());
+    let table = f.params.address(8);
+    let data: Vec<u8> = (0..=255u8).cycle().take(400).collect();
+    block_on(m.download(table, &data)).expect("download 400 bytes");
+    assert_eq!(block_on(m.upload(table, 400)).expect("upload"), data);
+    block_on(m.verify_checksum(table, 400)).expect("checksum");
+    let err = block_on(m.short_upload(Address::new(0xEE, 0x10), 4)).expect_err("bad ext");
+    assert!(err.to_string().contains("ERR_OUT_OF_RANGE"), "{err}");
+    block_on(m.disconnect()).expect("disconnect");
+    drop(m);
+    srv.stop();
+}
+
+#[test]
+fn commands_and_memory_over_classic_can_and_can_fd() {
+    commands_and_memory(ByteOrder::Intel, false);
+    commands_and_memory(ByteOrder::Motorola, false);
+    commands_and_memory(ByteOrder::Intel, true);
+}
+
+fn run_app(f: &Fixture, stop: &AtomicBool) {
+    let mut n = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_add(1);
+        f.counter.set(n);
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        f.temp.set(n as f32 * 0.5);
+        f.wide.set(u64::from(n) << 32 | 0xABCD);
+        f.ev_fast.trigger();
+        // Paced so the bus carries every sample: a 1 kHz task.
+        let next = Instant::now() + Duration::from_millis(1);
+        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn daq(order: ByteOrder, fd: bool) {
+    let f = Arc::new(fixture(slave_config(order, fd)));
+    let bus = VirtualBus::new(VirtualConfig::default());
+    let (srv, mut m) = serve(&f, &bus, fd);
+    block_on(m.connect()).expect("connect");
+    // 4 + 4 + 8 bytes with a 4-byte timestamp: several ODTs on classic CAN.
+    let list = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: true,
+        stim: false,
+        signals: vec![
+            sig("counter", f.counter.address(), ElementType::U32),
+            sig("temp", f.temp.address(), ElementType::F32),
+            sig("wide", f.wide.address(), ElementType::U64),
+        ],
+    };
+    let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+    block_on(m.start_daq()).expect("start");
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
+        std::thread::spawn(move || run_app(&f, &stop))
+    };
+    let mut rows = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows.len() < 300 && Instant::now() < deadline {
+        if let Some(b) = stream
+            .recv_timeout(Duration::from_millis(100))
+            .expect("open")
+        {
+            for r in b.rows() {
+                rows.push((r.values.to_vec(), r.slave_ns));
+            }
+        }
+    }
+    block_on(m.stop_daq()).expect("stop");
+    stop.store(true, Ordering::Relaxed);
+    app.join().expect("app");
+    assert!(rows.len() >= 300, "{} rows", rows.len());
+    let mut last = None;
+    for (values, ts) in &rows {
+        let [Value::Uint(c), temp, Value::Uint(wide)] = values[..] else {
+            panic!("row shape: {values:?}")
+        };
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        let want = c as f64 * 0.5;
+        assert_eq!(temp, Value::Float(want), "counter {c}");
+        assert_eq!(wide, c << 32 | 0xABCD, "one sample's values stay together");
+        assert!(ts.is_some());
+        if let Some(prev) = last {
+            assert_eq!(c, prev + 1, "no sample lost on the bus");
+        }
+        last = Some(c);
+    }
+    let stats = stream.stats();
+    assert_eq!((stats.dropped_rows, stats.bad_dtos), (0, 0));
+    drop(m);
+    srv.stop();
+}
+
+#[test]
+fn daq_lists_of_several_odts_over_classic_can() {
+    daq(ByteOrder::Intel, false);
+    daq(ByteOrder::Motorola, false);
+}
+
+#[test]
+fn daq_over_can_fd() {
+    daq(ByteOrder::Intel, true);
+}
+
+#[test]
+fn frames_of_other_nodes_and_wrong_identifiers_are_passed_over_and_counted() {
+    let f = fixture(slave_config(native(), false));
+    let bus = VirtualBus::new(VirtualConfig::default());
+    let (srv, mut m) = serve(&f, &bus, false);
+    block_on(m.connect()).expect("connect");
+    // Another node talks on other identifiers, including a "response" on the master's own
+    // command identifier and a CONNECT on a foreign id: nobody answers them.
+    let (mut other, _other_rx) = bus.node().split();
+    let frame = |id: u32, data: &[u8]| {
+        CanFrame::new(CanId::standard(id).expect("id"), data, false).expect("frame")
+    };
+    for _ in 0..50 {
+        other.send(&frame(0x123, &[0xFF, 0x00])).expect("send");
+        other.send(&frame(0x7E0 + 2, &[0xFF])).expect("send");
+    }
+    f.counter.set(7);
+    let v = block_on(m.short_upload(f.counter.address(), 4)).expect("read amid traffic");
+    assert_eq!(v, 7u32.to_ne_bytes());
+    drop(m);
+    srv.stop();
+
+    // A slave answering on the wrong identifier is never heard: the master times out.
+    let wrong = XcpCan {
+        link: CanConfig {
+            res_id: CanId::standard(0x7E5).expect("id"),
+            ..settings(false).link
+        },
+        ..settings(false)
+    };
+    let f = fixture(slave_config(native(), false));
+    let s = CanTransport::slave(bus.node(), wrong).expect("slave end");
+    let srv = Server::start(&f.slave, s).expect("server");
+    let t = CanTransport::master(bus.node(), settings(false)).expect("master end");
+    let (mut tx, mut rx) = t.split();
+    tx.send_now(&[0xFF, 0x00]).expect("CONNECT");
+    assert_eq!(rx.recv(Duration::from_millis(300)).expect("recv"), None);
+    assert!(rx.stats().foreign >= 1, "the answer on 0x7E5 was counted");
+    let mut m2 = Master::new(
+        CanTransport::master(bus.node(), settings(false)).expect("master end"),
+        quick(),
+    )
+    .expect("master");
+    let err = block_on(m2.connect()).expect_err("no answer");
+    assert!(
+        err.to_string().to_lowercase().contains("timeout") || err.to_string().contains("no answer"),
+        "{err}"
+    );
+    srv.stop();
+}
