@@ -447,6 +447,15 @@ pub(crate) fn generate(s: &Shared) -> String {
         let (tag, addr) = match t {
             TransportDesc::Tcp(a) => ("XCP_ON_TCP_IP", a),
             TransportDesc::Udp(a) => ("XCP_ON_UDP_IP", a),
+            TransportDesc::Can {
+                link,
+                broadcast,
+                bitrate,
+                data_bitrate,
+            } => {
+                g.line(3, &can_block(&link, broadcast, bitrate, data_bitrate));
+                continue;
+            }
         };
         let host = match addr.ip() {
             std::net::IpAddr::V4(ip) => format!("ADDRESS \"{ip}\""),
@@ -486,6 +495,39 @@ pub(crate) fn generate(s: &Shared) -> String {
     g.line(1, "/end MODULE");
     g.line(0, "/end PROJECT");
     g.out
+}
+
+/// The XCP_ON_CAN block of a CAN link (identifiers with bit 31 for 29 bits, as A2L writes them).
+fn can_block(
+    link: &xcp_proto::tl::can::CanConfig,
+    broadcast: Option<xcp_proto::tl::can::CanId>,
+    bitrate: Option<u32>,
+    data_bitrate: Option<u32>,
+) -> String {
+    let mut b = format!(
+        "/begin XCP_ON_CAN 0x0104 CAN_ID_MASTER {:#X} CAN_ID_SLAVE {:#X}",
+        link.cmd_id.to_a2l(),
+        link.res_id.to_a2l()
+    );
+    if let Some(id) = broadcast {
+        b.push_str(&format!(" CAN_ID_BROADCAST {:#X}", id.to_a2l()));
+    }
+    b.push_str(&format!(" BAUDRATE {}", bitrate.unwrap_or(500_000)));
+    if link.max_dlc_required {
+        b.push_str(" MAX_DLC_REQUIRED");
+    }
+    if link.fd {
+        b.push_str(&format!(" /begin CAN_FD MAX_DLC {}", link.max_dlc));
+        if let Some(r) = data_bitrate {
+            b.push_str(&format!(" CAN_FD_DATA_TRANSFER_BAUDRATE {r}"));
+        }
+        if link.max_dlc_required {
+            b.push_str(" MAX_DLC_REQUIRED");
+        }
+        b.push_str(" /end CAN_FD");
+    }
+    b.push_str(" /end XCP_ON_CAN");
+    b
 }
 
 fn emit_objects(g: &mut Gen<'_>) {

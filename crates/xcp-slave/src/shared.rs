@@ -92,6 +92,18 @@ pub enum TransportDesc {
     Tcp(std::net::SocketAddr),
     /// XCP on UDP.
     Udp(std::net::SocketAddr),
+    /// XCP on CAN: identifiers, CAN FD, MAX_DLC, padding.
+    Can {
+        /// The link settings (CAN_ID_MASTER, CAN_ID_SLAVE, CAN FD, MAX_DLC,
+        /// MAX_DLC_REQUIRED).
+        link: xcp_proto::tl::can::CanConfig,
+        /// CAN_ID_BROADCAST.
+        broadcast: Option<xcp_proto::tl::can::CanId>,
+        /// BAUDRATE in bit/s, when known.
+        bitrate: Option<u32>,
+        /// CAN_FD_DATA_TRANSFER_BAUDRATE in bit/s, when known.
+        data_bitrate: Option<u32>,
+    },
 }
 
 /// Everything shared between application threads, the command processor and the threads of

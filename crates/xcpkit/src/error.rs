@@ -31,8 +31,10 @@ pub enum Error {
         #[source]
         source: xcp_transport::TransportError,
     },
-    /// A URL that is not `tcp://host:port` or `udp://host:port`.
-    #[error("bad URL {url:?}: {reason} (use tcp://HOST:PORT or udp://HOST:PORT)")]
+    /// A URL that is not `tcp://host:port`, `udp://host:port` or a CAN URL.
+    #[error(
+        "bad URL {url:?}: {reason} (use tcp://HOST:PORT, udp://HOST:PORT or can://BACKEND/CHANNEL?master=ID&slave=ID)"
+    )]
     Url {
         /// The URL.
         url: String,

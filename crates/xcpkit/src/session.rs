@@ -11,17 +11,21 @@ use xcp_master::{
     Config, DaqOptions, DaqStats, DaqStream, ElementType, ListRequest, Master, Signal, block_on,
 };
 use xcp_proto::{Address, ByteOrder, IdType};
+use xcp_transport_can::{CanTransport, CanUrl, XcpCan};
 use xcp_transport_eth::{EthConfig, Protocol, connect};
 
 use crate::error::Error;
 
-/// Where the slave is: `tcp://HOST:PORT` or `udp://HOST:PORT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the slave is: `tcp://HOST:PORT`, `udp://HOST:PORT` or a CAN URL
+/// (`can://BACKEND/CHANNEL?master=…&slave=…`, see [`CanUrl`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// XCP on TCP.
     Tcp(SocketAddr),
     /// XCP on UDP.
     Udp(SocketAddr),
+    /// XCP on CAN.
+    Can(Box<CanUrl>),
 }
 
 impl FromStr for Target {
@@ -33,6 +37,12 @@ impl FromStr for Target {
             reason: reason.to_owned(),
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        if scheme.eq_ignore_ascii_case("can") {
+            let can: CanUrl = url
+                .parse()
+                .map_err(|e: xcp_transport_can::UrlError| bad(&e.to_string()))?;
+            return Ok(Self::Can(Box::new(can)));
+        }
         let addr = rest
             .to_socket_addrs()
             .map_err(|e| bad(&format!("cannot resolve {rest}: {e}")))?
@@ -41,7 +51,7 @@ impl FromStr for Target {
         match scheme.to_ascii_lowercase().as_str() {
             "tcp" => Ok(Self::Tcp(addr)),
             "udp" => Ok(Self::Udp(addr)),
-            "can" | "sxi" | "usb" => Err(bad(&format!(
+            "sxi" | "usb" => Err(bad(&format!(
                 "XCP on {scheme} is not available in this build yet"
             ))),
             _ => Err(bad("unknown scheme")),
@@ -54,6 +64,7 @@ impl fmt::Display for Target {
         match self {
             Self::Tcp(a) => write!(f, "tcp://{a}"),
             Self::Udp(a) => write!(f, "udp://{a}"),
+            Self::Can(c) => write!(f, "{c}"),
         }
     }
 }
@@ -283,6 +294,54 @@ fn signal_type(o: &Object) -> Result<(ElementType, ByteOrder), Error> {
     Ok((o.datatype, order))
 }
 
+/// The XCP-on-CAN settings of a CAN URL; identifiers the URL leaves out come from the A2L's
+/// XCP_ON_CAN (its MODULE for CAN), else the defaults 0x7E0/0x7E1.
+fn can_settings(can: &CanUrl, options: &Options) -> Result<XcpCan, Error> {
+    if can.ids_given {
+        return Ok(can.xcp);
+    }
+    let Some(path) = &options.a2l else {
+        return Ok(can.xcp);
+    };
+    let load = LoadOptions {
+        module: options.module.clone(),
+        transport: Some("CAN".to_owned()),
+        ..LoadOptions::default()
+    };
+    let (a2l, _) = A2l::load(path, &load)?;
+    let found = a2l.xcp().transports.into_iter().find_map(|t| match t {
+        xcp_a2l::ifdata::Transport::Can {
+            cmd_id: Some(cmd),
+            res_id: Some(res),
+            extended,
+            ..
+        } => Some((cmd, res, extended)),
+        _ => None,
+    });
+    let Some((cmd, res, extended)) = found else {
+        return Ok(can.xcp);
+    };
+    let id = |v: u32| {
+        if extended {
+            xcp_transport_can::CanId::extended(v)
+        } else {
+            xcp_transport_can::CanId::standard(v)
+        }
+    };
+    let (Ok(cmd_id), Ok(res_id)) = (id(cmd), id(res)) else {
+        return Err(Error::Url {
+            url: can.to_string(),
+            reason: format!(
+                "the A2L's XCP_ON_CAN identifiers {cmd:#x}/{res:#x} are not CAN identifiers"
+            ),
+        });
+    };
+    let mut link = can.xcp.link;
+    link.cmd_id = cmd_id;
+    link.res_id = res_id;
+    Ok(can.with_ids(&link))
+}
+
 impl Session {
     /// Connects to `url` (`tcp://HOST:PORT` or `udp://HOST:PORT`), sends CONNECT, reads the
     /// slave's EPK, and loads the A2L of `options` (checking its EPK).
@@ -292,15 +351,27 @@ impl Session {
     /// [`Error::EpkMismatch`].
     pub fn open(url: &str, options: &Options) -> Result<Self, Error> {
         let target: Target = url.parse()?;
-        let (addr, protocol) = match target {
-            Target::Tcp(a) => (a, Protocol::Tcp),
-            Target::Udp(a) => (a, Protocol::Udp),
-        };
-        let link = connect(addr, protocol, &options.eth).map_err(|source| Error::Connect {
+        let connect_error = |source| Error::Connect {
             url: url.to_owned(),
             source,
-        })?;
-        let mut master = Master::new(link, options.master.clone())?;
+        };
+        let mut master = match &target {
+            Target::Tcp(a) | Target::Udp(a) => {
+                let protocol = if matches!(target, Target::Tcp(_)) {
+                    Protocol::Tcp
+                } else {
+                    Protocol::Udp
+                };
+                let link = connect(*a, protocol, &options.eth).map_err(connect_error)?;
+                Master::new(link, options.master.clone())?
+            }
+            Target::Can(can) => {
+                let xcp = can_settings(can, options)?;
+                let bus = can.open().map_err(connect_error)?;
+                let link = CanTransport::master(bus, xcp).map_err(connect_error)?;
+                Master::new(link, options.master.clone())?
+            }
+        };
         block_on(master.connect())?;
         // GET_ID 5 is the EPK; slaves without it simply have none to compare.
         let slave_epk = block_on(master.identification(IdType::from_u8(5)))
@@ -334,6 +405,7 @@ impl Session {
                 match self.target {
                     Target::Tcp(_) => "TCP",
                     Target::Udp(_) => "UDP",
+                    Target::Can(_) => "CAN",
                 }
                 .to_owned(),
             ),
@@ -381,8 +453,8 @@ impl Session {
     }
 
     /// Where the slave is.
-    pub const fn target(&self) -> Target {
-        self.target
+    pub const fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The slave's EPK (GET_ID 5), when it reports one.

@@ -1,4 +1,4 @@
-//! `xcpkit ecu`: the virtual ECU, served over XCP on TCP and/or UDP.
+//! `xcpkit ecu`: the virtual ECU, served over XCP on TCP, UDP and CAN.
 //!
 //! The model lives in the `xcpkit-ecu` crate; this module parses the options, binds the transports, starts
 //! the tasks and waits for Ctrl-C (or SIGTERM), then stops everything in order: tasks first,
@@ -23,6 +23,7 @@ use clap::Args;
 use xcp_proto::Resources;
 use xcp_slave::{DemoSeedKey, Server, SlaveConfig, TransportDesc};
 use xcp_transport::either::Either;
+use xcp_transport_can::{CanTransport, CanUrl};
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 
 pub(crate) use xcpkit_ecu::SEED_KEY_SECRET;
@@ -38,6 +39,10 @@ pub(crate) struct EcuArgs {
     /// Serve XCP on UDP at this address (may be given with --tcp: one master at a time).
     #[arg(long, value_name = "ADDR")]
     udp: Option<SocketAddr>,
+    /// Serve XCP on CAN: `can://BACKEND/CHANNEL?master=0x7E0&slave=0x7E1[&fd=true]…`
+    /// (alone or beside --tcp/--udp; MAX_CTO and MAX_DTO become the bus's MAX_DLC).
+    #[arg(long, value_name = "URL")]
+    can: Option<String>,
     /// Write the ECU's A2L file here (it is also served by GET_ID 4).
     #[arg(long, value_name = "PATH")]
     a2l_out: Option<PathBuf>,
@@ -73,11 +78,16 @@ pub(crate) struct EcuArgs {
 
 /// Runs the ECU until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
+    let can: Option<CanUrl> = args
+        .can
+        .as_deref()
+        .map(|u| u.parse().map_err(|e| anyhow::anyhow!("--can {u}: {e}")))
+        .transpose()?;
     let (tcp, udp) = match (args.tcp, args.udp) {
-        (None, None) => (Some(SocketAddr::from(([127, 0, 0, 1], 5555))), None),
+        (None, None) if can.is_none() => (Some(SocketAddr::from(([127, 0, 0, 1], 5555))), None),
         other => other,
     };
-    let config = SlaveConfig {
+    let mut config = SlaveConfig {
         send_when_idle: !args.hold,
         persist_dir: args.persist.clone(),
         protected: if args.seed_key {
@@ -89,6 +99,14 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         },
         ..SlaveConfig::default()
     };
+    if let Some(c) = &can {
+        // Every packet must fit one frame of the bus.
+        config.max_cto = c.xcp.link.max_dlc;
+        config.max_dto = u16::from(c.xcp.link.max_dlc);
+        // A one-byte identification field leaves a classic frame three bytes beside the
+        // timestamp (the default, a DAQ word aligned, would leave none).
+        config.id_field = xcp_proto::IdField::AbsoluteOdt;
+    }
     if let Some(dir) = &args.persist {
         std::fs::create_dir_all(dir).with_context(|| {
             format!("cannot create the persistence directory {}", dir.display())
@@ -119,17 +137,36 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     if let Some(s) = &udp {
         descs.push(TransportDesc::Udp(s.local_addr()));
     }
+    let can_link = match &can {
+        Some(c) => {
+            descs.push(TransportDesc::Can {
+                link: c.xcp.link,
+                broadcast: c.xcp.broadcast,
+                bitrate: c.bitrate,
+                data_bitrate: c.data_bitrate,
+            });
+            let bus = c
+                .open()
+                .with_context(|| format!("cannot serve XCP on CAN at {c}"))?;
+            Some(CanTransport::slave(bus, c.xcp).with_context(|| format!("--can {c}"))?)
+        }
+        None => None,
+    };
     ecu.slave.set_transports(descs.clone());
     if let Some(path) = &args.a2l_out {
         std::fs::write(path, ecu.slave.a2l())
             .with_context(|| format!("cannot write the A2L to {}", path.display()))?;
     }
 
-    let server = match (tcp, udp) {
-        (Some(t), Some(u)) => Server::start(&ecu.slave, Either::new(t, u)),
-        (Some(t), None) => Server::start(&ecu.slave, t),
-        (None, Some(u)) => Server::start(&ecu.slave, u),
-        (None, None) => bail!("no transport"),
+    let server = match (tcp, udp, can_link) {
+        (Some(t), Some(u), Some(c)) => Server::start(&ecu.slave, Either::new(Either::new(t, u), c)),
+        (Some(t), Some(u), None) => Server::start(&ecu.slave, Either::new(t, u)),
+        (Some(t), None, Some(c)) => Server::start(&ecu.slave, Either::new(t, c)),
+        (None, Some(u), Some(c)) => Server::start(&ecu.slave, Either::new(u, c)),
+        (Some(t), None, None) => Server::start(&ecu.slave, t),
+        (None, Some(u), None) => Server::start(&ecu.slave, u),
+        (None, None, Some(c)) => Server::start(&ecu.slave, c),
+        (None, None, None) => bail!("no transport"),
     }
     .context("starting the XCP server")?;
     let stress = match (args.stress, args.stress_overrun) {
@@ -148,6 +185,11 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         match d {
             TransportDesc::Tcp(a) => say!("listening on tcp://{a}"),
             TransportDesc::Udp(a) => say!("listening on udp://{a}"),
+            TransportDesc::Can { .. } => {
+                if let Some(c) = &can {
+                    say!("listening on {c}");
+                }
+            }
         }
     }
     if let Some(path) = &args.a2l_out {
