@@ -6,6 +6,10 @@
 //! `interop/pyxcp/ecu_session.py` runs over TCP and then over UDP against each. The ECU is
 //! stopped with SIGINT and must exit cleanly.
 //!
+//! `interop/pyxcp/can_session.py` then drives `xcpkit ecu --can` through python-can's
+//! `udp_multicast` bus, on classic CAN and CAN FD, inside a private network namespace
+//! (`unshare -rn`, loopback with multicast and a route for 224.0.0.0/4; hop limit 1).
+//!
 //! `xcpkit record` then records from the plain ECU and exports MDF4 and CSV;
 //! `interop/asammdf/compare.py` checks with asammdf (pinned, same venv) that the MDF4 holds the
 //! CSV's values. `interop/pyxcp/cli_values.py` checks that `xcpkit read` and pyXCP see the same values
@@ -38,6 +42,9 @@ const ASAMMDF: &str = "asammdf==8.8.28";
 /// The Parquet readers our Parquet export must satisfy.
 const PYARROW: &str = "pyarrow==26.0.1";
 const DUCKDB: &str = "duckdb==2.0.0";
+/// python-can's `udp_multicast` bus packs its frames with msgpack, which python-can does not
+/// install by itself.
+const MSGPACK: &str = "msgpack";
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
 fn target_dir() -> PathBuf {
@@ -52,7 +59,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
         && Command::new(&python)
             .args([
                 "-c",
-                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb",
+                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb, msgpack",
             ])
             .output()
             .is_ok_and(|o| o.status.success());
@@ -66,6 +73,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
             "install pyXCP, pya2ldb, asammdf, pyarrow and DuckDB into the venv",
             Command::new(&python).args([
                 "-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB, ASAMMDF, PYARROW, DUCKDB,
+                MSGPACK,
             ]),
         )?;
     }
@@ -242,7 +250,47 @@ pub(crate) fn interop() -> Result<()> {
         "xcpkit imports pyXCP's .xmraw recordings as pyXCP reads them",
         &mut cmd,
     )?;
+    for fd in [false, true] {
+        pyxcp_can(&python, &bin, &work, fd)?;
+    }
     pya2ldb(&python, &bin, &work)
+}
+
+/// pyXCP through python-can's `udp_multicast` bus drives `xcpkit ecu --can`, inside a
+/// private network namespace (loopback with multicast and a route for 224.0.0.0/4), so
+/// nothing leaves the machine.
+fn pyxcp_can(python: &Path, bin: &Path, work: &Path, fd: bool) -> Result<()> {
+    let url = format!(
+        "can://udp_multicast/default?master=0x7E0&slave=0x7E1{}",
+        if fd { "&fd=true" } else { "" }
+    );
+    let a2l = work.join(if fd { "ecu-can-fd.a2l" } else { "ecu-can.a2l" });
+    let script = root().join("interop").join("pyxcp").join("can_session.py");
+    // $1 xcpkit, $2 URL, $3 A2L, $4 python, $5 script, $6 work directory, $7 --fd or empty.
+    let inner = r#"set -e
+ip link set lo up; ip link set lo multicast on; ip route add 224.0.0.0/4 dev lo
+"$1" -q ecu --can "$2" --a2l-out "$3" &
+ecu=$!
+trap 'kill -INT $ecu 2>/dev/null; wait $ecu' EXIT
+for _ in $(seq 100); do [ -s "$3" ] && break; sleep 0.1; done
+cd "$(dirname "$5")"
+timeout 300 "$4" "$5" --a2l "$3" --workdir "$6" $7
+"#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-rn", "sh", "-c", inner, "sh"])
+        .arg(bin)
+        .arg(&url)
+        .arg(&a2l)
+        .arg(python)
+        .arg(&script)
+        .arg(work)
+        .arg(if fd { "--fd" } else { "" })
+        .env("COLUMNS", "120");
+    let step = format!(
+        "pyXCP over {} (python-can udp_multicast) against xcpkit ecu --can",
+        if fd { "CAN FD" } else { "classic CAN" }
+    );
+    run(&step, &mut cmd)
 }
 
 /// `xcpkit record` from the ECU, exported to MDF4 and CSV; asammdf reads the MDF4 and must

@@ -38,6 +38,7 @@ fn slave_config(order: ByteOrder, fd: bool) -> SlaveConfig {
         max_dto: u16::from(max),
         // One byte of identification leaves room for data beside a timestamp in 8 bytes.
         id_field: IdField::AbsoluteOdt,
+        pid_off: false,
         ..SlaveConfig::default()
     }
 }

@@ -79,6 +79,10 @@ pub struct SlaveConfig {
     pub max_entry_size: u8,
     /// How loss is reported.
     pub overload: OverloadIndication,
+    /// Whether DAQ lists may run without an identification field (PID_OFF_SUPPORTED). A
+    /// master can tell such DTOs apart only by the packet's own channel, so a transport that
+    /// puts every list on one channel (XCP on CAN without DAQ identifiers) turns it off.
+    pub pid_off: bool,
     /// Size of the DAQ transmit queue in bytes.
     pub queue_bytes: usize,
     /// Send once the DAQ queue has run dry (the default): packed DTOs go out when the
@@ -132,6 +136,7 @@ impl Default for SlaveConfig {
             max_lists_per_event: 16,
             max_entry_size: 255,
             overload: OverloadIndication::Event,
+            pid_off: true,
             queue_bytes: 1 << 20,
             send_when_idle: true,
             tx_poll: Duration::from_micros(200),

@@ -1333,3 +1333,37 @@ fn an_odt_fits_max_dto_with_the_header_its_list_mode_adds() {
         }
     }
 }
+
+#[test]
+fn pid_off_is_offered_only_where_configured() {
+    for pid_off in [true, false] {
+        let f = fixture(SlaveConfig {
+            pid_off,
+            ..SlaveConfig::default()
+        });
+        let mut d = Drive::new(&f.slave);
+        d.connect();
+        d.with(Command::GetDaqProcessorInfo, |r| {
+            let Response::DaqProcessorInfo(i) = r else {
+                panic!("GET_DAQ_PROCESSOR_INFO answered {r}")
+            };
+            assert_eq!(
+                i.properties & xcp_proto::bits::daq_properties::PID_OFF != 0,
+                pid_off
+            );
+        });
+        alloc(&mut d, &[entry(f.counter.address(), 4)]);
+        let mode = Command::SetDaqListMode {
+            mode: 0x20,
+            daq: DaqListNumber(0),
+            event: EventChannel(0),
+            prescaler: 1,
+            priority: 0,
+        };
+        if pid_off {
+            d.ok(mode);
+        } else {
+            assert_eq!(d.err(mode), ErrorCode::OutOfRange);
+        }
+    }
+}

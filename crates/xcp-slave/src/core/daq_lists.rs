@@ -491,6 +491,10 @@ impl Core {
             m & !(mode::SETTABLE | mode::IGNORED) == 0,
             ErrorCode::OutOfRange,
         )?;
+        ensure(
+            m & mode::PID_OFF == 0 || self.shared.config.pid_off,
+            ErrorCode::OutOfRange,
+        )?;
         if m & mode::DIRECTION_STIM != 0 {
             // Predefined lists measure; a STIM DTO needs its identification field.
             ensure(!self.lists[daq.index()].predefined, ErrorCode::OutOfRange)?;
@@ -754,7 +758,10 @@ impl Core {
     pub(super) fn daq_processor_info(&mut self) -> R {
         let c = &self.shared.config;
         use bits::daq_properties as p;
-        let mut properties = p::PRESCALER | p::BIT_STIM | p::PID_OFF;
+        let mut properties = p::PRESCALER | p::BIT_STIM;
+        if c.pid_off {
+            properties |= p::PID_OFF;
+        }
         if self.shared.config.persist_dir.is_some() {
             // STORE_DAQ has somewhere to store.
             properties |= p::RESUME;

@@ -106,6 +106,8 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         // A one-byte identification field leaves a classic frame three bytes beside the
         // timestamp (the default, a DAQ word aligned, would leave none).
         config.id_field = xcp_proto::IdField::AbsoluteOdt;
+        // Every DTO shares CAN_ID_SLAVE: without its PID a master cannot tell them apart.
+        config.pid_off = false;
     }
     if let Some(dir) = &args.persist {
         std::fs::create_dir_all(dir).with_context(|| {

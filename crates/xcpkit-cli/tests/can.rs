@@ -1,0 +1,195 @@
+//! `xcpkit` over XCP on CAN between processes: `xcpkit ecu --can` on python-can's
+//! `udp_multicast` bus, measured and calibrated by `xcpkit read`, `write` and `record`, on
+//! classic CAN and CAN FD.
+//!
+//! Multicast stays on this machine: the test runs itself again inside a private network
+//! namespace (`unshare -rn`, loopback up with multicast and a route for 224.0.0.0/4), and
+//! the bus's hop limit is 1.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const INSIDE: &str = "XCPKIT_TEST_IN_NETNS";
+
+struct Killer(Child);
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `test` of this binary again inside a private network namespace; true when this
+/// process is the one inside.
+fn in_namespace(test: &str) -> bool {
+    if std::env::var_os(INSIDE).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new("unshare")
+        .args(["-rn", "sh", "-c"])
+        .arg(
+            "ip link set lo up && ip link set lo multicast on && \
+             ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$@\"",
+        )
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(INSIDE, "1")
+        .output()
+        .expect("unshare (util-linux) and ip (iproute2) run the test in a network namespace");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(
+        out.status.success(),
+        "inside the namespace: {}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The inner run must have run the test, not filtered it away.
+    assert!(
+        text(&out.stdout).contains("1 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+    false
+}
+
+fn xcpkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(args)
+        .output()
+        .expect("xcpkit runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = xcpkit(args);
+    assert!(
+        o.status.success(),
+        "xcpkit {args:?}: {}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn dir(label: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xcpkit-can-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Starts `xcpkit ecu --can URL` and waits until it listens.
+fn ecu(url: &str, a2l: &std::path::Path) -> Killer {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(["ecu", "--can", url, "--a2l-out"])
+        .arg(a2l)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("xcpkit ecu starts");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.starts_with("listening on can://") => break,
+            Ok(_) => {}
+            Err(e) => panic!("xcpkit ecu --can did not start listening: {e}"),
+        }
+    }
+    Killer(child)
+}
+
+fn session(label: &str, extra: &str) {
+    let url = format!("can://udp_multicast/default?master=0x7E0&slave=0x7E1{extra}");
+    let d = dir(label);
+    let a2l = d.join("ecu.a2l");
+    let _ecu = ecu(&url, &a2l);
+    let text = std::fs::read_to_string(&a2l).expect("the A2L");
+    assert!(
+        text.contains("/begin XCP_ON_CAN 0x0104 CAN_ID_MASTER 0x7E0 CAN_ID_SLAVE 0x7E1"),
+        "the runtime A2L describes the CAN link"
+    );
+    let max = if extra.contains("fd=true") { 64 } else { 8 };
+    let info = ok(&["info", "-t", &url]);
+    assert!(
+        info.contains(&format!("MAX_CTO {max}, MAX_DTO {max}")),
+        "{info}"
+    );
+    // The identifiers from the A2L's XCP_ON_CAN when the URL names none.
+    let bare = format!(
+        "can://udp_multicast/default?{}",
+        extra.trim_start_matches('&')
+    );
+    let a2l_arg = a2l.to_str().expect("utf-8 path");
+    ok(&["write", "-t", &bare, "--a2l", a2l_arg, "idle_rpm=912.5"]);
+    let read = ok(&["read", "-t", &url, "--a2l", a2l_arg, "idle_rpm"]);
+    assert_eq!(read.trim(), "idle_rpm = 912.5 rpm");
+
+    let rec = d.join("can.xcprec");
+    let rec_arg = rec.to_str().expect("utf-8 path");
+    ok(&[
+        "record",
+        "-t",
+        &url,
+        "--a2l",
+        a2l_arg,
+        "-s",
+        "counter_1ms",
+        "-s",
+        "engine_speed",
+        "-s",
+        "counter_10ms",
+        "--duration",
+        "2",
+        "-o",
+        rec_arg,
+    ]);
+    let csv = d.join("can.csv");
+    let csv_arg = csv.to_str().expect("utf-8 path");
+    ok(&["convert", rec_arg, "-o", csv_arg]);
+    let body = std::fs::read_to_string(&csv).expect("the CSV");
+    let mut lines = body.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.starts_with(name))
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+    };
+    let c1 = col("counter_1ms");
+    let mut counters: Vec<u64> = lines
+        .filter_map(|l| l.split(',').nth(c1).and_then(|v| v.parse().ok()))
+        .collect();
+    counters.dedup();
+    assert!(
+        counters.len() >= 1000,
+        "{} samples of counter_1ms in 2 s",
+        counters.len()
+    );
+    let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
+    assert_eq!(
+        gaps,
+        0,
+        "counter_1ms steps by exactly 1 over {} samples",
+        counters.len()
+    );
+}
+
+#[test]
+fn xcpkit_measures_and_calibrates_its_ecu_over_can_and_can_fd() {
+    if !in_namespace("xcpkit_measures_and_calibrates_its_ecu_over_can_and_can_fd") {
+        return;
+    }
+    session("classic", "");
+    session("fd", "&fd=true&brs=true");
+}
