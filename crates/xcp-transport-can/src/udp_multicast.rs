@@ -430,6 +430,50 @@ mod tests {
     }
 
     #[test]
+    fn random_and_mutated_datagrams_never_panic() {
+        // A fixed xorshift stream: random datagrams, and valid frames with bytes flipped,
+        // cut short or extended. Whatever arrives is a frame, "other", or an error.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let id = CanId::standard(0x7E1).expect("id");
+        let mut valid = Vec::new();
+        encode(
+            &CanFrame::new(id, &[0xFF, 1, 2, 3, 4, 5, 6, 7], false).expect("frame"),
+            &mut valid,
+        );
+        let (mut frames, mut errors) = (0, 0);
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                let len = usize::try_from(next() % 300).expect("small");
+                (0..len).map(|_| next().to_le_bytes()[0]).collect()
+            } else {
+                let mut b = valid.clone();
+                for _ in 0..=next() % 4 {
+                    let i = usize::try_from(next()).expect("64-bit") % b.len();
+                    b[i] = next().to_le_bytes()[0];
+                }
+                let keep = usize::try_from(next()).expect("64-bit") % (b.len() + 8);
+                b.resize(keep, 0);
+                b
+            };
+            match decode(&bytes) {
+                Ok(_) => frames += 1,
+                Err(_) => errors += 1,
+            }
+        }
+        // Some mutations leave a valid frame (a flipped data byte), most break it.
+        assert!(
+            frames > 0 && errors > 10_000,
+            "{frames} frames, {errors} errors"
+        );
+    }
+
+    #[test]
     fn what_a_can_frame_cannot_be_is_refused() {
         let mut buf = Vec::new();
         let mut w = Writer(&mut buf);
