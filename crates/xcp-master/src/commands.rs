@@ -3,7 +3,7 @@
 //! any length, DAQ set-up) live in `memory` and `daq`.
 
 use xcp_proto::{
-    Address, ChecksumResult, CommModeInfo, Command, ConnectInfo, DaqClock, DaqEventInfo,
+    Address, ByteOrder, ChecksumResult, CommModeInfo, Command, ConnectInfo, DaqClock, DaqEventInfo,
     DaqListInfo, DaqListModeInfo, DaqListNumber, DaqProcessorInfo, DaqResolutionInfo, DtoCtrInfo,
     EventChannel, IdType, OdtEntry, OdtEntryList, PackedModeInfo, PgmProcessorInfo,
     ProgramStartInfo, Resources, Response, SectorInfo, SegmentInfo, Status, TimeCorrelationInfo,
@@ -201,6 +201,89 @@ impl Master {
             _ => None,
         })
         .await
+    }
+
+    /// GET_SLAVE_ID (XCP on CAN): the identifier the slave listens on (CAN_ID_MASTER),
+    /// checking the echo of the mode.
+    ///
+    /// # Errors
+    /// As any command; [`Error::Malformed`] when the answer is not an echo of this mode.
+    pub async fn get_slave_id(
+        &mut self,
+        mode: xcp_proto::tl::can::SlaveIdMode,
+    ) -> Result<xcp_proto::tl::can::CanId, Error> {
+        use xcp_proto::tl::can::{parse_slave_id_answer, sub};
+        let data = self
+            .transport_layer_cmd(sub::GET_SLAVE_ID, &[b'X', b'C', b'P', mode.code()])
+            .await?;
+        let mut packet = vec![0xFF];
+        packet.extend_from_slice(&data);
+        match parse_slave_id_answer(&packet, Some(self.params().byte_order)) {
+            Some((m, id)) if m == mode => Ok(id),
+            _ => Err(Error::Malformed {
+                command: "GET_SLAVE_ID",
+                reason: format!("{} bytes that are not the echo of {mode}", data.len()),
+            }),
+        }
+    }
+
+    /// GET_DAQ_ID (XCP on CAN): the identifier DAQ list `daq` goes out on, and whether it
+    /// is fixed.
+    ///
+    /// # Errors
+    /// As any command; [`Error::Malformed`] for a short answer or one that is no identifier.
+    pub async fn get_daq_id(
+        &mut self,
+        daq: u16,
+    ) -> Result<(xcp_proto::tl::can::CanId, bool), Error> {
+        use xcp_proto::tl::can::{CanId, sub};
+        let order = self.params().byte_order;
+        let n = match order {
+            ByteOrder::Intel => daq.to_le_bytes(),
+            ByteOrder::Motorola => daq.to_be_bytes(),
+        };
+        let data = self.transport_layer_cmd(sub::GET_DAQ_ID, &n).await?;
+        let [fixed, _, _, a, b, c, d, ..] = data[..] else {
+            return Err(Error::Malformed {
+                command: "GET_DAQ_ID",
+                reason: format!("{} bytes; 7 expected", data.len()),
+            });
+        };
+        let raw = match order {
+            ByteOrder::Intel => u32::from_le_bytes([a, b, c, d]),
+            ByteOrder::Motorola => u32::from_be_bytes([a, b, c, d]),
+        };
+        let id = CanId::from_a2l(raw).map_err(|_| Error::Malformed {
+            command: "GET_DAQ_ID",
+            reason: format!("{raw:#x} is no CAN identifier"),
+        })?;
+        Ok((id, fixed == 1))
+    }
+
+    /// SET_DAQ_ID (XCP on CAN): DAQ list `daq` on identifier `id`.
+    ///
+    /// # Errors
+    /// As any command.
+    pub async fn set_daq_id(
+        &mut self,
+        daq: u16,
+        id: xcp_proto::tl::can::CanId,
+    ) -> Result<(), Error> {
+        use xcp_proto::tl::can::sub;
+        let order = self.params().byte_order;
+        let mut data = Vec::with_capacity(6);
+        match order {
+            ByteOrder::Intel => {
+                data.extend_from_slice(&daq.to_le_bytes());
+                data.extend_from_slice(&id.to_a2l().to_le_bytes());
+            }
+            ByteOrder::Motorola => {
+                data.extend_from_slice(&daq.to_be_bytes());
+                data.extend_from_slice(&id.to_a2l().to_be_bytes());
+            }
+        }
+        self.transport_layer_cmd(sub::SET_DAQ_ID, &data).await?;
+        Ok(())
     }
 
     /// USER_CMD: the response bytes after the PID.

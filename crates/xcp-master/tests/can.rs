@@ -225,3 +225,108 @@ fn frames_of_other_nodes_and_wrong_identifiers_are_passed_over_and_counted() {
     );
     srv.stop();
 }
+
+/// Three slaves on one bus, each on identifiers of its own, all listening on 0x100.
+#[test]
+fn a_bus_scan_finds_every_slave_before_anyone_connects() {
+    use xcp_proto::tl::can::SlaveIdMode;
+    let bus = VirtualBus::new(VirtualConfig::default());
+    let broadcast = CanId::standard(0x100).expect("id");
+    let mut fixtures = Vec::new();
+    let mut servers = Vec::new();
+    for (i, order) in [ByteOrder::Intel, ByteOrder::Motorola, ByteOrder::Intel]
+        .into_iter()
+        .enumerate()
+    {
+        let i = u32::try_from(i).expect("few");
+        let link = CanConfig {
+            cmd_id: CanId::standard(0x600 + 2 * i).expect("id"),
+            res_id: CanId::standard(0x601 + 2 * i).expect("id"),
+            ..settings(false).link
+        };
+        let link = if i == 2 {
+            CanConfig {
+                cmd_id: CanId::extended(0x18DA_0000 + i).expect("id"),
+                res_id: CanId::extended(0x18DA_1000 + i).expect("id"),
+                ..link
+            }
+        } else {
+            link
+        };
+        let f = fixture(slave_config(order, false));
+        f.slave.set_transports(vec![xcp_slave::TransportDesc::Can {
+            link,
+            broadcast: Some(broadcast),
+            bitrate: None,
+            data_bitrate: None,
+        }]);
+        let t = CanTransport::slave(
+            bus.node(),
+            XcpCan {
+                link,
+                broadcast: Some(broadcast),
+                brs: false,
+            },
+        )
+        .expect("slave end");
+        servers.push(Server::start(&f.slave, t).expect("server"));
+        fixtures.push((f, link));
+    }
+    for mode in [SlaveIdMode::Echo, SlaveIdMode::InverseEcho] {
+        let mut found = xcp_transport_can::scan(
+            bus.node(),
+            broadcast,
+            mode,
+            false,
+            Duration::from_millis(300),
+        )
+        .expect("scan");
+        found.sort_by_key(|s| s.res_id.id);
+        let want: Vec<(CanId, CanId)> =
+            fixtures.iter().map(|(_, l)| (l.res_id, l.cmd_id)).collect();
+        let got: Vec<(CanId, CanId)> = found.iter().map(|s| (s.res_id, s.cmd_id)).collect();
+        let mut want = want;
+        want.sort_by_key(|(r, _)| r.id);
+        assert_eq!(got, want, "{mode}");
+        assert!(found.iter().all(|s| s.mode == mode));
+    }
+    // A connected master asks its own slave, and learns where its DAQ lists go.
+    let (f, link) = &fixtures[1];
+    let m_link = XcpCan {
+        link: *link,
+        broadcast: None,
+        brs: false,
+    };
+    let mut m = Master::new(
+        CanTransport::master(bus.node(), m_link).expect("master end"),
+        quick(),
+    )
+    .expect("master");
+    block_on(m.connect()).expect("connect");
+    let id = block_on(m.get_slave_id(SlaveIdMode::InverseEcho)).expect("GET_SLAVE_ID");
+    assert_eq!(id, link.cmd_id);
+    let list = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: false,
+        stim: false,
+        signals: vec![sig("counter", f.counter.address(), ElementType::U32)],
+    };
+    let _stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+    assert_eq!(
+        block_on(m.get_daq_id(0)).expect("GET_DAQ_ID"),
+        (link.res_id, true),
+        "DAQ goes out on CAN_ID_SLAVE, fixed"
+    );
+    block_on(m.set_daq_id(0, link.res_id)).expect("the identifier in use");
+    let err = block_on(m.set_daq_id(0, CanId::standard(0x700).expect("id")))
+        .expect_err("another identifier");
+    assert!(err.to_string().contains("ERR_OUT_OF_RANGE"), "{err}");
+    let err = block_on(m.get_daq_id(9)).expect_err("no such list");
+    assert!(err.to_string().contains("ERR_OUT_OF_RANGE"), "{err}");
+    drop(m);
+    for s in servers {
+        s.stop();
+    }
+}

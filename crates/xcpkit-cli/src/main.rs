@@ -26,6 +26,7 @@ macro_rules! out {
 
 mod a2l;
 mod demo;
+mod discover;
 mod ecu;
 mod live;
 mod profile;
@@ -76,6 +77,8 @@ enum Command {
     Flash(session::FlashArgs),
     /// Command round trips (GET_STATUS): min, median, p99, like ping.
     Ping(session::PingArgs),
+    /// Find slaves: GET_SLAVE_ID over Ethernet multicast, or on a CAN bus (--can URL).
+    Discover(discover::DiscoverArgs),
     /// Connection profiles: create a template, convert a pyXCP configuration, list.
     Profile(profile::ProfileArgs),
     /// Record DAQ by signal name into a recording file, until the duration or Ctrl-C.
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Download(args) => session::download(&args),
         Command::Flash(args) => session::flash(&args),
         Command::Ping(args) => session::ping(&args),
+        Command::Discover(args) => discover::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Record(args) => record::record(&args),
         Command::InfoRec(args) => record::info_rec(&args),

@@ -84,8 +84,14 @@ fn dir(label: &str) -> PathBuf {
 
 /// Starts `xcpkit ecu --can URL` and waits until it listens.
 fn ecu(url: &str, a2l: &std::path::Path) -> Killer {
+    ecu_with(url, a2l, &[])
+}
+
+fn ecu_with(url: &str, a2l: &std::path::Path, extra: &[&str]) -> Killer {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(["ecu", "--can", url, "--a2l-out"])
+        .args(["ecu", "--can", url])
+        .args(extra)
+        .arg("--a2l-out")
         .arg(a2l)
         .stdout(Stdio::piped())
         .spawn()
@@ -192,4 +198,68 @@ fn xcpkit_measures_and_calibrates_its_ecu_over_can_and_can_fd() {
     }
     session("classic", "");
     session("fd", "&fd=true&brs=true");
+}
+
+#[test]
+fn discover_finds_slaves_on_a_can_bus_and_over_ethernet() {
+    if !in_namespace("discover_finds_slaves_on_a_can_bus_and_over_ethernet") {
+        return;
+    }
+    let d = dir("discover");
+    let _a = ecu_with(
+        "can://udp_multicast/default?master=0x7E0&slave=0x7E1&broadcast=0x100",
+        &d.join("a.a2l"),
+        &["--tcp", "127.0.0.1:0", "--discovery"],
+    );
+    let _b = ecu(
+        "can://udp_multicast/default?master=0x80000600&slave=0x80000601&broadcast=0x100",
+        &d.join("b.a2l"),
+    );
+    let found = ok(&[
+        "discover",
+        "--can",
+        "can://udp_multicast/default?broadcast=0x100",
+    ]);
+    assert!(
+        found.contains(
+            "CAN_ID_MASTER 0x7e0  CAN_ID_SLAVE 0x7e1  (identify by echo)\n  GET_ID 0: xcpkit_ecu"
+        ),
+        "{found}"
+    );
+    assert!(
+        found.contains("CAN_ID_MASTER 0x00000600x  CAN_ID_SLAVE 0x00000601x"),
+        "{found}"
+    );
+    assert!(
+        found.ends_with("2 slave(s) answered on 0x100 within 500 ms\n"),
+        "{found}"
+    );
+    let inverse = ok(&[
+        "discover",
+        "--can",
+        "can://udp_multicast/default?broadcast=0x100",
+        "--inverse",
+        "--no-identify",
+    ]);
+    assert_eq!(
+        inverse.matches("(confirm by inverse echo)").count(),
+        2,
+        "{inverse}"
+    );
+    let eth = ok(&["discover"]);
+    assert!(
+        eth.contains("TCP 127.0.0.1:") && eth.contains("xcpkit_ecu"),
+        "{eth}"
+    );
+    assert!(
+        eth.ends_with("1 slave(s) answered on Ethernet within 500 ms\n"),
+        "{eth}"
+    );
+    let o = xcpkit(&["discover", "--can", "can://udp_multicast/default"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("name CAN_ID_BROADCAST with broadcast=ID"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

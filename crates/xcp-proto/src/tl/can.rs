@@ -258,3 +258,137 @@ impl CanConfig {
         Ok(data)
     }
 }
+
+/// The transport-layer sub-commands of XCP on CAN (TRANSPORT_LAYER_CMD, 0xF2).
+pub mod sub {
+    /// GET_SLAVE_ID: which slaves are on the bus, and on which identifier each listens.
+    pub const GET_SLAVE_ID: u8 = 0xFF;
+    /// GET_DAQ_ID: the identifier a DAQ list's DTOs go out on.
+    pub const GET_DAQ_ID: u8 = 0xFE;
+    /// SET_DAQ_ID: put a DAQ list's DTOs on an identifier of its own.
+    pub const SET_DAQ_ID: u8 = 0xFD;
+}
+
+/// The mode of GET_SLAVE_ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlaveIdMode {
+    /// Identify by echo: the slave answers "XCP".
+    Echo,
+    /// Confirm by inverse echo: the slave answers "XCP" with every bit inverted.
+    InverseEcho,
+}
+
+impl SlaveIdMode {
+    /// The mode byte.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Echo => 0,
+            Self::InverseEcho => 1,
+        }
+    }
+
+    /// The bytes a slave answers with after the PID, before its identifier.
+    pub const fn magic(self) -> [u8; 3] {
+        match self {
+            Self::Echo => *b"XCP",
+            Self::InverseEcho => [!b'X', !b'C', !b'P'],
+        }
+    }
+}
+
+impl fmt::Display for SlaveIdMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Echo => "identify by echo",
+            Self::InverseEcho => "confirm by inverse echo",
+        })
+    }
+}
+
+/// GET_SLAVE_ID as a packet: `F2 FF 'X' 'C' 'P' MODE`.
+pub const fn get_slave_id(mode: SlaveIdMode) -> [u8; 6] {
+    [0xF2, sub::GET_SLAVE_ID, b'X', b'C', b'P', mode.code()]
+}
+
+/// The mode of a GET_SLAVE_ID packet, `None` for any other packet.
+pub fn parse_get_slave_id(packet: &[u8]) -> Option<SlaveIdMode> {
+    match packet {
+        [0xF2, sub::GET_SLAVE_ID, b'X', b'C', b'P', 0, ..] => Some(SlaveIdMode::Echo),
+        [0xF2, sub::GET_SLAVE_ID, b'X', b'C', b'P', 1, ..] => Some(SlaveIdMode::InverseEcho),
+        _ => None,
+    }
+}
+
+/// A slave's answer to GET_SLAVE_ID: `FF`, the magic of the mode, and the A2L form of its
+/// CAN_ID_MASTER in the slave's byte order.
+pub fn slave_id_answer(mode: SlaveIdMode, cmd_id: CanId, order: crate::ByteOrder) -> [u8; 8] {
+    let m = mode.magic();
+    let id = match order {
+        crate::ByteOrder::Intel => cmd_id.to_a2l().to_le_bytes(),
+        crate::ByteOrder::Motorola => cmd_id.to_a2l().to_be_bytes(),
+    };
+    [0xFF, m[0], m[1], m[2], id[0], id[1], id[2], id[3]]
+}
+
+/// Reads an answer to GET_SLAVE_ID: its mode and the slave's CAN_ID_MASTER. The byte order
+/// is the slave's, which a scanner does not know yet: `None` tries Intel, then Motorola, and
+/// takes the first that is a CAN identifier.
+pub fn parse_slave_id_answer(
+    packet: &[u8],
+    order: Option<crate::ByteOrder>,
+) -> Option<(SlaveIdMode, CanId)> {
+    let [0xFF, a, b, c, i0, i1, i2, i3, ..] = *packet else {
+        return None;
+    };
+    let mode = [SlaveIdMode::Echo, SlaveIdMode::InverseEcho]
+        .into_iter()
+        .find(|m| m.magic() == [a, b, c])?;
+    let le = u32::from_le_bytes([i0, i1, i2, i3]);
+    let be = u32::from_be_bytes([i0, i1, i2, i3]);
+    let id = match order {
+        Some(crate::ByteOrder::Intel) => CanId::from_a2l(le).ok(),
+        Some(crate::ByteOrder::Motorola) => CanId::from_a2l(be).ok(),
+        None => CanId::from_a2l(le).or_else(|_| CanId::from_a2l(be)).ok(),
+    }?;
+    Some((mode, id))
+}
+
+#[cfg(test)]
+mod slave_id_tests {
+    use super::*;
+    use crate::ByteOrder;
+
+    #[test]
+    fn get_slave_id_and_its_answers_round_trip() {
+        for mode in [SlaveIdMode::Echo, SlaveIdMode::InverseEcho] {
+            assert_eq!(parse_get_slave_id(&get_slave_id(mode)), Some(mode));
+            for order in [ByteOrder::Intel, ByteOrder::Motorola] {
+                for id in [
+                    CanId::standard(0x7E0).expect("id"),
+                    CanId::extended(0x18DA_00F1).expect("id"),
+                ] {
+                    let a = slave_id_answer(mode, id, order);
+                    assert_eq!(parse_slave_id_answer(&a, Some(order)), Some((mode, id)));
+                    assert_eq!(
+                        parse_slave_id_answer(&a, None),
+                        Some((mode, id)),
+                        "{mode} {order:?} {id}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            slave_id_answer(
+                SlaveIdMode::InverseEcho,
+                CanId::standard(0x7E0).expect("id"),
+                ByteOrder::Intel
+            ),
+            [0xFF, 0xA7, 0xBC, 0xAF, 0xE0, 0x07, 0, 0]
+        );
+        assert_eq!(parse_get_slave_id(&[0xF2, 0xFF, b'X', b'C', b'Q', 0]), None);
+        assert_eq!(
+            parse_slave_id_answer(&[0xFF, b'X', b'C', b'P', 0], None),
+            None
+        );
+    }
+}

@@ -375,7 +375,11 @@ impl Core {
         let params = self.s.params;
         let parsed = Command::parse(cmd, &params);
         if !self.s.connected && code != CommandCode::Connect.to_u8() {
-            // Before CONNECT a slave stays silent (XCP part 2, state machine).
+            // Before CONNECT a slave stays silent (XCP part 2, state machine), except to
+            // GET_SLAVE_ID on CAN, which finds slaves before anyone connects.
+            if let Some(mode) = xcp_proto::tl::can::parse_get_slave_id(cmd) {
+                self.get_slave_id(mode);
+            }
             return &self.out;
         }
         if self.pending.is_some() {
@@ -537,7 +541,7 @@ impl Core {
                 self.upload(usize::from(count), false, now)
             }
             C::BuildChecksum { block_size } => self.build_checksum(block_size),
-            C::TransportLayerCmd { .. } => Err(ErrorCode::SubcmdUnknown),
+            C::TransportLayerCmd { sub, data } => self.transport_layer_cmd(sub, data),
             C::UserCmd { sub, .. } => self.user_cmd(sub),
             C::Download { count, data } => {
                 self.need(cal)?;

@@ -150,4 +150,78 @@ impl Core {
         }
         Ok(())
     }
+
+    /// The CAN link this slave serves, if any: its transport-layer commands need it.
+    fn can_link(&self) -> Option<xcp_proto::tl::can::CanConfig> {
+        self.shared.transports().into_iter().find_map(|t| match t {
+            crate::TransportDesc::Can { link, .. } => Some(link),
+            _ => None,
+        })
+    }
+
+    /// GET_SLAVE_ID on CAN: "XCP" (or its inverse) and the identifier this slave listens on.
+    pub(super) fn get_slave_id(&mut self, mode: xcp_proto::tl::can::SlaveIdMode) {
+        if let Some(link) = self.can_link() {
+            let order = self.shared.config.byte_order;
+            self.out.push(&xcp_proto::tl::can::slave_id_answer(
+                mode,
+                link.cmd_id,
+                order,
+            ));
+        }
+    }
+
+    /// TRANSPORT_LAYER_CMD: GET_SLAVE_ID, GET_DAQ_ID and SET_DAQ_ID on CAN.
+    pub(super) fn transport_layer_cmd(&mut self, sub: u8, data: &[u8]) -> R {
+        use xcp_proto::tl::can::{SlaveIdMode, sub as can};
+        let link = self.can_link().ok_or(ErrorCode::SubcmdUnknown)?;
+        let word = |b: &[u8]| -> Option<u16> {
+            let b: [u8; 2] = b.try_into().ok()?;
+            Some(match self.s.params.byte_order {
+                ByteOrder::Intel => u16::from_le_bytes(b),
+                ByteOrder::Motorola => u16::from_be_bytes(b),
+            })
+        };
+        match sub {
+            can::GET_SLAVE_ID => {
+                let mode = match data {
+                    [b'X', b'C', b'P', 0, ..] => SlaveIdMode::Echo,
+                    [b'X', b'C', b'P', 1, ..] => SlaveIdMode::InverseEcho,
+                    [b'X', b'C', b'P', ..] => return Err(ErrorCode::ModeNotValid),
+                    _ => return Err(ErrorCode::CmdSyntax),
+                };
+                self.get_slave_id(mode);
+                Ok(())
+            }
+            can::GET_DAQ_ID => {
+                let n = data.get(0..2).and_then(word).ok_or(ErrorCode::CmdSyntax)?;
+                self.list(DaqListNumber(n))?;
+                // Every DAQ list goes out on CAN_ID_SLAVE: fixed.
+                let id = link.res_id.to_a2l();
+                let id = match self.s.params.byte_order {
+                    ByteOrder::Intel => id.to_le_bytes(),
+                    ByteOrder::Motorola => id.to_be_bytes(),
+                };
+                self.out.push(&[0xFF, 1, 0, 0, id[0], id[1], id[2], id[3]]);
+                Ok(())
+            }
+            can::SET_DAQ_ID => {
+                let n = data.get(0..2).and_then(word).ok_or(ErrorCode::CmdSyntax)?;
+                let raw: [u8; 4] = data
+                    .get(2..6)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or(ErrorCode::CmdSyntax)?;
+                let id = match self.s.params.byte_order {
+                    ByteOrder::Intel => u32::from_le_bytes(raw),
+                    ByteOrder::Motorola => u32::from_be_bytes(raw),
+                };
+                self.list(DaqListNumber(n))?;
+                // The lists' identifiers are fixed to CAN_ID_SLAVE (GET_DAQ_ID says so):
+                // setting that one is a no-op, any other is refused.
+                ensure(id == link.res_id.to_a2l(), ErrorCode::OutOfRange)?;
+                self.ok()
+            }
+            _ => Err(ErrorCode::SubcmdUnknown),
+        }
+    }
 }

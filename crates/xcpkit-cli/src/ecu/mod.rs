@@ -24,6 +24,7 @@ use xcp_proto::Resources;
 use xcp_slave::{DemoSeedKey, Server, SlaveConfig, TransportDesc};
 use xcp_transport::either::Either;
 use xcp_transport_can::{CanTransport, CanUrl};
+use xcp_transport_eth::discovery::{DiscoveryConfig, Responder, SlaveId};
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 
 pub(crate) use xcpkit_ecu::SEED_KEY_SECRET;
@@ -43,6 +44,11 @@ pub(crate) struct EcuArgs {
     /// (alone or beside --tcp/--udp; MAX_CTO and MAX_DTO become the bus's MAX_DLC).
     #[arg(long, value_name = "URL")]
     can: Option<String>,
+    /// Answer GET_SLAVE_ID over Ethernet multicast (239.255.0.0 port 5556 on the loopback
+    /// interface), so `xcpkit discover` and pyXCP's xcp-discovery find the ECU. On CAN,
+    /// GET_SLAVE_ID is answered on the URL's broadcast identifier whenever it has one.
+    #[arg(long)]
+    discovery: bool,
     /// Write the ECU's A2L file here (it is also served by GET_ID 4).
     #[arg(long, value_name = "PATH")]
     a2l_out: Option<PathBuf>,
@@ -81,7 +87,13 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     let can: Option<CanUrl> = args
         .can
         .as_deref()
-        .map(|u| u.parse().map_err(|e| anyhow::anyhow!("--can {u}: {e}")))
+        .map(|u| {
+            u.parse()
+                .map_err(|e: xcp_transport_can::UrlError| xcpkit::Error::Url {
+                    url: u.to_owned(),
+                    reason: e.to_string(),
+                })
+        })
         .transpose()?;
     let (tcp, udp) = match (args.tcp, args.udp) {
         (None, None) if can.is_none() => (Some(SocketAddr::from(([127, 0, 0, 1], 5555))), None),
@@ -155,6 +167,27 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         None => None,
     };
     ecu.slave.set_transports(descs.clone());
+    let eth_handle = tcp
+        .as_ref()
+        .map(EthServer::handle)
+        .or_else(|| udp.as_ref().map(EthServer::handle));
+    let _responder = match (args.discovery, eth_handle) {
+        (false, _) => None,
+        (true, None) => bail!("--discovery answers over Ethernet: serve --tcp or --udp too"),
+        (true, Some(handle)) => {
+            let id = xcpkit_ecu::NAME.as_bytes().to_vec();
+            let resources = Resources::CAL_PAG
+                .union(Resources::DAQ)
+                .union(Resources::STIM)
+                .union(Resources::PGM);
+            Some(
+                Responder::start(DiscoveryConfig::default(), move || {
+                    SlaveId::for_server(&handle, &id, resources)
+                })
+                .context("answering GET_SLAVE_ID over Ethernet multicast")?,
+            )
+        }
+    };
     if let Some(path) = &args.a2l_out {
         std::fs::write(path, ecu.slave.a2l())
             .with_context(|| format!("cannot write the A2L to {}", path.display()))?;
