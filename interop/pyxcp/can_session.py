@@ -1,5 +1,5 @@
-"""pyXCP drives `xcpkit ecu --can` through python-can's udp_multicast bus; every check raises
-on a mismatch.
+"""pyXCP drives `xcpkit ecu --can` through python-can's udp_multicast bus, or through its
+slcan interface on `xcpkit can emulate-slcan`; every check raises on a mismatch.
 
 Run inside a private network namespace (the test creates it), beside the ECU:
 
@@ -21,13 +21,14 @@ import time
 from ecu_session import A2L_TYPES, check, parse_a2l
 
 
-def write_config(path, fd):
+def write_config(path, fd, interface, channel):
     with open(path, "w") as f:
         f.write(
             "c.Transport.layer = 'CAN'\n"
             "c.Transport.timeout = 2.0\n"
-            "c.Transport.Can.interface = 'udp_multicast'\n"
-            "c.Transport.Can.channel = '239.74.163.2'\n"
+            f"c.Transport.Can.interface = '{interface}'\n"
+            f"c.Transport.Can.channel = '{channel}'\n"
+            "c.Transport.Can.bitrate = 500000\n"
             "c.Transport.Can.can_id_master = 0x7E0\n"
             "c.Transport.Can.can_id_slave = 0x7E1\n"
             f"c.Transport.Can.fd = {fd}\n"
@@ -41,11 +42,13 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--fd", action="store_true")
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--interface", default="udp_multicast", help="python-can interface: udp_multicast or slcan")
+    ap.add_argument("--channel", default="239.74.163.2", help="its channel: the group, or the serial device")
     opts = ap.parse_args()
 
     os.chdir(opts.workdir)
     conf = os.path.join(opts.workdir, "pyxcp_conf_can.py")
-    write_config(conf, opts.fd)
+    write_config(conf, opts.fd, opts.interface, opts.channel)
     sys.argv = [sys.argv[0], "-c", conf]
 
     from pyxcp import types
@@ -54,8 +57,8 @@ def main():
     from pyxcp.daq_stim import DaqList, DaqRecorder
     from pyxcp.recorder import XcpLogFileDecoder
 
-    bus = "CAN FD" if opts.fd else "classic CAN"
-    print(f"pyXCP over {bus} (python-can udp_multicast, 0x7E0/0x7E1)")
+    bus = ("CAN FD" if opts.fd else "classic CAN") + f" (python-can {opts.interface} {opts.channel})"
+    print(f"pyXCP over {bus}, 0x7E0/0x7E1")
     with open(opts.a2l, encoding="utf-8") as f:
         a2l_file = f.read()
     objs = parse_a2l(a2l_file)
@@ -66,7 +69,7 @@ def main():
         addr, ext, dtype, _ = objs[name]
         daq_lists.append(DaqList(name=f"list_{ev_name}", event_num=ev, stim=False, enable_timestamps=True,
                                  measurements=[(name, addr, ext, A2L_TYPES[dtype])], priority=0, prescaler=1))
-    rec_name = "ecu_can_fd" if opts.fd else "ecu_can"
+    rec_name = f"ecu_{opts.interface}" + ("_fd" if opts.fd else "")
     for old in glob.glob(rec_name + "*"):
         os.remove(old)
     recorder = DaqRecorder(daq_lists, rec_name, 8)

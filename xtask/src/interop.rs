@@ -7,8 +7,10 @@
 //! stopped with SIGINT and must exit cleanly.
 //!
 //! `interop/pyxcp/can_session.py` then drives `xcpkit ecu --can` through python-can's
-//! `udp_multicast` bus, on classic CAN and CAN FD, inside a private network namespace
-//! (`unshare -rn`, loopback with multicast and a route for 224.0.0.0/4; hop limit 1).
+//! `udp_multicast` bus, on classic CAN and CAN FD, and through python-can's `slcan`
+//! interface on the pseudo-terminal of `xcpkit can emulate-slcan` (bridged to that bus),
+//! inside a private network namespace (`unshare -rn`, loopback with multicast and a route
+//! for 224.0.0.0/4; hop limit 1).
 //!
 //! `xcpkit record` then records from the plain ECU and exports MDF4 and CSV;
 //! `interop/asammdf/compare.py` checks with asammdf (pinned, same venv) that the MDF4 holds the
@@ -250,31 +252,42 @@ pub(crate) fn interop() -> Result<()> {
         "xcpkit imports pyXCP's .xmraw recordings as pyXCP reads them",
         &mut cmd,
     )?;
-    for fd in [false, true] {
-        pyxcp_can(&python, &bin, &work, fd)?;
+    for (fd, slcan) in [(false, false), (true, false), (false, true)] {
+        pyxcp_can(&python, &bin, &work, fd, slcan)?;
     }
     pya2ldb(&python, &bin, &work)
 }
 
 /// pyXCP through python-can's `udp_multicast` bus drives `xcpkit ecu --can`, inside a
 /// private network namespace (loopback with multicast and a route for 224.0.0.0/4), so
-/// nothing leaves the machine.
-fn pyxcp_can(python: &Path, bin: &Path, work: &Path, fd: bool) -> Result<()> {
+/// nothing leaves the machine. With `slcan`, pyXCP uses python-can's `slcan` interface on
+/// the pseudo-terminal of `xcpkit can emulate-slcan`, which bridges to the same bus.
+fn pyxcp_can(python: &Path, bin: &Path, work: &Path, fd: bool, slcan: bool) -> Result<()> {
     let url = format!(
         "can://udp_multicast/default?master=0x7E0&slave=0x7E1{}",
         if fd { "&fd=true" } else { "" }
     );
     let a2l = work.join(if fd { "ecu-can-fd.a2l" } else { "ecu-can.a2l" });
     let script = root().join("interop").join("pyxcp").join("can_session.py");
-    // $1 xcpkit, $2 URL, $3 A2L, $4 python, $5 script, $6 work directory, $7 --fd or empty.
+    // $1 xcpkit, $2 URL, $3 A2L, $4 python, $5 script, $6 work directory, $7 --fd or empty,
+    // $8 "slcan" or empty.
     let inner = r#"set -e
 ip link set lo up; ip link set lo multicast on; ip route add 224.0.0.0/4 dev lo
 "$1" -q ecu --can "$2" --a2l-out "$3" &
 ecu=$!
-trap 'kill -INT $ecu 2>/dev/null; wait $ecu' EXIT
+emu=
+trap 'kill -INT $ecu $emu 2>/dev/null; wait' EXIT
 for _ in $(seq 100); do [ -s "$3" ] && break; sleep 0.1; done
+peer="--interface udp_multicast --channel 239.74.163.2"
+if [ "$8" = slcan ]; then
+    "$1" can emulate-slcan --to can://udp_multicast/default > "$6/emulator.out" &
+    emu=$!
+    for _ in $(seq 100); do grep -q "^slcan adapter emulated on" "$6/emulator.out" && break; sleep 0.1; done
+    pty=$(sed -n 's/^slcan adapter emulated on \([^,]*\),.*/\1/p' "$6/emulator.out")
+    peer="--interface slcan --channel $pty"
+fi
 cd "$(dirname "$5")"
-timeout 300 "$4" "$5" --a2l "$3" --workdir "$6" $7
+timeout 300 "$4" "$5" --a2l "$3" --workdir "$6" $7 $peer
 "#;
     let mut cmd = Command::new("unshare");
     cmd.args(["-rn", "sh", "-c", inner, "sh"])
@@ -285,10 +298,16 @@ timeout 300 "$4" "$5" --a2l "$3" --workdir "$6" $7
         .arg(&script)
         .arg(work)
         .arg(if fd { "--fd" } else { "" })
+        .arg(if slcan { "slcan" } else { "" })
         .env("COLUMNS", "120");
     let step = format!(
-        "pyXCP over {} (python-can udp_multicast) against xcpkit ecu --can",
-        if fd { "CAN FD" } else { "classic CAN" }
+        "pyXCP over {} (python-can {}) against xcpkit ecu --can",
+        if fd { "CAN FD" } else { "classic CAN" },
+        if slcan {
+            "slcan on xcpkit can emulate-slcan"
+        } else {
+            "udp_multicast"
+        }
     );
     run(&step, &mut cmd)
 }

@@ -6,6 +6,9 @@ use xcp_transport::TransportError;
 
 use crate::bus::{CanBus, CanRx, CanTx};
 use crate::frame::CanFrame;
+use crate::slcan::{SlcanBus, SlcanRx, SlcanTx};
+#[cfg(all(target_os = "linux", feature = "socketcan"))]
+use crate::socketcan_bus::{SocketCanBus, SocketCanRx, SocketCanTx};
 use crate::udp_multicast::{UdpMulticastBus, UdpMulticastRx, UdpMulticastTx};
 use crate::virtual_bus::{VirtualNode, VirtualRx, VirtualTx};
 
@@ -15,6 +18,11 @@ pub enum AnyBus {
     Virtual(VirtualNode),
     /// python-can's multicast bus.
     UdpMulticast(UdpMulticastBus),
+    /// A serial-line adapter.
+    Slcan(SlcanBus),
+    /// A SocketCAN interface.
+    #[cfg(all(target_os = "linux", feature = "socketcan"))]
+    SocketCan(SocketCanBus),
 }
 
 /// The send half of an [`AnyBus`].
@@ -23,6 +31,11 @@ pub enum AnyTx {
     Virtual(VirtualTx),
     /// python-can's multicast bus.
     UdpMulticast(UdpMulticastTx),
+    /// A serial-line adapter.
+    Slcan(SlcanTx),
+    /// A SocketCAN interface.
+    #[cfg(all(target_os = "linux", feature = "socketcan"))]
+    SocketCan(SocketCanTx),
 }
 
 /// The receive half of an [`AnyBus`].
@@ -31,6 +44,11 @@ pub enum AnyRx {
     Virtual(VirtualRx),
     /// python-can's multicast bus.
     UdpMulticast(UdpMulticastRx),
+    /// A serial-line adapter.
+    Slcan(SlcanRx),
+    /// A SocketCAN interface.
+    #[cfg(all(target_os = "linux", feature = "socketcan"))]
+    SocketCan(SocketCanRx),
 }
 
 impl CanBus for AnyBus {
@@ -47,6 +65,15 @@ impl CanBus for AnyBus {
                 let (t, r) = b.split();
                 (AnyTx::UdpMulticast(t), AnyRx::UdpMulticast(r))
             }
+            Self::Slcan(b) => {
+                let (t, r) = b.split();
+                (AnyTx::Slcan(t), AnyRx::Slcan(r))
+            }
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(b) => {
+                let (t, r) = b.split();
+                (AnyTx::SocketCan(t), AnyRx::SocketCan(r))
+            }
         }
     }
 
@@ -54,6 +81,9 @@ impl CanBus for AnyBus {
         match self {
             Self::Virtual(b) => b.describe(),
             Self::UdpMulticast(b) => b.describe(),
+            Self::Slcan(b) => b.describe(),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(b) => b.describe(),
         }
     }
 }
@@ -63,6 +93,9 @@ impl CanTx for AnyTx {
         match self {
             Self::Virtual(t) => t.send(frame),
             Self::UdpMulticast(t) => t.send(frame),
+            Self::Slcan(t) => t.send(frame),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(t) => t.send(frame),
         }
     }
 
@@ -70,6 +103,9 @@ impl CanTx for AnyTx {
         match self {
             Self::Virtual(t) => t.fd(),
             Self::UdpMulticast(t) => t.fd(),
+            Self::Slcan(t) => t.fd(),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(t) => t.fd(),
         }
     }
 }
@@ -79,6 +115,9 @@ impl CanRx for AnyRx {
         match self {
             Self::Virtual(r) => r.recv(timeout),
             Self::UdpMulticast(r) => r.recv(timeout),
+            Self::Slcan(r) => r.recv(timeout),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(r) => r.recv(timeout),
         }
     }
 
@@ -86,6 +125,9 @@ impl CanRx for AnyRx {
         match self {
             Self::Virtual(r) => r.try_recv(),
             Self::UdpMulticast(r) => r.try_recv(),
+            Self::Slcan(r) => r.try_recv(),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(r) => r.try_recv(),
         }
     }
 
@@ -93,6 +135,9 @@ impl CanRx for AnyRx {
         match self {
             Self::Virtual(r) => r.overruns(),
             Self::UdpMulticast(r) => r.overruns(),
+            Self::Slcan(r) => r.overruns(),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Self::SocketCan(r) => r.overruns(),
         }
     }
 }

@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`VirtualBus`] | an in-process bus of any number of nodes, optionally paced to a bit rate |
 //! | [`UdpMulticastBus`] | python-can's `udp_multicast` interface, wire-compatible with python-can 4.x |
+//! | [`SlcanBus`] | a serial-line CAN adapter (slcan: CANable, USBtin, …), CAN FD extensions included |
+//! | `SocketCanBus` | a SocketCAN interface (Linux, feature `socketcan`, on by default) |
 //!
 //! ```
 //! use std::time::Duration;
@@ -28,7 +30,11 @@ mod any;
 pub mod bus;
 pub mod frame;
 mod msgpack;
+pub mod probe;
 pub mod scan;
+pub mod slcan;
+#[cfg(all(target_os = "linux", feature = "socketcan"))]
+pub mod socketcan_bus;
 pub mod udp_multicast;
 pub mod url;
 pub mod virtual_bus;
@@ -39,6 +45,9 @@ pub use bus::{CanBus, CanRx, CanTx};
 pub use frame::{CanFrame, CanId, FrameError, MAX_DATA};
 pub use msgpack::MsgpackError;
 pub use scan::{FoundSlave, scan};
+pub use slcan::SlcanBus;
+#[cfg(all(target_os = "linux", feature = "socketcan"))]
+pub use socketcan_bus::SocketCanBus;
 pub use udp_multicast::{UdpMulticastBus, UdpMulticastConfig};
 pub use url::{Backend, CanUrl, UrlError};
 pub use virtual_bus::{VirtualBus, VirtualConfig, VirtualNode};

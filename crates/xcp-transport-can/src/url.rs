@@ -5,7 +5,8 @@
 //! |---|---|
 //! | `virtual/NAME` | the in-process bus NAME ([`VirtualBus::named`]) |
 //! | `udp_multicast/GROUP[:PORT]` | python-can's multicast bus (GROUP may be `default`: 239.74.163.2, port 43113) |
-//! | `socketcan/IFACE`, `slcan/DEVICE` | SocketCAN and serial adapters (not in this build yet) |
+//! | `socketcan/IFACE` | a SocketCAN interface (`can0`, `vcan0`; Linux) |
+//! | `slcan/DEVICE` | a serial-line adapter (`slcan/dev/ttyACM0`; the path's leading `/` may be left out) at `bitrate` (default 500 000) and, for CAN FD, `data_bitrate` |
 //! | `master`, `slave` | CAN_ID_MASTER and CAN_ID_SLAVE; bit 31 set marks a 29-bit identifier, as in A2L |
 //! | `broadcast` | CAN_ID_BROADCAST |
 //! | `fd`, `brs` | CAN FD frames, with bit-rate switch (`true`/`false`) |
@@ -39,6 +40,10 @@ pub enum Backend {
         /// The port.
         port: u16,
     },
+    /// A SocketCAN interface.
+    SocketCan(String),
+    /// A serial-line (slcan) adapter at this device path.
+    Slcan(String),
 }
 
 impl fmt::Display for Backend {
@@ -50,6 +55,8 @@ impl fmt::Display for Backend {
                 port,
             } => write!(f, "udp_multicast/[{g}]:{port}"),
             Self::UdpMulticast { group, port } => write!(f, "udp_multicast/{group}:{port}"),
+            Self::SocketCan(iface) => write!(f, "socketcan/{iface}"),
+            Self::Slcan(path) => write!(f, "slcan/{}", path.trim_start_matches('/')),
         }
     }
 }
@@ -117,7 +124,10 @@ impl FromStr for CanUrl {
             .ok_or_else(|| UrlError("a CAN URL starts with can://".to_owned()))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (backend, channel) = path.split_once('/').ok_or_else(|| {
-            UrlError("name the bus: can://BACKEND/CHANNEL (virtual, udp_multicast)".to_owned())
+            UrlError(
+                "name the bus: can://BACKEND/CHANNEL (socketcan, slcan, udp_multicast, virtual)"
+                    .to_owned(),
+            )
         })?;
         let backend = match backend {
             "virtual" if !channel.is_empty() => Backend::Virtual(channel.to_owned()),
@@ -126,14 +136,18 @@ impl FromStr for CanUrl {
                 let (group, port) = udp_channel(channel)?;
                 Backend::UdpMulticast { group, port }
             }
+            "socketcan" if !channel.is_empty() => Backend::SocketCan(channel.to_owned()),
+            "slcan" if !channel.is_empty() => {
+                Backend::Slcan(format!("/{}", channel.trim_start_matches('/')))
+            }
             "socketcan" | "slcan" => {
                 return Err(UrlError(format!(
-                    "the {backend} backend is not in this build yet; use virtual or udp_multicast"
+                    "name the {backend} channel: can://socketcan/can0, can://slcan/dev/ttyACM0"
                 )));
             }
             other => {
                 return Err(UrlError(format!(
-                    "unknown CAN backend {other:?}; use virtual or udp_multicast"
+                    "unknown CAN backend {other:?}; use socketcan, slcan, udp_multicast or virtual"
                 )));
             }
         };
@@ -292,6 +306,24 @@ impl CanUrl {
                 })?;
                 Ok(AnyBus::UdpMulticast(bus))
             }
+            Backend::Slcan(path) => Ok(AnyBus::Slcan(crate::slcan::SlcanBus::open(
+                path,
+                self.bitrate.unwrap_or(500_000),
+                if self.xcp.link.fd {
+                    self.data_bitrate
+                } else {
+                    None
+                },
+                self.xcp.link.fd,
+            )?)),
+            #[cfg(all(target_os = "linux", feature = "socketcan"))]
+            Backend::SocketCan(iface) => Ok(AnyBus::SocketCan(
+                crate::socketcan_bus::SocketCanBus::open(iface, self.xcp.link.fd)?,
+            )),
+            #[cfg(not(all(target_os = "linux", feature = "socketcan")))]
+            Backend::SocketCan(iface) => Err(TransportError::Config(format!(
+                "socketcan/{iface}: this build has no SocketCAN (Linux with the socketcan feature)"
+            ))),
         }
     }
 
@@ -343,7 +375,17 @@ mod tests {
         assert!(err("can://virtual/x?master=0x7E0").contains("both"));
         assert!(err("can://virtual/x?max_dlc=12").contains("MAX_DLC 12"));
         assert!(err("can://pcan/1").contains("unknown CAN backend"));
-        assert!(err("can://socketcan/vcan0").contains("not in this build yet"));
+        assert!(err("can://socketcan/").contains("name the socketcan channel"));
+        let slcan: CanUrl = "can://slcan/dev/ttyACM0?bitrate=250000"
+            .parse()
+            .expect("slcan");
+        assert_eq!(slcan.backend, Backend::Slcan("/dev/ttyACM0".to_owned()));
+        assert_eq!(
+            slcan.to_string(),
+            "can://slcan/dev/ttyACM0?master=0x7e0&slave=0x7e1&bitrate=250000"
+        );
+        let sc: CanUrl = "can://socketcan/vcan0".parse().expect("socketcan");
+        assert_eq!(sc.backend, Backend::SocketCan("vcan0".to_owned()));
         assert!(err("can://virtual/x?speed=1").contains("unknown CAN URL parameter"));
         assert!(err("can://virtual/x?master=0x7E0&slave=0x7E0").contains("must differ"));
     }

@@ -25,6 +25,7 @@ macro_rules! out {
 }
 
 mod a2l;
+mod can;
 mod demo;
 mod discover;
 mod ecu;
@@ -79,6 +80,9 @@ enum Command {
     Ping(session::PingArgs),
     /// Find slaves: GET_SLAVE_ID over Ethernet multicast, or on a CAN bus (--can URL).
     Discover(discover::DiscoverArgs),
+    /// CAN: the backends this build has and what they see (probe), an emulated slcan
+    /// adapter (emulate-slcan).
+    Can(can::CanArgs),
     /// Connection profiles: create a template, convert a pyXCP configuration, list.
     Profile(profile::ProfileArgs),
     /// Record DAQ by signal name into a recording file, until the duration or Ctrl-C.
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Flash(args) => session::flash(&args),
         Command::Ping(args) => session::ping(&args),
         Command::Discover(args) => discover::run(&args),
+        Command::Can(args) => can::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Record(args) => record::record(&args),
         Command::InfoRec(args) => record::info_rec(&args),
