@@ -7,7 +7,12 @@
         DaqList/DaqRecorder for S seconds, then decodes the recording; prints one JSON line
         with the frames decoded per second.
 
-Both talk TCP to 127.0.0.1 (the ECU the bench started).
+    python bench_peer.py can_rx --seconds S --workdir DIR
+        python-can's udp_multicast bus receiving for S seconds; prints the frames on 0x7E1
+        per second (the benchmark `can` compares xcp-master's lossless rate with it).
+
+Both XCP modes talk TCP to 127.0.0.1 (the ECU the bench started), or with `--can` XCP on CAN
+over python-can's udp_multicast bus (0x7E0/0x7E1).
 """
 
 import argparse
@@ -19,7 +24,18 @@ import sys
 import time
 
 
-def write_config(path, port):
+def write_config(path, port, can):
+    if can:
+        with open(path, "w") as f:
+            f.write(
+                "c.Transport.layer = 'CAN'\n"
+                "c.Transport.timeout = 2.0\n"
+                "c.Transport.Can.interface = 'udp_multicast'\n"
+                "c.Transport.Can.channel = '239.74.163.2'\n"
+                "c.Transport.Can.can_id_master = 0x7E0\n"
+                "c.Transport.Can.can_id_slave = 0x7E1\n"
+            )
+        return
     with open(path, "w") as f:
         f.write(
             "c.Transport.layer = 'ETH'\n"
@@ -107,10 +123,33 @@ def daq(opts):
                       "frames_per_s": frames / elapsed}))
 
 
+def can_rx(opts):
+    """python-can alone on the multicast bus: frames on CAN_ID_SLAVE per second, from its
+    first to its last frame within S seconds after it says "ready" on stderr."""
+    import can
+
+    bus = can.Bus(interface="udp_multicast", channel="239.74.163.2")
+    print("ready", file=sys.stderr, flush=True)
+    frames, first, last = 0, None, None
+    end = time.perf_counter() + opts.seconds
+    while time.perf_counter() < end:
+        m = bus.recv(0.05)
+        if m is not None and m.arbitration_id == 0x7E1:
+            last = time.perf_counter()
+            if first is None:
+                first = last
+            frames += 1
+    bus.shutdown()
+    elapsed = (last - first) if frames > 1 else 0.0
+    print(json.dumps({"frames": frames, "seconds": elapsed,
+                      "frames_per_s": (frames - 1) / elapsed if elapsed > 0 else 0.0}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["rtt", "daq"])
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("mode", choices=["rtt", "daq", "can_rx"])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--can", action="store_true", help="XCP on CAN over python-can's udp_multicast (0x7E0/0x7E1)")
     ap.add_argument("--addr", type=lambda s: int(s, 0), default=0)
     ap.add_argument("--ext", type=int, default=0)
     ap.add_argument("-n", type=int, default=2000)
@@ -122,7 +161,10 @@ def main():
     os.chdir(opts.workdir)
     # pyXCP reads its configuration from the command line when first imported.
     conf = os.path.join(opts.workdir, "pyxcp_bench_conf.py")
-    write_config(conf, opts.port)
+    if opts.mode == "can_rx":
+        can_rx(opts)
+        return
+    write_config(conf, opts.port, opts.can)
     sys.argv = [sys.argv[0], "-c", conf]
     rtt(opts) if opts.mode == "rtt" else daq(opts)
 

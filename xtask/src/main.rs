@@ -187,6 +187,12 @@ fn ci() -> Result<()> {
         .env("XCP_BENCH_SECONDS", "1")
         .env("XCP_BENCH_REPEAT", "1");
     run("recorder bench, smoke run (debug build)", &mut recorder)?;
+    // And the CAN bench: the in-process bus, udp_multicast with python-can and pyXCP.
+    let mut can = cargo(&["test", "-p", "xcpkit-cli", "--bench", "can"]);
+    can.env("XCP_BENCH_RUNS", "1")
+        .env("XCP_BENCH_WINDOW_MS", "200")
+        .env("XCP_BENCH_RTT", "200");
+    run("CAN bench, smoke run (debug build)", &mut can)?;
     // The README's first command, exactly: the main job on the built-in virtual ECU.
     run(
         "xcpkit demo, as the README says",

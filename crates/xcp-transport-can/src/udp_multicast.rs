@@ -144,6 +144,8 @@ impl CanBus for UdpMulticastBus {
                 socket: self.socket,
                 at: to,
                 buf: vec![0; 4096],
+                // Blocking without a timeout, as the socket is made: never asked for.
+                mode: Some(Duration::MAX),
                 skipped: 0,
                 malformed: 0,
             },
@@ -314,6 +316,8 @@ pub struct UdpMulticastRx {
     socket: UdpSocket,
     at: SocketAddr,
     buf: Vec<u8>,
+    /// The socket's receive mode: `None` non-blocking, else the read timeout set.
+    mode: Option<Duration>,
     skipped: u64,
     malformed: u64,
 }
@@ -331,14 +335,27 @@ impl UdpMulticastRx {
 
     fn read(&mut self, wait: Option<Duration>) -> Result<Option<CanFrame>, TransportError> {
         let io = |e| TransportError::io(format!("receiving from udp_multicast {}", self.at), e);
-        match wait {
-            None => self.socket.set_nonblocking(true).map_err(io)?,
-            Some(d) => {
-                self.socket.set_nonblocking(false).map_err(io)?;
-                self.socket
-                    .set_read_timeout(Some(d.max(Duration::from_micros(1))))
-                    .map_err(io)?;
+        // The socket's mode changes only when the caller's does: a spinning caller pays no
+        // system call but the receive, a waiting one sets its timeout when it changes (in
+        // whole milliseconds, rounded up; the caller's loop keeps the exact deadline).
+        let want = wait.map(|d| {
+            Duration::from_millis(
+                u64::try_from(d.as_micros().div_ceil(1000))
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+        });
+        if want != self.mode {
+            match want {
+                None => self.socket.set_nonblocking(true).map_err(io)?,
+                Some(d) => {
+                    if self.mode.is_none() {
+                        self.socket.set_nonblocking(false).map_err(io)?;
+                    }
+                    self.socket.set_read_timeout(Some(d)).map_err(io)?;
+                }
             }
+            self.mode = want;
         }
         match self.socket.recv(&mut self.buf) {
             Ok(n) => match decode(&self.buf[..n]) {

@@ -31,10 +31,10 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use common::{Ecu, Gaps, LAYOUTS, env};
-use xcp_master::{Config, DaqOptions, ElementType, ListRequest, Master, Signal, Value, block_on};
-use xcp_proto::{Address, ByteOrder};
+use anyhow::{Context, Result};
+use common::{Ecu, Gaps, LAYOUTS, env, signals};
+use xcp_master::{Config, DaqOptions, ListRequest, Master, Value, block_on};
+use xcp_proto::Address;
 use xcp_transport_eth::baseline::median;
 use xcp_transport_eth::{EthConfig, Protocol, connect};
 
@@ -63,40 +63,6 @@ fn master_spin(addr: std::net::SocketAddr, protocol: Protocol, spin: Duration) -
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0) as f64
-}
-
-/// Signals by A2L name; an array becomes one signal per element.
-fn signals(a2l: &xcp_a2l::A2l, names: &[&str]) -> Result<Vec<Signal>> {
-    let mut out = Vec::new();
-    for name in names {
-        let o = a2l.object(name)?;
-        let a = o
-            .address
-            .with_context(|| format!("{name} has no address"))?;
-        let order = match o.byte_order {
-            xcp_a2l::ElementOrder::MsbFirst => ByteOrder::Motorola,
-            _ => ByteOrder::Intel,
-        };
-        let (ty, count) = match (o.datatype.keyword(), o.count()) {
-            // A byte block is measured as 64-bit words.
-            ("UBYTE", n) if n >= 8 => (ElementType::U64, n / 8),
-            ("UBYTE", n) => (ElementType::U8, n),
-            ("ULONG", n) => (ElementType::U32, n),
-            ("A_UINT64", n) => (ElementType::U64, n),
-            ("FLOAT32_IEEE", n) => (ElementType::F32, n),
-            ("FLOAT64_IEEE", n) => (ElementType::F64, n),
-            (k, _) => bail!("{name}: type {k} not used by this bench"),
-        };
-        for i in 0..count {
-            out.push(Signal {
-                name: format!("{name}[{i}]"),
-                addr: Address::new(a.ext, a.addr + u32::try_from(i * ty.size())?),
-                ty,
-                order,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// `n` SHORT_UPLOADs of 4 bytes after 500 for warm-up: the sorted round trips in ns.

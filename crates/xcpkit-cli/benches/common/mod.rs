@@ -13,6 +13,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use xcp_master::{ElementType, Signal};
+use xcp_proto::{Address, ByteOrder};
 
 /// The two ODT layouts measured: the stress signals in ODT order (the counter first, so it sits
 /// right after the header), alone (40-byte DTOs) and with the 224-byte block (264-byte DTOs).
@@ -206,4 +208,38 @@ pub fn python_json(script: &str, args: &[String]) -> Result<serde_json::Value> {
             )
         })?;
     Ok(serde_json::from_str(line)?)
+}
+
+/// Signals by A2L name; an array becomes one signal per element.
+pub fn signals(a2l: &xcp_a2l::A2l, names: &[&str]) -> Result<Vec<Signal>> {
+    let mut out = Vec::new();
+    for name in names {
+        let o = a2l.object(name)?;
+        let a = o
+            .address
+            .with_context(|| format!("{name} has no address"))?;
+        let order = match o.byte_order {
+            xcp_a2l::ElementOrder::MsbFirst => ByteOrder::Motorola,
+            _ => ByteOrder::Intel,
+        };
+        let (ty, count) = match (o.datatype.keyword(), o.count()) {
+            // A byte block is measured as 64-bit words.
+            ("UBYTE", n) if n >= 8 => (ElementType::U64, n / 8),
+            ("UBYTE", n) => (ElementType::U8, n),
+            ("ULONG", n) => (ElementType::U32, n),
+            ("A_UINT64", n) => (ElementType::U64, n),
+            ("FLOAT32_IEEE", n) => (ElementType::F32, n),
+            ("FLOAT64_IEEE", n) => (ElementType::F64, n),
+            (k, _) => bail!("{name}: type {k} not used by this bench"),
+        };
+        for i in 0..count {
+            out.push(Signal {
+                name: format!("{name}[{i}]"),
+                addr: Address::new(a.ext, a.addr + u32::try_from(i * ty.size())?),
+                ty,
+                order,
+            });
+        }
+    }
+    Ok(out)
 }
