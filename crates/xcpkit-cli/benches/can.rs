@@ -245,7 +245,7 @@ fn python_can_receiver(work: &Path, window: Duration) -> Result<Option<Receiver>
 fn multicast(work: &Path, window: Duration, runs: u64) -> Result<()> {
     let url = "can://udp_multicast/default?master=0x7E0&slave=0x7E1";
     let a2l = work.join("can-stress.a2l");
-    let ecu = Ecu::start(&["--can", url, "--stress", "--tcp", "127.0.0.1:0"], &a2l)?;
+    let ecu = Ecu::start(&["--can", url, "--stress"], &a2l)?;
     let text = std::fs::read_to_string(&a2l)?;
     let can: CanUrl = url.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut m = Master::new(

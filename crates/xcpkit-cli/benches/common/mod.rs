@@ -72,7 +72,8 @@ impl Ecu {
         };
         let want_tcp = args.contains(&"--tcp");
         let want_udp = args.contains(&"--udp");
-        while (want_tcp && ecu.tcp.is_none()) || (want_udp && ecu.udp.is_none()) {
+        let mut want_can = args.contains(&"--can");
+        while (want_tcp && ecu.tcp.is_none()) || (want_udp && ecu.udp.is_none()) || want_can {
             let line = ecu
                 .lines
                 .recv_timeout(WAIT)
@@ -82,6 +83,9 @@ impl Ecu {
             }
             if let Some(a) = line.strip_prefix("listening on udp://") {
                 ecu.udp = Some(a.parse().context("the ECU's UDP address")?);
+            }
+            if line.starts_with("listening on can://") {
+                want_can = false;
             }
         }
         Ok(ecu)
