@@ -160,6 +160,8 @@ fn ci() -> Result<()> {
             "--all-features",
             "-p",
             "xcp-proto",
+            "-p",
+            "xcp-transport-can",
             "--test",
             "corpus",
         ]),

@@ -48,7 +48,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("xcpkit-cli", &["*"]),
     ("xtask", &[]),
-    ("xcp-fuzz", &["xcp-proto", "xcp-slave", "xcp-transport"]),
+    (
+        "xcp-fuzz",
+        &[
+            "xcp-proto",
+            "xcp-slave",
+            "xcp-transport",
+            "xcp-transport-can",
+        ],
+    ),
 ];
 
 /// External crates that must never appear among a crate's normal dependencies.

@@ -185,6 +185,15 @@ pub fn check_can(data: &[u8]) {
         let p = params(sel);
         let _ = Command::parse(pkt, &p);
     }
+    // The transport-layer commands of CAN: what reads back writes the same bytes.
+    if let Some(mode) = tl::can::parse_get_slave_id(frame) {
+        assert_eq!(&tl::can::get_slave_id(mode)[..], &frame[..6]);
+    }
+    let order = params(sel).byte_order;
+    if let Some((mode, id)) = tl::can::parse_slave_id_answer(frame, Some(order)) {
+        assert_eq!(&tl::can::slave_id_answer(mode, id, order)[..], &frame[..8]);
+    }
+    let _ = tl::can::parse_slave_id_answer(frame, None);
 }
 
 /// Unpacks `data[1..]` as a USB transfer under the configuration selected by `data[0]`.

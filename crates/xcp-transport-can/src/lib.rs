@@ -29,6 +29,8 @@
 mod any;
 pub mod bus;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod msgpack;
 pub mod probe;
 pub mod scan;
