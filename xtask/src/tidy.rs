@@ -44,6 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "xcp-slave",
             "xcp-transport",
             "xcp-transport-eth",
+            "xcp-transport-can",
         ],
     ),
     ("xcpkit-cli", &["*"]),

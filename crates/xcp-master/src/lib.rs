@@ -44,7 +44,7 @@
 //! use xcp_transport_eth::{EthConfig, Protocol, connect};
 //!
 //! # let ecu = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
-//! # let addr = ecu.addr(); // 127.0.0.1:5555 for `xcpkit ecu`
+//! # let addr = ecu.addr().expect("served on TCP"); // 127.0.0.1:5555 for `xcpkit ecu`
 //! let link = connect(addr, Protocol::Tcp, &EthConfig::default())?;
 //! let mut m = Master::new(link, Config::default())?;
 //! block_on(m.connect())?;

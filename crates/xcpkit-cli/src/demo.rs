@@ -27,6 +27,16 @@ pub(crate) struct DemoArgs {
     /// Where to write the rows in physical units (CSV).
     #[arg(long, value_name = "FILE", default_value = "xcpkit_demo.csv")]
     csv: PathBuf,
+    /// Serve the ECU on a CAN bus instead of TCP: an in-process bus by default
+    /// (`can://virtual/demo?master=0x7E0&slave=0x7E1`), or the CAN URL given (classic frames of
+    /// eight bytes: several ODTs a sample).
+    #[arg(
+        long,
+        value_name = "URL",
+        num_args = 0..=1,
+        default_missing_value = "can://virtual/demo?master=0x7E0&slave=0x7E1"
+    )]
+    can: Option<String>,
 }
 
 /// A dozen signals of the ECU's three rasters, measured by name.
@@ -61,8 +71,20 @@ fn number(v: &Value) -> Option<f64> {
 )]
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let ecu = InProcess::start_tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .context("cannot serve the virtual ECU on 127.0.0.1")?;
+    let ecu = match &args.can {
+        None => InProcess::start_tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .context("cannot serve the virtual ECU on 127.0.0.1")?,
+        Some(u) => {
+            let url: xcp_transport_can::CanUrl =
+                u.parse()
+                    .map_err(|e: xcp_transport_can::UrlError| xcpkit::Error::Url {
+                        url: u.clone(),
+                        reason: e.to_string(),
+                    })?;
+            InProcess::start_can(&url)
+                .with_context(|| format!("cannot serve the virtual ECU on {url}"))?
+        }
+    };
     let url = ecu.url();
     out!("xcpkit demo: the virtual ECU runs in this process, serving XCP on {url}");
 

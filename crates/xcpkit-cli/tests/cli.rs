@@ -389,6 +389,31 @@ fn no_answer_and_locked_resources() {
 }
 
 #[test]
+fn the_demo_runs_on_a_can_bus() {
+    let csv = dir().join("demo-can.csv");
+    let rec = dir().join("demo-can.xcprec");
+    let out = ok(&[
+        "demo",
+        "--can",
+        "--seconds",
+        "1",
+        "-o",
+        path(&rec),
+        "--csv",
+        path(&csv),
+    ]);
+    assert!(
+        out.contains("serving XCP on can://virtual/demo?master=0x7e0&slave=0x7e1"),
+        "{out}"
+    );
+    assert!(out.contains("MAX_CTO 8, MAX_DTO 8"), "{out}");
+    assert!(out.contains("calibrated wave_amplitude 1 -> 3"), "{out}");
+    assert!(out.contains("lost 0 (counter_1ms gaps 0"), "{out}");
+    let rows = std::fs::read_to_string(&csv).expect("CSV").lines().count();
+    assert!(rows > 500, "{rows} lines in the CSV");
+}
+
+#[test]
 fn the_demo_runs_as_the_readme_says() {
     let csv = dir().join("demo.csv");
     let rec = dir().join("demo.xcprec");

@@ -1264,9 +1264,10 @@ impl Step for BodyTask {
     }
 }
 
-/// The ECU built with the default configuration, served over XCP on TCP in this process with
-/// its tasks running: for demos, examples and tests that want a realistic slave without
-/// starting a process. Stops (tasks first, then the server) when dropped.
+/// The ECU built with the default configuration, served over XCP on TCP (or on a CAN bus,
+/// [`start_can`](Self::start_can)) in this process with its tasks running: for demos,
+/// examples and tests that want a realistic slave without starting a process. Stops (tasks
+/// first, then the server) when dropped.
 ///
 /// ```
 /// let ecu = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
@@ -1275,7 +1276,8 @@ impl Step for BodyTask {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct InProcess {
-    addr: std::net::SocketAddr,
+    addr: Option<std::net::SocketAddr>,
+    url: String,
     ecu: Ecu,
     running: Option<(xcp_slave::Server, Tasks)>,
 }
@@ -1283,7 +1285,7 @@ pub struct InProcess {
 impl std::fmt::Debug for InProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InProcess")
-            .field("addr", &self.addr)
+            .field("url", &self.url)
             .finish_non_exhaustive()
     }
 }
@@ -1307,20 +1309,56 @@ impl InProcess {
         let server = xcp_slave::Server::start(&ecu.slave, server)?;
         let tasks = ecu.start(None)?;
         Ok(Self {
-            addr,
+            addr: Some(addr),
+            url: format!("tcp://{addr}"),
             ecu,
             running: Some((server, tasks)),
         })
     }
 
-    /// Where it listens.
-    pub const fn addr(&self) -> std::net::SocketAddr {
+    /// Builds the model for a CAN bus (MAX_CTO and MAX_DTO the bus's MAX_DLC, a one-byte
+    /// identification field, no PID_OFF, XCP_ON_CAN in its A2L) and serves it on the bus of
+    /// `url` (`can://virtual/demo?…` keeps everything in this process).
+    ///
+    /// # Errors
+    /// [`Error::Transport`] when the bus cannot be opened; as [`Ecu::build`] and
+    /// [`Ecu::start`].
+    pub fn start_can(url: &xcp_transport_can::CanUrl) -> Result<Self, Error> {
+        let max = url.xcp.link.max_dlc;
+        let config = SlaveConfig {
+            max_cto: max,
+            max_dto: u16::from(max),
+            id_field: xcp_proto::IdField::AbsoluteOdt,
+            pid_off: false,
+            ..SlaveConfig::default()
+        };
+        let ecu = Ecu::build(config, None)?;
+        ecu.slave
+            .set_transports(vec![xcp_slave::TransportDesc::Can {
+                link: url.xcp.link,
+                broadcast: url.xcp.broadcast,
+                bitrate: url.bitrate,
+                data_bitrate: url.data_bitrate,
+            }]);
+        let link = xcp_transport_can::CanTransport::slave(url.open()?, url.xcp)?;
+        let server = xcp_slave::Server::start(&ecu.slave, link)?;
+        let tasks = ecu.start(None)?;
+        Ok(Self {
+            addr: None,
+            url: url.to_string(),
+            ecu,
+            running: Some((server, tasks)),
+        })
+    }
+
+    /// Where it listens on TCP (`None` on CAN).
+    pub const fn addr(&self) -> Option<std::net::SocketAddr> {
         self.addr
     }
 
     /// Its URL for `xcpkit::Session::open` and `xcpkit -t`.
     pub fn url(&self) -> String {
-        format!("tcp://{}", self.addr)
+        self.url.clone()
     }
 
     /// The slave, for its statistics and its A2L.

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let b = InProcess::start_tcp("127.0.0.1:0".parse()?)?;
     let open = |ecu: &InProcess| -> Result<Master, Box<dyn std::error::Error>> {
         let link = xcp_transport_eth::connect(
-            ecu.addr(),
+            ecu.addr().ok_or("the ECU serves TCP")?,
             xcp_transport_eth::Protocol::Tcp,
             &xcp_transport_eth::EthConfig::default(),
         )?;

@@ -10,7 +10,7 @@ const COUNTER: Address = Address::new(1, 0x0001_0000);
 
 fn open(ecu: &InProcess) -> Master {
     let link = xcp_transport_eth::connect(
-        ecu.addr(),
+        ecu.addr().expect("the ECU serves TCP"),
         xcp_transport_eth::Protocol::Tcp,
         &xcp_transport_eth::EthConfig::default(),
     )
