@@ -14,7 +14,8 @@ use xcp_proto::{Address, ByteOrder, IdField, IdType};
 use xcp_slave::{Server, SlaveConfig};
 use xcp_transport::{PacketRx as _, PacketTx as _, Transport as _};
 use xcp_transport_can::{
-    CanBus as _, CanFrame, CanId, CanTransport, CanTx as _, VirtualBus, VirtualConfig, XcpCan,
+    CanBus as _, CanFrame, CanId, CanRx as _, CanTransport, CanTx as _, VirtualBus, VirtualConfig,
+    XcpCan,
 };
 
 /// Classic CAN on 0x7E0/0x7E1, or CAN FD with 64-byte frames and bit-rate switch.
@@ -430,4 +431,71 @@ fn socketcan_master_and_slave_on_a_vcan_interface() {
         drop(m);
         srv.stop();
     }
+}
+
+/// MAX_DLC_REQUIRED with a padding byte: every frame on the bus is eight bytes, padded with
+/// 0x55, and the packets inside still decode; STIM (a value of eight bytes in two ODTs) reaches
+/// the application.
+#[test]
+fn padded_frames_and_stim_over_classic_can() {
+    let padded = XcpCan {
+        link: CanConfig {
+            max_dlc_required: true,
+            padding: 0x55,
+            ..settings(false).link
+        },
+        ..settings(false)
+    };
+    let f = fixture(slave_config(ByteOrder::Intel, false));
+    let bus = VirtualBus::new(VirtualConfig::default());
+    let (_spy_tx, mut spy) = bus.node().split();
+    let srv = Server::start(
+        &f.slave,
+        CanTransport::slave(bus.node(), padded).expect("slave end"),
+    )
+    .expect("server");
+    let mut m = Master::new(
+        CanTransport::master(bus.node(), padded).expect("master end"),
+        quick(),
+    )
+    .expect("master");
+    block_on(m.connect()).expect("connect");
+    f.counter.set(9);
+    let v = block_on(m.short_upload(f.counter.address(), 4)).expect("short upload");
+    assert_eq!(v, 9u32.to_ne_bytes());
+    let stim = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: false,
+        stim: true,
+        signals: vec![sig("wide", f.wide.address(), ElementType::U64)],
+    };
+    let _stream = block_on(m.setup_daq(&[stim], DaqOptions::default())).expect("setup");
+    block_on(m.start_daq()).expect("start");
+    m.stim(0, &[Value::Uint(0x1122_3344_5566_7788)])
+        .expect("STIM sent");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while f.wide.get() != 0x1122_3344_5566_7788 {
+        assert!(Instant::now() < deadline, "STIM applied within 2 s");
+        f.ev_fast.trigger();
+        std::thread::yield_now();
+    }
+    block_on(m.stop_daq()).expect("stop");
+    drop(m);
+    srv.stop();
+    // Every frame the two ends sent: eight bytes; a CONNECT's two bytes padded with 0x55.
+    let mut frames = Vec::new();
+    while let Ok(Some(fr)) = spy.try_recv() {
+        frames.push(fr);
+    }
+    assert!(frames.len() > 10, "{} frames seen", frames.len());
+    assert!(
+        frames.iter().all(|fr| fr.data().len() == 8),
+        "every frame padded to 8 bytes"
+    );
+    assert_eq!(
+        frames[0].data(),
+        &[0xFF, 0x00, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55]
+    );
 }
