@@ -10,7 +10,7 @@ use super::{Line, Lines, MAX_LINE, encode, parse};
 use crate::bus::{CanBus, CanRx, CanTx};
 
 /// An slcan adapter emulated on a pseudo-terminal (Unix), bridging to any [`CanBus`] (the
-/// in-process [`VirtualBus`], python-can's `udp_multicast`, …): [`SlcanBus`], python-can's
+/// in-process [`VirtualBus`], python-can's `udp_multicast`, …): [`SlcanBus`](super::SlcanBus), python-can's
 /// `slcan` interface or any program that opens [`Emulator::path`] sees an adapter, and its
 /// frames reach the other nodes of the bus.
 ///
