@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, fixture, native, quick, sig};
+use common::{Fixture, fixture, native, quick, run_app, sig};
 use xcp_master::{DaqOptions, ElementType, ListRequest, Master, Value, block_on};
 use xcp_proto::tl::can::CanConfig;
 use xcp_proto::{Address, ByteOrder, IdField, IdType};
@@ -86,21 +86,35 @@ fn commands_and_memory_over_classic_can_and_can_fd() {
     commands_and_memory(ByteOrder::Intel, true);
 }
 
-fn run_app(f: &Fixture, stop: &AtomicBool) {
-    let mut n = 0u32;
-    while !stop.load(Ordering::Relaxed) {
-        n = n.wrapping_add(1);
-        f.counter.set(n);
-        #[allow(clippy::cast_precision_loss, reason = "test values")]
-        f.temp.set(n as f32 * 0.5);
-        f.wide.set(u64::from(n) << 32 | 0xABCD);
-        f.ev_fast.trigger();
-        // Paced so the bus carries every sample: a 1 kHz task.
-        let next = Instant::now() + Duration::from_millis(1);
-        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
-            std::thread::yield_now();
+/// Runs the application at 1 kHz while DAQ runs, until `n` rows arrived (at most 10 s), then
+/// stops DAQ and the application: the rows' values and slave times.
+fn rows_while_running(
+    m: &mut Master,
+    f: &Arc<Fixture>,
+    stream: &xcp_master::DaqStream,
+    n: usize,
+) -> Vec<(Vec<Value>, Option<u64>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (f, stop) = (Arc::clone(f), Arc::clone(&stop));
+        std::thread::spawn(move || run_app(&f, &stop, Some(Duration::from_millis(1))))
+    };
+    let mut rows = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows.len() < n && Instant::now() < deadline {
+        if let Some(b) = stream
+            .recv_timeout(Duration::from_millis(100))
+            .expect("open")
+        {
+            for r in b.rows() {
+                rows.push((r.values.to_vec(), r.slave_ns));
+            }
         }
     }
+    block_on(m.stop_daq()).expect("stop");
+    stop.store(true, Ordering::Relaxed);
+    app.join().expect("app");
+    rows
 }
 
 fn daq(order: ByteOrder, fd: bool) {
@@ -123,26 +137,7 @@ fn daq(order: ByteOrder, fd: bool) {
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
     block_on(m.start_daq()).expect("start");
-    let stop = Arc::new(AtomicBool::new(false));
-    let app = {
-        let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
-        std::thread::spawn(move || run_app(&f, &stop))
-    };
-    let mut rows = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rows.len() < 300 && Instant::now() < deadline {
-        if let Some(b) = stream
-            .recv_timeout(Duration::from_millis(100))
-            .expect("open")
-        {
-            for r in b.rows() {
-                rows.push((r.values.to_vec(), r.slave_ns));
-            }
-        }
-    }
-    block_on(m.stop_daq()).expect("stop");
-    stop.store(true, Ordering::Relaxed);
-    app.join().expect("app");
+    let rows = rows_while_running(&mut m, &f, &stream, 300);
     assert!(rows.len() >= 300, "{} rows", rows.len());
     let mut last = None;
     for (values, ts) in &rows {
@@ -367,30 +362,16 @@ fn a_master_on_an_slcan_adapter_reads_writes_and_measures() {
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
     block_on(m.start_daq()).expect("start");
-    let stop = Arc::new(AtomicBool::new(false));
-    let app = {
-        let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
-        std::thread::spawn(move || run_app(&f, &stop))
-    };
-    let mut counters = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counters.len() < 200 && Instant::now() < deadline {
-        if let Some(b) = stream
-            .recv_timeout(Duration::from_millis(100))
-            .expect("open")
-        {
-            for r in b.rows() {
-                let Value::Uint(c) = r.values[0] else {
-                    panic!("counter: {:?}", r.values[0])
-                };
-                assert_eq!(r.values[1], Value::Uint(c << 32 | 0xABCD));
-                counters.push(c);
-            }
-        }
-    }
-    block_on(m.stop_daq()).expect("stop");
-    stop.store(true, Ordering::Relaxed);
-    app.join().expect("app");
+    let counters: Vec<u64> = rows_while_running(&mut m, &f, &stream, 200)
+        .into_iter()
+        .map(|(values, _)| {
+            let Value::Uint(c) = values[0] else {
+                panic!("counter: {:?}", values[0])
+            };
+            assert_eq!(values[1], Value::Uint(c << 32 | 0xABCD));
+            c
+        })
+        .collect();
     assert!(counters.len() >= 200, "{} rows", counters.len());
     assert!(
         counters.windows(2).all(|w| w[1] == w[0] + 1),

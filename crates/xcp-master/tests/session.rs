@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Link, SECRET, config, fixture, native, quick, serve, sig};
+use common::{Fixture, Link, SECRET, config, fixture, native, quick, run_app, serve, sig};
 use xcp_master::{DaqOptions, ElementType, Error, ListRequest, Master, Signal, Value, block_on};
 use xcp_proto::{Address, ByteOrder, ErrorCode, IdType, Resources};
 use xcp_slave::{DemoSeedKey, SlaveConfig};
@@ -152,23 +152,6 @@ fn seed_and_key_unlocks_on_demand() {
     srv.stop();
 }
 
-/// Triggers both events until told to stop, counting up.
-fn run_app(f: &Fixture, stop: &AtomicBool) {
-    let mut n = 0u32;
-    while !stop.load(Ordering::Relaxed) {
-        n = n.wrapping_add(1);
-        f.counter.set(n);
-        #[allow(clippy::cast_precision_loss, reason = "test values")]
-        f.temp.set(n as f32 * 0.5);
-        f.ev_fast.trigger();
-        if n.is_multiple_of(10) {
-            f.wide.set(u64::from(n) << 32 | 0xABCD);
-            f.ev_slow.trigger();
-        }
-        std::thread::yield_now();
-    }
-}
-
 fn daq_rows(link: &Link, order: ByteOrder) {
     let f = Arc::new(fixture(config(order)));
     let (srv, mut m) = serve(&f, link, quick());
@@ -199,7 +182,7 @@ fn daq_rows(link: &Link, order: ByteOrder) {
     let stop = Arc::new(AtomicBool::new(false));
     let app = {
         let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
-        std::thread::spawn(move || run_app(&f, &stop))
+        std::thread::spawn(move || run_app(&f, &stop, None))
     };
     let (mut fast, mut slow) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -665,7 +648,7 @@ fn polling_commands_and_the_receive_thread_share_the_link_during_daq() {
             let stop = Arc::new(AtomicBool::new(false));
             let app = {
                 let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
-                std::thread::spawn(move || run_app(&f, &stop))
+                std::thread::spawn(move || run_app(&f, &stop, None))
             };
             let mut rows = Vec::new();
             let take = |rows: &mut Vec<(u64, f64)>| {

@@ -31,8 +31,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::{Ecu, Gaps, env};
-use xcp_master::{Config, DaqOptions, ListRequest, Master, Signal, Value, block_on};
+use common::{Ecu, env};
+use xcp_master::{Config, ListRequest, Master, Signal, block_on};
 use xcp_proto::IdField;
 use xcp_proto::tl::can::CanConfig;
 use xcp_slave::{Server, SlaveConfig, TransportDesc};
@@ -64,15 +64,8 @@ fn signals(a2l_text: &str, names: &[&str]) -> Result<Vec<Signal>> {
     common::signals(&a2l, names)
 }
 
-struct Run {
-    rows: u64,
-    frames: u64,
-    secs: f64,
-    gaps: u64,
-}
-
-/// Runs DAQ on the stress event for `window` and counts rows and counter gaps.
-fn daq(m: &mut Master, sigs: Vec<Signal>, window: Duration) -> Result<Run> {
+/// Runs DAQ on the stress event for `window`; the master's stream must drop nothing.
+fn daq(m: &mut Master, sigs: Vec<Signal>, window: Duration) -> Result<common::Ingested> {
     let list = ListRequest {
         event: 3,
         prescaler: 1,
@@ -81,43 +74,11 @@ fn daq(m: &mut Master, sigs: Vec<Signal>, window: Duration) -> Result<Run> {
         stim: false,
         signals: sigs,
     };
-    let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
-    block_on(m.start_daq())?;
-    let odts = m
-        .daq_layout()
-        .and_then(|l| l.lists.first().map(|l| l.odts.len()))
-        .unwrap_or(1) as u64;
-    let warm = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < warm {
-        let _ = stream.recv_timeout(Duration::from_millis(50))?;
+    let r = common::ingest(m, list, window)?;
+    if r.stream_dropped > 0 {
+        bail!("the master's stream dropped {} rows", r.stream_dropped);
     }
-    let (mut rows, mut gaps) = (0u64, Gaps::default());
-    let t0 = Instant::now();
-    while t0.elapsed() < window {
-        let Some(b) = stream.recv_timeout(Duration::from_millis(50))? else {
-            continue;
-        };
-        for r in b.rows() {
-            if let Some(Value::Uint(c)) = r.values.first() {
-                gaps.see(*c);
-            }
-        }
-        rows += b.len() as u64;
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    block_on(m.stop_daq())?;
-    if stream.stats().dropped_rows > 0 {
-        bail!(
-            "the master's stream dropped {} rows",
-            stream.stats().dropped_rows
-        );
-    }
-    Ok(Run {
-        rows,
-        frames: rows * odts,
-        secs,
-        gaps: gaps.missing,
-    })
+    Ok(r)
 }
 
 /// Part 1: the ECU model and the master on one in-process bus.
@@ -165,7 +126,7 @@ fn virtual_bus(window: Duration, runs: u64) -> Result<()> {
             tasks.stop();
             srv.stop();
             rates.push(r.rows as f64 / r.secs);
-            frame_rates.push(r.frames as f64 / r.secs);
+            frame_rates.push((r.rows * r.odts) as f64 / r.secs);
             gaps += r.gaps;
         }
         println!(
@@ -265,7 +226,7 @@ fn multicast(work: &Path, window: Duration, runs: u64) -> Result<()> {
             signals(&text, &["stress_counter", "stress_time"])?,
             window,
         )?;
-        let fps = r.frames as f64 / r.secs;
+        let fps = (r.rows * r.odts) as f64 / r.secs;
         println!(
             "  xcp-master  {:6.1} k frames/s  {:6.1} k rows/s  {} samples missing by counter",
             fps / 1e3,

@@ -32,8 +32,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::{Ecu, Gaps, LAYOUTS, env, signals};
-use xcp_master::{Config, DaqOptions, ListRequest, Master, Value, block_on};
+use common::{Ecu, LAYOUTS, env, signals};
+use xcp_master::{Config, DaqOptions, ListRequest, Master, block_on};
 use xcp_proto::Address;
 use xcp_transport_eth::baseline::median;
 use xcp_transport_eth::{EthConfig, Protocol, connect};
@@ -209,39 +209,16 @@ fn ingest_run(work: &Path, names: &[&str], window: Duration) -> Result<Ingest> {
         stim: false,
         signals: sigs,
     };
-    let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
-    block_on(m.start_daq())?;
-    let warm = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < warm {
-        let _ = stream.recv_timeout(Duration::from_millis(50))?;
-    }
-    let mut rows = 0u64;
-    let mut gaps = Gaps::default();
-    let t0 = Instant::now();
-    while t0.elapsed() < window {
-        let Some(b) = stream.recv_timeout(Duration::from_millis(50))? else {
-            continue;
-        };
-        for r in b.rows() {
-            if let Some(Value::Uint(c)) = r.values.first() {
-                gaps.see(*c);
-            }
-        }
-        rows += b.len() as u64;
-    }
-    let gaps = gaps.missing;
-    let secs = t0.elapsed().as_secs_f64();
-    let stream_dropped = stream.stats().dropped_rows;
-    block_on(m.stop_daq())?;
+    let r = common::ingest(&mut m, list, window)?;
     block_on(m.disconnect())?;
     drop(m);
     let (_, ecu_dropped, _) = ecu.stop()?;
     Ok(Ingest {
-        rows,
-        secs,
+        rows: r.rows,
+        secs: r.secs,
         dto_len,
-        gaps,
-        stream_dropped,
+        gaps: r.gaps,
+        stream_dropped: r.stream_dropped,
         ecu_dropped,
     })
 }

@@ -175,3 +175,30 @@ pub fn sig(name: &str, addr: xcp_proto::Address, ty: ElementType) -> xcp_master:
         order: native(),
     }
 }
+
+/// The application: counts up until told to stop, setting `counter`, `temp` (half the count)
+/// and `wide` (the count in its high word, 0xABCD in its low word) before each trigger of the
+/// fast event, and triggering the slow event every tenth count. `pace` is the period of the
+/// fast event (`None`: as fast as the scheduler allows).
+pub fn run_app(f: &Fixture, stop: &std::sync::atomic::AtomicBool, pace: Option<Duration>) {
+    use std::sync::atomic::Ordering;
+    let mut n = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_add(1);
+        f.counter.set(n);
+        #[allow(clippy::cast_precision_loss, reason = "test values")]
+        f.temp.set(n as f32 * 0.5);
+        f.wide.set(u64::from(n) << 32 | 0xABCD);
+        f.ev_fast.trigger();
+        if n.is_multiple_of(10) {
+            f.ev_slow.trigger();
+        }
+        let next = std::time::Instant::now() + pace.unwrap_or_default();
+        loop {
+            std::thread::yield_now();
+            if std::time::Instant::now() >= next || stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+}

@@ -247,3 +247,61 @@ pub fn signals(a2l: &xcp_a2l::A2l, names: &[&str]) -> Result<Vec<Signal>> {
     }
     Ok(out)
 }
+
+/// What one DAQ window of [`ingest`] saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingested {
+    /// Rows decoded.
+    pub rows: u64,
+    /// ODTs of the list: frames per row.
+    pub odts: u64,
+    /// Length of the window.
+    pub secs: f64,
+    /// Samples missing by the first value (`stress_counter`).
+    pub gaps: u64,
+    /// Rows the master's stream dropped.
+    pub stream_dropped: u64,
+}
+
+/// Sets up `list` (its first signal a wrapping u32 counter), starts DAQ, lets it warm up for
+/// 200 ms, counts rows and counter gaps for `window`, and stops DAQ.
+pub fn ingest(
+    m: &mut xcp_master::Master,
+    list: xcp_master::ListRequest,
+    window: Duration,
+) -> Result<Ingested> {
+    use xcp_master::{DaqOptions, Value, block_on};
+    let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
+    block_on(m.start_daq())?;
+    let odts = m
+        .daq_layout()
+        .and_then(|l| l.lists.first().map(|l| l.odts.len()))
+        .unwrap_or(1) as u64;
+    let warm = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < warm {
+        let _ = stream.recv_timeout(Duration::from_millis(50))?;
+    }
+    let (mut rows, mut gaps) = (0u64, Gaps::default());
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        let Some(b) = stream.recv_timeout(Duration::from_millis(50))? else {
+            continue;
+        };
+        for r in b.rows() {
+            if let Some(Value::Uint(c)) = r.values.first() {
+                gaps.see(*c);
+            }
+        }
+        rows += b.len() as u64;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let stream_dropped = stream.stats().dropped_rows;
+    block_on(m.stop_daq())?;
+    Ok(Ingested {
+        rows,
+        odts,
+        secs,
+        gaps: gaps.missing,
+        stream_dropped,
+    })
+}
