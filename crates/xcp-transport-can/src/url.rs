@@ -71,6 +71,9 @@ pub struct CanUrl {
     /// Whether the URL named the identifiers (else they come from the A2L, or the
     /// defaults 0x7E0/0x7E1).
     pub ids_given: bool,
+    /// Whether the URL said anything of the frames (`fd`, `max_dlc`, `dlc`, `padding`;
+    /// else they too may come from the A2L).
+    pub frames_given: bool,
     /// Nominal bit rate.
     pub bitrate: Option<u32>,
     /// CAN FD data bit rate.
@@ -153,6 +156,7 @@ impl FromStr for CanUrl {
         };
         let mut xcp = XcpCan::default();
         let mut ids = (false, false);
+        let mut frames_given = false;
         let mut bitrate = None;
         let mut data_bitrate = None;
         let mut max_dlc = None;
@@ -160,6 +164,7 @@ impl FromStr for CanUrl {
             let (k, v) = pair
                 .split_once('=')
                 .ok_or_else(|| UrlError(format!("{pair}: write KEY=VALUE")))?;
+            frames_given |= matches!(k, "fd" | "max_dlc" | "dlc" | "padding");
             match k {
                 "master" => {
                     xcp.link.cmd_id = can_id(k, v)?;
@@ -204,6 +209,7 @@ impl FromStr for CanUrl {
             backend,
             xcp,
             ids_given: ids.0,
+            frames_given,
             bitrate,
             data_bitrate,
         })
@@ -327,13 +333,20 @@ impl CanUrl {
         }
     }
 
-    /// The link settings with identifiers taken from elsewhere (the A2L's XCP_ON_CAN) where
-    /// the URL named none.
-    pub fn with_ids(&self, link: &CanConfig) -> XcpCan {
+    /// The link settings with what the URL left out taken from `link` (the A2L's
+    /// XCP_ON_CAN): the identifiers, and CAN FD, MAX_DLC, MAX_DLC_REQUIRED and the padding
+    /// when the URL said nothing of the frames.
+    pub fn with_defaults(&self, link: &CanConfig) -> XcpCan {
         let mut x = self.xcp;
         if !self.ids_given {
             x.link.cmd_id = link.cmd_id;
             x.link.res_id = link.res_id;
+        }
+        if !self.frames_given {
+            x.link.fd = link.fd;
+            x.link.max_dlc = link.max_dlc;
+            x.link.max_dlc_required = link.max_dlc_required;
+            x.link.padding = link.padding;
         }
         x
     }

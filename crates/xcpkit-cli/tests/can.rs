@@ -140,6 +140,17 @@ fn session(label: &str, extra: &str) {
     ok(&["write", "-t", &bare, "--a2l", a2l_arg, "idle_rpm=912.5"]);
     let read = ok(&["read", "-t", &url, "--a2l", a2l_arg, "idle_rpm"]);
     assert_eq!(read.trim(), "idle_rpm = 912.5 rpm");
+    // Nothing but the bus in the URL: identifiers, CAN FD and MAX_DLC from the A2L (a master
+    // on classic frames would not understand an FD slave's 64-byte answers).
+    let read = ok(&[
+        "read",
+        "-t",
+        "can://udp_multicast/default",
+        "--a2l",
+        a2l_arg,
+        "idle_rpm",
+    ]);
+    assert_eq!(read.trim(), "idle_rpm = 912.5 rpm");
 
     let rec = d.join("can.xcprec");
     let rec_arg = rec.to_str().expect("utf-8 path");

@@ -294,10 +294,11 @@ fn signal_type(o: &Object) -> Result<(ElementType, ByteOrder), Error> {
     Ok((o.datatype, order))
 }
 
-/// The XCP-on-CAN settings of a CAN URL; identifiers the URL leaves out come from the A2L's
-/// XCP_ON_CAN (its MODULE for CAN), else the defaults 0x7E0/0x7E1.
+/// The XCP-on-CAN settings of a CAN URL; what the URL leaves out (the identifiers; CAN FD,
+/// MAX_DLC and MAX_DLC_REQUIRED) comes from the A2L's XCP_ON_CAN (its MODULE for CAN), else
+/// the defaults (0x7E0/0x7E1, classic CAN).
 fn can_settings(can: &CanUrl, options: &Options) -> Result<XcpCan, Error> {
-    if can.ids_given {
+    if can.ids_given && can.frames_given {
         return Ok(can.xcp);
     }
     let Some(path) = &options.a2l else {
@@ -314,11 +315,13 @@ fn can_settings(can: &CanUrl, options: &Options) -> Result<XcpCan, Error> {
             cmd_id: Some(cmd),
             res_id: Some(res),
             extended,
+            max_dlc_required,
+            fd,
             ..
-        } => Some((cmd, res, extended)),
+        } => Some((cmd, res, extended, max_dlc_required, fd)),
         _ => None,
     });
-    let Some((cmd, res, extended)) = found else {
+    let Some((cmd, res, extended, max_dlc_required, fd)) = found else {
         return Ok(can.xcp);
     };
     let id = |v: u32| {
@@ -339,7 +342,19 @@ fn can_settings(can: &CanUrl, options: &Options) -> Result<XcpCan, Error> {
     let mut link = can.xcp.link;
     link.cmd_id = cmd_id;
     link.res_id = res_id;
-    Ok(can.with_ids(&link))
+    link.fd = fd.is_some();
+    link.max_dlc = match fd {
+        Some((Some(dlc), _)) => u8::try_from(dlc).unwrap_or(64).clamp(8, 64),
+        Some((None, _)) => 64,
+        None => 8,
+    };
+    link.max_dlc_required = max_dlc_required;
+    let x = can.with_defaults(&link);
+    x.check().map_err(|e| Error::Url {
+        url: can.to_string(),
+        reason: format!("with the A2L's XCP_ON_CAN: {e}"),
+    })?;
+    Ok(x)
 }
 
 impl Session {
@@ -366,7 +381,10 @@ impl Session {
                 Master::new(link, options.master.clone())?
             }
             Target::Can(can) => {
-                let xcp = can_settings(can, options)?;
+                // The bus is opened for the settings in force, the A2L's included.
+                let mut can = (**can).clone();
+                can.xcp = can_settings(&can, options)?;
+                let xcp = can.xcp;
                 let bus = can.open().map_err(connect_error)?;
                 let link = CanTransport::master(bus, xcp).map_err(connect_error)?;
                 Master::new(link, options.master.clone())?
