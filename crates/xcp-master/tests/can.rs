@@ -480,3 +480,84 @@ fn padded_frames_and_stim_over_classic_can() {
         &[0xFF, 0x00, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55]
     );
 }
+
+/// SET_DAQ_ID moves a DAQ list to an identifier of its own: GET_DAQ_ID says it is
+/// configurable, the list's DTOs go out there (seen by a third node), the master that
+/// listens there too measures it, and FREE_DAQ puts everything back.
+#[test]
+fn set_daq_id_puts_a_list_on_an_identifier_of_its_own() {
+    let f = Arc::new(fixture(slave_config(ByteOrder::Intel, false)));
+    let routes = Arc::new(xcp_transport::DtoRoutes::new());
+    f.slave.set_dto_routes(Arc::clone(&routes));
+    f.slave.set_transports(vec![xcp_slave::TransportDesc::Can {
+        link: settings(false).link,
+        broadcast: None,
+        bitrate: None,
+        data_bitrate: None,
+    }]);
+    let bus = VirtualBus::new(VirtualConfig::default());
+    let (_spy_tx, mut spy) = bus.node().split();
+    let own = CanId::standard(0x300).expect("id");
+    let srv = Server::start(
+        &f.slave,
+        CanTransport::slave(bus.node(), settings(false))
+            .expect("slave end")
+            .with_routes(Arc::clone(&routes)),
+    )
+    .expect("server");
+    let mut m = Master::new(
+        CanTransport::master(bus.node(), settings(false))
+            .expect("master end")
+            .listen_also(&[own]),
+        quick(),
+    )
+    .expect("master");
+    block_on(m.connect()).expect("connect");
+    let list = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: false,
+        stim: false,
+        signals: vec![
+            sig("counter", f.counter.address(), ElementType::U32),
+            sig("wide", f.wide.address(), ElementType::U64),
+        ],
+    };
+    let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+    let slave_id = settings(false).link.res_id;
+    assert_eq!(
+        block_on(m.get_daq_id(0)).expect("GET_DAQ_ID"),
+        (slave_id, false)
+    );
+    // The master's own identifier is no place for DTOs.
+    let err = block_on(m.set_daq_id(0, settings(false).link.cmd_id)).expect_err("CAN_ID_MASTER");
+    assert!(err.to_string().contains("ERR_OUT_OF_RANGE"), "{err}");
+    block_on(m.set_daq_id(0, own)).expect("SET_DAQ_ID");
+    assert_eq!(block_on(m.get_daq_id(0)).expect("GET_DAQ_ID"), (own, false));
+    block_on(m.start_daq()).expect("start");
+    let rows = rows_while_running(&mut m, &f, &stream, 100);
+    assert!(rows.len() >= 100, "{} rows", rows.len());
+    for (values, _) in &rows {
+        let Value::Uint(c) = values[0] else {
+            panic!("counter: {:?}", values[0])
+        };
+        assert_eq!(values[1], Value::Uint(c << 32 | 0xABCD));
+    }
+    // Every DTO (PID below 0xFC) went out on 0x300, every response on CAN_ID_SLAVE.
+    let mut dtos = 0;
+    while let Ok(Some(fr)) = spy.try_recv() {
+        let pid = fr.data()[0];
+        if fr.id == own {
+            assert!(pid < 0xFC, "only DTOs on the list's identifier: {fr}");
+            dtos += 1;
+        } else if fr.id == slave_id {
+            assert!(pid >= 0xFC, "no DTO left on CAN_ID_SLAVE: {fr}");
+        }
+    }
+    assert!(dtos >= 200, "{dtos} DTO frames on 0x300 (two ODTs a row)");
+    block_on(m.free_daq()).expect("FREE_DAQ");
+    assert_eq!(routes.get(0), None, "FREE_DAQ clears the routes");
+    drop(m);
+    srv.stop();
+}

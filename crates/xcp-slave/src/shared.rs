@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     pub(crate) queue: ByteQueue,
     pub(crate) clock: SlaveClock,
     pub(crate) transports: Mutex<Vec<TransportDesc>>,
+    /// Channels of the DAQ lists' DTOs, where the transport offers them (SET_DAQ_ID on CAN).
+    pub(crate) dto_routes: Mutex<Option<Arc<xcp_transport::DtoRoutes>>>,
     pub(crate) a2l_options: crate::config::A2lOptions,
     pub(crate) commands: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -159,6 +161,13 @@ impl Shared {
         };
         self.daq
             .trigger(&ctx, event, instance, ticks_of(now_ns, self.ts_unit));
+    }
+
+    pub(crate) fn dto_routes(&self) -> Option<Arc<xcp_transport::DtoRoutes>> {
+        self.dto_routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn transports(&self) -> Vec<TransportDesc> {

@@ -141,6 +141,17 @@ impl Slave {
             .unwrap_or_else(PoisonError::into_inner) = transports;
     }
 
+    /// Lets SET_DAQ_ID put DAQ lists on channels of their own: the slave writes each running
+    /// list's channel into `routes` by PID (absolute ODT numbers), and the transport, given
+    /// the same `routes`, sends their DTOs there (XCP on CAN: `CanTransport::with_routes`).
+    pub fn set_dto_routes(&self, routes: Arc<xcp_transport::DtoRoutes>) {
+        *self
+            .shared
+            .dto_routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(routes);
+    }
+
     /// The runtime A2L describing this slave (deterministic for the same registrations).
     pub fn a2l(&self) -> String {
         crate::a2l::generate(&self.shared)
@@ -906,6 +917,7 @@ impl SlaveBuilder {
             flash: self.flash,
             seed_key: self.seed_key,
             transports: Mutex::new(Vec::new()),
+            dto_routes: Mutex::new(None),
             a2l_options: self.a2l_options,
             commands: AtomicU64::new(0),
             errors: AtomicU64::new(0),

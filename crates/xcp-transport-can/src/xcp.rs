@@ -102,6 +102,8 @@ pub struct CanTransport<B: CanBus> {
     bus: B,
     settings: XcpCan,
     role: Role,
+    routes: Option<std::sync::Arc<xcp_transport::DtoRoutes>>,
+    also: Vec<CanId>,
 }
 
 impl<B: CanBus> fmt::Debug for CanTransport<B> {
@@ -126,6 +128,8 @@ impl<B: CanBus> CanTransport<B> {
             bus,
             settings,
             role: Role::Master,
+            routes: None,
+            also: Vec::new(),
         })
     }
 
@@ -139,7 +143,25 @@ impl<B: CanBus> CanTransport<B> {
             bus,
             settings,
             role: Role::Slave,
+            routes: None,
+            also: Vec::new(),
         })
+    }
+
+    /// A slave's end sends each DTO on the identifier `routes` gives its PID (the A2L form
+    /// of a CAN identifier), else on CAN_ID_SLAVE; give the slave the same `routes`
+    /// (`xcp_slave::Slave::set_dto_routes`) and SET_DAQ_ID moves DAQ lists there.
+    #[must_use]
+    pub fn with_routes(mut self, routes: std::sync::Arc<xcp_transport::DtoRoutes>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// A master's end also receives on these identifiers: where SET_DAQ_ID puts DAQ lists.
+    #[must_use]
+    pub fn listen_also(mut self, ids: &[CanId]) -> Self {
+        self.also.extend_from_slice(ids);
+        self
     }
 }
 
@@ -150,14 +172,22 @@ impl<B: CanBus> Transport for CanTransport<B> {
     fn split(self) -> (Self::Tx, Self::Rx) {
         let (tx, rx) = self.bus.split();
         let s = self.settings;
-        let (send_id, listen) = match self.role {
-            Role::Master => (s.link.cmd_id, [Some(s.link.res_id), None]),
-            Role::Slave => (s.link.res_id, [Some(s.link.cmd_id), s.broadcast]),
+        let (send_id, mut listen) = match self.role {
+            Role::Master => (s.link.cmd_id, vec![s.link.res_id]),
+            Role::Slave => (
+                s.link.res_id,
+                [Some(s.link.cmd_id), s.broadcast]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ),
         };
+        listen.extend(self.also);
         (
             CanPacketTx {
                 tx,
                 link: s.link,
+                routes: self.routes,
                 id: send_id,
                 brs: s.brs,
                 stats: TxStats::default(),
@@ -177,6 +207,7 @@ impl<B: CanBus> Transport for CanTransport<B> {
 pub struct CanPacketTx<T: CanTx> {
     tx: T,
     link: CanConfig,
+    routes: Option<std::sync::Arc<xcp_transport::DtoRoutes>>,
     id: CanId,
     brs: bool,
     stats: TxStats,
@@ -192,7 +223,15 @@ impl<T: CanTx> PacketTx for CanPacketTx<T> {
                 len: packet.len(),
                 max: usize::from(self.link.max_dlc),
             })?;
-        let mut frame = CanFrame::new(self.id, &data[..n], self.link.fd)
+        // A DTO of a list SET_DAQ_ID moved goes out on its identifier.
+        let id = match (&self.routes, packet.first()) {
+            (Some(r), Some(&pid)) if pid < xcp_proto::codes::pid::FIRST_CTO => r
+                .get(pid)
+                .and_then(|a2l| CanId::from_a2l(a2l).ok())
+                .unwrap_or(self.id),
+            _ => self.id,
+        };
+        let mut frame = CanFrame::new(id, &data[..n], self.link.fd)
             .map_err(|e| TransportError::Config(e.to_string()))?;
         frame.brs = self.link.fd && self.brs;
         self.tx.send(&frame)?;
@@ -219,7 +258,7 @@ impl<T: CanTx> PacketTx for CanPacketTx<T> {
 pub struct CanPacketRx<R: CanRx> {
     rx: R,
     link: CanConfig,
-    listen: [Option<CanId>; 2],
+    listen: Vec<CanId>,
     frame: Option<CanFrame>,
     stats: RxStats,
 }
@@ -227,7 +266,7 @@ pub struct CanPacketRx<R: CanRx> {
 impl<R: CanRx> CanPacketRx<R> {
     /// Takes `frame` if it is an XCP packet for this end; counts it otherwise.
     fn accept(&mut self, frame: CanFrame) -> bool {
-        if !self.listen.contains(&Some(frame.id)) {
+        if !self.listen.contains(&frame.id) {
             self.stats.foreign += 1;
             return false;
         }

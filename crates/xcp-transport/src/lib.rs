@@ -46,11 +46,13 @@ pub mod describe;
 pub mod either;
 pub mod fault;
 pub mod mem;
+pub mod routes;
 mod trace;
 
 use std::time::{Duration, Instant};
 
 pub use fault::{FaultConfig, FaultInjecting};
+pub use routes::DtoRoutes;
 pub use trace::{Role, Tracing};
 
 /// A bidirectional packet link to one peer, split into halves before use.

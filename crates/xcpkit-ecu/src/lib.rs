@@ -1340,7 +1340,10 @@ impl InProcess {
                 bitrate: url.bitrate,
                 data_bitrate: url.data_bitrate,
             }]);
-        let link = xcp_transport_can::CanTransport::slave(url.open()?, url.xcp)?;
+        let routes = Arc::new(xcp_transport::DtoRoutes::new());
+        ecu.slave.set_dto_routes(Arc::clone(&routes));
+        let link =
+            xcp_transport_can::CanTransport::slave(url.open()?, url.xcp)?.with_routes(routes);
         let server = xcp_slave::Server::start(&ecu.slave, link)?;
         let tasks = ecu.start(None)?;
         Ok(Self {

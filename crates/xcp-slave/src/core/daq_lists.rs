@@ -101,6 +101,9 @@ impl Core {
     /// Frees all dynamic lists and re-creates the predefined and static ones.
     pub(super) fn reset_daq(&mut self) {
         self.stop_all();
+        if let Some(routes) = self.shared.dto_routes() {
+            routes.clear();
+        }
         let t = &self.shared.daq;
         for l in t.lists.iter() {
             l.mode.store(0, Ordering::Relaxed);
@@ -172,6 +175,7 @@ impl Core {
             fixed_event: event,
             odts: 0,
             entries_per_odt: Vec::new(),
+            route: None,
         });
         if !entries_per_odt.is_empty() {
             let count = u8::try_from(entries_per_odt.len()).ok()?;
@@ -591,6 +595,20 @@ impl Core {
         let count = list.odt_count.load(Ordering::Relaxed);
         let first_pid = list.first_pid.load(Ordering::Relaxed);
         let (id_field, order) = (self.shared.config.id_field, self.shared.config.byte_order);
+        if let Some(routes) = self.shared.dto_routes()
+            && id_field == xcp_proto::IdField::AbsoluteOdt
+        {
+            // The list's DTOs go out on its own channel, or back on the transport's own.
+            let route = self.lists[daq.index()].route.unwrap_or(0);
+            for rel in 0..count {
+                let pid = first_pid.wrapping_add(rel);
+                routes.set(pid, route);
+                if self.overload_pid() {
+                    // The PID with its overload bit set belongs to the same list.
+                    routes.set(pid | 0x80, route);
+                }
+            }
+        }
         for (rel, odt) in (0..count).zip(t.odts.iter().skip(first)) {
             t.compile_odt(odt);
             odt.id.store(

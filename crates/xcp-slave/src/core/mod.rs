@@ -166,6 +166,8 @@ struct ListAlloc {
     fixed_event: Option<u16>,
     odts: u8,
     entries_per_odt: Vec<u8>,
+    /// The channel SET_DAQ_ID gave the list (A2L form of a CAN identifier), if any.
+    route: Option<u32>,
 }
 
 struct Session {

@@ -151,6 +151,21 @@ impl Core {
         Ok(())
     }
 
+    /// Whether DAQ lists can go out on identifiers of their own: the transport routes DTOs
+    /// by PID, and the PID is an absolute ODT number.
+    fn routable(&self) -> bool {
+        self.shared.dto_routes().is_some()
+            && self.shared.config.id_field == xcp_proto::IdField::AbsoluteOdt
+    }
+
+    /// CAN_ID_BROADCAST of the CAN link, if it has one.
+    fn can_broadcast(&self) -> Option<xcp_proto::tl::can::CanId> {
+        self.shared.transports().into_iter().find_map(|t| match t {
+            crate::TransportDesc::Can { broadcast, .. } => broadcast,
+            _ => None,
+        })
+    }
+
     /// The CAN link this slave serves, if any: its transport-layer commands need it.
     fn can_link(&self) -> Option<xcp_proto::tl::can::CanConfig> {
         self.shared.transports().into_iter().find_map(|t| match t {
@@ -196,13 +211,19 @@ impl Core {
             can::GET_DAQ_ID => {
                 let n = data.get(0..2).and_then(word).ok_or(ErrorCode::CmdSyntax)?;
                 self.list(DaqListNumber(n))?;
-                // Every DAQ list goes out on CAN_ID_SLAVE: fixed.
-                let id = link.res_id.to_a2l();
+                // Lists may move to identifiers of their own where the transport routes
+                // DTOs (and the PID says which list a DTO is); else all stay on
+                // CAN_ID_SLAVE, fixed.
+                let fixed = u8::from(!self.routable());
+                let id = self.lists[usize::from(n)]
+                    .route
+                    .unwrap_or_else(|| link.res_id.to_a2l());
                 let id = match self.s.params.byte_order {
                     ByteOrder::Intel => id.to_le_bytes(),
                     ByteOrder::Motorola => id.to_be_bytes(),
                 };
-                self.out.push(&[0xFF, 1, 0, 0, id[0], id[1], id[2], id[3]]);
+                self.out
+                    .push(&[0xFF, fixed, 0, 0, id[0], id[1], id[2], id[3]]);
                 Ok(())
             }
             can::SET_DAQ_ID => {
@@ -216,9 +237,21 @@ impl Core {
                     ByteOrder::Motorola => u32::from_be_bytes(raw),
                 };
                 self.list(DaqListNumber(n))?;
-                // The lists' identifiers are fixed to CAN_ID_SLAVE (GET_DAQ_ID says so):
-                // setting that one is a no-op, any other is refused.
-                ensure(id == link.res_id.to_a2l(), ErrorCode::OutOfRange)?;
+                ensure(!self.list_running(DaqListNumber(n)), ErrorCode::DaqActive)?;
+                if id == link.res_id.to_a2l() {
+                    self.lists[usize::from(n)].route = None;
+                    return self.ok();
+                }
+                // Another identifier: only where DTOs can be routed (GET_DAQ_ID says whether),
+                // and only a CAN identifier none of the link's own.
+                ensure(self.routable(), ErrorCode::OutOfRange)?;
+                let can_id =
+                    xcp_proto::tl::can::CanId::from_a2l(id).map_err(|_| ErrorCode::OutOfRange)?;
+                ensure(
+                    can_id != link.cmd_id && Some(can_id) != self.can_broadcast(),
+                    ErrorCode::OutOfRange,
+                )?;
+                self.lists[usize::from(n)].route = Some(id);
                 self.ok()
             }
             _ => Err(ErrorCode::SubcmdUnknown),

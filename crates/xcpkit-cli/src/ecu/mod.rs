@@ -162,7 +162,14 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
             let bus = c
                 .open()
                 .with_context(|| format!("cannot serve XCP on CAN at {c}"))?;
-            Some(CanTransport::slave(bus, c.xcp).with_context(|| format!("--can {c}"))?)
+            // SET_DAQ_ID may move DAQ lists to identifiers of their own.
+            let routes = std::sync::Arc::new(xcp_transport::DtoRoutes::new());
+            ecu.slave.set_dto_routes(std::sync::Arc::clone(&routes));
+            Some(
+                CanTransport::slave(bus, c.xcp)
+                    .with_context(|| format!("--can {c}"))?
+                    .with_routes(routes),
+            )
         }
         None => None,
     };
