@@ -3,7 +3,7 @@
 //! any length, DAQ set-up) live in `memory` and `daq`.
 
 use xcp_proto::{
-    Address, ByteOrder, ChecksumResult, CommModeInfo, Command, ConnectInfo, DaqClock, DaqEventInfo,
+    Address, ChecksumResult, CommModeInfo, Command, ConnectInfo, DaqClock, DaqEventInfo,
     DaqListInfo, DaqListModeInfo, DaqListNumber, DaqProcessorInfo, DaqResolutionInfo, DtoCtrInfo,
     EventChannel, IdType, OdtEntry, OdtEntryList, PackedModeInfo, PgmProcessorInfo,
     ProgramStartInfo, Resources, Response, SectorInfo, SegmentInfo, Status, TimeCorrelationInfo,
@@ -203,6 +203,12 @@ impl Master {
         .await
     }
 
+    /// A transport-layer command of XCP on CAN: the answer's bytes after the PID.
+    async fn can_command(&mut self, cmd: xcp_proto::tl::can::CanCommand) -> Result<Vec<u8>, Error> {
+        let (params, n) = cmd.emit_params(self.params().byte_order);
+        self.transport_layer_cmd(cmd.code(), &params[..n]).await
+    }
+
     /// GET_SLAVE_ID (XCP on CAN): the identifier the slave listens on (CAN_ID_MASTER),
     /// checking the echo of the mode.
     ///
@@ -212,10 +218,8 @@ impl Master {
         &mut self,
         mode: xcp_proto::tl::can::SlaveIdMode,
     ) -> Result<xcp_proto::tl::can::CanId, Error> {
-        use xcp_proto::tl::can::{parse_slave_id_answer, sub};
-        let data = self
-            .transport_layer_cmd(sub::GET_SLAVE_ID, &[b'X', b'C', b'P', mode.code()])
-            .await?;
+        use xcp_proto::tl::can::{CanCommand, parse_slave_id_answer};
+        let data = self.can_command(CanCommand::GetSlaveId(mode)).await?;
         let mut packet = vec![0xFF];
         packet.extend_from_slice(&data);
         match parse_slave_id_answer(&packet, Some(self.params().byte_order)) {
@@ -236,28 +240,17 @@ impl Master {
         &mut self,
         daq: u16,
     ) -> Result<(xcp_proto::tl::can::CanId, bool), Error> {
-        use xcp_proto::tl::can::{CanId, sub};
-        let order = self.params().byte_order;
-        let n = match order {
-            ByteOrder::Intel => daq.to_le_bytes(),
-            ByteOrder::Motorola => daq.to_be_bytes(),
-        };
-        let data = self.transport_layer_cmd(sub::GET_DAQ_ID, &n).await?;
-        let [fixed, _, _, a, b, c, d, ..] = data[..] else {
-            return Err(Error::Malformed {
-                command: "GET_DAQ_ID",
-                reason: format!("{} bytes; 7 expected", data.len()),
-            });
-        };
-        let raw = match order {
-            ByteOrder::Intel => u32::from_le_bytes([a, b, c, d]),
-            ByteOrder::Motorola => u32::from_be_bytes([a, b, c, d]),
-        };
-        let id = CanId::from_a2l(raw).map_err(|_| Error::Malformed {
+        use xcp_proto::tl::can::{CanCommand, CanId, DaqIdAnswer};
+        let data = self.can_command(CanCommand::GetDaqId { daq }).await?;
+        let bad = |reason: String| Error::Malformed {
             command: "GET_DAQ_ID",
-            reason: format!("{raw:#x} is no CAN identifier"),
-        })?;
-        Ok((id, fixed == 1))
+            reason,
+        };
+        let a =
+            DaqIdAnswer::parse(&data, self.params().byte_order).map_err(|e| bad(e.to_string()))?;
+        let id =
+            CanId::from_a2l(a.id).map_err(|_| bad(format!("{:#x} is no CAN identifier", a.id)))?;
+        Ok((id, a.fixed))
     }
 
     /// SET_DAQ_ID (XCP on CAN): DAQ list `daq` on identifier `id`.
@@ -269,20 +262,11 @@ impl Master {
         daq: u16,
         id: xcp_proto::tl::can::CanId,
     ) -> Result<(), Error> {
-        use xcp_proto::tl::can::sub;
-        let order = self.params().byte_order;
-        let mut data = Vec::with_capacity(6);
-        match order {
-            ByteOrder::Intel => {
-                data.extend_from_slice(&daq.to_le_bytes());
-                data.extend_from_slice(&id.to_a2l().to_le_bytes());
-            }
-            ByteOrder::Motorola => {
-                data.extend_from_slice(&daq.to_be_bytes());
-                data.extend_from_slice(&id.to_a2l().to_be_bytes());
-            }
-        }
-        self.transport_layer_cmd(sub::SET_DAQ_ID, &data).await?;
+        let cmd = xcp_proto::tl::can::CanCommand::SetDaqId {
+            daq,
+            id: id.to_a2l(),
+        };
+        self.can_command(cmd).await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! keys to nil, booleans, integers, floats, strings and byte strings (arrays of small
 //! integers are read as bytes too). Decoding never panics; anything else is an error.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A decoded value.
@@ -12,7 +13,8 @@ pub(crate) enum Value<'a> {
     Int(i128),
     Float(f64),
     Str(&'a str),
-    Bytes(Vec<u8>),
+    /// Borrowed from the datagram, except an array's bytes.
+    Bytes(Cow<'a, [u8]>),
 }
 
 /// Why bytes are not a frame map.
@@ -87,15 +89,15 @@ impl<'a> Reader<'a> {
             0xC3 => Value::Bool(true),
             0xC4 => {
                 let n = self.len(1)?;
-                Value::Bytes(self.take(n)?.to_vec())
+                Value::Bytes(Cow::Borrowed(self.take(n)?))
             }
             0xC5 => {
                 let n = self.len(2)?;
-                Value::Bytes(self.take(n)?.to_vec())
+                Value::Bytes(Cow::Borrowed(self.take(n)?))
             }
             0xC6 => {
                 let n = self.len(4)?;
-                Value::Bytes(self.take(n)?.to_vec())
+                Value::Bytes(Cow::Borrowed(self.take(n)?))
             }
             0xCA => Value::Float(f64::from(f32::from_bits(
                 u32::try_from(self.uint(4)?).unwrap_or(0),
@@ -139,7 +141,7 @@ impl<'a> Reader<'a> {
                 _ => return err("an array that is not bytes"),
             }
         }
-        Ok(Value::Bytes(out))
+        Ok(Value::Bytes(Cow::Owned(out)))
     }
 }
 
@@ -263,7 +265,7 @@ mod tests {
             seen,
             vec![
                 ("a".to_owned(), Value::Int(300)),
-                ("b".to_owned(), Value::Bytes(vec![1, 2, 3])),
+                ("b".to_owned(), Value::Bytes(vec![1, 2, 3].into())),
                 ("c".to_owned(), Value::Float(1.5)),
                 ("d".to_owned(), Value::Nil),
                 ("e".to_owned(), Value::Bool(true)),

@@ -115,7 +115,11 @@ impl VirtualBus {
             overruns: std::sync::atomic::AtomicU64::new(0),
         });
         let id = self.shared.next_node.fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.nodes).push((id, Arc::downgrade(&inbox)));
+        let mut nodes = lock(&self.shared.nodes);
+        // Nodes that were dropped leave no trace, however many come and go.
+        nodes.retain(|(_, w)| w.strong_count() > 0);
+        nodes.push((id, Arc::downgrade(&inbox)));
+        drop(nodes);
         VirtualNode {
             bus: Arc::clone(&self.shared),
             id,
@@ -222,12 +226,14 @@ impl CanTx for VirtualTx {
         let mut f = *frame;
         f.timestamp_ns =
             Some(u64::try_from(self.bus.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        let nodes: Vec<Arc<Inbox>> = lock(&self.bus.nodes)
+        // Delivered under the node list's lock, one frame on the bus at a time, as on a real
+        // bus; a receiver holds only its own inbox's lock, so this cannot deadlock.
+        let nodes = lock(&self.bus.nodes);
+        for inbox in nodes
             .iter()
             .filter(|(id, _)| *id != self.id)
             .filter_map(|(_, w)| w.upgrade())
-            .collect();
-        for inbox in nodes {
+        {
             let mut q = lock(&inbox.frames);
             if q.len() >= self.bus.config.queue {
                 inbox

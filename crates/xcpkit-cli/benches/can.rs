@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use common::{Ecu, env};
-use xcp_master::{Config, ListRequest, Master, Signal, block_on};
+use xcp_master::{Config, Master, Signal, block_on};
 use xcp_proto::IdField;
 use xcp_proto::tl::can::CanConfig;
 use xcp_slave::{Server, SlaveConfig, TransportDesc};
@@ -66,15 +66,7 @@ fn signals(a2l_text: &str, names: &[&str]) -> Result<Vec<Signal>> {
 
 /// Runs DAQ on the stress event for `window`; the master's stream must drop nothing.
 fn daq(m: &mut Master, sigs: Vec<Signal>, window: Duration) -> Result<common::Ingested> {
-    let list = ListRequest {
-        event: 3,
-        prescaler: 1,
-        priority: 0,
-        timestamps: true,
-        stim: false,
-        signals: sigs,
-    };
-    let r = common::ingest(m, list, window)?;
+    let r = common::ingest_stress(m, sigs, window)?;
     if r.stream_dropped > 0 {
         bail!("the master's stream dropped {} rows", r.stream_dropped);
     }

@@ -201,15 +201,7 @@ fn ingest_run(work: &Path, names: &[&str], window: Duration) -> Result<Ingest> {
     let sigs = signals(&a2l, names)?;
     let dto_len = 4 + 4 + sigs.iter().map(|s| s.ty.size()).sum::<usize>();
     let mut m = master(ecu.tcp.context("tcp")?, Protocol::Tcp)?;
-    let list = ListRequest {
-        event: 3,
-        prescaler: 1,
-        priority: 0,
-        timestamps: true,
-        stim: false,
-        signals: sigs,
-    };
-    let r = common::ingest(&mut m, list, window)?;
+    let r = common::ingest_stress(&mut m, sigs, window)?;
     block_on(m.disconnect())?;
     drop(m);
     let (_, ecu_dropped, _) = ecu.stop()?;

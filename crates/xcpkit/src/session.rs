@@ -297,19 +297,13 @@ fn signal_type(o: &Object) -> Result<(ElementType, ByteOrder), Error> {
 /// The XCP-on-CAN settings of a CAN URL; what the URL leaves out (the identifiers; CAN FD,
 /// MAX_DLC and MAX_DLC_REQUIRED) comes from the A2L's XCP_ON_CAN (its MODULE for CAN), else
 /// the defaults (0x7E0/0x7E1, classic CAN).
-fn can_settings(can: &CanUrl, options: &Options) -> Result<XcpCan, Error> {
+fn can_settings(can: &CanUrl, a2l: Option<&A2l>) -> Result<XcpCan, Error> {
     if can.ids_given && can.frames_given {
         return Ok(can.xcp);
     }
-    let Some(path) = &options.a2l else {
+    let Some(a2l) = a2l else {
         return Ok(can.xcp);
     };
-    let load = LoadOptions {
-        module: options.module.clone(),
-        transport: Some("CAN".to_owned()),
-        ..LoadOptions::default()
-    };
-    let (a2l, _) = A2l::load(path, &load)?;
     let found = a2l.xcp().transports.into_iter().find_map(|t| match t {
         xcp_a2l::ifdata::Transport::Can {
             cmd_id: Some(cmd),
@@ -357,6 +351,22 @@ fn can_settings(can: &CanUrl, options: &Options) -> Result<XcpCan, Error> {
     Ok(x)
 }
 
+/// How an A2L is loaded for `target`: its MODULE by name, or by the URL's transport.
+fn load_options(module: Option<String>, target: &Target) -> LoadOptions {
+    LoadOptions {
+        module,
+        transport: Some(
+            match target {
+                Target::Tcp(_) => "TCP",
+                Target::Udp(_) => "UDP",
+                Target::Can(_) => "CAN",
+            }
+            .to_owned(),
+        ),
+        ..LoadOptions::default()
+    }
+}
+
 impl Session {
     /// Connects to `url` (`tcp://HOST:PORT` or `udp://HOST:PORT`), sends CONNECT, reads the
     /// slave's EPK, and loads the A2L of `options` (checking its EPK).
@@ -366,6 +376,19 @@ impl Session {
     /// [`Error::EpkMismatch`].
     pub fn open(url: &str, options: &Options) -> Result<Self, Error> {
         let target: Target = url.parse()?;
+        // The A2L is read once, before connecting: a CAN link may take its settings from it.
+        let loaded = match &options.a2l {
+            Some(path) => {
+                let (a2l, warnings) =
+                    A2l::load(path, &load_options(options.module.clone(), &target))?;
+                for w in warnings {
+                    tracing::warn!("{}: {w}", path.display());
+                }
+                let crc = std::fs::read(path).ok().map(|b| crc32fast::hash(&b));
+                Some((a2l, crc))
+            }
+            None => None,
+        };
         let connect_error = |source| Error::Connect {
             url: url.to_owned(),
             source,
@@ -383,7 +406,7 @@ impl Session {
             Target::Can(can) => {
                 // The bus is opened for the settings in force, the A2L's included.
                 let mut can = (**can).clone();
-                can.xcp = can_settings(&can, options)?;
+                can.xcp = can_settings(&can, loaded.as_ref().map(|(a2l, _)| a2l))?;
                 let xcp = can.xcp;
                 let bus = can.open().map_err(connect_error)?;
                 let link = CanTransport::master(bus, xcp).map_err(connect_error)?;
@@ -404,31 +427,16 @@ impl Session {
             a2l_crc: None,
             module: options.module.clone(),
         };
-        if let Some(path) = &options.a2l {
-            let (a2l, warnings) = A2l::load(path, &s.load_options())?;
-            for w in warnings {
-                tracing::warn!("{}: {w}", path.display());
-            }
+        if let Some((a2l, crc)) = loaded {
             s.set_a2l(a2l)?;
-            s.a2l_crc = std::fs::read(path).ok().map(|b| crc32fast::hash(&b));
+            s.a2l_crc = crc;
         }
         Ok(s)
     }
 
     /// How this session's A2L is loaded: its MODULE by name, or by the URL's transport.
     fn load_options(&self) -> LoadOptions {
-        LoadOptions {
-            module: self.module.clone(),
-            transport: Some(
-                match self.target {
-                    Target::Tcp(_) => "TCP",
-                    Target::Udp(_) => "UDP",
-                    Target::Can(_) => "CAN",
-                }
-                .to_owned(),
-            ),
-            ..LoadOptions::default()
-        }
+        load_options(self.module.clone(), &self.target)
     }
 
     /// Uses `a2l`, checking its EPK against the slave's.

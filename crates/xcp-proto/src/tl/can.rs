@@ -313,9 +313,154 @@ pub const fn get_slave_id(mode: SlaveIdMode) -> [u8; 6] {
 /// The mode of a GET_SLAVE_ID packet, `None` for any other packet.
 pub fn parse_get_slave_id(packet: &[u8]) -> Option<SlaveIdMode> {
     match packet {
-        [0xF2, sub::GET_SLAVE_ID, b'X', b'C', b'P', 0, ..] => Some(SlaveIdMode::Echo),
-        [0xF2, sub::GET_SLAVE_ID, b'X', b'C', b'P', 1, ..] => Some(SlaveIdMode::InverseEcho),
+        [0xF2, code, params @ ..] => {
+            match CanCommand::parse(*code, params, crate::ByteOrder::Intel) {
+                Ok(Some(CanCommand::GetSlaveId(mode))) => Some(mode),
+                _ => None,
+            }
+        }
         _ => None,
+    }
+}
+
+/// A transport-layer command of XCP on CAN: TRANSPORT_LAYER_CMD's sub-command and the
+/// parameters after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CanCommand {
+    /// GET_SLAVE_ID in a mode.
+    GetSlaveId(SlaveIdMode),
+    /// GET_DAQ_ID of a DAQ list.
+    GetDaqId {
+        /// The DAQ list.
+        daq: u16,
+    },
+    /// SET_DAQ_ID: a DAQ list on an identifier.
+    SetDaqId {
+        /// The DAQ list.
+        daq: u16,
+        /// The identifier, A2L form (bit 31 for 29 bits).
+        id: u32,
+    },
+}
+
+impl CanCommand {
+    /// Reads the parameters of sub-command `code` in the session's byte order; `Ok(None)`
+    /// for a sub-command that is not one of XCP on CAN's.
+    ///
+    /// # Errors
+    /// `Truncated` for missing parameters; `InvalidField` for GET_SLAVE_ID without "XCP"
+    /// (field `XCP`) or with a mode other than 0 and 1 (field `MODE`).
+    pub fn parse(
+        code: u8,
+        params: &[u8],
+        order: crate::ByteOrder,
+    ) -> Result<Option<Self>, DecodeError> {
+        let mut r = crate::wire::Reader::at(params, 0, order, "TRANSPORT_LAYER_CMD");
+        Ok(Some(match code {
+            sub::GET_SLAVE_ID => {
+                if r.bytes(3, "XCP")? != b"XCP" {
+                    return Err(DecodeError::InvalidField {
+                        packet: "GET_SLAVE_ID",
+                        field: "XCP",
+                        value: 0,
+                    });
+                }
+                match r.u8("MODE")? {
+                    0 => Self::GetSlaveId(SlaveIdMode::Echo),
+                    1 => Self::GetSlaveId(SlaveIdMode::InverseEcho),
+                    m => {
+                        return Err(DecodeError::InvalidField {
+                            packet: "GET_SLAVE_ID",
+                            field: "MODE",
+                            value: u32::from(m),
+                        });
+                    }
+                }
+            }
+            sub::GET_DAQ_ID => Self::GetDaqId {
+                daq: r.u16("DAQ_LIST_NUMBER")?,
+            },
+            sub::SET_DAQ_ID => Self::SetDaqId {
+                daq: r.u16("DAQ_LIST_NUMBER")?,
+                id: r.u32("CAN_ID")?,
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The sub-command code.
+    pub const fn code(&self) -> u8 {
+        match self {
+            Self::GetSlaveId(_) => sub::GET_SLAVE_ID,
+            Self::GetDaqId { .. } => sub::GET_DAQ_ID,
+            Self::SetDaqId { .. } => sub::SET_DAQ_ID,
+        }
+    }
+
+    /// Writes the parameters after the sub-command code; returns their length (at most 6).
+    pub fn emit_params(&self, order: crate::ByteOrder) -> ([u8; 6], usize) {
+        let mut out = [0u8; 6];
+        let n = match *self {
+            Self::GetSlaveId(mode) => {
+                out[..4].copy_from_slice(&[b'X', b'C', b'P', mode.code()]);
+                4
+            }
+            Self::GetDaqId { daq } => {
+                out[..2].copy_from_slice(&u16_bytes(daq, order));
+                2
+            }
+            Self::SetDaqId { daq, id } => {
+                out[..2].copy_from_slice(&u16_bytes(daq, order));
+                out[2..6].copy_from_slice(&u32_bytes(id, order));
+                6
+            }
+        };
+        (out, n)
+    }
+}
+
+const fn u16_bytes(v: u16, order: crate::ByteOrder) -> [u8; 2] {
+    match order {
+        crate::ByteOrder::Intel => v.to_le_bytes(),
+        crate::ByteOrder::Motorola => v.to_be_bytes(),
+    }
+}
+
+const fn u32_bytes(v: u32, order: crate::ByteOrder) -> [u8; 4] {
+    match order {
+        crate::ByteOrder::Intel => v.to_le_bytes(),
+        crate::ByteOrder::Motorola => v.to_be_bytes(),
+    }
+}
+
+/// GET_DAQ_ID's answer: whether the list's identifier is fixed, and the identifier (A2L form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DaqIdAnswer {
+    /// The identifier cannot be changed with SET_DAQ_ID.
+    pub fixed: bool,
+    /// The identifier, A2L form (bit 31 for 29 bits).
+    pub id: u32,
+}
+
+impl DaqIdAnswer {
+    /// The answer packet: `FF FIXED 00 00 CAN_ID`.
+    pub const fn emit(&self, order: crate::ByteOrder) -> [u8; 8] {
+        let id = u32_bytes(self.id, order);
+        [0xFF, self.fixed as u8, 0, 0, id[0], id[1], id[2], id[3]]
+    }
+
+    /// Reads the answer's bytes after the PID.
+    ///
+    /// # Errors
+    /// `Truncated` when fewer than seven bytes follow the PID.
+    pub fn parse(data: &[u8], order: crate::ByteOrder) -> Result<Self, DecodeError> {
+        let mut r = crate::wire::Reader::at(data, 0, order, "GET_DAQ_ID answer");
+        let fixed = r.u8("CAN_ID_FIXED")? != 0;
+        r.bytes(2, "RESERVED")?;
+        Ok(Self {
+            fixed,
+            id: r.u32("CAN_ID")?,
+        })
     }
 }
 
@@ -323,10 +468,7 @@ pub fn parse_get_slave_id(packet: &[u8]) -> Option<SlaveIdMode> {
 /// CAN_ID_MASTER in the slave's byte order.
 pub fn slave_id_answer(mode: SlaveIdMode, cmd_id: CanId, order: crate::ByteOrder) -> [u8; 8] {
     let m = mode.magic();
-    let id = match order {
-        crate::ByteOrder::Intel => cmd_id.to_a2l().to_le_bytes(),
-        crate::ByteOrder::Motorola => cmd_id.to_a2l().to_be_bytes(),
-    };
+    let id = u32_bytes(cmd_id.to_a2l(), order);
     [0xFF, m[0], m[1], m[2], id[0], id[1], id[2], id[3]]
 }
 
@@ -386,6 +528,36 @@ mod slave_id_tests {
             [0xFF, 0xA7, 0xBC, 0xAF, 0xE0, 0x07, 0, 0]
         );
         assert_eq!(parse_get_slave_id(&[0xF2, 0xFF, b'X', b'C', b'Q', 0]), None);
+        for order in [ByteOrder::Intel, ByteOrder::Motorola] {
+            for cmd in [
+                CanCommand::GetSlaveId(SlaveIdMode::InverseEcho),
+                CanCommand::GetDaqId { daq: 0x0102 },
+                CanCommand::SetDaqId {
+                    daq: 3,
+                    id: 0x8000_0300,
+                },
+            ] {
+                let (p, n) = cmd.emit_params(order);
+                assert_eq!(CanCommand::parse(cmd.code(), &p[..n], order), Ok(Some(cmd)));
+                for cut in 0..n {
+                    assert!(CanCommand::parse(cmd.code(), &p[..cut], order).is_err());
+                }
+            }
+            let a = DaqIdAnswer {
+                fixed: true,
+                id: 0x7E1,
+            };
+            assert_eq!(DaqIdAnswer::parse(&a.emit(order)[1..], order), Ok(a));
+        }
+        assert_eq!(
+            CanCommand::SetDaqId { daq: 1, id: 0x300 }.emit_params(ByteOrder::Motorola),
+            ([0, 1, 0, 0, 3, 0], 6)
+        );
+        assert!(matches!(
+            CanCommand::parse(0xFF, b"XCP\x02", ByteOrder::Intel),
+            Err(DecodeError::InvalidField { field: "MODE", .. })
+        ));
+        assert_eq!(CanCommand::parse(0xFA, &[], ByteOrder::Intel), Ok(None));
         assert_eq!(
             parse_slave_id_answer(&[0xFF, b'X', b'C', b'P', 0], None),
             None

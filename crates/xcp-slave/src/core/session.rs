@@ -188,73 +188,53 @@ impl Core {
 
     /// TRANSPORT_LAYER_CMD: GET_SLAVE_ID, GET_DAQ_ID and SET_DAQ_ID on CAN.
     pub(super) fn transport_layer_cmd(&mut self, sub: u8, data: &[u8]) -> R {
-        use xcp_proto::tl::can::{SlaveIdMode, sub as can};
+        use xcp_proto::DecodeError;
+        use xcp_proto::tl::can::{CanCommand, CanId, DaqIdAnswer};
         let link = self.can_link().ok_or(ErrorCode::SubcmdUnknown)?;
-        let word = |b: &[u8]| -> Option<u16> {
-            let b: [u8; 2] = b.try_into().ok()?;
-            Some(match self.s.params.byte_order {
-                ByteOrder::Intel => u16::from_le_bytes(b),
-                ByteOrder::Motorola => u16::from_be_bytes(b),
-            })
-        };
-        match sub {
-            can::GET_SLAVE_ID => {
-                let mode = match data {
-                    [b'X', b'C', b'P', 0, ..] => SlaveIdMode::Echo,
-                    [b'X', b'C', b'P', 1, ..] => SlaveIdMode::InverseEcho,
-                    [b'X', b'C', b'P', ..] => return Err(ErrorCode::ModeNotValid),
-                    _ => return Err(ErrorCode::CmdSyntax),
-                };
+        let order = self.s.params.byte_order;
+        let cmd = CanCommand::parse(sub, data, order)
+            .map_err(|e| match e {
+                DecodeError::InvalidField { field: "MODE", .. } => ErrorCode::ModeNotValid,
+                _ => ErrorCode::CmdSyntax,
+            })?
+            .ok_or(ErrorCode::SubcmdUnknown)?;
+        match cmd {
+            CanCommand::GetSlaveId(mode) => {
                 self.get_slave_id(mode);
                 Ok(())
             }
-            can::GET_DAQ_ID => {
-                let n = data.get(0..2).and_then(word).ok_or(ErrorCode::CmdSyntax)?;
-                self.list(DaqListNumber(n))?;
+            CanCommand::GetDaqId { daq } => {
+                self.list(DaqListNumber(daq))?;
                 // Lists may move to identifiers of their own where the transport routes
                 // DTOs (and the PID says which list a DTO is); else all stay on
                 // CAN_ID_SLAVE, fixed.
-                let fixed = u8::from(!self.routable());
-                let id = self.lists[usize::from(n)]
-                    .route
-                    .unwrap_or_else(|| link.res_id.to_a2l());
-                let id = match self.s.params.byte_order {
-                    ByteOrder::Intel => id.to_le_bytes(),
-                    ByteOrder::Motorola => id.to_be_bytes(),
+                let answer = DaqIdAnswer {
+                    fixed: !self.routable(),
+                    id: self.lists[usize::from(daq)]
+                        .route
+                        .unwrap_or_else(|| link.res_id.to_a2l()),
                 };
-                self.out
-                    .push(&[0xFF, fixed, 0, 0, id[0], id[1], id[2], id[3]]);
+                self.out.push(&answer.emit(order));
                 Ok(())
             }
-            can::SET_DAQ_ID => {
-                let n = data.get(0..2).and_then(word).ok_or(ErrorCode::CmdSyntax)?;
-                let raw: [u8; 4] = data
-                    .get(2..6)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or(ErrorCode::CmdSyntax)?;
-                let id = match self.s.params.byte_order {
-                    ByteOrder::Intel => u32::from_le_bytes(raw),
-                    ByteOrder::Motorola => u32::from_be_bytes(raw),
-                };
-                self.list(DaqListNumber(n))?;
-                ensure(!self.list_running(DaqListNumber(n)), ErrorCode::DaqActive)?;
+            CanCommand::SetDaqId { daq, id } => {
+                self.list(DaqListNumber(daq))?;
+                ensure(!self.list_running(DaqListNumber(daq)), ErrorCode::DaqActive)?;
                 if id == link.res_id.to_a2l() {
-                    self.lists[usize::from(n)].route = None;
+                    self.lists[usize::from(daq)].route = None;
                     return self.ok();
                 }
                 // Another identifier: only where DTOs can be routed (GET_DAQ_ID says whether),
                 // and only a CAN identifier none of the link's own.
                 ensure(self.routable(), ErrorCode::OutOfRange)?;
-                let can_id =
-                    xcp_proto::tl::can::CanId::from_a2l(id).map_err(|_| ErrorCode::OutOfRange)?;
+                let can_id = CanId::from_a2l(id).map_err(|_| ErrorCode::OutOfRange)?;
                 ensure(
                     can_id != link.cmd_id && Some(can_id) != self.can_broadcast(),
                     ErrorCode::OutOfRange,
                 )?;
-                self.lists[usize::from(n)].route = Some(id);
+                self.lists[usize::from(daq)].route = Some(id);
                 self.ok()
             }
-            _ => Err(ErrorCode::SubcmdUnknown),
         }
     }
 }

@@ -263,14 +263,23 @@ pub struct Ingested {
     pub stream_dropped: u64,
 }
 
-/// Sets up `list` (its first signal a wrapping u32 counter), starts DAQ, lets it warm up for
-/// 200 ms, counts rows and counter gaps for `window`, and stops DAQ.
-pub fn ingest(
+/// Sets up one timestamped list of `signals` (the first a wrapping u32 counter,
+/// `stress_counter`) on the ECU's `stress` event (3), starts DAQ, lets it warm up for 200 ms,
+/// counts rows and counter gaps for `window`, and stops DAQ.
+pub fn ingest_stress(
     m: &mut xcp_master::Master,
-    list: xcp_master::ListRequest,
+    signals: Vec<Signal>,
     window: Duration,
 ) -> Result<Ingested> {
-    use xcp_master::{DaqOptions, Value, block_on};
+    use xcp_master::{DaqOptions, ListRequest, Value, block_on};
+    let list = ListRequest {
+        event: 3,
+        prescaler: 1,
+        priority: 0,
+        timestamps: true,
+        stim: false,
+        signals,
+    };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default()))?;
     block_on(m.start_daq())?;
     let odts = m
