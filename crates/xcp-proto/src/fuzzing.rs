@@ -194,6 +194,15 @@ pub fn check_can(data: &[u8]) {
         assert_eq!(&tl::can::slave_id_answer(mode, id, order)[..], &frame[..8]);
     }
     let _ = tl::can::parse_slave_id_answer(frame, None);
+    if let Some((&code, params)) = frame.split_first()
+        && let Ok(Some(cmd)) = tl::can::CanCommand::parse(code, params, order)
+    {
+        let (p, n) = cmd.emit_params(order);
+        assert_eq!(&p[..n], &params[..n]);
+    }
+    if let Ok(a) = tl::can::DaqIdAnswer::parse(frame, order) {
+        assert_eq!(tl::can::DaqIdAnswer::parse(&a.emit(order)[1..], order), Ok(a));
+    }
 }
 
 /// Unpacks `data[1..]` as a USB transfer under the configuration selected by `data[0]`.
