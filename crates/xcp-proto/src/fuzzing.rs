@@ -201,7 +201,10 @@ pub fn check_can(data: &[u8]) {
         assert_eq!(&p[..n], &params[..n]);
     }
     if let Ok(a) = tl::can::DaqIdAnswer::parse(frame, order) {
-        assert_eq!(tl::can::DaqIdAnswer::parse(&a.emit(order)[1..], order), Ok(a));
+        assert_eq!(
+            tl::can::DaqIdAnswer::parse(&a.emit(order)[1..], order),
+            Ok(a)
+        );
     }
 }
 
