@@ -270,6 +270,8 @@ pub enum Transport {
         max_dlc_required: bool,
         /// CAN FD: MAX_DLC and the data-phase bit rate.
         fd: Option<(Option<u16>, Option<u32>)>,
+        /// DAQ_LIST_CAN_ID blocks: which DAQ list goes out on an identifier of its own.
+        daq_lists: Vec<DaqListCanId>,
     },
     /// XCP_ON_SxI.
     Sxi {
@@ -293,6 +295,31 @@ pub enum Transport {
         /// Header format.
         header: Option<String>,
     },
+}
+
+/// One DAQ_LIST_CAN_ID block of XCP_ON_CAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaqListCanId {
+    /// The DAQ list.
+    pub list: u16,
+    /// FIXED: the identifier the list always goes out on, as A2L writes it (bit 31 for 29
+    /// bits); `None` for VARIABLE (the master may move it with SET_DAQ_ID).
+    pub fixed: Option<u32>,
+}
+
+impl std::fmt::Display for DaqListCanId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.fixed {
+            Some(id) if id & 0x8000_0000 != 0 => write!(
+                f,
+                "DAQ list {} on 0x{:X} (29-bit, fixed)",
+                self.list,
+                id & 0x1FFF_FFFF
+            ),
+            Some(id) => write!(f, "DAQ list {} on 0x{id:X} (fixed)", self.list),
+            None => write!(f, "DAQ list {} on a variable identifier", self.list),
+        }
+    }
 }
 
 impl Transport {
@@ -421,6 +448,7 @@ impl std::fmt::Display for Transport {
                 extended,
                 baudrate,
                 fd,
+                daq_lists,
                 ..
             } => {
                 let id = |v: &Option<u32>| v.map_or_else(|| "?".to_owned(), |v| format!("0x{v:X}"));
@@ -432,7 +460,11 @@ impl std::fmt::Display for Transport {
                     id(res_id),
                     if *extended { " (29-bit)" } else { "" },
                     baudrate.map_or_else(|| "?".to_owned(), |b| b.to_string())
-                )
+                )?;
+                for d in daq_lists {
+                    write!(f, "; {d}")?;
+                }
+                Ok(())
             }
             Self::Sxi {
                 baudrate,
@@ -610,6 +642,15 @@ fn transport(tag: &str, g: &GenericIfData) -> Transport {
                 baudrate: tagged_num(g, "BAUDRATE"),
                 max_dlc_required: first(g, "MAX_DLC_REQUIRED", &["CAN_FD"]).is_some(),
                 fd,
+                daq_lists: all(g, "DAQ_LIST_CAN_ID", &[])
+                    .into_iter()
+                    .filter_map(|b| {
+                        Some(DaqListCanId {
+                            list: u16v(num_at(&flat(&b.data), 0))?,
+                            fixed: tagged_num(&b.data, "FIXED"),
+                        })
+                    })
+                    .collect(),
             }
         }
         "XCP_ON_SxI" => {

@@ -235,16 +235,30 @@ fn module_if_data_xcp_is_typed() {
         shown,
         [
             "XCP on TCP: 127.0.0.1:5555",
-            "XCP on CAN FD: master→slave (CAN_ID_MASTER) 0x700, slave→master (CAN_ID_SLAVE) 0x701 (29-bit), 500000 bit/s"
+            "XCP on CAN FD: master→slave (CAN_ID_MASTER) 0x700, slave→master (CAN_ID_SLAVE) 0x701 (29-bit), 500000 bit/s; DAQ list 0 on 0x710 (29-bit, fixed); DAQ list 1 on a variable identifier"
         ]
     );
     match &x.transports[1] {
         xcp_a2l::ifdata::Transport::Can {
             fd,
             max_dlc_required,
+            daq_lists,
             ..
         } => {
             assert_eq!(*fd, Some((Some(64), Some(2_000_000))));
+            assert_eq!(
+                daq_lists,
+                &[
+                    xcp_a2l::ifdata::DaqListCanId {
+                        list: 0,
+                        fixed: Some(0x8000_0710)
+                    },
+                    xcp_a2l::ifdata::DaqListCanId {
+                        list: 1,
+                        fixed: None
+                    }
+                ]
+            );
             assert!(max_dlc_required);
         }
         t => panic!("{t:?}"),

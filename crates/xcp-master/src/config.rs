@@ -105,6 +105,11 @@ pub struct Config {
     /// The receive thread stays off the transport while commands follow each other within
     /// this time. 100 µs by default; zero leaves all receiving to the receive thread.
     pub spin: Duration,
+    /// XCP on CAN: DAQ list `i` of [`crate::Master::setup_daq`] goes out on identifier
+    /// `daq_can_ids[i]` (SET_DAQ_ID before the lists start; lists beyond stay on
+    /// CAN_ID_SLAVE). The CAN transport must receive there too (`listen_also`). Empty by
+    /// default.
+    pub daq_can_ids: Vec<xcp_proto::tl::can::CanId>,
 }
 
 impl Default for Config {
@@ -118,6 +123,7 @@ impl Default for Config {
             event_queue: 256,
             connect_mode: 0,
             spin: Duration::from_micros(100),
+            daq_can_ids: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | `max_dlc` | MAX_DLC (8 classic; 8 to 64 FD, default 64) |
 //! | `padding` | the padding byte (default 0x00) |
 //! | `bitrate`, `data_bitrate` | bit rates (the virtual bus paces frames to them) |
+//! | `daq` | identifiers for DAQ lists 0, 1, … (comma-separated): the master moves each list there with SET_DAQ_ID and listens there too |
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -78,6 +79,8 @@ pub struct CanUrl {
     pub bitrate: Option<u32>,
     /// CAN FD data bit rate.
     pub data_bitrate: Option<u32>,
+    /// `daq=`: the identifier of DAQ list 0, 1, … (SET_DAQ_ID).
+    pub daq_ids: Vec<CanId>,
 }
 
 /// Why a CAN URL is unusable.
@@ -160,6 +163,7 @@ impl FromStr for CanUrl {
         let mut bitrate = None;
         let mut data_bitrate = None;
         let mut max_dlc = None;
+        let mut daq_ids = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair
                 .split_once('=')
@@ -191,9 +195,15 @@ impl FromStr for CanUrl {
                 }
                 "bitrate" => bitrate = Some(rate(k, v)?),
                 "data_bitrate" => data_bitrate = Some(rate(k, v)?),
+                "daq" => {
+                    daq_ids = v
+                        .split(',')
+                        .map(|id| can_id(k, id))
+                        .collect::<Result<_, _>>()?;
+                }
                 other => {
                     return Err(UrlError(format!(
-                        "unknown CAN URL parameter {other:?} (master, slave, broadcast, fd, brs, dlc, max_dlc, padding, bitrate, data_bitrate)"
+                        "unknown CAN URL parameter {other:?} (master, slave, broadcast, fd, brs, dlc, max_dlc, padding, bitrate, data_bitrate, daq)"
                     )));
                 }
             }
@@ -205,6 +215,13 @@ impl FromStr for CanUrl {
         }
         xcp.link.max_dlc = max_dlc.unwrap_or(if xcp.link.fd { 64 } else { 8 });
         xcp.check().map_err(|e| UrlError(e.to_string()))?;
+        if let Some(clash) = daq_ids.iter().find(|&&id| {
+            id == xcp.link.cmd_id || id == xcp.link.res_id || Some(id) == xcp.broadcast
+        }) {
+            return Err(UrlError(format!(
+                "daq: {clash} is already CAN_ID_MASTER, CAN_ID_SLAVE or CAN_ID_BROADCAST"
+            )));
+        }
         Ok(Self {
             backend,
             xcp,
@@ -212,6 +229,7 @@ impl FromStr for CanUrl {
             frames_given,
             bitrate,
             data_bitrate,
+            daq_ids,
         })
     }
 }
@@ -279,6 +297,10 @@ impl fmt::Display for CanUrl {
         }
         if let Some(r) = self.data_bitrate {
             write!(f, "&data_bitrate={r}")?;
+        }
+        for (i, id) in self.daq_ids.iter().enumerate() {
+            let sep = if i == 0 { "&daq=" } else { "," };
+            write!(f, "{sep}{:#x}", id.to_a2l())?;
         }
         Ok(())
     }
@@ -379,6 +401,18 @@ mod tests {
         assert!(fd.xcp.link.cmd_id.extended && fd.xcp.link.fd && fd.xcp.brs);
         assert_eq!(fd.xcp.link.max_dlc, 64);
         assert_eq!(fd.to_string().parse::<CanUrl>(), Ok(fd.clone()));
+        let daq: CanUrl = "can://virtual/x?daq=0x100,0x80000200".parse().expect("daq");
+        assert_eq!(
+            daq.daq_ids,
+            [
+                CanId::standard(0x100).expect("id"),
+                CanId::extended(0x200).expect("id")
+            ]
+        );
+        assert_eq!(
+            daq.to_string(),
+            "can://virtual/x?master=0x7e0&slave=0x7e1&daq=0x100,0x80000200"
+        );
     }
 
     #[test]
@@ -401,5 +435,7 @@ mod tests {
         assert_eq!(sc.backend, Backend::SocketCan("vcan0".to_owned()));
         assert!(err("can://virtual/x?speed=1").contains("unknown CAN URL parameter"));
         assert!(err("can://virtual/x?master=0x7E0&slave=0x7E0").contains("must differ"));
+        assert!(err("can://virtual/x?daq=0x100,0x7E1").contains("already CAN_ID_MASTER"));
+        assert!(err("can://virtual/x?daq=0x100,").contains("daq= is not a number"));
     }
 }

@@ -351,6 +351,25 @@ fn can_settings(can: &CanUrl, a2l: Option<&A2l>) -> Result<XcpCan, Error> {
     Ok(x)
 }
 
+/// The identifiers the A2L's XCP_ON_CAN fixes DAQ lists to (DAQ_LIST_CAN_ID … FIXED): a
+/// master receives there as well as on CAN_ID_SLAVE.
+fn fixed_daq_ids(a2l: Option<&A2l>) -> Vec<xcp_transport_can::CanId> {
+    let Some(a2l) = a2l else {
+        return Vec::new();
+    };
+    a2l.xcp()
+        .transports
+        .into_iter()
+        .filter_map(|t| match t {
+            xcp_a2l::ifdata::Transport::Can { daq_lists, .. } => Some(daq_lists),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|d| d.fixed)
+        .filter_map(|id| xcp_transport_can::CanId::from_a2l(id).ok())
+        .collect()
+}
+
 /// How an A2L is loaded for `target`: its MODULE by name, or by the URL's transport.
 fn load_options(module: Option<String>, target: &Target) -> LoadOptions {
     LoadOptions {
@@ -405,12 +424,21 @@ impl Session {
             }
             Target::Can(can) => {
                 // The bus is opened for the settings in force, the A2L's included.
+                // DAQ lists the URL moves (SET_DAQ_ID) or the A2L fixes to identifiers of
+                // their own are received there too.
                 let mut can = (**can).clone();
-                can.xcp = can_settings(&can, loaded.as_ref().map(|(a2l, _)| a2l))?;
+                let a2l = loaded.as_ref().map(|(a2l, _)| a2l);
+                can.xcp = can_settings(&can, a2l)?;
                 let xcp = can.xcp;
+                let mut listen = can.daq_ids.clone();
+                listen.extend(fixed_daq_ids(a2l));
                 let bus = can.open().map_err(connect_error)?;
-                let link = CanTransport::master(bus, xcp).map_err(connect_error)?;
-                Master::new(link, options.master.clone())?
+                let link = CanTransport::master(bus, xcp)
+                    .map_err(connect_error)?
+                    .listen_also(&listen);
+                let mut config = options.master.clone();
+                config.daq_can_ids.clone_from(&can.daq_ids);
+                Master::new(link, config)?
             }
         };
         block_on(master.connect())?;
@@ -728,5 +756,22 @@ impl Session {
     pub fn close(mut self) -> Result<(), Error> {
         block_on(self.master.disconnect())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_a2ls_fixed_daq_list_identifiers_are_received() {
+        let text = xcp_a2l::synth::Spec::default().generate();
+        let (a2l, _) = A2l::from_text(&text, &LoadOptions::default()).expect("synth A2L");
+        // DAQ_LIST_CAN_ID 0 FIXED 0x80000710; list 1 is VARIABLE and has no identifier yet.
+        assert_eq!(
+            fixed_daq_ids(Some(&a2l)),
+            [xcp_transport_can::CanId::extended(0x710).expect("id")]
+        );
+        assert!(fixed_daq_ids(None).is_empty());
     }
 }

@@ -53,7 +53,8 @@ impl Master {
 
     /// Packs `requests` into ODTs and writes them to the slave (dynamic: FREE_DAQ, ALLOC_*;
     /// static: the lists after the predefined ones, cleared), with each list's event,
-    /// prescaler, priority and timestamp mode. Returns the stream the rows will arrive on
+    /// prescaler, priority and timestamp mode (and, on CAN, the identifiers of
+    /// [`Config::daq_can_ids`](crate::Config::daq_can_ids)). Returns the stream the rows will arrive on
     /// once [`start_daq`](Self::start_daq) runs.
     ///
     /// # Errors
@@ -105,7 +106,7 @@ impl Master {
         let per_multiple =
             ((usize::from(self.params.max_cto) - 2) / 8).min(xcp_proto::MAX_WRITE_DAQ_MULTIPLE);
         let mut multiple = per_multiple > 1;
-        for (l, &d) in lists.iter().zip(&numbers) {
+        for (i, (l, &d)) in lists.iter().zip(&numbers).enumerate() {
             for (o, odt) in l.odts.iter().enumerate() {
                 self.set_daq_ptr(d, u8::try_from(o).unwrap_or(u8::MAX), 0)
                     .await?;
@@ -149,6 +150,9 @@ impl Master {
                 l.request.priority,
             )
             .await?;
+            if let Some(&id) = self.config.daq_can_ids.get(i) {
+                self.set_daq_id(d, id).await?;
+            }
         }
         Ok(self.install(lists, numbers, &limits, ts_size, options))
     }
