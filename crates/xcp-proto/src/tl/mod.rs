@@ -98,6 +98,81 @@ impl HeaderFormat {
     }
 }
 
+impl HeaderFormat {
+    /// The six formats.
+    pub const ALL: [Self; 6] = [
+        Self::LenByte,
+        Self::LenCtrByte,
+        Self::LenFillByte,
+        Self::LenWord,
+        Self::LenCtrWord,
+        Self::LenFillWord,
+    ];
+
+    /// The A2L name (`HEADER_LEN_CTR_WORD`).
+    pub const fn a2l_name(self) -> &'static str {
+        match self {
+            Self::LenByte => "HEADER_LEN_BYTE",
+            Self::LenCtrByte => "HEADER_LEN_CTR_BYTE",
+            Self::LenFillByte => "HEADER_LEN_FILL_BYTE",
+            Self::LenWord => "HEADER_LEN_WORD",
+            Self::LenCtrWord => "HEADER_LEN_CTR_WORD",
+            Self::LenFillWord => "HEADER_LEN_FILL_WORD",
+        }
+    }
+
+    /// The format of an A2L name, with or without `HEADER_`, in any case (`len_ctr_word`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let bare = match name.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("HEADER_") => &name[7..],
+            _ => name,
+        };
+        Self::ALL
+            .into_iter()
+            .find(|h| h.a2l_name()[7..].eq_ignore_ascii_case(bare))
+    }
+}
+
+impl core::fmt::Display for HeaderFormat {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.a2l_name())
+    }
+}
+
+impl Tail {
+    /// The three tails.
+    pub const ALL: [Self; 3] = [Self::None, Self::Byte, Self::Word];
+
+    /// The A2L name (`NO_CHECKSUM`, `CHECKSUM_BYTE`, `CHECKSUM_WORD`).
+    pub const fn a2l_name(self) -> &'static str {
+        match self {
+            Self::None => "NO_CHECKSUM",
+            Self::Byte => "CHECKSUM_BYTE",
+            Self::Word => "CHECKSUM_WORD",
+        }
+    }
+
+    /// The tail of an A2L name, or of `none`, `byte`, `word` (any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let is = |a: &str| name.eq_ignore_ascii_case(a);
+        if is("none") || is("NO_CHECKSUM") {
+            Some(Self::None)
+        } else if is("byte") || is("CHECKSUM_BYTE") {
+            Some(Self::Byte)
+        } else if is("word") || is("CHECKSUM_WORD") {
+            Some(Self::Word)
+        } else {
+            None
+        }
+    }
+}
+
+impl core::fmt::Display for Tail {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.a2l_name())
+    }
+}
+
 /// Checksum tail of a frame (XCP on SxI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -418,5 +493,28 @@ impl<B: AsMut<[u8]>> Deframer<B> {
     pub fn reset(&mut self) {
         self.held = 0;
         self.failed = None;
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn header_and_tail_names_read_back() {
+        for h in HeaderFormat::ALL {
+            assert_eq!(HeaderFormat::from_name(h.a2l_name()), Some(h));
+        }
+        assert_eq!(
+            HeaderFormat::from_name("len_ctr_byte"),
+            Some(HeaderFormat::LenCtrByte)
+        );
+        assert_eq!(HeaderFormat::from_name("HEADER_"), None);
+        assert_eq!(HeaderFormat::from_name("len"), None);
+        for t in Tail::ALL {
+            assert_eq!(Tail::from_name(t.a2l_name()), Some(t));
+        }
+        assert_eq!(Tail::from_name("word"), Some(Tail::Word));
+        assert_eq!(Tail::from_name("crc"), None);
     }
 }

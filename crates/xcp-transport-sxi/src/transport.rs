@@ -1,0 +1,583 @@
+//! The XCP-on-SxI transport over a serial port, for master and slave alike (the framing is
+//! the same both ways; each side counts its own frames in CTR).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serialport::SerialPort;
+use xcp_proto::DecodeError;
+use xcp_proto::tl::HeaderFormat;
+use xcp_proto::tl::sxi::SxiReceiver;
+use xcp_transport::{PacketRx, PacketTx, RxStats, Transport, TransportError, TxStats};
+
+use crate::url::{Port, SxiSettings, SxiUrl};
+
+/// Bytes queued for one write: DTOs are gathered up to this many (or until flushed).
+const WRITE_BATCH: usize = 4096;
+/// Queued DTOs leave at the latest this long after the first of them.
+const FLUSH_INTERVAL: Duration = Duration::from_micros(500);
+/// Bytes read per system call.
+const READ_CHUNK: usize = 4096;
+/// Packets decoded ahead of the reader; a read stops pulling bytes when this many wait.
+const MAX_QUEUED: usize = 1024;
+
+/// XCP on a serial line: a port (a device, or one end of a pseudo-terminal) and its framing.
+pub struct SxiTransport {
+    port: Box<dyn SerialPort>,
+    name: String,
+    settings: SxiSettings,
+    /// The other end of a pseudo-terminal this transport opened, held open so that a master
+    /// may close and reopen the path.
+    keep: Option<serialport::TTYPort>,
+}
+
+impl fmt::Debug for SxiTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "XCP on SxI {} ({})", self.name, self.settings)
+    }
+}
+
+fn serial_error(what: String) -> impl FnOnce(serialport::Error) -> TransportError {
+    move |e| TransportError::io(what, std::io::Error::other(e.to_string()))
+}
+
+impl SxiTransport {
+    /// Opens the line a URL names: its device, or a new pseudo-terminal (see
+    /// [`pty`](Self::pty)).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open) and [`pty`](Self::pty).
+    pub fn from_url(url: &SxiUrl) -> Result<Self, TransportError> {
+        match &url.port {
+            Port::Device(path) => Self::open(path, url.settings),
+            Port::Pty => Self::pty(url.settings),
+        }
+    }
+
+    /// Opens the serial device at `path` (8 data bits, no parity, one stop bit, at the
+    /// settings' line rate).
+    ///
+    /// # Errors
+    /// [`TransportError::Io`] when the device cannot be opened or set up.
+    pub fn open(path: &str, settings: SxiSettings) -> Result<Self, TransportError> {
+        let port = serialport::new(path, settings.baud)
+            .timeout(settings.write_timeout)
+            .open_native()
+            .map_err(serial_error(format!("opening the serial device {path}")))?;
+        nonblocking(&port, path)?;
+        Ok(Self {
+            port: Box::new(port),
+            name: path.to_owned(),
+            settings,
+            keep: None,
+        })
+    }
+
+    /// Opens a new pseudo-terminal (Unix) and serves its master end; a peer opens
+    /// [`path`](Self::path) as if it were a serial device.
+    ///
+    /// # Errors
+    /// [`TransportError::Io`] when no pseudo-terminal can be opened.
+    pub fn pty(settings: SxiSettings) -> Result<Self, TransportError> {
+        let (mut ours, device) = serialport::TTYPort::pair()
+            .map_err(serial_error("opening a pseudo-terminal".to_owned()))?;
+        let name = device.name().ok_or_else(|| {
+            TransportError::Config("the pseudo-terminal has no device path".to_owned())
+        })?;
+        ours.set_timeout(settings.write_timeout)
+            .map_err(serial_error(format!("setting up {name}")))?;
+        nonblocking(&ours, &name)?;
+        Ok(Self {
+            port: Box::new(ours),
+            name,
+            settings,
+            keep: Some(device),
+        })
+    }
+
+    /// Wraps an open port (any `serialport` implementation). A port in blocking mode may
+    /// hold a write past the write timeout when the line takes only part of it; the ports
+    /// [`open`](Self::open) and [`pty`](Self::pty) make are non-blocking.
+    pub fn from_port(port: Box<dyn SerialPort>, name: &str, settings: SxiSettings) -> Self {
+        Self {
+            port,
+            name: name.to_owned(),
+            settings,
+            keep: None,
+        }
+    }
+
+    /// The device path (for a pseudo-terminal, the path its peer opens).
+    pub fn path(&self) -> &str {
+        &self.name
+    }
+
+    /// The settings.
+    pub const fn settings(&self) -> &SxiSettings {
+        &self.settings
+    }
+}
+
+/// Puts the port's file in non-blocking mode: `serialport` waits for the line with `poll`
+/// (up to the port's timeout), and a write then takes what fits instead of blocking for the
+/// rest.
+#[cfg(unix)]
+fn nonblocking(port: &serialport::TTYPort, name: &str) -> Result<(), TransportError> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::os::unix::io::AsRawFd;
+    let fd = port.as_raw_fd();
+    let flags = fcntl(fd, FcntlArg::F_GETFL)
+        .map_err(|e| TransportError::io(format!("setting up {name}"), e.into()))?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| TransportError::io(format!("setting up {name}"), e.into()))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn nonblocking(_port: &serialport::COMPort, _name: &str) -> Result<(), TransportError> {
+    Ok(())
+}
+
+/// Writes all of `bytes` within `timeout`, as far as the line takes them.
+fn write_within(port: &mut dyn SerialPort, bytes: &[u8], timeout: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        port.set_timeout(left)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        match port.write(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Transport for SxiTransport {
+    type Tx = SxiTx;
+    type Rx = SxiRx;
+
+    fn split(self) -> (SxiTx, SxiRx) {
+        let writer = self.port.try_clone().map_err(|e| e.to_string());
+        let s = self.settings;
+        let limit = s.packet_limit();
+        // The receiver's buffer holds the largest frame; `new` only fails for a smaller one.
+        let receiver = s
+            .framing
+            .sync_esc
+            .then(|| {
+                SxiReceiver::new(
+                    s.framing,
+                    limit,
+                    vec![0u8; s.framing.max_frame_len(limit) + 1],
+                )
+                .ok()
+            })
+            .flatten();
+        (
+            SxiTx {
+                port: writer,
+                name: self.name.clone(),
+                settings: s,
+                buf: Vec::with_capacity(WRITE_BATCH + s.framing.max_frame_len(limit)),
+                frame: vec![0u8; s.framing.max_frame_len(limit)],
+                queued: 0,
+                since: None,
+                ctr: 0,
+                line_free_at: None,
+                stats: TxStats::default(),
+                _keep: self.keep,
+            },
+            SxiRx {
+                port: self.port,
+                name: self.name,
+                settings: s,
+                pending: Vec::with_capacity(2 * READ_CHUNK),
+                receiver,
+                ready: VecDeque::new(),
+                spare: Vec::new(),
+                current: Vec::new(),
+                last_byte: None,
+                ctr: CtrCheck::new(s.framing.header),
+                resyncs: 0,
+                stats: RxStats::default(),
+            },
+        )
+    }
+}
+
+/// The sending half of an [`SxiTransport`].
+pub struct SxiTx {
+    port: Result<Box<dyn SerialPort>, String>,
+    name: String,
+    settings: SxiSettings,
+    buf: Vec<u8>,
+    frame: Vec<u8>,
+    queued: u64,
+    since: Option<Instant>,
+    ctr: u16,
+    line_free_at: Option<Instant>,
+    stats: TxStats,
+    _keep: Option<serialport::TTYPort>,
+}
+
+impl SxiTx {
+    /// Waits until the line would have sent what was written before (with `pace`).
+    fn pace(&mut self, bytes: usize) {
+        if !self.settings.pace {
+            return;
+        }
+        let now = Instant::now();
+        let start = self.line_free_at.filter(|&t| t > now).unwrap_or(now);
+        // Ten bits per byte: start, eight data bits, stop.
+        let nanos = (bytes as u64).saturating_mul(10_000_000_000) / u64::from(self.settings.baud);
+        let done = start + Duration::from_nanos(nanos);
+        self.line_free_at = Some(done);
+        let wait = done.saturating_duration_since(now);
+        if wait > Duration::from_micros(200) {
+            std::thread::sleep(wait.min(self.settings.write_timeout));
+        }
+    }
+}
+
+impl PacketTx for SxiTx {
+    fn send(&mut self, packet: &[u8]) -> Result<(), TransportError> {
+        let limit = self.settings.packet_limit();
+        if packet.len() > limit {
+            return Err(TransportError::TooLong {
+                len: packet.len(),
+                max: limit,
+            });
+        }
+        let n = self
+            .settings
+            .framing
+            .encode(self.ctr, packet, &mut self.frame)
+            .map_err(|e| {
+                TransportError::Config(format!("framing a packet for {}: {e}", self.name))
+            })?;
+        self.ctr = self.ctr.wrapping_add(1);
+        self.buf.extend_from_slice(&self.frame[..n]);
+        self.queued += 1;
+        self.stats.bytes += packet.len() as u64;
+        self.since.get_or_insert_with(Instant::now);
+        if self.buf.len() >= WRITE_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), TransportError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.queued);
+        self.since = None;
+        let bytes = std::mem::take(&mut self.buf);
+        let result = match &mut self.port {
+            Ok(port) => write_within(port.as_mut(), &bytes, self.settings.write_timeout),
+            Err(e) => Err(std::io::Error::other(format!(
+                "the port could not be shared for writing: {e}"
+            ))),
+        };
+        self.pace(bytes.len());
+        self.buf = bytes;
+        self.buf.clear();
+        match result {
+            Ok(()) => {
+                self.stats.packets += queued;
+                self.stats.frames += queued;
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.dropped += queued;
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    Err(TransportError::Stalled {
+                        peer: self.name.clone(),
+                        waited: self.settings.write_timeout,
+                    })
+                } else {
+                    Err(TransportError::io(format!("writing to {}", self.name), e))
+                }
+            }
+        }
+    }
+
+    fn flush_deadline(&self) -> Option<Instant> {
+        self.since.map(|t| t + FLUSH_INTERVAL)
+    }
+
+    fn max_packet_len(&self) -> usize {
+        self.settings.packet_limit()
+    }
+
+    fn stats(&self) -> TxStats {
+        self.stats
+    }
+}
+
+/// Counts gaps in the peer's CTR (one byte or one word wide).
+#[derive(Debug, Clone, Copy)]
+struct CtrCheck {
+    wide: Option<bool>,
+    expected: Option<u16>,
+}
+
+impl CtrCheck {
+    const fn new(header: HeaderFormat) -> Self {
+        Self {
+            wide: match header {
+                HeaderFormat::LenCtrByte => Some(false),
+                HeaderFormat::LenCtrWord => Some(true),
+                _ => None,
+            },
+            expected: None,
+        }
+    }
+
+    /// Records `ctr`; returns (lost before it, whether it went backwards).
+    fn observe(&mut self, ctr: Option<u16>) -> (u64, bool) {
+        let (Some(wide), Some(ctr)) = (self.wide, ctr) else {
+            return (0, false);
+        };
+        let (modulus, half) = if wide {
+            (0x1_0000u32, 0x8000u32)
+        } else {
+            (0x100, 0x80)
+        };
+        let gap = self
+            .expected
+            .map_or(0, |e| (u32::from(ctr) + modulus - u32::from(e)) % modulus);
+        if gap >= half {
+            return (0, true);
+        }
+        self.expected = u16::try_from((u32::from(ctr) + 1) % modulus).ok();
+        (u64::from(gap), false)
+    }
+}
+
+/// The receiving half of an [`SxiTransport`].
+pub struct SxiRx {
+    port: Box<dyn SerialPort>,
+    name: String,
+    settings: SxiSettings,
+    /// Received bytes not yet decoded (without SYNC/ESC framing).
+    pending: Vec<u8>,
+    /// The SYNC/ESC decoder, with that framing.
+    receiver: Option<SxiReceiver<Vec<u8>>>,
+    ready: VecDeque<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    last_byte: Option<Instant>,
+    ctr: CtrCheck,
+    resyncs: u64,
+    stats: RxStats,
+}
+
+impl SxiRx {
+    /// Times the receiver dropped bytes to find the next frame (noise, a lost byte, a bad
+    /// checksum, an unfinished frame on a quiet line).
+    pub const fn resyncs(&self) -> u64 {
+        self.resyncs
+    }
+
+    fn take_packet(&mut self, packet: &[u8], ctr: Option<u16>) {
+        let (lost, backwards) = self.ctr.observe(ctr);
+        self.stats.lost += lost;
+        self.stats.out_of_order += u64::from(backwards);
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(packet);
+        self.ready.push_back(v);
+    }
+
+    /// Decodes what `pending` holds; a frame that cannot be one is passed over byte by byte.
+    fn decode_pending(&mut self) {
+        let framing = self.settings.framing.framing();
+        let limit = self.settings.packet_limit();
+        let mut at = 0;
+        let mut skipping = false;
+        while at < self.pending.len() && self.ready.len() < MAX_QUEUED {
+            match framing.decode(&self.pending[at..], limit) {
+                Ok((frame, used)) => {
+                    let (packet, ctr) = (frame.packet.to_vec(), frame.ctr);
+                    self.stats.packets += 1;
+                    self.stats.bytes += packet.len() as u64;
+                    self.take_packet(&packet, ctr);
+                    at += used;
+                    skipping = false;
+                }
+                Err(DecodeError::Truncated { .. }) if skipping => {
+                    // Passing over damage, a header made of noise may promise more bytes
+                    // than will come: take the first later offset where a whole frame
+                    // decodes instead (its checksum passes, where there is one).
+                    match (at + 1..self.pending.len())
+                        .find(|&k| framing.decode(&self.pending[k..], limit).is_ok())
+                    {
+                        Some(k) => at = k,
+                        None => break,
+                    }
+                }
+                Err(DecodeError::Truncated { .. }) => break,
+                Err(e) => {
+                    // LEN 0, too long, or a checksum that does not match: this byte starts
+                    // no frame. One resynchronisation per run of bytes passed over.
+                    if !skipping {
+                        self.resyncs += 1;
+                        self.stats.malformed += 1;
+                        tracing::debug!("{}: {e}; looking for the next frame", self.name);
+                    }
+                    skipping = true;
+                    at += 1;
+                }
+            }
+        }
+        self.pending.drain(..at);
+    }
+
+    fn decode_sync_esc(&mut self, bytes: &[u8]) {
+        let Some(mut rx) = self.receiver.take() else {
+            return;
+        };
+        let mut frames: Vec<(Vec<u8>, Option<u16>)> = Vec::new();
+        let mut bad = 0u64;
+        let before = rx.resyncs();
+        // With SYNC/ESC framing every error is reported per frame, never as a lost stream.
+        let _ = rx.push(bytes, |f| match f {
+            Ok(f) => frames.push((f.packet.to_vec(), f.ctr)),
+            Err(_) => bad += 1,
+        });
+        // A frame cut short by the next SYNC counts as a resynchronisation without an error
+        // of its own; either way one frame was lost.
+        let resynced = rx.resyncs() - before;
+        self.resyncs += resynced;
+        self.receiver = Some(rx);
+        self.stats.malformed += bad.max(resynced);
+        for (p, ctr) in frames {
+            self.stats.packets += 1;
+            self.stats.bytes += p.len() as u64;
+            self.take_packet(&p, ctr);
+        }
+    }
+
+    /// Reads what the line has within `wait` and decodes it.
+    fn fill(&mut self, wait: Duration) -> Result<(), TransportError> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let wait = wait.max(Duration::from_micros(1));
+        let _ = self.port.set_timeout(wait);
+        let now = Instant::now();
+        match self.port.read(&mut chunk) {
+            Ok(0) => Ok(()),
+            Ok(n) => {
+                self.last_byte = Some(now);
+                if self.receiver.is_some() {
+                    self.decode_sync_esc(&chunk[..n]);
+                } else {
+                    self.pending.extend_from_slice(&chunk[..n]);
+                    self.decode_pending();
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                self.drop_stale(now);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(TransportError::Disconnected {
+                peer: self.name.clone(),
+                reason: format!("reading failed: {e}"),
+            }),
+        }
+    }
+
+    /// Drops an unfinished frame once the line has been quiet for `quiet`.
+    fn drop_stale(&mut self, now: Instant) {
+        if self.pending.is_empty()
+            || self
+                .last_byte
+                .is_some_and(|t| now.saturating_duration_since(t) < self.settings.quiet)
+        {
+            return;
+        }
+        tracing::debug!(
+            "{}: {} bytes of an unfinished frame dropped after the line went quiet",
+            self.name,
+            self.pending.len()
+        );
+        self.pending.clear();
+        self.resyncs += 1;
+        self.stats.malformed += 1;
+    }
+
+    fn next(&mut self) -> Option<&[u8]> {
+        let p = self.ready.pop_front()?;
+        let old = std::mem::replace(&mut self.current, p);
+        if self.spare.len() < 64 {
+            self.spare.push(old);
+        }
+        Some(&self.current)
+    }
+}
+
+impl PacketRx for SxiRx {
+    fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
+        let deadline = Instant::now() + timeout;
+        while self.ready.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // A quiet line is looked at again within `quiet`, to drop an unfinished frame.
+            self.fill(left.min(self.settings.quiet))?;
+            if self.ready.is_empty() && Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+        Ok(self.next())
+    }
+
+    fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        if self.ready.is_empty() && self.port.bytes_to_read().unwrap_or(0) > 0 {
+            self.fill(Duration::from_micros(1))?;
+        }
+        Ok(self.next())
+    }
+
+    fn max_packet_len(&self) -> usize {
+        self.settings.packet_limit()
+    }
+
+    fn stats(&self) -> RxStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_of_both_widths_count_gaps_and_steps_back() {
+        let mut w = CtrCheck::new(HeaderFormat::LenCtrWord);
+        assert_eq!(w.observe(Some(0xFFFE)), (0, false));
+        assert_eq!(w.observe(Some(0x0001)), (2, false));
+        assert_eq!(w.observe(Some(0x0000)), (0, true));
+        let mut b = CtrCheck::new(HeaderFormat::LenCtrByte);
+        assert_eq!(b.observe(Some(0xFE)), (0, false));
+        assert_eq!(b.observe(Some(0x02)), (3, false));
+        let mut none = CtrCheck::new(HeaderFormat::LenWord);
+        assert_eq!(none.observe(None), (0, false));
+    }
+}
