@@ -283,6 +283,8 @@ pub enum Transport {
         header: Option<String>,
         /// Checksum (`NO_CHECKSUM`, `CHECKSUM_BYTE`, `CHECKSUM_WORD`).
         checksum: Option<String>,
+        /// A FRAMING block: SYNC/ESC framing with these SYNC and ESC bytes.
+        framing: Option<(u8, u8)>,
     },
     /// XCP_ON_USB.
     Usb {
@@ -470,13 +472,17 @@ impl std::fmt::Display for Transport {
                 baudrate,
                 header,
                 checksum,
+                framing,
                 ..
             } => write!(
                 f,
-                "XCP on SxI: {} Bd, {}, {}",
+                "XCP on SxI: {} Bd, {}, {}{}",
                 baudrate.map_or_else(|| "?".to_owned(), |b| b.to_string()),
                 o(header),
-                o(checksum)
+                o(checksum),
+                framing.map_or_else(String::new, |(sync, esc)| format!(
+                    ", SYNC/ESC framing (SYNC 0x{sync:02X}, ESC 0x{esc:02X})"
+                ))
             ),
             Self::Usb {
                 vendor_id,
@@ -666,6 +672,11 @@ fn transport(tag: &str, g: &GenericIfData) -> Transport {
                 baudrate: u(num_at(&l, 1)),
                 header: enums.iter().find(|e| e.starts_with("HEADER_")).cloned(),
                 checksum: enums.iter().find(|e| e.contains("CHECKSUM")).cloned(),
+                framing: first(g, "FRAMING", &[]).and_then(|b| {
+                    let l = flat(&b.data);
+                    let byte = |i| u(num_at(&l, i)).and_then(|v| u8::try_from(v).ok());
+                    Some((byte(0)?, byte(1)?))
+                }),
             }
         }
         _ => Transport::Usb {

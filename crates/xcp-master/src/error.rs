@@ -12,7 +12,7 @@ pub enum Error {
     /// The slave did not answer in time, after the configured repetitions.
     #[error(
         "{command}: no response after {attempts} attempt(s) of {timeout:?} each; check that \
-         the slave runs, the address/port or CAN IDs, and the timeouts"
+         the slave runs, the address/port, CAN IDs or serial header and checksum, and the timeouts"
     )]
     Timeout {
         /// The command.

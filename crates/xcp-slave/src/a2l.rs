@@ -456,6 +456,10 @@ pub(crate) fn generate(s: &Shared) -> String {
                 g.line(3, &can_block(&link, broadcast, bitrate, data_bitrate));
                 continue;
             }
+            TransportDesc::Sxi { baud, framing } => {
+                g.line(3, &sxi_block(baud, framing));
+                continue;
+            }
         };
         let host = match addr.ip() {
             std::net::IpAddr::V4(ip) => format!("ADDRESS \"{ip}\""),
@@ -495,6 +499,24 @@ pub(crate) fn generate(s: &Shared) -> String {
     g.line(1, "/end MODULE");
     g.line(0, "/end PROJECT");
     g.out
+}
+
+/// The XCP_ON_SxI block of a serial line (asynchronous full duplex, 8N1).
+fn sxi_block(baud: u32, framing: xcp_proto::tl::sxi::SxiConfig) -> String {
+    let sync_esc = if framing.sync_esc {
+        format!(
+            " /begin FRAMING {:#04X} {:#04X} /end FRAMING",
+            xcp_proto::tl::sxi::SYNC,
+            xcp_proto::tl::sxi::ESC
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "/begin XCP_ON_SxI 0x0100 {baud} ASYNCH_FULL_DUPLEX_MODE PARITY_NONE ONE_STOP_BIT{sync_esc} {} {} /end XCP_ON_SxI",
+        framing.header.a2l_name(),
+        framing.tail.a2l_name()
+    )
 }
 
 /// The XCP_ON_CAN block of a CAN link (identifiers with bit 31 for 29 bits, as A2L writes them).

@@ -104,6 +104,13 @@ pub enum TransportDesc {
         /// CAN_FD_DATA_TRANSFER_BAUDRATE in bit/s, when known.
         data_bitrate: Option<u32>,
     },
+    /// XCP on SxI: line rate, header, checksum, SYNC/ESC framing.
+    Sxi {
+        /// BAUDRATE in bit/s.
+        baud: u32,
+        /// Header, checksum tail and SYNC/ESC framing.
+        framing: xcp_proto::tl::sxi::SxiConfig,
+    },
 }
 
 /// Everything shared between application threads, the command processor and the threads of

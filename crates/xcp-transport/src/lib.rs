@@ -302,6 +302,40 @@ impl TransportError {
     }
 }
 
+/// A transport split into boxed halves at once, so that transports of different types can
+/// be kept in one list and joined (a server on any set of buses, through [`either::Either`]).
+pub struct Boxed {
+    tx: Box<dyn PacketTx>,
+    rx: Box<dyn PacketRx>,
+}
+
+impl Boxed {
+    /// Splits `transport` and boxes its halves.
+    pub fn new<T: Transport>(transport: T) -> Self {
+        let (tx, rx) = transport.split();
+        Self {
+            tx: Box::new(tx),
+            rx: Box::new(rx),
+        }
+    }
+
+    /// `transports` joined into one by [`either::Either`], first to last; `None` for none.
+    pub fn join(transports: Vec<Self>) -> Option<Self> {
+        transports
+            .into_iter()
+            .reduce(|a, b| Self::new(either::Either::new(a, b)))
+    }
+}
+
+impl Transport for Boxed {
+    type Tx = Box<dyn PacketTx>;
+    type Rx = Box<dyn PacketRx>;
+
+    fn split(self) -> (Self::Tx, Self::Rx) {
+        (self.tx, self.rx)
+    }
+}
+
 impl<T: PacketTx + ?Sized> PacketTx for Box<T> {
     fn send(&mut self, packet: &[u8]) -> Result<(), TransportError> {
         (**self).send(packet)
@@ -309,8 +343,14 @@ impl<T: PacketTx + ?Sized> PacketTx for Box<T> {
     fn flush(&mut self) -> Result<(), TransportError> {
         (**self).flush()
     }
+    fn send_now(&mut self, packet: &[u8]) -> Result<(), TransportError> {
+        (**self).send_now(packet)
+    }
     fn flush_deadline(&self) -> Option<Instant> {
         (**self).flush_deadline()
+    }
+    fn poll_flush(&mut self, now: Instant) -> Result<(), TransportError> {
+        (**self).poll_flush(now)
     }
     fn max_packet_len(&self) -> usize {
         (**self).max_packet_len()

@@ -13,11 +13,13 @@ use xcp_master::{
 use xcp_proto::{Address, ByteOrder, IdType};
 use xcp_transport_can::{CanTransport, CanUrl, XcpCan};
 use xcp_transport_eth::{EthConfig, Protocol, connect};
+use xcp_transport_sxi::{SxiSettings, SxiTransport, SxiUrl};
 
 use crate::error::Error;
 
-/// Where the slave is: `tcp://HOST:PORT`, `udp://HOST:PORT` or a CAN URL
-/// (`can://BACKEND/CHANNEL?master=…&slave=…`, see [`CanUrl`]).
+/// Where the slave is: `tcp://HOST:PORT`, `udp://HOST:PORT`, a CAN URL
+/// (`can://BACKEND/CHANNEL?master=…&slave=…`, see [`CanUrl`]) or a serial line
+/// (`sxi:///dev/ttyUSB0?baud=…&header=…&checksum=…`, see [`SxiUrl`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// XCP on TCP.
@@ -26,6 +28,8 @@ pub enum Target {
     Udp(SocketAddr),
     /// XCP on CAN.
     Can(Box<CanUrl>),
+    /// XCP on SxI.
+    Sxi(Box<SxiUrl>),
 }
 
 impl FromStr for Target {
@@ -43,6 +47,17 @@ impl FromStr for Target {
                 .map_err(|e: xcp_transport_can::UrlError| bad(&e.to_string()))?;
             return Ok(Self::Can(Box::new(can)));
         }
+        if scheme.eq_ignore_ascii_case("sxi") {
+            let sxi: SxiUrl = url
+                .parse()
+                .map_err(|e: xcp_transport_sxi::UrlError| bad(&e.to_string()))?;
+            if sxi.port == xcp_transport_sxi::Port::Pty {
+                return Err(bad(
+                    "a master opens a serial device (sxi:///dev/pts/N); sxi://pty makes a new one for a slave",
+                ));
+            }
+            return Ok(Self::Sxi(Box::new(sxi)));
+        }
         let addr = rest
             .to_socket_addrs()
             .map_err(|e| bad(&format!("cannot resolve {rest}: {e}")))?
@@ -51,7 +66,7 @@ impl FromStr for Target {
         match scheme.to_ascii_lowercase().as_str() {
             "tcp" => Ok(Self::Tcp(addr)),
             "udp" => Ok(Self::Udp(addr)),
-            "sxi" | "usb" => Err(bad(&format!(
+            "usb" => Err(bad(&format!(
                 "XCP on {scheme} is not available in this build yet"
             ))),
             _ => Err(bad("unknown scheme")),
@@ -65,6 +80,7 @@ impl fmt::Display for Target {
             Self::Tcp(a) => write!(f, "tcp://{a}"),
             Self::Udp(a) => write!(f, "udp://{a}"),
             Self::Can(c) => write!(f, "{c}"),
+            Self::Sxi(x) => write!(f, "{x}"),
         }
     }
 }
@@ -370,6 +386,58 @@ fn fixed_daq_ids(a2l: Option<&A2l>) -> Vec<xcp_transport_can::CanId> {
         .collect()
 }
 
+/// The serial-line settings of an SxI URL; what the URL leaves out (header, checksum and
+/// SYNC/ESC framing; the line rate) comes from the A2L's XCP_ON_SxI, else the defaults.
+fn sxi_settings(sxi: &SxiUrl, a2l: Option<&A2l>) -> Result<SxiSettings, Error> {
+    let mut s = sxi.settings;
+    let found = a2l.and_then(|a| {
+        a.xcp().transports.into_iter().find_map(|t| match t {
+            xcp_a2l::ifdata::Transport::Sxi {
+                baudrate,
+                header,
+                checksum,
+                framing,
+                ..
+            } => Some((baudrate, header, checksum, framing)),
+            _ => None,
+        })
+    });
+    let Some((baud, header, checksum, framing)) = found else {
+        return Ok(s);
+    };
+    let bad = |what: &str, v: &str| Error::Url {
+        url: sxi.to_string(),
+        reason: format!("the A2L's XCP_ON_SxI names {what} {v}, which xcpkit does not know"),
+    };
+    if !sxi.framing_given {
+        if let Some(h) = header {
+            s.framing.header =
+                xcp_proto::tl::HeaderFormat::from_name(&h).ok_or_else(|| bad("the header", &h))?;
+        }
+        if let Some(c) = checksum {
+            s.framing.tail =
+                xcp_proto::tl::Tail::from_name(&c).ok_or_else(|| bad("the checksum", &c))?;
+        }
+        if let Some((sync, esc)) = framing {
+            if (sync, esc) != (xcp_proto::tl::sxi::SYNC, xcp_proto::tl::sxi::ESC) {
+                return Err(bad(
+                    "the framing bytes",
+                    &format!(
+                        "SYNC 0x{sync:02X}, ESC 0x{esc:02X} (xcpkit frames with 0x9A and 0x9B)"
+                    ),
+                ));
+            }
+            s.framing.sync_esc = true;
+        }
+    }
+    if !sxi.baud_given
+        && let Some(b) = baud.filter(|&b| b > 0)
+    {
+        s.baud = b;
+    }
+    Ok(s)
+}
+
 /// How an A2L is loaded for `target`: its MODULE by name, or by the URL's transport.
 fn load_options(module: Option<String>, target: &Target) -> LoadOptions {
     LoadOptions {
@@ -379,6 +447,7 @@ fn load_options(module: Option<String>, target: &Target) -> LoadOptions {
                 Target::Tcp(_) => "TCP",
                 Target::Udp(_) => "UDP",
                 Target::Can(_) => "CAN",
+                Target::Sxi(_) => "SxI",
             }
             .to_owned(),
         ),
@@ -408,6 +477,14 @@ impl Session {
             }
             None => None,
         };
+        // A serial line takes what its URL leaves out from the A2L; the session (and a
+        // recording's metadata) names the settings in force.
+        let mut target = target;
+        if let Target::Sxi(sxi) = &mut target {
+            sxi.settings = sxi_settings(sxi, loaded.as_ref().map(|(a2l, _)| a2l))?;
+            sxi.framing_given = true;
+            sxi.baud_given = true;
+        }
         let connect_error = |source| Error::Connect {
             url: url.to_owned(),
             source,
@@ -439,6 +516,10 @@ impl Session {
                 let mut config = options.master.clone();
                 config.daq_can_ids.clone_from(&can.daq_ids);
                 Master::new(link, config)?
+            }
+            Target::Sxi(sxi) => {
+                let link = SxiTransport::from_url(sxi).map_err(connect_error)?;
+                Master::new(link, options.master.clone())?
             }
         };
         block_on(master.connect())?;

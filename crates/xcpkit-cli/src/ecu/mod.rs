@@ -1,4 +1,4 @@
-//! `xcpkit ecu`: the virtual ECU, served over XCP on TCP, UDP and CAN.
+//! `xcpkit ecu`: the virtual ECU, served over XCP on TCP, UDP, CAN and serial lines (SxI).
 //!
 //! The model lives in the `xcpkit-ecu` crate; this module parses the options, binds the transports, starts
 //! the tasks and waits for Ctrl-C (or SIGTERM), then stops everything in order: tasks first,
@@ -22,10 +22,11 @@ macro_rules! say {
 use clap::Args;
 use xcp_proto::Resources;
 use xcp_slave::{DemoSeedKey, Server, SlaveConfig, TransportDesc};
-use xcp_transport::either::Either;
+use xcp_transport::Boxed;
 use xcp_transport_can::{CanTransport, CanUrl};
 use xcp_transport_eth::discovery::{DiscoveryConfig, Responder, SlaveId};
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
+use xcp_transport_sxi::{Port, SxiTransport, SxiUrl};
 
 pub(crate) use xcpkit_ecu::SEED_KEY_SECRET;
 use xcpkit_ecu::{Ecu, Stress};
@@ -44,6 +45,12 @@ pub(crate) struct EcuArgs {
     /// (alone or beside --tcp/--udp; MAX_CTO and MAX_DTO become the bus's MAX_DLC).
     #[arg(long, value_name = "URL")]
     can: Option<String>,
+    /// Serve XCP on a serial line: `sxi:///dev/ttyUSB0?baud=115200[&header=len_ctr_word]
+    /// [&checksum=none|byte|word][&framing=sync_esc]`, or `sxi://pty?…` for a new
+    /// pseudo-terminal whose path is printed (`listening on sxi:///dev/pts/N?…`). Alone or
+    /// beside the other transports; MAX_CTO and MAX_DTO fit the header's LEN field.
+    #[arg(long, value_name = "URL")]
+    sxi: Option<String>,
     /// Answer GET_SLAVE_ID over Ethernet multicast (239.255.0.0 port 5556 on the loopback
     /// interface), so `xcpkit discover` and pyXCP's xcp-discovery find the ECU. On CAN,
     /// GET_SLAVE_ID is answered on the URL's broadcast identifier whenever it has one.
@@ -95,8 +102,21 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
                 })
         })
         .transpose()?;
+    let sxi: Option<SxiUrl> = args
+        .sxi
+        .as_deref()
+        .map(|u| {
+            u.parse()
+                .map_err(|e: xcp_transport_sxi::UrlError| xcpkit::Error::Url {
+                    url: u.to_owned(),
+                    reason: e.to_string(),
+                })
+        })
+        .transpose()?;
     let (tcp, udp) = match (args.tcp, args.udp) {
-        (None, None) if can.is_none() => (Some(SocketAddr::from(([127, 0, 0, 1], 5555))), None),
+        (None, None) if can.is_none() && sxi.is_none() => {
+            (Some(SocketAddr::from(([127, 0, 0, 1], 5555))), None)
+        }
         other => other,
     };
     let mut config = SlaveConfig {
@@ -120,6 +140,12 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         config.id_field = xcp_proto::IdField::AbsoluteOdt;
         // Every DTO shares CAN_ID_SLAVE: without its PID a master cannot tell them apart.
         config.pid_off = false;
+    }
+    if let Some(x) = &sxi {
+        // Every packet must fit the header's LEN field.
+        let limit = x.settings.packet_limit();
+        config.max_cto = config.max_cto.min(u8::try_from(limit).unwrap_or(u8::MAX));
+        config.max_dto = config.max_dto.min(u16::try_from(limit).unwrap_or(u16::MAX));
     }
     if let Some(dir) = &args.persist {
         std::fs::create_dir_all(dir).with_context(|| {
@@ -151,33 +177,48 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
     if let Some(s) = &udp {
         descs.push(TransportDesc::Udp(s.local_addr()));
     }
-    let can_link = match &can {
-        Some(c) => {
-            descs.push(TransportDesc::Can {
-                link: c.xcp.link,
-                broadcast: c.xcp.broadcast,
-                bitrate: c.bitrate,
-                data_bitrate: c.data_bitrate,
-            });
-            let bus = c
-                .open()
-                .with_context(|| format!("cannot serve XCP on CAN at {c}"))?;
-            // SET_DAQ_ID may move DAQ lists to identifiers of their own.
-            let routes = std::sync::Arc::new(xcp_transport::DtoRoutes::new());
-            ecu.slave.set_dto_routes(std::sync::Arc::clone(&routes));
-            Some(
-                CanTransport::slave(bus, c.xcp)
-                    .with_context(|| format!("--can {c}"))?
-                    .with_routes(routes),
-            )
-        }
-        None => None,
-    };
-    ecu.slave.set_transports(descs.clone());
     let eth_handle = tcp
         .as_ref()
         .map(EthServer::handle)
         .or_else(|| udp.as_ref().map(EthServer::handle));
+    let mut links: Vec<Boxed> = Vec::new();
+    links.extend(tcp.map(Boxed::new));
+    links.extend(udp.map(Boxed::new));
+    if let Some(c) = &can {
+        descs.push(TransportDesc::Can {
+            link: c.xcp.link,
+            broadcast: c.xcp.broadcast,
+            bitrate: c.bitrate,
+            data_bitrate: c.data_bitrate,
+        });
+        let bus = c
+            .open()
+            .with_context(|| format!("cannot serve XCP on CAN at {c}"))?;
+        // SET_DAQ_ID may move DAQ lists to identifiers of their own.
+        let routes = std::sync::Arc::new(xcp_transport::DtoRoutes::new());
+        ecu.slave.set_dto_routes(std::sync::Arc::clone(&routes));
+        links.push(Boxed::new(
+            CanTransport::slave(bus, c.xcp)
+                .with_context(|| format!("--can {c}"))?
+                .with_routes(routes),
+        ));
+    }
+    // The URL a master opens: the device's, or the pseudo-terminal's path.
+    let mut sxi_master_url = None;
+    if let Some(x) = &sxi {
+        let line = SxiTransport::from_url(x)
+            .with_context(|| format!("cannot serve XCP on a serial line at {x}"))?;
+        descs.push(TransportDesc::Sxi {
+            baud: x.settings.baud,
+            framing: x.settings.framing,
+        });
+        sxi_master_url = Some(SxiUrl {
+            port: Port::Device(line.path().to_owned()),
+            ..x.clone()
+        });
+        links.push(Boxed::new(line));
+    }
+    ecu.slave.set_transports(descs.clone());
     let _responder = match (args.discovery, eth_handle) {
         (false, _) => None,
         (true, None) => bail!("--discovery answers over Ethernet: serve --tcp or --udp too"),
@@ -200,17 +241,11 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write the A2L to {}", path.display()))?;
     }
 
-    let server = match (tcp, udp, can_link) {
-        (Some(t), Some(u), Some(c)) => Server::start(&ecu.slave, Either::new(Either::new(t, u), c)),
-        (Some(t), Some(u), None) => Server::start(&ecu.slave, Either::new(t, u)),
-        (Some(t), None, Some(c)) => Server::start(&ecu.slave, Either::new(t, c)),
-        (None, Some(u), Some(c)) => Server::start(&ecu.slave, Either::new(u, c)),
-        (Some(t), None, None) => Server::start(&ecu.slave, t),
-        (None, Some(u), None) => Server::start(&ecu.slave, u),
-        (None, None, Some(c)) => Server::start(&ecu.slave, c),
-        (None, None, None) => bail!("no transport"),
-    }
-    .context("starting the XCP server")?;
+    // Every transport joined: one master at a time, whichever bus it comes over.
+    let Some(link) = Boxed::join(links) else {
+        bail!("no transport");
+    };
+    let server = Server::start(&ecu.slave, link).context("starting the XCP server")?;
     let stress = match (args.stress, args.stress_overrun) {
         (false, _) => None,
         (true, false) => Some(Stress::Paced),
@@ -230,6 +265,11 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
             TransportDesc::Can { .. } => {
                 if let Some(c) = &can {
                     say!("listening on {c}");
+                }
+            }
+            TransportDesc::Sxi { .. } => {
+                if let Some(x) = &sxi_master_url {
+                    say!("listening on {x}");
                 }
             }
         }

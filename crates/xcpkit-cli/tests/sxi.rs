@@ -1,0 +1,168 @@
+//! `xcpkit` over XCP on SxI between processes: `xcpkit ecu --sxi sxi://pty` serves the ECU
+//! on a new pseudo-terminal and prints its path; `xcpkit info`, `read`, `write` and `record`
+//! reach it there, with the line settings from the URL or from the ECU's A2L.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Killer(Child);
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn xcpkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(args)
+        .output()
+        .expect("xcpkit runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = xcpkit(args);
+    assert!(
+        o.status.success(),
+        "xcpkit {args:?}: {}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn dir(label: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xcpkit-sxi-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Starts `xcpkit ecu --sxi URL`; returns it and the URL it prints for masters.
+fn ecu(url: &str, a2l: &Path) -> (Killer, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(["ecu", "--sxi", url, "--a2l-out"])
+        .arg(a2l)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("xcpkit ecu starts");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                if let Some(u) = l.strip_prefix("listening on ") {
+                    return (Killer(child), u.to_owned());
+                }
+            }
+            Err(e) => panic!("xcpkit ecu --sxi did not start listening: {e}"),
+        }
+    }
+}
+
+fn session(label: &str, query: &str) {
+    let d = dir(label);
+    let a2l = d.join("ecu.a2l");
+    let (_ecu, url) = ecu(&format!("sxi://pty?{query}"), &a2l);
+    assert!(url.starts_with("sxi:///dev/"), "{url}");
+    let text = std::fs::read_to_string(&a2l).expect("the A2L");
+    assert!(
+        text.contains("/begin XCP_ON_SxI 0x0100 "),
+        "the runtime A2L describes the line"
+    );
+    let info = ok(&["info", "-t", &url]);
+    assert!(info.contains("EPK          xcpkit ecu"), "{info}");
+    let a2l_arg = a2l.to_str().expect("utf-8 path");
+    ok(&["write", "-t", &url, "--a2l", a2l_arg, "idle_rpm=912.5"]);
+    // Nothing but the device in the URL: the header, checksum and framing from the A2L.
+    let bare = url.split('?').next().expect("the device");
+    let read = ok(&["read", "-t", bare, "--a2l", a2l_arg, "idle_rpm"]);
+    assert_eq!(read.trim(), "idle_rpm = 912.5 rpm");
+
+    let rec = d.join("sxi.xcprec");
+    let rec_arg = rec.to_str().expect("utf-8 path");
+    ok(&[
+        "record",
+        "-t",
+        &url,
+        "--a2l",
+        a2l_arg,
+        "-s",
+        "counter_1ms",
+        "-s",
+        "engine_speed",
+        "-s",
+        "counter_10ms",
+        "--duration",
+        "2",
+        "-o",
+        rec_arg,
+    ]);
+    let csv = d.join("sxi.csv");
+    let csv_arg = csv.to_str().expect("utf-8 path");
+    ok(&["convert", rec_arg, "-o", csv_arg]);
+    let body = std::fs::read_to_string(&csv).expect("the CSV");
+    let mut lines = body.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let c1 = header
+        .iter()
+        .position(|h| h.starts_with("counter_1ms"))
+        .expect("a counter_1ms column");
+    let mut counters: Vec<u64> = lines
+        .filter_map(|l| l.split(',').nth(c1).and_then(|v| v.parse().ok()))
+        .collect();
+    counters.dedup();
+    assert!(
+        counters.len() >= 1000,
+        "{} samples of counter_1ms in 2 s",
+        counters.len()
+    );
+    let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
+    assert_eq!(gaps, 0, "counter_1ms steps by exactly 1");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn xcpkit_measures_and_calibrates_its_ecu_over_a_serial_line() {
+    session("word", "baud=921600&checksum=byte");
+    session(
+        "byte-sync",
+        "baud=921600&header=len_ctr_byte&checksum=word&framing=sync_esc",
+    );
+}
+
+#[test]
+fn a_master_with_the_wrong_checksum_says_what_to_check() {
+    let d = dir("wrong");
+    let a2l = d.join("ecu.a2l");
+    let (_ecu, url) = ecu("sxi://pty?checksum=byte", &a2l);
+    let device = url.split('?').next().expect("the device");
+    let o = xcpkit(&[
+        "info",
+        "-t",
+        &format!("{device}?checksum=word"),
+        "--timeout-ms",
+        "100",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("serial header and checksum"), "{err}");
+    let o = xcpkit(&["info", "-t", "sxi://pty"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a master opens a serial device"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
