@@ -87,6 +87,8 @@ struct Ecu {
     child: Child,
     tcp: u16,
     udp: u16,
+    /// The URL of `--sxi`'s line, as printed.
+    sxi: Option<String>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -100,17 +102,18 @@ fn port_of(line: &str, scheme: &str) -> Option<u16> {
 
 impl Ecu {
     fn start(bin: &Path, a2l: &Path, extra: &[&str]) -> Result<Self> {
+        let mut args = vec!["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::start_on(bin, a2l, &args)
+    }
+
+    /// The ECU on `transport` (its options), waiting until it printed every address.
+    fn start_on(bin: &Path, a2l: &Path, transport: &[&str]) -> Result<Self> {
         let mut child = Command::new(bin)
-            .args([
-                "ecu",
-                "--tcp",
-                "127.0.0.1:0",
-                "--udp",
-                "127.0.0.1:0",
-                "--a2l-out",
-            ])
+            .arg("ecu")
+            .args(transport)
+            .arg("--a2l-out")
             .arg(a2l)
-            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
@@ -124,21 +127,31 @@ impl Ecu {
                 }
             }
         });
-        let (mut tcp, mut udp) = (None, None);
+        let want = |flag: &str| transport.contains(&flag);
+        let (mut tcp, mut udp, mut sxi) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while tcp.is_none() || udp.is_none() {
+        while (want("--tcp") && tcp.is_none())
+            || (want("--udp") && udp.is_none())
+            || (want("--sxi") && sxi.is_none())
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = lines.recv_timeout(left) else {
                 let _ = child.kill();
-                bail!("xcpkit ecu did not print its ports within 20 s");
+                bail!("xcpkit ecu did not print where it listens within 20 s");
             };
             tcp = tcp.or_else(|| port_of(&line, "tcp"));
             udp = udp.or_else(|| port_of(&line, "udp"));
+            sxi = sxi.or_else(|| {
+                line.strip_prefix("listening on ")
+                    .filter(|u| u.starts_with("sxi://"))
+                    .map(str::to_owned)
+            });
         }
         Ok(Self {
             child,
             tcp: tcp.unwrap_or_default(),
             udp: udp.unwrap_or_default(),
+            sxi,
             lines,
         })
     }
@@ -255,7 +268,53 @@ pub(crate) fn interop() -> Result<()> {
     for (fd, slcan) in [(false, false), (true, false), (false, true)] {
         pyxcp_can(&python, &bin, &work, fd, slcan)?;
     }
+    pyxcp_sxi(&python, &bin, &work)?;
     pya2ldb(&python, &bin, &work)
+}
+
+/// pyXCP's SxI transport drives `xcpkit ecu --sxi sxi://pty` through the pseudo-terminal
+/// the ECU prints, for every header and checksum pyXCP offers (pyXCP has no SYNC/ESC
+/// framing).
+fn pyxcp_sxi(python: &Path, bin: &Path, work: &Path) -> Result<()> {
+    let script = root().join("interop").join("pyxcp").join("sxi_session.py");
+    for header in [
+        "len_byte",
+        "len_ctr_byte",
+        "len_fill_byte",
+        "len_word",
+        "len_ctr_word",
+        "len_fill_word",
+    ] {
+        for checksum in ["none", "byte", "word"] {
+            let a2l = work.join("ecu-sxi.a2l");
+            let url = format!("sxi://pty?baud=921600&header={header}&checksum={checksum}");
+            let ecu = Ecu::start_on(bin, &a2l, &["--sxi", &url])?;
+            let line = ecu.sxi.clone().unwrap_or_default();
+            let device = line
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("sxi://");
+            let mut cmd = Command::new("timeout");
+            cmd.arg("300")
+                .arg(python)
+                .arg(&script)
+                .args(["--port", device, "--header", header, "--checksum", checksum])
+                .arg("--a2l")
+                .arg(&a2l)
+                .arg("--workdir")
+                .arg(work)
+                .current_dir(root().join("interop").join("pyxcp"));
+            let step =
+                format!("pyXCP over SxI ({header}, checksum {checksum}) against xcpkit ecu --sxi");
+            if let Err(e) = run(&step, &mut cmd) {
+                let _ = ecu.stop();
+                return Err(e);
+            }
+            ecu.stop()?;
+        }
+    }
+    Ok(())
 }
 
 /// pyXCP through python-can's `udp_multicast` bus drives `xcpkit ecu --can`, inside a
