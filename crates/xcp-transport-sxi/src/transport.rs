@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serialport::SerialPort;
 use xcp_proto::DecodeError;
-use xcp_proto::tl::HeaderFormat;
+use xcp_proto::tl::eth::CtrTracker;
 use xcp_proto::tl::sxi::SxiReceiver;
 use xcp_transport::{PacketRx, PacketTx, RxStats, Transport, TransportError, TxStats};
 
@@ -213,7 +213,7 @@ impl Transport for SxiTransport {
                 spare: Vec::new(),
                 current: Vec::new(),
                 last_byte: None,
-                ctr: CtrCheck::new(s.framing.header),
+                ctr: CtrTracker::for_header(s.framing.header),
                 resyncs: 0,
                 stats: RxStats::default(),
             },
@@ -331,46 +331,6 @@ impl PacketTx for SxiTx {
     }
 }
 
-/// Counts gaps in the peer's CTR (one byte or one word wide).
-#[derive(Debug, Clone, Copy)]
-struct CtrCheck {
-    wide: Option<bool>,
-    expected: Option<u16>,
-}
-
-impl CtrCheck {
-    const fn new(header: HeaderFormat) -> Self {
-        Self {
-            wide: match header {
-                HeaderFormat::LenCtrByte => Some(false),
-                HeaderFormat::LenCtrWord => Some(true),
-                _ => None,
-            },
-            expected: None,
-        }
-    }
-
-    /// Records `ctr`; returns (lost before it, whether it went backwards).
-    fn observe(&mut self, ctr: Option<u16>) -> (u64, bool) {
-        let (Some(wide), Some(ctr)) = (self.wide, ctr) else {
-            return (0, false);
-        };
-        let (modulus, half) = if wide {
-            (0x1_0000u32, 0x8000u32)
-        } else {
-            (0x100, 0x80)
-        };
-        let gap = self
-            .expected
-            .map_or(0, |e| (u32::from(ctr) + modulus - u32::from(e)) % modulus);
-        if gap >= half {
-            return (0, true);
-        }
-        self.expected = u16::try_from((u32::from(ctr) + 1) % modulus).ok();
-        (u64::from(gap), false)
-    }
-}
-
 /// The receiving half of an [`SxiTransport`].
 pub struct SxiRx {
     port: Box<dyn SerialPort>,
@@ -384,7 +344,7 @@ pub struct SxiRx {
     spare: Vec<Vec<u8>>,
     current: Vec<u8>,
     last_byte: Option<Instant>,
-    ctr: CtrCheck,
+    ctr: CtrTracker,
     resyncs: u64,
     stats: RxStats,
 }
@@ -397,9 +357,11 @@ impl SxiRx {
     }
 
     fn take_packet(&mut self, packet: &[u8], ctr: Option<u16>) {
-        let (lost, backwards) = self.ctr.observe(ctr);
-        self.stats.lost += lost;
-        self.stats.out_of_order += u64::from(backwards);
+        if let Some(c) = ctr {
+            self.ctr.observe(c);
+            self.stats.lost = self.ctr.lost;
+            self.stats.out_of_order = self.ctr.out_of_order;
+        }
         let mut v = self.spare.pop().unwrap_or_default();
         v.clear();
         v.extend_from_slice(packet);
@@ -561,23 +523,5 @@ impl PacketRx for SxiRx {
 
     fn stats(&self) -> RxStats {
         self.stats
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_of_both_widths_count_gaps_and_steps_back() {
-        let mut w = CtrCheck::new(HeaderFormat::LenCtrWord);
-        assert_eq!(w.observe(Some(0xFFFE)), (0, false));
-        assert_eq!(w.observe(Some(0x0001)), (2, false));
-        assert_eq!(w.observe(Some(0x0000)), (0, true));
-        let mut b = CtrCheck::new(HeaderFormat::LenCtrByte);
-        assert_eq!(b.observe(Some(0xFE)), (0, false));
-        assert_eq!(b.observe(Some(0x02)), (3, false));
-        let mut none = CtrCheck::new(HeaderFormat::LenWord);
-        assert_eq!(none.observe(None), (0, false));
     }
 }

@@ -43,13 +43,15 @@ fn dir(label: &str) -> PathBuf {
 
 /// Starts `xcpkit ecu --sxi URL`; returns it and the URL it prints for masters.
 fn ecu(url: &str, a2l: &Path) -> (Killer, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(["ecu", "--sxi", url, "--a2l-out"])
-        .arg(a2l)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("xcpkit ecu starts");
-    let out = child.stdout.take().expect("stdout");
+    let mut child = Killer(
+        Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+            .args(["ecu", "--sxi", url, "--a2l-out"])
+            .arg(a2l)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("xcpkit ecu starts"),
+    );
+    let out = child.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -62,7 +64,7 @@ fn ecu(url: &str, a2l: &Path) -> (Killer, String) {
         match rx.recv_timeout(left) {
             Ok(l) => {
                 if let Some(u) = l.strip_prefix("listening on ") {
-                    return (Killer(child), u.to_owned());
+                    return (child, u.to_owned());
                 }
             }
             Err(e) => panic!("xcpkit ecu --sxi did not start listening: {e}"),

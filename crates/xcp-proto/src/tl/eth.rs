@@ -138,10 +138,13 @@ impl<B: AsMut<[u8]>> Packer<B> {
     }
 }
 
-/// Counts gaps in a peer's transport-layer counter.
+/// Counts gaps in a peer's transport-layer counter (a word, as Ethernet's; or a byte, as the
+/// `LEN_CTR_BYTE` header of SxI and USB: [`for_header`](Self::for_header)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CtrTracker {
     expected: Option<u16>,
+    /// The counter is one byte wide.
+    byte: bool,
     /// Packets missing according to the counter.
     pub lost: u64,
     /// Packets whose counter went backwards or repeated (duplicates, reordering).
@@ -151,25 +154,54 @@ pub struct CtrTracker {
 }
 
 impl CtrTracker {
+    /// A tracker for the counter of `header`'s width (a word unless it is `LEN_CTR_BYTE`).
+    pub fn for_header(header: super::HeaderFormat) -> Self {
+        Self {
+            byte: header == super::HeaderFormat::LenCtrByte,
+            ..Self::default()
+        }
+    }
+
     /// Records a received counter; returns the number of packets missing right before it.
     pub fn observe(&mut self, ctr: u16) -> u16 {
         self.received += 1;
+        let mask = if self.byte { 0xFF } else { 0xFFFF };
         let gap = match self.expected {
             None => 0,
-            Some(e) => ctr.wrapping_sub(e),
+            Some(e) => ctr.wrapping_sub(e) & mask,
         };
         // A jump of more than half the counter range is taken as a step back, not a loss.
-        if gap >= 0x8000 {
+        if gap > mask / 2 {
             self.out_of_order += 1;
             return 0;
         }
         self.lost += u64::from(gap);
-        self.expected = Some(ctr.wrapping_add(1));
+        self.expected = Some(ctr.wrapping_add(1) & mask);
         gap
     }
 
     /// Forgets the expected counter (a new connection starts its own sequence).
     pub fn reset(&mut self) {
         self.expected = None;
+    }
+}
+
+#[cfg(test)]
+mod ctr_tests {
+    use super::*;
+    use crate::tl::HeaderFormat;
+
+    #[test]
+    fn counters_of_both_widths_count_gaps_and_steps_back() {
+        let mut w = CtrTracker::for_header(HeaderFormat::LenCtrWord);
+        assert_eq!(w.observe(0xFFFE), 0);
+        assert_eq!(w.observe(0x0001), 2);
+        assert_eq!(w.observe(0x0000), 0);
+        assert_eq!((w.lost, w.out_of_order), (2, 1));
+        let mut b = CtrTracker::for_header(HeaderFormat::LenCtrByte);
+        assert_eq!(b.observe(0xFE), 0);
+        assert_eq!(b.observe(0x02), 3);
+        assert_eq!(b.observe(0x01), 0);
+        assert_eq!((b.lost, b.out_of_order), (3, 1));
     }
 }
