@@ -33,6 +33,7 @@ mod live;
 mod profile;
 mod record;
 mod session;
+mod usb;
 
 use std::process::ExitCode;
 
@@ -83,6 +84,8 @@ enum Command {
     /// CAN: the backends this build has and what they see (probe), an emulated slcan
     /// adapter (emulate-slcan).
     Can(can::CanArgs),
+    /// USB: the devices that look like XCP on USB (list).
+    Usb(usb::UsbArgs),
     /// Connection profiles: create a template, convert a pyXCP configuration, list.
     Profile(profile::ProfileArgs),
     /// Record DAQ by signal name into a recording file, until the duration or Ctrl-C.
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => session::ping(&args),
         Command::Discover(args) => discover::run(&args),
         Command::Can(args) => can::run(&args),
+        Command::Usb(args) => usb::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Record(args) => record::record(&args),
         Command::InfoRec(args) => record::info_rec(&args),

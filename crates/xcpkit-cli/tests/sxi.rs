@@ -1,6 +1,7 @@
 //! `xcpkit` over XCP on SxI between processes: `xcpkit ecu --sxi sxi://pty` serves the ECU
 //! on a new pseudo-terminal and prints its path; `xcpkit info`, `read`, `write` and `record`
 //! reach it there, with the line settings from the URL or from the ECU's A2L.
+//! Without USB hardware, `usb://` URLs and `xcpkit usb list` end in clear errors.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -167,4 +168,33 @@ fn a_master_with_the_wrong_checksum_says_what_to_check() {
         String::from_utf8_lossy(&o.stderr)
     );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// XCP on USB needs a device; without one (as on machines of the CI's kind, which have no
+/// USB at all) every command ends in an error that says what to check.
+#[test]
+fn usb_urls_without_the_device_end_in_a_clear_error() {
+    let o = xcpkit(&[
+        "info",
+        "-t",
+        "usb://1234:5678?packing=multiple&alignment=32",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("starting libusb") || err.contains("no USB 1234:5678 is attached"),
+        "{err}"
+    );
+    let o = xcpkit(&["usb", "list", "--all"]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(
+        (o.status.success() && (out.contains("usb://") || out.contains("no USB device")))
+            || err.contains("starting libusb"),
+        "{out}\n{err}"
+    );
+    let o = xcpkit(&["info", "-t", "usb://1234:5678?packing=bulk"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("single, multiple or streaming"));
 }

@@ -33,7 +33,7 @@ pub enum Error {
     },
     /// A URL that is not `tcp://host:port`, `udp://host:port` or a CAN URL.
     #[error(
-        "bad URL {url:?}: {reason} (use tcp://HOST:PORT, udp://HOST:PORT or can://BACKEND/CHANNEL?master=ID&slave=ID)"
+        "bad URL {url:?}: {reason} (use tcp://HOST:PORT, udp://HOST:PORT, can://BACKEND/CHANNEL?master=ID&slave=ID, sxi:///dev/DEVICE?baud=N or usb://VID:PID)"
     )]
     Url {
         /// The URL.

@@ -14,12 +14,15 @@ use xcp_proto::{Address, ByteOrder, IdType};
 use xcp_transport_can::{CanTransport, CanUrl, XcpCan};
 use xcp_transport_eth::{EthConfig, Protocol, connect};
 use xcp_transport_sxi::{SxiSettings, SxiTransport, SxiUrl};
+use xcp_transport_usb::UsbUrl;
+use xcp_transport_usb::rusb_device::RusbDevice;
 
 use crate::error::Error;
 
 /// Where the slave is: `tcp://HOST:PORT`, `udp://HOST:PORT`, a CAN URL
 /// (`can://BACKEND/CHANNEL?master=…&slave=…`, see [`CanUrl`]) or a serial line
-/// (`sxi:///dev/ttyUSB0?baud=…&header=…&checksum=…`, see [`SxiUrl`]).
+/// (`sxi:///dev/ttyUSB0?baud=…&header=…&checksum=…`, see [`SxiUrl`]) or a USB device
+/// (`usb://VID:PID?packing=…`, see [`UsbUrl`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// XCP on TCP.
@@ -30,6 +33,8 @@ pub enum Target {
     Can(Box<CanUrl>),
     /// XCP on SxI.
     Sxi(Box<SxiUrl>),
+    /// XCP on USB.
+    Usb(Box<UsbUrl>),
 }
 
 impl FromStr for Target {
@@ -58,6 +63,12 @@ impl FromStr for Target {
             }
             return Ok(Self::Sxi(Box::new(sxi)));
         }
+        if scheme.eq_ignore_ascii_case("usb") {
+            let usb: UsbUrl = url
+                .parse()
+                .map_err(|e: xcp_transport_usb::UrlError| bad(&e.to_string()))?;
+            return Ok(Self::Usb(Box::new(usb)));
+        }
         let addr = rest
             .to_socket_addrs()
             .map_err(|e| bad(&format!("cannot resolve {rest}: {e}")))?
@@ -66,9 +77,6 @@ impl FromStr for Target {
         match scheme.to_ascii_lowercase().as_str() {
             "tcp" => Ok(Self::Tcp(addr)),
             "udp" => Ok(Self::Udp(addr)),
-            "usb" => Err(bad(&format!(
-                "XCP on {scheme} is not available in this build yet"
-            ))),
             _ => Err(bad("unknown scheme")),
         }
     }
@@ -81,6 +89,7 @@ impl fmt::Display for Target {
             Self::Udp(a) => write!(f, "udp://{a}"),
             Self::Can(c) => write!(f, "{c}"),
             Self::Sxi(x) => write!(f, "{x}"),
+            Self::Usb(u) => write!(f, "{u}"),
         }
     }
 }
@@ -448,6 +457,7 @@ fn load_options(module: Option<String>, target: &Target) -> LoadOptions {
                 Target::Udp(_) => "UDP",
                 Target::Can(_) => "CAN",
                 Target::Sxi(_) => "SxI",
+                Target::Usb(_) => "USB",
             }
             .to_owned(),
         ),
@@ -519,6 +529,12 @@ impl Session {
             }
             Target::Sxi(sxi) => {
                 let link = SxiTransport::from_url(sxi).map_err(connect_error)?;
+                Master::new(link, options.master.clone())?
+            }
+            Target::Usb(usb) => {
+                let device = RusbDevice::open(usb).map_err(connect_error)?;
+                let link =
+                    xcp_transport_usb::master(device, usb.settings).map_err(connect_error)?;
                 Master::new(link, options.master.clone())?
             }
         };
