@@ -11,8 +11,9 @@
         python-can's udp_multicast bus receiving for S seconds; prints the frames on 0x7E1
         per second (the benchmark `can` compares xcp-master's lossless rate with it).
 
-Both XCP modes talk TCP to 127.0.0.1 (the ECU the bench started), or with `--can` XCP on CAN
-over python-can's udp_multicast bus (0x7E0/0x7E1).
+Both XCP modes talk TCP to 127.0.0.1 (the ECU the bench started), with `--can` XCP on CAN
+over python-can's udp_multicast bus (0x7E0/0x7E1), or with `--sxi DEVICE` XCP on SxI on a
+serial device (the ECU's pseudo-terminal).
 """
 
 import argparse
@@ -24,7 +25,18 @@ import sys
 import time
 
 
-def write_config(path, port, can):
+def write_config(path, port, can, sxi=None):
+    if sxi:
+        with open(path, "w") as f:
+            f.write(
+                "c.Transport.layer = 'SXI'\n"
+                "c.Transport.timeout = 2.0\n"
+                f"c.Transport.SxI.port = '{sxi}'\n"
+                "c.Transport.SxI.bitrate = 4000000\n"
+                "c.Transport.SxI.header_format = 'HEADER_LEN_CTR_WORD'\n"
+                "c.Transport.SxI.tail_format = 'NO_CHECKSUM'\n"
+            )
+        return
     if can:
         with open(path, "w") as f:
             f.write(
@@ -150,6 +162,7 @@ def main():
     ap.add_argument("mode", choices=["rtt", "daq", "can_rx"])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--can", action="store_true", help="XCP on CAN over python-can's udp_multicast (0x7E0/0x7E1)")
+    ap.add_argument("--sxi", help="XCP on SxI on this serial device (LEN_CTR_WORD, no checksum, 4 MBd)")
     ap.add_argument("--addr", type=lambda s: int(s, 0), default=0)
     ap.add_argument("--ext", type=int, default=0)
     ap.add_argument("-n", type=int, default=2000)
@@ -164,7 +177,7 @@ def main():
     if opts.mode == "can_rx":
         can_rx(opts)
         return
-    write_config(conf, opts.port, opts.can)
+    write_config(conf, opts.port, opts.can, opts.sxi)
     sys.argv = [sys.argv[0], "-c", conf]
     rtt(opts) if opts.mode == "rtt" else daq(opts)
 

@@ -195,6 +195,13 @@ fn ci() -> Result<()> {
         .env("XCP_BENCH_WINDOW_MS", "200")
         .env("XCP_BENCH_RTT", "200");
     run("CAN bench, smoke run (debug build)", &mut can)?;
+    // And the serial bench: a pseudo-terminal, the in-process USB device, pyXCP over SxI.
+    let mut serial = cargo(&["test", "-p", "xcpkit-cli", "--bench", "serial"]);
+    serial
+        .env("XCP_BENCH_RUNS", "1")
+        .env("XCP_BENCH_WINDOW_MS", "200")
+        .env("XCP_BENCH_RTT", "200");
+    run("serial bench, smoke run (debug build)", &mut serial)?;
     // The README's first command, exactly: the main job on the built-in virtual ECU.
     run(
         "xcpkit demo, as the README says",

@@ -236,3 +236,52 @@ fn a_real_device_through_libusb() {
     block_on(m.identification(IdType::from_u8(0))).expect("GET_ID");
     block_on(m.disconnect()).expect("DISCONNECT");
 }
+
+/// A host that goes away while DAQ runs: the device's transfers fail at once (the host closed
+/// it), so the slave's server stops promptly instead of waiting out a timeout per DTO.
+#[test]
+fn a_server_whose_host_went_away_mid_daq_stops_promptly() {
+    let s = settings(
+        HeaderFormat::LenCtrWord,
+        Packing::Multiple,
+        Alignment::Bits32,
+    );
+    let f = Arc::new(fixture(slave_config(ByteOrder::Intel)));
+    let (device, function, _control) = memory::in_process(s, 4).expect("device");
+    let srv = Server::start(&f.slave, function).expect("server");
+    let mut m = Master::new(master(device, s).expect("host"), quick()).expect("master");
+    block_on(m.connect()).expect("connect");
+    let list = ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: true,
+        stim: false,
+        signals: vec![sig("counter", f.counter.address(), ElementType::U32)],
+    };
+    let _stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+    block_on(m.start_daq()).expect("start");
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
+        std::thread::spawn(move || run_app(&f, &stop, None))
+    };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(100) {
+        std::thread::yield_now();
+    }
+    drop(m);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(100) {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    app.join().expect("app");
+    let started = Instant::now();
+    srv.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the server stopped in {:?}",
+        started.elapsed()
+    );
+}

@@ -200,6 +200,7 @@ impl Transport for SxiTransport {
                 since: None,
                 ctr: 0,
                 line_free_at: None,
+                stuck: false,
                 stats: TxStats::default(),
                 _keep: self.keep,
             },
@@ -213,6 +214,7 @@ impl Transport for SxiTransport {
                 spare: Vec::new(),
                 current: Vec::new(),
                 last_byte: None,
+                last_packet: None,
                 ctr: CtrTracker::for_header(s.framing.header),
                 resyncs: 0,
                 stats: RxStats::default(),
@@ -232,6 +234,9 @@ pub struct SxiTx {
     since: Option<Instant>,
     ctr: u16,
     line_free_at: Option<Instant>,
+    /// The last write timed out: the next ones do not wait until one goes through, so a
+    /// line nobody reads costs one timeout, not one per flush.
+    stuck: bool,
     stats: TxStats,
     _keep: Option<serialport::TTYPort>,
 }
@@ -289,8 +294,13 @@ impl PacketTx for SxiTx {
         let queued = std::mem::take(&mut self.queued);
         self.since = None;
         let bytes = std::mem::take(&mut self.buf);
+        let timeout = if self.stuck {
+            Duration::from_micros(1)
+        } else {
+            self.settings.write_timeout
+        };
         let result = match &mut self.port {
-            Ok(port) => write_within(port.as_mut(), &bytes, self.settings.write_timeout),
+            Ok(port) => write_within(port.as_mut(), &bytes, timeout),
             Err(e) => Err(std::io::Error::other(format!(
                 "the port could not be shared for writing: {e}"
             ))),
@@ -298,6 +308,9 @@ impl PacketTx for SxiTx {
         self.pace(bytes.len());
         self.buf = bytes;
         self.buf.clear();
+        self.stuck = result
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
         match result {
             Ok(()) => {
                 self.stats.packets += queued;
@@ -344,6 +357,7 @@ pub struct SxiRx {
     spare: Vec<Vec<u8>>,
     current: Vec<u8>,
     last_byte: Option<Instant>,
+    last_packet: Option<Instant>,
     ctr: CtrTracker,
     resyncs: u64,
     stats: RxStats,
@@ -488,6 +502,9 @@ impl SxiRx {
 
     fn next(&mut self) -> Option<&[u8]> {
         let p = self.ready.pop_front()?;
+        if !self.settings.spin.is_zero() {
+            self.last_packet = Some(Instant::now());
+        }
         let old = std::mem::replace(&mut self.current, p);
         if self.spare.len() < 64 {
             self.spare.push(old);
@@ -499,6 +516,17 @@ impl SxiRx {
 impl PacketRx for SxiRx {
     fn recv(&mut self, timeout: Duration) -> Result<Option<&[u8]>, TransportError> {
         let deadline = Instant::now() + timeout;
+        // Poll for the packet that follows the last one closely (see `SxiSettings::spin`).
+        if let Some(last) = self.last_packet {
+            let until = (last + self.settings.spin).min(deadline);
+            while self.ready.is_empty() && Instant::now() < until {
+                if self.port.bytes_to_read().unwrap_or(0) > 0 {
+                    self.fill(Duration::from_micros(1))?;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
         while self.ready.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             // A quiet line is looked at again within `quiet`, to drop an unfinished frame.

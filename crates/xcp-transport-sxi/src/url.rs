@@ -9,6 +9,7 @@
 //! | `checksum` | `none` (default), `byte`, `word`, or the A2L names |
 //! | `framing` | `sync_esc` for SYNC/ESC framing, `none` (default) |
 //! | `pace` | `true`: send no faster than `baud` allows (a pseudo-terminal is otherwise as fast as memory) |
+//! | `spin_us` | after a packet, poll the line this many microseconds before blocking ([`SxiSettings::spin`]) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -54,6 +55,10 @@ pub struct SxiSettings {
     /// Bytes of an unfinished frame are dropped (and counted) after the line has been
     /// quiet this long: a lost byte costs one frame, never the link.
     pub quiet: Duration,
+    /// After a packet arrives, the receiver polls the line this long for the next one before
+    /// it blocks: a command that follows within it is read without waking a thread, for a
+    /// core busy at most this long per packet. Zero by default.
+    pub spin: Duration,
 }
 
 impl Default for SxiSettings {
@@ -65,6 +70,7 @@ impl Default for SxiSettings {
             max_packet: 1024,
             write_timeout: Duration::from_millis(500),
             quiet: Duration::from_millis(20),
+            spin: Duration::ZERO,
         }
     }
 }
@@ -184,9 +190,15 @@ impl FromStr for SxiUrl {
                         _ => return Err(UrlError(format!("pace={v}: write true or false"))),
                     };
                 }
+                "spin_us" => {
+                    settings.spin = Duration::from_micros(
+                        v.parse()
+                            .map_err(|_| UrlError(format!("spin_us={v} is no number")))?,
+                    );
+                }
                 other => {
                     return Err(UrlError(format!(
-                        "unknown SxI URL parameter {other:?} (baud, header, checksum, framing, pace)"
+                        "unknown SxI URL parameter {other:?} (baud, header, checksum, framing, pace, spin_us)"
                     )));
                 }
             }
@@ -220,6 +232,9 @@ impl fmt::Display for SxiUrl {
         }
         if s.pace {
             f.write_str("&pace=true")?;
+        }
+        if !s.spin.is_zero() {
+            write!(f, "&spin_us={}", s.spin.as_micros())?;
         }
         Ok(())
     }
@@ -266,5 +281,9 @@ mod tests {
         assert!(err("sxi:///dev/ttyS0?checksum=crc").contains("none, byte or word"));
         assert!(err("sxi:///dev/ttyS0?framing=hdlc").contains("sync_esc"));
         assert!(err("sxi:///dev/ttyS0?parity=even").contains("unknown SxI URL parameter"));
+        assert!(err("sxi:///dev/ttyS0?spin_us=-1").contains("spin_us=-1 is no number"));
+        let spin: SxiUrl = "sxi:///dev/ttyS0?spin_us=100".parse().expect("spin");
+        assert_eq!(spin.settings.spin, Duration::from_micros(100));
+        assert!(spin.to_string().ends_with("&spin_us=100"));
     }
 }

@@ -150,6 +150,7 @@ impl<O: BulkOut, I: BulkIn> Transport for UsbLink<O, I> {
                 ctr: 0,
                 queued: 0,
                 since: None,
+                stuck: false,
                 stats: TxStats::default(),
             },
             UsbRx {
@@ -180,20 +181,35 @@ pub struct UsbTx<O: BulkOut> {
     ctr: u16,
     queued: u64,
     since: Option<Instant>,
+    /// The last write timed out: the next ones do not wait until one goes through, so a
+    /// stuck endpoint costs one timeout, not one per transfer.
+    stuck: bool,
     stats: TxStats,
 }
 
 impl<O: BulkOut> UsbTx<O> {
     fn write(&mut self, transfer_len: usize, from_stream: bool) -> Result<(), TransportError> {
-        let timeout = self.settings.timeout;
+        let timeout = if self.stuck {
+            Duration::ZERO
+        } else {
+            self.settings.timeout
+        };
         let data = if from_stream {
             &self.stream[..transfer_len]
         } else {
             &self.buf[..transfer_len]
         };
-        self.out.write(data, timeout)?;
-        self.stats.frames += 1;
-        Ok(())
+        match self.out.write(data, timeout) {
+            Ok(()) => {
+                self.stuck = false;
+                self.stats.frames += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.stuck = matches!(e, TransportError::Stalled { .. });
+                Err(e)
+            }
+        }
     }
 }
 

@@ -15,6 +15,8 @@ struct PipeState {
     transfers: VecDeque<Vec<u8>>,
     halted: bool,
     unplugged: bool,
+    /// The host let go of its end of this pipe: the device's transfers have nowhere to go.
+    host_gone: bool,
 }
 
 /// One direction: a bounded queue of transfers.
@@ -32,6 +34,7 @@ impl Pipe {
                 transfers: VecDeque::new(),
                 halted: false,
                 unplugged: false,
+                host_gone: false,
             }),
             changed: Condvar::new(),
             depth: depth.max(1),
@@ -70,6 +73,12 @@ impl Pipe {
             }
             if host && s.halted {
                 return Err(self.halted(Duration::ZERO));
+            }
+            if !host && s.host_gone {
+                return Err(TransportError::Disconnected {
+                    peer: "the in-process USB device's host".to_owned(),
+                    reason: "it closed the device".to_owned(),
+                });
             }
             if s.transfers.len() < self.depth {
                 s.transfers.push_back(transfer.to_vec());
@@ -157,6 +166,17 @@ impl BulkOut for PipeOut {
 pub struct PipeIn {
     pipe: Arc<Pipe>,
     host: bool,
+}
+
+impl Drop for PipeIn {
+    fn drop(&mut self) {
+        if self.host {
+            self.pipe.set(|s| {
+                s.host_gone = true;
+                s.transfers.clear();
+            });
+        }
+    }
 }
 
 impl BulkIn for PipeIn {

@@ -42,6 +42,8 @@ pub struct Ecu {
     pub tcp: Option<SocketAddr>,
     /// Its UDP address, when started with `--udp`.
     pub udp: Option<SocketAddr>,
+    /// The URL of its serial line, when started with `--sxi`.
+    pub sxi: Option<String>,
 }
 
 impl Ecu {
@@ -69,11 +71,17 @@ impl Ecu {
             lines,
             tcp: None,
             udp: None,
+            sxi: None,
         };
         let want_tcp = args.contains(&"--tcp");
         let want_udp = args.contains(&"--udp");
         let mut want_can = args.contains(&"--can");
-        while (want_tcp && ecu.tcp.is_none()) || (want_udp && ecu.udp.is_none()) || want_can {
+        let want_sxi = args.contains(&"--sxi");
+        while (want_tcp && ecu.tcp.is_none())
+            || (want_udp && ecu.udp.is_none())
+            || (want_sxi && ecu.sxi.is_none())
+            || want_can
+        {
             let line = ecu
                 .lines
                 .recv_timeout(WAIT)
@@ -86,6 +94,9 @@ impl Ecu {
             }
             if line.starts_with("listening on can://") {
                 want_can = false;
+            }
+            if let Some(u) = line.strip_prefix("listening on sxi://") {
+                ecu.sxi = Some(format!("sxi://{u}"));
             }
         }
         Ok(ecu)
