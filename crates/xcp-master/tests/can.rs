@@ -4,10 +4,9 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, fixture, native, quick, run_app, sig};
+use common::{Fixture, fixture, native, quick, sig};
 use xcp_master::{DaqOptions, ElementType, ListRequest, Master, Value, block_on};
 use xcp_proto::tl::can::CanConfig;
 use xcp_proto::{Address, ByteOrder, IdField, IdType};
@@ -86,37 +85,6 @@ fn commands_and_memory_over_classic_can_and_can_fd() {
     commands_and_memory(ByteOrder::Intel, true);
 }
 
-/// Runs the application at 1 kHz while DAQ runs, until `n` rows arrived (at most 10 s), then
-/// stops DAQ and the application: the rows' values and slave times.
-fn rows_while_running(
-    m: &mut Master,
-    f: &Arc<Fixture>,
-    stream: &xcp_master::DaqStream,
-    n: usize,
-) -> Vec<(Vec<Value>, Option<u64>)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let app = {
-        let (f, stop) = (Arc::clone(f), Arc::clone(&stop));
-        std::thread::spawn(move || run_app(&f, &stop, Some(Duration::from_millis(1))))
-    };
-    let mut rows = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rows.len() < n && Instant::now() < deadline {
-        if let Some(b) = stream
-            .recv_timeout(Duration::from_millis(100))
-            .expect("open")
-        {
-            for r in b.rows() {
-                rows.push((r.values.to_vec(), r.slave_ns));
-            }
-        }
-    }
-    block_on(m.stop_daq()).expect("stop");
-    stop.store(true, Ordering::Relaxed);
-    app.join().expect("app");
-    rows
-}
-
 fn daq(order: ByteOrder, fd: bool) {
     let f = Arc::new(fixture(slave_config(order, fd)));
     let bus = VirtualBus::new(VirtualConfig::default());
@@ -137,7 +105,7 @@ fn daq(order: ByteOrder, fd: bool) {
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
     block_on(m.start_daq()).expect("start");
-    let rows = rows_while_running(&mut m, &f, &stream, 300);
+    let rows = common::rows_while_running(&mut m, &f, &stream, 300);
     assert!(rows.len() >= 300, "{} rows", rows.len());
     let mut last = None;
     for (values, ts) in &rows {
@@ -362,7 +330,7 @@ fn a_master_on_an_slcan_adapter_reads_writes_and_measures() {
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
     block_on(m.start_daq()).expect("start");
-    let counters: Vec<u64> = rows_while_running(&mut m, &f, &stream, 200)
+    let counters: Vec<u64> = common::rows_while_running(&mut m, &f, &stream, 200)
         .into_iter()
         .map(|(values, _)| {
             let Value::Uint(c) = values[0] else {
@@ -536,7 +504,7 @@ fn set_daq_id_puts_a_list_on_an_identifier_of_its_own() {
     block_on(m.set_daq_id(0, own)).expect("SET_DAQ_ID");
     assert_eq!(block_on(m.get_daq_id(0)).expect("GET_DAQ_ID"), (own, false));
     block_on(m.start_daq()).expect("start");
-    let rows = rows_while_running(&mut m, &f, &stream, 100);
+    let rows = common::rows_while_running(&mut m, &f, &stream, 100);
     assert!(rows.len() >= 100, "{} rows", rows.len());
     for (values, _) in &rows {
         let Value::Uint(c) = values[0] else {

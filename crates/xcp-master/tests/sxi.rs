@@ -7,9 +7,9 @@ mod common;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Fixture, fixture, quick, run_app, sig};
+use common::{Fixture, fixture, quick, sig};
 use xcp_master::{DaqOptions, ElementType, ListRequest, Master, Value, block_on};
 use xcp_proto::tl::sxi::SxiConfig;
 use xcp_proto::tl::{HeaderFormat, Tail};
@@ -100,26 +100,7 @@ fn daq_at(s: SxiSettings, order: ByteOrder) {
     };
     let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
     block_on(m.start_daq()).expect("start");
-    let stop = Arc::new(AtomicBool::new(false));
-    let app = {
-        let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
-        std::thread::spawn(move || run_app(&f, &stop, Some(Duration::from_millis(1))))
-    };
-    let mut rows = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rows.len() < 1500 && Instant::now() < deadline {
-        if let Some(b) = stream
-            .recv_timeout(Duration::from_millis(100))
-            .expect("open")
-        {
-            for r in b.rows() {
-                rows.push((r.values.to_vec(), r.slave_ns));
-            }
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    app.join().expect("app");
-    block_on(m.stop_daq()).expect("stop");
+    let rows = common::rows_while_running(&mut m, &f, &stream, 1500);
     assert!(rows.len() >= 1500, "{} rows within 10 s", rows.len());
     let mut last = None;
     for (values, ts) in &rows {

@@ -99,30 +99,16 @@ fn every_packing_and_alignment_carries_commands_memory_and_lossless_daq() {
         };
         let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect(&what);
         block_on(m.start_daq()).expect(&what);
-        let stop = Arc::new(AtomicBool::new(false));
-        let app = {
-            let (f, stop) = (Arc::clone(&f), Arc::clone(&stop));
-            std::thread::spawn(move || run_app(&f, &stop, Some(Duration::from_millis(1))))
-        };
-        let mut counters = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while counters.len() < 400 && Instant::now() < deadline {
-            if let Some(b) = stream
-                .recv_timeout(Duration::from_millis(100))
-                .expect("open")
-            {
-                for r in b.rows() {
-                    let (Value::Uint(c), Value::Uint(w)) = (&r.values[0], &r.values[1]) else {
-                        panic!("{what}: row shape {:?}", r.values)
-                    };
-                    assert_eq!(*w, *c << 32 | 0xABCD, "{what}: one sample");
-                    counters.push(*c);
-                }
-            }
-        }
-        block_on(m.stop_daq()).expect(&what);
-        stop.store(true, Ordering::Relaxed);
-        app.join().expect("app");
+        let counters: Vec<u64> = common::rows_while_running(&mut m, &f, &stream, 400)
+            .into_iter()
+            .map(|(values, _)| {
+                let (Value::Uint(c), Value::Uint(w)) = (&values[0], &values[1]) else {
+                    panic!("{what}: row shape {values:?}")
+                };
+                assert_eq!(*w, *c << 32 | 0xABCD, "{what}: one sample");
+                *c
+            })
+            .collect();
         assert!(counters.len() >= 400, "{what}: {} rows", counters.len());
         let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
         assert_eq!(gaps, 0, "{what}: every sample at 1 kHz arrives");

@@ -83,17 +83,7 @@ pub struct CanUrl {
     pub daq_ids: Vec<CanId>,
 }
 
-/// Why a CAN URL is unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlError(String);
-
-impl fmt::Display for UrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UrlError {}
+pub use xcp_transport::UrlError;
 
 fn number(key: &str, v: &str) -> Result<u64, UrlError> {
     let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {

@@ -115,17 +115,7 @@ pub struct SxiUrl {
     pub baud_given: bool,
 }
 
-/// Why an SxI URL is unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlError(String);
-
-impl fmt::Display for UrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UrlError {}
+pub use xcp_transport::UrlError;
 
 impl FromStr for SxiUrl {
     type Err = UrlError;

@@ -33,17 +33,7 @@ pub struct UsbUrl {
     pub settings: UsbSettings,
 }
 
-/// Why a USB URL is unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlError(String);
-
-impl fmt::Display for UrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UrlError {}
+pub use xcp_transport::UrlError;
 
 fn hex16(what: &str, v: &str) -> Result<u16, UrlError> {
     u16::from_str_radix(v.trim_start_matches("0x"), 16)

@@ -302,6 +302,18 @@ impl TransportError {
     }
 }
 
+/// Why a transport URL (`can://…`, `sxi://…`, `usb://…`) is unusable: what to fix, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlError(pub String);
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UrlError {}
+
 /// A transport split into boxed halves at once, so that transports of different types can
 /// be kept in one list and joined (a server on any set of buses, through [`either::Either`]).
 pub struct Boxed {

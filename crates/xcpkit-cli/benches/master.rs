@@ -60,26 +60,6 @@ fn master_spin(addr: std::net::SocketAddr, protocol: Protocol, spin: Duration) -
     Ok(m)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or(0) as f64
-}
-
-/// `n` SHORT_UPLOADs of 4 bytes after 500 for warm-up: the sorted round trips in ns.
-fn round_trip_ns(m: &mut Master, addr: Address, n: usize) -> Result<Vec<u64>> {
-    for _ in 0..500 {
-        block_on(m.short_upload(addr, 4))?;
-    }
-    let mut t = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        block_on(m.short_upload(addr, 4))?;
-        t.push(t0.elapsed().as_nanos() as u64);
-    }
-    t.sort_unstable();
-    Ok(t)
-}
-
 fn round_trips(work: &Path) -> Result<()> {
     let n = env("XCP_BENCH_RTT", 20_000) as usize;
     println!("command round trip: SHORT_UPLOAD of 4 bytes against xcpkit ecu, {n} commands");
@@ -88,8 +68,8 @@ fn round_trips(work: &Path) -> Result<()> {
         println!(
             "  {name}: min {:6.1} µs  p50 {:6.1} µs  p99 {:6.1} µs",
             t[0] as f64 / 1e3,
-            percentile(t, 0.5) / 1e3,
-            percentile(t, 0.99) / 1e3
+            common::percentile(t, 0.5) / 1e3,
+            common::percentile(t, 0.99) / 1e3
         );
     };
     // One ECU per transport: an ECU serving both hands each command from its transport's
@@ -110,7 +90,7 @@ fn round_trips(work: &Path) -> Result<()> {
             ecu.udp
         };
         let mut m = master(sock.context("address")?, protocol)?;
-        let t = round_trip_ns(&mut m, addr, n)?;
+        let t = common::round_trip_ns(&mut m, addr, n)?;
         line(
             &format!("xcp-master {name}, defaults (both ends poll 100 µs)"),
             &t,
@@ -118,7 +98,7 @@ fn round_trips(work: &Path) -> Result<()> {
         block_on(m.disconnect())?;
         drop(m);
         if protocol == Protocol::Tcp {
-            ours_p50 = Some(percentile(&t, 0.5) / 1e3);
+            ours_p50 = Some(common::percentile(&t, 0.5) / 1e3);
             // pyXCP against the same ECU, right after.
             pyxcp_target = Some(pyxcp_rtt(ecu.tcp.context("tcp")?.port(), addr, work));
         }
@@ -133,7 +113,7 @@ fn round_trips(work: &Path) -> Result<()> {
             Protocol::Tcp,
             Duration::from_micros(spin_us),
         )?;
-        let t = round_trip_ns(&mut m, addr, n)?;
+        let t = common::round_trip_ns(&mut m, addr, n)?;
         line(
             &format!("xcp-master TCP, both ends poll {spin_us:3} µs   "),
             &t,
@@ -331,8 +311,8 @@ fn latency_run(work: &Path, ecu_args: &[&str]) -> Result<(f64, f64, f64, usize)>
         .collect();
     lat.sort_unstable();
     Ok((
-        percentile(&lat, 0.5) / 1e3,
-        percentile(&lat, 0.99) / 1e3,
+        common::percentile(&lat, 0.5) / 1e3,
+        common::percentile(&lat, 0.99) / 1e3,
         (c0.uncertainty_ns + c1.uncertainty_ns) as f64 / 1e3,
         lat.len(),
     ))

@@ -28,7 +28,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use common::{Ecu, env};
@@ -171,56 +171,23 @@ fn rtt(work: &Path) -> Result<()> {
     };
     let mut m = Master::new(SxiTransport::from_url(&url)?, config)?;
     block_on(m.connect())?;
-    for _ in 0..200 {
-        block_on(m.short_upload(addr, 4))?;
-    }
-    let mut t = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        block_on(m.short_upload(addr, 4))?;
-        t.push(t0.elapsed().as_secs_f64() * 1e6);
-    }
+    let t = common::round_trip_ns(&mut m, addr, n)?;
     block_on(m.disconnect())?;
     drop(m);
-    t.sort_by(f64::total_cmp);
-    let p50 = t[t.len() / 2];
-    println!(
-        "SHORT_UPLOAD round trip over a pseudo-terminal, {n} commands: xcp-master p50 {p50:.1} µs, p99 {:.1} µs",
-        t[t.len() * 99 / 100]
-    );
     let device = device_url
         .trim_start_matches("sxi://")
         .split('?')
         .next()
         .unwrap_or_default()
         .to_owned();
-    let args: Vec<String> = [
-        "rtt",
-        "--sxi",
-        &device,
-        "--addr",
-        &format!("{:#x}", addr.addr),
-        "--ext",
-        &addr.ext.to_string(),
-        "-n",
-        "2000",
-        "--workdir",
-        &work.display().to_string(),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    match common::python_json("bench_peer.py", &args) {
-        Ok(v) => {
-            let py = v["p50_us"].as_f64().unwrap_or(f64::NAN);
-            println!(
-                "  pyXCP (SxI) p50 {py:.1} µs, p99 {:.1} µs -> xcp-master is {:.1}x faster (p50)",
-                v["p99_us"].as_f64().unwrap_or(f64::NAN),
-                py / p50
-            );
-        }
-        Err(e) => println!("  pyXCP: {e:#}"),
-    }
+    common::compare_round_trips(
+        "a pseudo-terminal",
+        &t,
+        "SxI",
+        &["--sxi", &device],
+        addr,
+        work,
+    );
     ecu.stop()?;
     Ok(())
 }

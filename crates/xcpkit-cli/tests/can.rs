@@ -6,22 +6,17 @@
 //! namespace (`unshare -rn`, loopback up with multicast and a route for 224.0.0.0/4), and
 //! the bus's hop limit is 1.
 
+mod common;
+
+use common::{Killer, ok, xcpkit};
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const INSIDE: &str = "XCPKIT_TEST_IN_NETNS";
-
-struct Killer(Child);
-
-impl Drop for Killer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs `test` of this binary again inside a private network namespace; true when this
 /// process is the one inside.
@@ -56,24 +51,6 @@ fn in_namespace(test: &str) -> bool {
         text(&out.stdout)
     );
     false
-}
-
-fn xcpkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(args)
-        .output()
-        .expect("xcpkit runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = xcpkit(args);
-    assert!(
-        o.status.success(),
-        "xcpkit {args:?}: {}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn dir(label: &str) -> PathBuf {
@@ -152,54 +129,7 @@ fn session(label: &str, extra: &str) {
     ]);
     assert_eq!(read.trim(), "idle_rpm = 912.5 rpm");
 
-    let rec = d.join("can.xcprec");
-    let rec_arg = rec.to_str().expect("utf-8 path");
-    ok(&[
-        "record",
-        "-t",
-        &url,
-        "--a2l",
-        a2l_arg,
-        "-s",
-        "counter_1ms",
-        "-s",
-        "engine_speed",
-        "-s",
-        "counter_10ms",
-        "--duration",
-        "2",
-        "-o",
-        rec_arg,
-    ]);
-    let csv = d.join("can.csv");
-    let csv_arg = csv.to_str().expect("utf-8 path");
-    ok(&["convert", rec_arg, "-o", csv_arg]);
-    let body = std::fs::read_to_string(&csv).expect("the CSV");
-    let mut lines = body.lines();
-    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.starts_with(name))
-            .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
-    };
-    let c1 = col("counter_1ms");
-    let mut counters: Vec<u64> = lines
-        .filter_map(|l| l.split(',').nth(c1).and_then(|v| v.parse().ok()))
-        .collect();
-    counters.dedup();
-    assert!(
-        counters.len() >= 1000,
-        "{} samples of counter_1ms in 2 s",
-        counters.len()
-    );
-    let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
-    assert_eq!(
-        gaps,
-        0,
-        "counter_1ms steps by exactly 1 over {} samples",
-        counters.len()
-    );
+    common::record_counters(&url, &a2l, &d);
 }
 
 #[test]

@@ -3,38 +3,15 @@
 //! reach it there, with the line settings from the URL or from the ECU's A2L.
 //! Without USB hardware, `usb://` URLs and `xcpkit usb list` end in clear errors.
 
+mod common;
+
+use common::{Killer, ok, xcpkit};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-struct Killer(Child);
-
-impl Drop for Killer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn xcpkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(args)
-        .output()
-        .expect("xcpkit runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = xcpkit(args);
-    assert!(
-        o.status.success(),
-        "xcpkit {args:?}: {}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn dir(label: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("xcpkit-sxi-{label}-{}", std::process::id()));
@@ -92,46 +69,7 @@ fn session(label: &str, query: &str) {
     let read = ok(&["read", "-t", bare, "--a2l", a2l_arg, "idle_rpm"]);
     assert_eq!(read.trim(), "idle_rpm = 912.5 rpm");
 
-    let rec = d.join("sxi.xcprec");
-    let rec_arg = rec.to_str().expect("utf-8 path");
-    ok(&[
-        "record",
-        "-t",
-        &url,
-        "--a2l",
-        a2l_arg,
-        "-s",
-        "counter_1ms",
-        "-s",
-        "engine_speed",
-        "-s",
-        "counter_10ms",
-        "--duration",
-        "2",
-        "-o",
-        rec_arg,
-    ]);
-    let csv = d.join("sxi.csv");
-    let csv_arg = csv.to_str().expect("utf-8 path");
-    ok(&["convert", rec_arg, "-o", csv_arg]);
-    let body = std::fs::read_to_string(&csv).expect("the CSV");
-    let mut lines = body.lines();
-    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let c1 = header
-        .iter()
-        .position(|h| h.starts_with("counter_1ms"))
-        .expect("a counter_1ms column");
-    let mut counters: Vec<u64> = lines
-        .filter_map(|l| l.split(',').nth(c1).and_then(|v| v.parse().ok()))
-        .collect();
-    counters.dedup();
-    assert!(
-        counters.len() >= 1000,
-        "{} samples of counter_1ms in 2 s",
-        counters.len()
-    );
-    let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
-    assert_eq!(gaps, 0, "counter_1ms steps by exactly 1");
+    common::record_counters(&url, &a2l, &d);
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -202,3 +202,38 @@ pub fn run_app(f: &Fixture, stop: &std::sync::atomic::AtomicBool, pace: Option<D
         }
     }
 }
+
+/// Runs the application at 1 kHz while DAQ runs, until `n` rows arrived (at most 10 s), then
+/// stops DAQ and the application: the rows' values and slave times.
+pub fn rows_while_running(
+    m: &mut Master,
+    f: &std::sync::Arc<Fixture>,
+    stream: &xcp_master::DaqStream,
+    n: usize,
+) -> Vec<(Vec<xcp_master::Value>, Option<u64>)> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+    use xcp_master::block_on;
+    let stop = Arc::new(AtomicBool::new(false));
+    let app = {
+        let (f, stop) = (Arc::clone(f), Arc::clone(&stop));
+        std::thread::spawn(move || run_app(&f, &stop, Some(Duration::from_millis(1))))
+    };
+    let mut rows = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows.len() < n && Instant::now() < deadline {
+        if let Some(b) = stream
+            .recv_timeout(Duration::from_millis(100))
+            .expect("open")
+        {
+            for r in b.rows() {
+                rows.push((r.values.to_vec(), r.slave_ns));
+            }
+        }
+    }
+    block_on(m.stop_daq()).expect("stop");
+    stop.store(true, Ordering::Relaxed);
+    app.join().expect("app");
+    rows
+}

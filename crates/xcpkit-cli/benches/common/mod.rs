@@ -325,3 +325,74 @@ pub fn ingest_stress(
         stream_dropped,
     })
 }
+
+/// The value at fraction `p` of `sorted`.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "statistics"
+)]
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0) as f64
+}
+
+/// `n` SHORT_UPLOADs of 4 bytes after 500 for warm-up: the sorted round trips in ns.
+pub fn round_trip_ns(m: &mut xcp_master::Master, addr: Address, n: usize) -> Result<Vec<u64>> {
+    use xcp_master::block_on;
+    for _ in 0..500 {
+        block_on(m.short_upload(addr, 4))?;
+    }
+    let mut t = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        block_on(m.short_upload(addr, 4))?;
+        t.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    t.sort_unstable();
+    Ok(t)
+}
+
+/// Our round trips (`xcp-master p50 … µs, p99 … µs` after `what`), then pyXCP's through
+/// `bench_peer.py rtt` with `transport` (its options for the bus) against the same address,
+/// and the ratio of the medians.
+#[allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+pub fn compare_round_trips(
+    what: &str,
+    ours: &[u64],
+    peer: &str,
+    transport: &[&str],
+    addr: Address,
+    work: &Path,
+) {
+    let p50 = percentile(ours, 0.5) / 1e3;
+    println!(
+        "SHORT_UPLOAD round trip over {what}, {} commands: xcp-master p50 {p50:.1} µs, p99 {:.1} µs",
+        ours.len(),
+        percentile(ours, 0.99) / 1e3
+    );
+    let mut args: Vec<String> = vec!["rtt".into()];
+    args.extend(transport.iter().map(ToString::to_string));
+    args.extend([
+        "--addr".into(),
+        format!("{:#x}", addr.addr),
+        "--ext".into(),
+        addr.ext.to_string(),
+        "-n".into(),
+        "2000".into(),
+        "--workdir".into(),
+        work.display().to_string(),
+    ]);
+    match python_json("bench_peer.py", &args) {
+        Ok(v) => {
+            let py = v["p50_us"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "  pyXCP ({peer}) p50 {py:.1} µs, p99 {:.1} µs -> xcp-master is {:.1}x faster (p50)",
+                v["p99_us"].as_f64().unwrap_or(f64::NAN),
+                py / p50
+            );
+        }
+        Err(e) => println!("  pyXCP: {e:#}"),
+    }
+}
