@@ -294,8 +294,15 @@ pub enum Transport {
         vendor_id: Option<u16>,
         /// Product ID.
         product_id: Option<u16>,
+        /// Interface number.
+        interface: Option<u8>,
         /// Header format.
         header: Option<String>,
+        /// The command endpoint's packing (`MESSAGE_PACKING_SINGLE`, `…_MULTIPLE`,
+        /// `…_STREAMING`).
+        packing: Option<String>,
+        /// The command endpoint's alignment (`ALIGNMENT_8_BIT` … `ALIGNMENT_64_BIT`).
+        alignment: Option<String>,
     },
 }
 
@@ -487,13 +494,26 @@ impl std::fmt::Display for Transport {
             Self::Usb {
                 vendor_id,
                 product_id,
+                interface,
+                header,
+                packing,
+                alignment,
                 ..
-            } => write!(
-                f,
-                "XCP on USB: {:04x}:{:04x}",
-                vendor_id.unwrap_or(0),
-                product_id.unwrap_or(0)
-            ),
+            } => {
+                write!(
+                    f,
+                    "XCP on USB: {:04x}:{:04x}",
+                    vendor_id.unwrap_or(0),
+                    product_id.unwrap_or(0)
+                )?;
+                if let Some(i) = interface {
+                    write!(f, ", interface {i}")?;
+                }
+                for v in [header, packing, alignment].into_iter().flatten() {
+                    write!(f, ", {v}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -679,11 +699,25 @@ fn transport(tag: &str, g: &GenericIfData) -> Transport {
                 }),
             }
         }
-        _ => Transport::Usb {
-            version: u16v(num_at(&l, 0)),
-            vendor_id: u16v(num_at(&l, 1)),
-            product_id: u16v(num_at(&l, 2)),
-            header: enum_at(&l, 4),
-        },
+        _ => {
+            let ep = first(g, "OUT_EP_CMD_STIM", &[]).map(|b| flat(&b.data));
+            let ep_enum = |prefix: &str| {
+                ep.as_ref().and_then(|l| {
+                    l.iter().find_map(|x| match x {
+                        Leaf::Enum(e) if e.starts_with(prefix) => Some(e.clone()),
+                        _ => None,
+                    })
+                })
+            };
+            Transport::Usb {
+                version: u16v(num_at(&l, 0)),
+                vendor_id: u16v(num_at(&l, 1)),
+                product_id: u16v(num_at(&l, 2)),
+                interface: u(num_at(&l, 3)).and_then(|v| u8::try_from(v).ok()),
+                header: enum_at(&l, 4),
+                packing: ep_enum("MESSAGE_PACKING_"),
+                alignment: ep_enum("ALIGNMENT_"),
+            }
+        }
     }
 }

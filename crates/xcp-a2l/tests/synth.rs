@@ -235,7 +235,8 @@ fn module_if_data_xcp_is_typed() {
         shown,
         [
             "XCP on TCP: 127.0.0.1:5555",
-            "XCP on CAN FD: master→slave (CAN_ID_MASTER) 0x700, slave→master (CAN_ID_SLAVE) 0x701 (29-bit), 500000 bit/s; DAQ list 0 on 0x710 (29-bit, fixed); DAQ list 1 on a variable identifier"
+            "XCP on CAN FD: master→slave (CAN_ID_MASTER) 0x700, slave→master (CAN_ID_SLAVE) 0x701 (29-bit), 500000 bit/s; DAQ list 0 on 0x710 (29-bit, fixed); DAQ list 1 on a variable identifier",
+            "XCP on USB: 1234:5678, interface 1, HEADER_LEN_FILL_WORD, MESSAGE_PACKING_MULTIPLE, ALIGNMENT_32_BIT"
         ]
     );
     match &x.transports[1] {

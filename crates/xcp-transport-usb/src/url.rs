@@ -31,6 +31,9 @@ pub struct UsbUrl {
     pub interface: Option<u8>,
     /// How transfers carry packets.
     pub settings: UsbSettings,
+    /// Whether the URL said anything of the header, packing or alignment (else a master may
+    /// take them from the A2L's XCP_ON_USB, as it takes the interface).
+    pub framing_given: bool,
 }
 
 pub use xcp_transport::UrlError;
@@ -57,11 +60,13 @@ impl FromStr for UsbUrl {
             serial: None,
             interface: None,
             settings: UsbSettings::default(),
+            framing_given: false,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair
                 .split_once('=')
                 .ok_or_else(|| UrlError(format!("{pair}: write KEY=VALUE")))?;
+            u.framing_given |= matches!(k, "header" | "packing" | "alignment");
             match k {
                 "serial" => u.serial = Some(v.to_owned()),
                 "interface" => {

@@ -447,6 +447,64 @@ fn sxi_settings(sxi: &SxiUrl, a2l: Option<&A2l>) -> Result<SxiSettings, Error> {
     Ok(s)
 }
 
+/// The USB settings of a USB URL; what the URL leaves out (header, packing and alignment;
+/// the interface) comes from the A2L's XCP_ON_USB for the same device, else the defaults.
+fn usb_settings(usb: &UsbUrl, a2l: Option<&A2l>) -> Result<UsbUrl, Error> {
+    use xcp_proto::tl::usb::{Alignment, Packing};
+    let mut u = usb.clone();
+    let found = a2l.and_then(|a| {
+        a.xcp().transports.into_iter().find_map(|t| match t {
+            xcp_a2l::ifdata::Transport::Usb {
+                vendor_id,
+                product_id,
+                interface,
+                header,
+                packing,
+                alignment,
+                ..
+            } if vendor_id.is_none_or(|v| v == usb.vendor)
+                && product_id.is_none_or(|p| p == usb.product) =>
+            {
+                Some((interface, header, packing, alignment))
+            }
+            _ => None,
+        })
+    });
+    let Some((interface, header, packing, alignment)) = found else {
+        return Ok(u);
+    };
+    let bad = |what: &str, v: &str| Error::Url {
+        url: usb.to_string(),
+        reason: format!("the A2L's XCP_ON_USB names {what} {v}, which xcpkit does not know"),
+    };
+    u.interface = u.interface.or(interface);
+    if !usb.framing_given {
+        if let Some(h) = header {
+            u.settings.config.header =
+                xcp_proto::tl::HeaderFormat::from_name(&h).ok_or_else(|| bad("the header", &h))?;
+        }
+        if let Some(p) = packing {
+            u.settings.config.packing = match p.as_str() {
+                "MESSAGE_PACKING_SINGLE" => Packing::Single,
+                "MESSAGE_PACKING_MULTIPLE" => Packing::Multiple,
+                "MESSAGE_PACKING_STREAMING" => Packing::Streaming,
+                _ => return Err(bad("the packing", &p)),
+            };
+        }
+        if let Some(a) = alignment {
+            u.settings.config.alignment = match a.as_str() {
+                "ALIGNMENT_8_BIT" => Alignment::Bits8,
+                "ALIGNMENT_16_BIT" => Alignment::Bits16,
+                "ALIGNMENT_32_BIT" => Alignment::Bits32,
+                "ALIGNMENT_64_BIT" => Alignment::Bits64,
+                _ => return Err(bad("the alignment", &a)),
+            };
+        }
+        u.framing_given = true;
+    }
+    Ok(u)
+}
+
 /// How an A2L is loaded for `target`: its MODULE by name, or by the URL's transport.
 fn load_options(module: Option<String>, target: &Target) -> LoadOptions {
     LoadOptions {
@@ -494,6 +552,9 @@ impl Session {
             sxi.settings = sxi_settings(sxi, loaded.as_ref().map(|(a2l, _)| a2l))?;
             sxi.framing_given = true;
             sxi.baud_given = true;
+        }
+        if let Target::Usb(usb) = &mut target {
+            **usb = usb_settings(usb, loaded.as_ref().map(|(a2l, _)| a2l))?;
         }
         let connect_error = |source| Error::Connect {
             url: url.to_owned(),
@@ -870,5 +931,33 @@ mod tests {
             [xcp_transport_can::CanId::extended(0x710).expect("id")]
         );
         assert!(fixed_daq_ids(None).is_empty());
+    }
+
+    #[test]
+    fn a_usb_url_takes_what_it_leaves_out_from_the_a2l() {
+        use xcp_proto::tl::usb::{Alignment, Packing};
+        let text = xcp_a2l::synth::Spec::default().generate();
+        let (a2l, _) = A2l::from_text(&text, &LoadOptions::default()).expect("synth A2L");
+        // XCP_ON_USB 1234:5678, interface 1, HEADER_LEN_FILL_WORD, multiple packing, 32 bits.
+        let bare: UsbUrl = "usb://1234:5678".parse().expect("url");
+        let u = usb_settings(&bare, Some(&a2l)).expect("from the A2L");
+        assert_eq!(u.interface, Some(1));
+        assert_eq!(
+            u.settings.config.header,
+            xcp_proto::tl::HeaderFormat::LenFillWord
+        );
+        assert_eq!(u.settings.config.packing, Packing::Multiple);
+        assert_eq!(u.settings.config.alignment, Alignment::Bits32);
+        // What the URL says stands; another device's block is not taken.
+        let given: UsbUrl = "usb://1234:5678?packing=streaming&interface=3"
+            .parse()
+            .expect("url");
+        let u = usb_settings(&given, Some(&a2l)).expect("the URL's");
+        assert_eq!(
+            (u.interface, u.settings.config.packing),
+            (Some(3), Packing::Streaming)
+        );
+        let other: UsbUrl = "usb://abcd:0001".parse().expect("url");
+        assert_eq!(usb_settings(&other, Some(&a2l)).expect("unchanged"), other);
     }
 }
