@@ -18,8 +18,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod decode;
 mod transport;
 pub mod url;
 
+pub use decode::Decoder;
 pub use transport::{SxiRx, SxiTransport, SxiTx};
 pub use url::{Port, SxiSettings, SxiUrl, UrlError};

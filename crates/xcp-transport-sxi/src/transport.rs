@@ -1,17 +1,14 @@
 //! The XCP-on-SxI transport over a serial port, for master and slave alike (the framing is
 //! the same both ways; each side counts its own frames in CTR).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serialport::SerialPort;
-use xcp_proto::DecodeError;
-use xcp_proto::tl::eth::CtrTracker;
-use xcp_proto::tl::sxi::SxiReceiver;
 use xcp_transport::{PacketRx, PacketTx, RxStats, Transport, TransportError, TxStats};
 
+use crate::decode::Decoder;
 use crate::url::{Port, SxiSettings, SxiUrl};
 
 /// Bytes queued for one write: DTOs are gathered up to this many (or until flushed).
@@ -20,8 +17,6 @@ const WRITE_BATCH: usize = 4096;
 const FLUSH_INTERVAL: Duration = Duration::from_micros(500);
 /// Bytes read per system call.
 const READ_CHUNK: usize = 4096;
-/// Packets decoded ahead of the reader; a read stops pulling bytes when this many wait.
-const MAX_QUEUED: usize = 1024;
 
 /// XCP on a serial line: a port (a device, or one end of a pseudo-terminal) and its framing.
 pub struct SxiTransport {
@@ -176,19 +171,6 @@ impl Transport for SxiTransport {
         let writer = self.port.try_clone().map_err(|e| e.to_string());
         let s = self.settings;
         let limit = s.packet_limit();
-        // The receiver's buffer holds the largest frame; `new` only fails for a smaller one.
-        let receiver = s
-            .framing
-            .sync_esc
-            .then(|| {
-                SxiReceiver::new(
-                    s.framing,
-                    limit,
-                    vec![0u8; s.framing.max_frame_len(limit) + 1],
-                )
-                .ok()
-            })
-            .flatten();
         (
             SxiTx {
                 port: writer,
@@ -206,18 +188,11 @@ impl Transport for SxiTransport {
             },
             SxiRx {
                 port: self.port,
+                decoder: Decoder::new(&self.name, s),
                 name: self.name,
                 settings: s,
-                pending: Vec::with_capacity(2 * READ_CHUNK),
-                receiver,
-                ready: VecDeque::new(),
-                spare: Vec::new(),
                 current: Vec::new(),
-                last_byte: None,
                 last_packet: None,
-                ctr: CtrTracker::for_header(s.framing.header),
-                resyncs: 0,
-                stats: RxStats::default(),
             },
         )
     }
@@ -349,106 +324,16 @@ pub struct SxiRx {
     port: Box<dyn SerialPort>,
     name: String,
     settings: SxiSettings,
-    /// Received bytes not yet decoded (without SYNC/ESC framing).
-    pending: Vec<u8>,
-    /// The SYNC/ESC decoder, with that framing.
-    receiver: Option<SxiReceiver<Vec<u8>>>,
-    ready: VecDeque<Vec<u8>>,
-    spare: Vec<Vec<u8>>,
+    decoder: Decoder,
     current: Vec<u8>,
-    last_byte: Option<Instant>,
     last_packet: Option<Instant>,
-    ctr: CtrTracker,
-    resyncs: u64,
-    stats: RxStats,
 }
 
 impl SxiRx {
     /// Times the receiver dropped bytes to find the next frame (noise, a lost byte, a bad
     /// checksum, an unfinished frame on a quiet line).
     pub const fn resyncs(&self) -> u64 {
-        self.resyncs
-    }
-
-    fn take_packet(&mut self, packet: &[u8], ctr: Option<u16>) {
-        if let Some(c) = ctr {
-            self.ctr.observe(c);
-            self.stats.lost = self.ctr.lost;
-            self.stats.out_of_order = self.ctr.out_of_order;
-        }
-        let mut v = self.spare.pop().unwrap_or_default();
-        v.clear();
-        v.extend_from_slice(packet);
-        self.ready.push_back(v);
-    }
-
-    /// Decodes what `pending` holds; a frame that cannot be one is passed over byte by byte.
-    fn decode_pending(&mut self) {
-        let framing = self.settings.framing.framing();
-        let limit = self.settings.packet_limit();
-        let mut at = 0;
-        let mut skipping = false;
-        while at < self.pending.len() && self.ready.len() < MAX_QUEUED {
-            match framing.decode(&self.pending[at..], limit) {
-                Ok((frame, used)) => {
-                    let (packet, ctr) = (frame.packet.to_vec(), frame.ctr);
-                    self.stats.packets += 1;
-                    self.stats.bytes += packet.len() as u64;
-                    self.take_packet(&packet, ctr);
-                    at += used;
-                    skipping = false;
-                }
-                Err(DecodeError::Truncated { .. }) if skipping => {
-                    // Passing over damage, a header made of noise may promise more bytes
-                    // than will come: take the first later offset where a whole frame
-                    // decodes instead (its checksum passes, where there is one).
-                    match (at + 1..self.pending.len())
-                        .find(|&k| framing.decode(&self.pending[k..], limit).is_ok())
-                    {
-                        Some(k) => at = k,
-                        None => break,
-                    }
-                }
-                Err(DecodeError::Truncated { .. }) => break,
-                Err(e) => {
-                    // LEN 0, too long, or a checksum that does not match: this byte starts
-                    // no frame. One resynchronisation per run of bytes passed over.
-                    if !skipping {
-                        self.resyncs += 1;
-                        self.stats.malformed += 1;
-                        tracing::debug!("{}: {e}; looking for the next frame", self.name);
-                    }
-                    skipping = true;
-                    at += 1;
-                }
-            }
-        }
-        self.pending.drain(..at);
-    }
-
-    fn decode_sync_esc(&mut self, bytes: &[u8]) {
-        let Some(mut rx) = self.receiver.take() else {
-            return;
-        };
-        let mut frames: Vec<(Vec<u8>, Option<u16>)> = Vec::new();
-        let mut bad = 0u64;
-        let before = rx.resyncs();
-        // With SYNC/ESC framing every error is reported per frame, never as a lost stream.
-        let _ = rx.push(bytes, |f| match f {
-            Ok(f) => frames.push((f.packet.to_vec(), f.ctr)),
-            Err(_) => bad += 1,
-        });
-        // A frame cut short by the next SYNC counts as a resynchronisation without an error
-        // of its own; either way one frame was lost.
-        let resynced = rx.resyncs() - before;
-        self.resyncs += resynced;
-        self.receiver = Some(rx);
-        self.stats.malformed += bad.max(resynced);
-        for (p, ctr) in frames {
-            self.stats.packets += 1;
-            self.stats.bytes += p.len() as u64;
-            self.take_packet(&p, ctr);
-        }
+        self.decoder.resyncs()
     }
 
     /// Reads what the line has within `wait` and decodes it.
@@ -460,17 +345,11 @@ impl SxiRx {
         match self.port.read(&mut chunk) {
             Ok(0) => Ok(()),
             Ok(n) => {
-                self.last_byte = Some(now);
-                if self.receiver.is_some() {
-                    self.decode_sync_esc(&chunk[..n]);
-                } else {
-                    self.pending.extend_from_slice(&chunk[..n]);
-                    self.decode_pending();
-                }
+                self.decoder.push(&chunk[..n], now);
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                self.drop_stale(now);
+                self.decoder.quiet(Instant::now());
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
@@ -481,34 +360,13 @@ impl SxiRx {
         }
     }
 
-    /// Drops an unfinished frame once the line has been quiet for `quiet`.
-    fn drop_stale(&mut self, now: Instant) {
-        if self.pending.is_empty()
-            || self
-                .last_byte
-                .is_some_and(|t| now.saturating_duration_since(t) < self.settings.quiet)
-        {
-            return;
-        }
-        tracing::debug!(
-            "{}: {} bytes of an unfinished frame dropped after the line went quiet",
-            self.name,
-            self.pending.len()
-        );
-        self.pending.clear();
-        self.resyncs += 1;
-        self.stats.malformed += 1;
-    }
-
     fn next(&mut self) -> Option<&[u8]> {
-        let p = self.ready.pop_front()?;
+        let p = self.decoder.pop()?;
         if !self.settings.spin.is_zero() {
             self.last_packet = Some(Instant::now());
         }
         let old = std::mem::replace(&mut self.current, p);
-        if self.spare.len() < 64 {
-            self.spare.push(old);
-        }
+        self.decoder.recycle(old);
         Some(&self.current)
     }
 }
@@ -519,7 +377,7 @@ impl PacketRx for SxiRx {
         // Poll for the packet that follows the last one closely (see `SxiSettings::spin`).
         if let Some(last) = self.last_packet {
             let until = (last + self.settings.spin).min(deadline);
-            while self.ready.is_empty() && Instant::now() < until {
+            while self.decoder.is_empty() && Instant::now() < until {
                 if self.port.bytes_to_read().unwrap_or(0) > 0 {
                     self.fill(Duration::from_micros(1))?;
                 } else {
@@ -527,11 +385,11 @@ impl PacketRx for SxiRx {
                 }
             }
         }
-        while self.ready.is_empty() {
+        while self.decoder.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             // A quiet line is looked at again within `quiet`, to drop an unfinished frame.
             self.fill(left.min(self.settings.quiet))?;
-            if self.ready.is_empty() && Instant::now() >= deadline {
+            if self.decoder.is_empty() && Instant::now() >= deadline {
                 return Ok(None);
             }
         }
@@ -539,7 +397,7 @@ impl PacketRx for SxiRx {
     }
 
     fn try_recv(&mut self) -> Result<Option<&[u8]>, TransportError> {
-        if self.ready.is_empty() && self.port.bytes_to_read().unwrap_or(0) > 0 {
+        if self.decoder.is_empty() && self.port.bytes_to_read().unwrap_or(0) > 0 {
             self.fill(Duration::from_micros(1))?;
         }
         Ok(self.next())
@@ -550,6 +408,6 @@ impl PacketRx for SxiRx {
     }
 
     fn stats(&self) -> RxStats {
-        self.stats
+        self.decoder.stats()
     }
 }
