@@ -82,7 +82,7 @@ fn memory(f: &Fixture, m: &mut Master) {
 #[test]
 fn commands_and_memory_over_every_link_and_byte_order() {
     for order in [ByteOrder::Intel, ByteOrder::Motorola] {
-        for link in [Link::Mem, Link::Tcp, Link::Udp] {
+        for link in [Link::Mem, Link::Tcp, Link::Udp, Link::Sxi, Link::Usb] {
             let f = fixture(config(order));
             let (srv, mut m) = serve(&f, &link, quick());
             eprintln!("{order:?} {}", link.name());
@@ -241,6 +241,8 @@ fn daq_rows_decode_over_every_link() {
     daq_rows(&Link::Tcp, ByteOrder::Intel);
     daq_rows(&Link::Udp, ByteOrder::Motorola);
     daq_rows(&Link::Mem, ByteOrder::Motorola);
+    daq_rows(&Link::Sxi, ByteOrder::Motorola);
+    daq_rows(&Link::Usb, ByteOrder::Intel);
 }
 
 #[test]
@@ -266,8 +268,14 @@ fn clock_correlation_is_within_the_round_trip() {
 
 #[test]
 fn stim_values_reach_the_application_and_polling_reads_them() {
+    for link in [Link::Tcp, Link::Sxi, Link::Usb] {
+        stim_over(&link);
+    }
+}
+
+fn stim_over(link: &Link) {
     let f = Arc::new(fixture(SlaveConfig::default()));
-    let (srv, mut m) = serve(&f, &Link::Tcp, quick());
+    let (srv, mut m) = serve(&f, link, quick());
     block_on(m.connect()).expect("connect");
     let native = native();
     let temp = Signal {
@@ -290,7 +298,11 @@ fn stim_values_reach_the_application_and_polling_reads_them() {
     // The slave applies STIM data when the event fires.
     let deadline = Instant::now() + Duration::from_secs(2);
     while (f.temp.get() - 42.5).abs() > f32::EPSILON {
-        assert!(Instant::now() < deadline, "STIM applied within 2 s");
+        assert!(
+            Instant::now() < deadline,
+            "STIM applied within 2 s over {}",
+            link.name()
+        );
         f.ev_fast.trigger();
         std::thread::yield_now();
     }

@@ -110,6 +110,10 @@ pub enum Link {
     Mem,
     Tcp,
     Udp,
+    /// XCP on SxI on a pseudo-terminal (LEN_CTR_WORD, byte checksum).
+    Sxi,
+    /// XCP on USB through the in-process device (several packets per transfer).
+    Usb,
 }
 
 impl Link {
@@ -118,6 +122,8 @@ impl Link {
             Self::Mem => "in-memory pair",
             Self::Tcp => "TCP",
             Self::Udp => "UDP",
+            Self::Sxi => "SxI on a pseudo-terminal",
+            Self::Usb => "USB through the in-process device",
         }
     }
 }
@@ -145,6 +151,39 @@ pub fn serve(f: &Fixture, link: &Link, config: Config) -> (Server, Master) {
             let srv = Server::start(&f.slave, server).expect("server");
             let t = connect(addr, protocol, &EthConfig::default()).expect("connect");
             (srv, Master::new(t, config).expect("master"))
+        }
+        Link::Sxi => {
+            // Room for the default MAX_DTO (1468).
+            let s = xcp_transport_sxi::SxiSettings {
+                framing: xcp_proto::tl::sxi::SxiConfig {
+                    tail: xcp_proto::tl::Tail::Byte,
+                    ..xcp_proto::tl::sxi::SxiConfig::default()
+                },
+                max_packet: 2048,
+                ..xcp_transport_sxi::SxiSettings::default()
+            };
+            let slave_end = xcp_transport_sxi::SxiTransport::pty(s).expect("a pseudo-terminal");
+            let master_end =
+                xcp_transport_sxi::SxiTransport::open(slave_end.path(), s).expect("its path");
+            let srv = Server::start(&f.slave, slave_end).expect("server");
+            (srv, Master::new(master_end, config).expect("master"))
+        }
+        Link::Usb => {
+            let s = xcp_transport_usb::UsbSettings {
+                config: xcp_proto::tl::usb::UsbConfig {
+                    packing: xcp_proto::tl::usb::Packing::Multiple,
+                    alignment: xcp_proto::tl::usb::Alignment::Bits32,
+                    ..xcp_proto::tl::usb::UsbConfig::default()
+                },
+                transfer: 4096,
+                max_packet: 1500,
+                ..xcp_transport_usb::UsbSettings::default()
+            };
+            let (device, function, _control) =
+                xcp_transport_usb::memory::in_process(s, 64).expect("the in-process device");
+            let srv = Server::start(&f.slave, function).expect("server");
+            let host = xcp_transport_usb::master(device, s).expect("the host's end");
+            (srv, Master::new(host, config).expect("master"))
         }
     }
 }
