@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Fixture, fixture, quick, sig};
-use xcp_master::{DaqOptions, ElementType, ListRequest, Master, Value, block_on};
+use common::{Fixture, fixture, quick};
+use xcp_master::{DaqOptions, Master, block_on};
 use xcp_proto::tl::sxi::SxiConfig;
 use xcp_proto::tl::{HeaderFormat, Tail};
 use xcp_proto::{ByteOrder, IdType};
@@ -86,34 +86,12 @@ fn daq_at(s: SxiSettings, order: ByteOrder) {
     let f = Arc::new(fixture(slave_config(order)));
     let (srv, mut m) = serve(&f, s);
     block_on(m.connect()).expect("connect");
-    let list = ListRequest {
-        event: 0,
-        prescaler: 1,
-        priority: 0,
-        timestamps: true,
-        stim: false,
-        signals: vec![
-            sig("counter", f.counter.address(), ElementType::U32),
-            sig("temp", f.temp.address(), ElementType::F32),
-            sig("wide", f.wide.address(), ElementType::U64),
-        ],
-    };
-    let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect("setup");
+    let stream = block_on(m.setup_daq(&[common::counter_list(&f, true)], DaqOptions::default()))
+        .expect("setup");
     block_on(m.start_daq()).expect("start");
     let rows = common::rows_while_running(&mut m, &f, &stream, 1500);
     assert!(rows.len() >= 1500, "{} rows within 10 s", rows.len());
-    let mut last = None;
-    for (values, ts) in &rows {
-        let [Value::Uint(c), _, Value::Uint(wide)] = values[..] else {
-            panic!("row shape: {values:?}")
-        };
-        assert_eq!(wide, c << 32 | 0xABCD, "one sample's values stay together");
-        assert!(ts.is_some(), "timestamped");
-        if let Some(prev) = last {
-            assert_eq!(c, prev + 1, "no sample lost on the line");
-        }
-        last = Some(c);
-    }
+    common::check_counter_rows("SxI", &rows);
     let stats = stream.stats();
     assert_eq!((stats.dropped_rows, stats.bad_dtos), (0, 0));
     drop(m);

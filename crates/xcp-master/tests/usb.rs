@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{fixture, quick, run_app, sig};
-use xcp_master::{DaqOptions, ElementType, ListRequest, Master, Value, block_on};
+use xcp_master::{DaqOptions, ElementType, ListRequest, Master, block_on};
 use xcp_proto::tl::HeaderFormat;
 use xcp_proto::tl::usb::{Alignment, Packing, UsbConfig};
 use xcp_proto::{ByteOrder, IdType};
@@ -86,32 +86,13 @@ fn every_packing_and_alignment_carries_commands_memory_and_lossless_daq() {
         assert_eq!(block_on(m.upload(table, 400)).expect(&what), data, "{what}");
         block_on(m.verify_checksum(table, 400)).expect(&what);
 
-        let list = ListRequest {
-            event: 0,
-            prescaler: 1,
-            priority: 0,
-            timestamps: true,
-            stim: false,
-            signals: vec![
-                sig("counter", f.counter.address(), ElementType::U32),
-                sig("wide", f.wide.address(), ElementType::U64),
-            ],
-        };
-        let stream = block_on(m.setup_daq(&[list], DaqOptions::default())).expect(&what);
+        let stream =
+            block_on(m.setup_daq(&[common::counter_list(&f, false)], DaqOptions::default()))
+                .expect(&what);
         block_on(m.start_daq()).expect(&what);
-        let counters: Vec<u64> = common::rows_while_running(&mut m, &f, &stream, 400)
-            .into_iter()
-            .map(|(values, _)| {
-                let (Value::Uint(c), Value::Uint(w)) = (&values[0], &values[1]) else {
-                    panic!("{what}: row shape {values:?}")
-                };
-                assert_eq!(*w, *c << 32 | 0xABCD, "{what}: one sample");
-                *c
-            })
-            .collect();
-        assert!(counters.len() >= 400, "{what}: {} rows", counters.len());
-        let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
-        assert_eq!(gaps, 0, "{what}: every sample at 1 kHz arrives");
+        let rows = common::rows_while_running(&mut m, &f, &stream, 400);
+        assert!(rows.len() >= 400, "{what}: {} rows", rows.len());
+        common::check_counter_rows(&what, &rows);
         let stats = stream.stats();
         assert_eq!((stats.dropped_rows, stats.bad_dtos), (0, 0), "{what}");
         assert_eq!(f.slave.stats().dtos_dropped, 0, "{what}");

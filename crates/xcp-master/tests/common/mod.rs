@@ -276,3 +276,45 @@ pub fn rows_while_running(
     app.join().expect("app");
     rows
 }
+
+/// One timestamped list on the fast event (0): `counter`, `temp` (when `with_temp`) and
+/// `wide`, as the application of [`run_app`] writes them.
+pub fn counter_list(f: &Fixture, with_temp: bool) -> xcp_master::ListRequest {
+    let mut signals = vec![sig("counter", f.counter.address(), ElementType::U32)];
+    if with_temp {
+        signals.push(sig("temp", f.temp.address(), ElementType::F32));
+    }
+    signals.push(sig("wide", f.wide.address(), ElementType::U64));
+    xcp_master::ListRequest {
+        event: 0,
+        prescaler: 1,
+        priority: 0,
+        timestamps: true,
+        stim: false,
+        signals,
+    }
+}
+
+/// Rows of [`counter_list`]: each sample's values belong together, every row is timestamped
+/// and the counter steps by exactly 1 (no sample lost). Returns the counters.
+pub fn check_counter_rows(what: &str, rows: &[(Vec<xcp_master::Value>, Option<u64>)]) -> Vec<u64> {
+    use xcp_master::Value;
+    let mut counters = Vec::with_capacity(rows.len());
+    for (values, ts) in rows {
+        let (Some(Value::Uint(c)), Some(Value::Uint(wide))) = (values.first(), values.last())
+        else {
+            panic!("{what}: row shape {values:?}")
+        };
+        assert_eq!(
+            *wide,
+            *c << 32 | 0xABCD,
+            "{what}: one sample's values stay together"
+        );
+        assert!(ts.is_some(), "{what}: timestamped");
+        if let Some(prev) = counters.last() {
+            assert_eq!(*c, prev + 1, "{what}: no sample lost");
+        }
+        counters.push(*c);
+    }
+    counters
+}
