@@ -303,6 +303,11 @@ pub enum Transport {
         packing: Option<String>,
         /// The command endpoint's alignment (`ALIGNMENT_8_BIT` … `ALIGNMENT_64_BIT`).
         alignment: Option<String>,
+        /// OUT_EP_CMD_STIM's endpoint number (commands and STIM).
+        out_endpoint: Option<u8>,
+        /// The IN endpoints: IN_EP_RESERR_DAQ_EVSERV's, then IN_EP_ONLY_DAQ's and
+        /// IN_EP_ONLY_EVSERV's.
+        in_endpoints: Vec<u8>,
     },
 }
 
@@ -709,7 +714,21 @@ fn transport(tag: &str, g: &GenericIfData) -> Transport {
                     })
                 })
             };
+            let ep_number = |b: &GenericIfDataTaggedItem| {
+                u(num_at(&flat(&b.data), 0)).and_then(|v| u8::try_from(v).ok())
+            };
+            let in_endpoints = [
+                "IN_EP_RESERR_DAQ_EVSERV",
+                "IN_EP_ONLY_DAQ",
+                "IN_EP_ONLY_EVSERV",
+            ]
+            .iter()
+            .flat_map(|tag| all(g, tag, &[]))
+            .filter_map(ep_number)
+            .collect();
             Transport::Usb {
+                out_endpoint: first(g, "OUT_EP_CMD_STIM", &[]).and_then(ep_number),
+                in_endpoints,
                 version: u16v(num_at(&l, 0)),
                 vendor_id: u16v(num_at(&l, 1)),
                 product_id: u16v(num_at(&l, 2)),

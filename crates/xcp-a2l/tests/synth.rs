@@ -264,6 +264,17 @@ fn module_if_data_xcp_is_typed() {
         }
         t => panic!("{t:?}"),
     }
+    match &x.transports[2] {
+        xcp_a2l::ifdata::Transport::Usb {
+            out_endpoint,
+            in_endpoints,
+            ..
+        } => assert_eq!(
+            (*out_endpoint, in_endpoints.as_slice()),
+            (Some(0x01), &[0x81][..])
+        ),
+        t => panic!("{t:?}"),
+    }
     assert_eq!(a2l.epk(), Some(("synth 1.0".into(), Some(0x1000))));
     assert!(a2l.check_epk("synth 1.0\0\0").is_ok());
 }

@@ -36,8 +36,11 @@ pub struct XcpInterface {
     pub number: u8,
     /// Its class (0xFF: vendor-specific, as XCP interfaces are).
     pub class: u8,
-    /// The bulk OUT endpoint's address and its max packet size.
+    /// The bulk OUT endpoint's address and its max packet size (the first, unless the URL
+    /// names another of `outputs`).
     pub out: (u8, u16),
+    /// Every bulk OUT endpoint's address.
+    pub outputs: Vec<u8>,
     /// The bulk IN endpoints' addresses (responses first, then DAQ where separate).
     pub inputs: Vec<u8>,
 }
@@ -111,6 +114,7 @@ fn interfaces<T: UsbContext>(device: &rusb::Device<T>) -> Vec<XcpInterface> {
             let out = bulk(Direction::Out)
                 .next()
                 .map(|e| (e.address(), e.max_packet_size()));
+            let outputs: Vec<u8> = bulk(Direction::Out).map(|e| e.address()).collect();
             let inputs: Vec<u8> = bulk(Direction::In).map(|e| e.address()).collect();
             if let Some(out) = out
                 && !inputs.is_empty()
@@ -119,6 +123,7 @@ fn interfaces<T: UsbContext>(device: &rusb::Device<T>) -> Vec<XcpInterface> {
                     number: d.interface_number(),
                     class: d.class_code(),
                     out,
+                    outputs,
                     inputs,
                 });
             }
@@ -230,6 +235,30 @@ impl RusbDevice {
                 url.interface.map_or_else(String::new, |n| format!(" {n}"))
             ))
         })?;
+        // Endpoints the URL (or the A2L) names must be the interface's bulk endpoints.
+        let mut interface = interface;
+        if let Some(out) = url.out_endpoint {
+            if !interface.outputs.contains(&out) {
+                return Err(TransportError::Config(format!(
+                    "{name}: endpoint 0x{out:02X} is no bulk OUT endpoint of interface {}",
+                    interface.number
+                )));
+            }
+            interface.out.0 = out;
+        }
+        if !url.in_endpoints.is_empty() {
+            if let Some(bad) = url
+                .in_endpoints
+                .iter()
+                .find(|e| !interface.inputs.contains(e))
+            {
+                return Err(TransportError::Config(format!(
+                    "{name}: endpoint 0x{bad:02X} is no bulk IN endpoint of interface {}",
+                    interface.number
+                )));
+            }
+            interface.inputs.clone_from(&url.in_endpoints);
+        }
         let handle = device
             .open()
             .map_err(usb_error(format!("opening {name}")))?;

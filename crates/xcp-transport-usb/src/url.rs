@@ -9,6 +9,7 @@
 //! | `packing` | `single` (default), `multiple` or `streaming` |
 //! | `alignment` | 8 (default), 16, 32 or 64 bits, for `multiple` |
 //! | `transfer` | the longest transfer in bytes (default 512) |
+//! | `out_ep`, `in_ep` | the bulk OUT endpoint for commands and STIM, the bulk IN endpoints to read (comma-separated), e.g. `out_ep=0x01&in_ep=0x81,0x82` (default: the interface's) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,6 +30,10 @@ pub struct UsbUrl {
     pub serial: Option<String>,
     /// The interface number.
     pub interface: Option<u8>,
+    /// The bulk OUT endpoint for commands and STIM (default: the interface's first).
+    pub out_endpoint: Option<u8>,
+    /// The bulk IN endpoints to read (default: all of the interface's).
+    pub in_endpoints: Vec<u8>,
     /// How transfers carry packets.
     pub settings: UsbSettings,
     /// Whether the URL said anything of the header, packing or alignment (else a master may
@@ -41,6 +46,14 @@ pub use xcp_transport::UrlError;
 fn hex16(what: &str, v: &str) -> Result<u16, UrlError> {
     u16::from_str_radix(v.trim_start_matches("0x"), 16)
         .map_err(|_| UrlError(format!("{what} {v:?} is not a hexadecimal 16-bit ID")))
+}
+
+fn endpoint(key: &str, v: &str) -> Result<u8, UrlError> {
+    let n = match v.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    n.map_err(|_| UrlError(format!("{key}={v} is no endpoint address (0x01, 0x81)")))
 }
 
 impl FromStr for UsbUrl {
@@ -59,6 +72,8 @@ impl FromStr for UsbUrl {
             product: hex16("the product ID", p)?,
             serial: None,
             interface: None,
+            out_endpoint: None,
+            in_endpoints: Vec::new(),
             settings: UsbSettings::default(),
             framing_given: false,
         };
@@ -103,6 +118,13 @@ impl FromStr for UsbUrl {
                         _ => return Err(UrlError(format!("alignment={v}: use 8, 16, 32 or 64"))),
                     };
                 }
+                "out_ep" => u.out_endpoint = Some(endpoint(k, v)?),
+                "in_ep" => {
+                    u.in_endpoints = v
+                        .split(',')
+                        .map(|e| endpoint(k, e))
+                        .collect::<Result<_, _>>()?;
+                }
                 "transfer" => {
                     u.settings.transfer = v
                         .parse()
@@ -114,7 +136,7 @@ impl FromStr for UsbUrl {
                 }
                 other => {
                     return Err(UrlError(format!(
-                        "unknown USB URL parameter {other:?} (serial, interface, header, packing, alignment, transfer)"
+                        "unknown USB URL parameter {other:?} (serial, interface, header, packing, alignment, transfer, out_ep, in_ep)"
                     )));
                 }
             }
@@ -146,6 +168,13 @@ impl fmt::Display for UsbUrl {
         }
         if let Some(i) = self.interface {
             write!(f, "&interface={i}")?;
+        }
+        if let Some(e) = self.out_endpoint {
+            write!(f, "&out_ep=0x{e:02x}")?;
+        }
+        for (i, e) in self.in_endpoints.iter().enumerate() {
+            let sep = if i == 0 { "&in_ep=" } else { "," };
+            write!(f, "{sep}0x{e:02x}")?;
         }
         Ok(())
     }
@@ -183,5 +212,14 @@ mod tests {
         assert!(err("usb://1234:5678?alignment=12").contains("8, 16, 32 or 64"));
         assert!(err("usb://1234:5678?transfer=4").contains("8 to 65536"));
         assert!(err("usb://1234:5678?speed=high").contains("unknown USB URL parameter"));
+        assert!(err("usb://1234:5678?in_ep=0x81,x").contains("no endpoint address"));
+        let eps: UsbUrl = "usb://1234:5678?out_ep=0x02&in_ep=0x81,0x83"
+            .parse()
+            .expect("endpoints");
+        assert_eq!(
+            (eps.out_endpoint, eps.in_endpoints.as_slice()),
+            (Some(2), &[0x81, 0x83][..])
+        );
+        assert!(eps.to_string().ends_with("&out_ep=0x02&in_ep=0x81,0x83"));
     }
 }

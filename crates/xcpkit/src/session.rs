@@ -461,16 +461,25 @@ fn usb_settings(usb: &UsbUrl, a2l: Option<&A2l>) -> Result<UsbUrl, Error> {
                 header,
                 packing,
                 alignment,
+                out_endpoint,
+                in_endpoints,
                 ..
             } if vendor_id.is_none_or(|v| v == usb.vendor)
                 && product_id.is_none_or(|p| p == usb.product) =>
             {
-                Some((interface, header, packing, alignment))
+                Some((
+                    interface,
+                    header,
+                    packing,
+                    alignment,
+                    out_endpoint,
+                    in_endpoints,
+                ))
             }
             _ => None,
         })
     });
-    let Some((interface, header, packing, alignment)) = found else {
+    let Some((interface, header, packing, alignment, out_endpoint, in_endpoints)) = found else {
         return Ok(u);
     };
     let bad = |what: &str, v: &str| Error::Url {
@@ -478,6 +487,10 @@ fn usb_settings(usb: &UsbUrl, a2l: Option<&A2l>) -> Result<UsbUrl, Error> {
         reason: format!("the A2L's XCP_ON_USB names {what} {v}, which xcpkit does not know"),
     };
     u.interface = u.interface.or(interface);
+    u.out_endpoint = u.out_endpoint.or(out_endpoint);
+    if u.in_endpoints.is_empty() {
+        u.in_endpoints = in_endpoints;
+    }
     if !usb.framing_given {
         if let Some(h) = header {
             u.settings.config.header =
@@ -942,6 +955,10 @@ mod tests {
         let bare: UsbUrl = "usb://1234:5678".parse().expect("url");
         let u = usb_settings(&bare, Some(&a2l)).expect("from the A2L");
         assert_eq!(u.interface, Some(1));
+        assert_eq!(
+            (u.out_endpoint, u.in_endpoints.as_slice()),
+            (Some(0x01), &[0x81][..])
+        );
         assert_eq!(
             u.settings.config.header,
             xcp_proto::tl::HeaderFormat::LenFillWord
