@@ -15,6 +15,32 @@ use crate::url::SxiSettings;
 /// Packets decoded ahead of the reader; decoding stops pulling bytes when this many wait.
 const MAX_QUEUED: usize = 1024;
 
+/// Decoded packets waiting for the reader, with the counters they feed.
+struct Packets {
+    ready: VecDeque<Vec<u8>>,
+    /// Buffers of packets already read, reused for the next ones.
+    spare: Vec<Vec<u8>>,
+    ctr: CtrTracker,
+    stats: RxStats,
+}
+
+impl Packets {
+    /// Queues a copy of `packet` (its only copy: straight from the received bytes).
+    fn take(&mut self, packet: &[u8], ctr: Option<u16>) {
+        if let Some(c) = ctr {
+            self.ctr.observe(c);
+            self.stats.lost = self.ctr.lost;
+            self.stats.out_of_order = self.ctr.out_of_order;
+        }
+        self.stats.packets += 1;
+        self.stats.bytes += packet.len() as u64;
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(packet);
+        self.ready.push_back(v);
+    }
+}
+
 /// Packets out of a byte stream in SxI frames.
 pub struct Decoder {
     name: String,
@@ -23,12 +49,9 @@ pub struct Decoder {
     pending: Vec<u8>,
     /// The SYNC/ESC decoder, with that framing.
     receiver: Option<SxiReceiver<Vec<u8>>>,
-    ready: VecDeque<Vec<u8>>,
-    spare: Vec<Vec<u8>>,
+    out: Packets,
     last_byte: Option<Instant>,
-    ctr: CtrTracker,
     resyncs: u64,
-    stats: RxStats,
 }
 
 impl Decoder {
@@ -53,12 +76,14 @@ impl Decoder {
             settings,
             pending: Vec::new(),
             receiver,
-            ready: VecDeque::new(),
-            spare: Vec::new(),
+            out: Packets {
+                ready: VecDeque::new(),
+                spare: Vec::new(),
+                ctr: CtrTracker::for_header(settings.framing.header),
+                stats: RxStats::default(),
+            },
             last_byte: None,
-            ctr: CtrTracker::for_header(settings.framing.header),
             resyncs: 0,
-            stats: RxStats::default(),
         }
     }
 
@@ -90,24 +115,24 @@ impl Decoder {
         );
         self.pending.clear();
         self.resyncs += 1;
-        self.stats.malformed += 1;
+        self.out.stats.malformed += 1;
     }
 
     /// The next decoded packet.
     pub fn pop(&mut self) -> Option<Vec<u8>> {
-        self.ready.pop_front()
+        self.out.ready.pop_front()
     }
 
     /// Gives back a packet's buffer for the next packets.
     pub fn recycle(&mut self, buffer: Vec<u8>) {
-        if self.spare.len() < 64 {
-            self.spare.push(buffer);
+        if self.out.spare.len() < 64 {
+            self.out.spare.push(buffer);
         }
     }
 
     /// Whether no packet waits.
     pub fn is_empty(&self) -> bool {
-        self.ready.is_empty()
+        self.out.ready.is_empty()
     }
 
     /// Bytes held for an unfinished frame (at most a frame plus one read).
@@ -122,21 +147,7 @@ impl Decoder {
 
     /// Packets, bytes, malformed frames and counter gaps so far.
     pub const fn stats(&self) -> RxStats {
-        self.stats
-    }
-
-    fn take_packet(&mut self, packet: &[u8], ctr: Option<u16>) {
-        if let Some(c) = ctr {
-            self.ctr.observe(c);
-            self.stats.lost = self.ctr.lost;
-            self.stats.out_of_order = self.ctr.out_of_order;
-        }
-        self.stats.packets += 1;
-        self.stats.bytes += packet.len() as u64;
-        let mut v = self.spare.pop().unwrap_or_default();
-        v.clear();
-        v.extend_from_slice(packet);
-        self.ready.push_back(v);
+        self.out.stats
     }
 
     /// Decodes what `pending` holds; a frame that cannot be one is passed over byte by byte.
@@ -145,11 +156,10 @@ impl Decoder {
         let limit = self.settings.packet_limit();
         let mut at = 0;
         let mut skipping = false;
-        while at < self.pending.len() && self.ready.len() < MAX_QUEUED {
+        while at < self.pending.len() && self.out.ready.len() < MAX_QUEUED {
             match framing.decode(&self.pending[at..], limit) {
                 Ok((frame, used)) => {
-                    let (packet, ctr) = (frame.packet.to_vec(), frame.ctr);
-                    self.take_packet(&packet, ctr);
+                    self.out.take(frame.packet, frame.ctr);
                     at += used;
                     skipping = false;
                 }
@@ -170,7 +180,7 @@ impl Decoder {
                     // no frame. One resynchronisation per run of bytes passed over.
                     if !skipping {
                         self.resyncs += 1;
-                        self.stats.malformed += 1;
+                        self.out.stats.malformed += 1;
                         tracing::debug!("{}: {e}; looking for the next frame", self.name);
                     }
                     skipping = true;
@@ -182,25 +192,21 @@ impl Decoder {
     }
 
     fn decode_sync_esc(&mut self, bytes: &[u8]) {
-        let Some(mut rx) = self.receiver.take() else {
+        let Some(rx) = self.receiver.as_mut() else {
             return;
         };
-        let mut frames: Vec<(Vec<u8>, Option<u16>)> = Vec::new();
+        let out = &mut self.out;
         let mut bad = 0u64;
         let before = rx.resyncs();
         // With SYNC/ESC framing every error is reported per frame, never as a lost stream.
         let _ = rx.push(bytes, |f| match f {
-            Ok(f) => frames.push((f.packet.to_vec(), f.ctr)),
+            Ok(f) => out.take(f.packet, f.ctr),
             Err(_) => bad += 1,
         });
         // A frame cut short by the next SYNC counts as a resynchronisation without an error
         // of its own; either way one frame was lost.
         let resynced = rx.resyncs() - before;
         self.resyncs += resynced;
-        self.receiver = Some(rx);
-        self.stats.malformed += bad.max(resynced);
-        for (p, ctr) in frames {
-            self.take_packet(&p, ctr);
-        }
+        self.out.stats.malformed += bad.max(resynced);
     }
 }

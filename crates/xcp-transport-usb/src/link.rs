@@ -160,6 +160,7 @@ impl<O: BulkOut, I: BulkIn> Transport for UsbLink<O, I> {
                 buf: vec![0u8; s.transfer],
                 deframer,
                 ready: VecDeque::new(),
+                spare: Vec::new(),
                 current: Vec::new(),
                 ctr: CtrTracker::for_header(s.config.header),
                 stats: RxStats::default(),
@@ -317,63 +318,79 @@ pub struct UsbRx<I: BulkIn> {
     buf: Vec<u8>,
     deframer: Option<Deframer<Vec<u8>>>,
     ready: VecDeque<Vec<u8>>,
+    /// Buffers of packets already read, reused for the next ones.
+    spare: Vec<Vec<u8>>,
     current: Vec<u8>,
     ctr: CtrTracker,
     stats: RxStats,
 }
 
 impl<I: BulkIn> UsbRx<I> {
-    fn take(&mut self, packet: &[u8], ctr: Option<u16>) {
-        if let Some(c) = ctr {
-            self.ctr.observe(c);
-            self.stats.lost = self.ctr.lost;
-            self.stats.out_of_order = self.ctr.out_of_order;
-        }
-        self.stats.packets += 1;
-        self.stats.bytes += packet.len() as u64;
-        self.ready.push_back(packet.to_vec());
-    }
-
-    /// Reads one transfer within `wait` and unpacks its packets.
+    /// Reads one transfer within `wait` and unpacks its packets, each copied once, straight
+    /// from the transfer into a reused buffer.
     fn fill(&mut self, wait: Duration) -> Result<(), TransportError> {
         let n = self.inp.read(&mut self.buf, wait)?;
         if n == 0 {
             return Ok(());
         }
         let limit = self.settings.packet_limit();
-        let mut packets: Vec<(Vec<u8>, Option<u16>)> = Vec::new();
+        let Self {
+            buf,
+            deframer,
+            ready,
+            spare,
+            ctr,
+            stats,
+            name,
+            settings,
+            ..
+        } = self;
+        let mut take = |packet: &[u8], c: Option<u16>| {
+            if let Some(c) = c {
+                ctr.observe(c);
+                stats.lost = ctr.lost;
+                stats.out_of_order = ctr.out_of_order;
+            }
+            stats.packets += 1;
+            stats.bytes += packet.len() as u64;
+            let mut v = spare.pop().unwrap_or_default();
+            v.clear();
+            v.extend_from_slice(packet);
+            ready.push_back(v);
+        };
         let mut bad = 0u64;
-        if let Some(d) = self.deframer.as_mut() {
-            let pushed = d.push(&self.buf[..n], |f| match f {
-                Ok(f) => packets.push((f.packet.to_vec(), f.ctr)),
+        if let Some(d) = deframer.as_mut() {
+            let pushed = d.push(&buf[..n], |f| match f {
+                Ok(f) => take(f.packet, f.ctr),
                 Err(_) => bad += 1,
             });
             if let Err(source) = pushed {
                 return Err(TransportError::Malformed {
-                    peer: self.name.clone(),
+                    peer: name.clone(),
                     source,
                 });
             }
         } else {
-            for f in self.settings.config.unpack(&self.buf[..n], limit) {
+            for f in settings.config.unpack(&buf[..n], limit) {
                 match f {
-                    Ok(f) => packets.push((f.packet.to_vec(), f.ctr)),
+                    Ok(f) => take(f.packet, f.ctr),
                     Err(e) => {
-                        tracing::debug!("{}: a transfer that does not unpack: {e}", self.name);
+                        tracing::debug!("{name}: a transfer that does not unpack: {e}");
                         bad += 1;
                     }
                 }
             }
         }
-        self.stats.malformed += bad;
-        for (p, ctr) in packets {
-            self.take(&p, ctr);
-        }
+        stats.malformed += bad;
         Ok(())
     }
 
     fn next(&mut self) -> Option<&[u8]> {
-        self.current = self.ready.pop_front()?;
+        let p = self.ready.pop_front()?;
+        let old = std::mem::replace(&mut self.current, p);
+        if self.spare.len() < 64 {
+            self.spare.push(old);
+        }
         Some(&self.current)
     }
 }

@@ -395,6 +395,14 @@ fn fixed_daq_ids(a2l: Option<&A2l>) -> Vec<xcp_transport_can::CanId> {
         .collect()
 }
 
+/// A name in the A2L's transport `block` that xcpkit has no setting for.
+fn unknown_in_a2l(url: String, block: &str, what: &str, value: &str) -> Error {
+    Error::Url {
+        url,
+        reason: format!("the A2L's {block} names {what} {value}, which xcpkit does not know"),
+    }
+}
+
 /// The serial-line settings of an SxI URL; what the URL leaves out (header, checksum and
 /// SYNC/ESC framing; the line rate) comes from the A2L's XCP_ON_SxI, else the defaults.
 fn sxi_settings(sxi: &SxiUrl, a2l: Option<&A2l>) -> Result<SxiSettings, Error> {
@@ -414,10 +422,7 @@ fn sxi_settings(sxi: &SxiUrl, a2l: Option<&A2l>) -> Result<SxiSettings, Error> {
     let Some((baud, header, checksum, framing)) = found else {
         return Ok(s);
     };
-    let bad = |what: &str, v: &str| Error::Url {
-        url: sxi.to_string(),
-        reason: format!("the A2L's XCP_ON_SxI names {what} {v}, which xcpkit does not know"),
-    };
+    let bad = |what: &str, v: &str| unknown_in_a2l(sxi.to_string(), "XCP_ON_SxI", what, v);
     if !sxi.framing_given {
         if let Some(h) = header {
             s.framing.header =
@@ -482,10 +487,7 @@ fn usb_settings(usb: &UsbUrl, a2l: Option<&A2l>) -> Result<UsbUrl, Error> {
     let Some((interface, header, packing, alignment, out_endpoint, in_endpoints)) = found else {
         return Ok(u);
     };
-    let bad = |what: &str, v: &str| Error::Url {
-        url: usb.to_string(),
-        reason: format!("the A2L's XCP_ON_USB names {what} {v}, which xcpkit does not know"),
-    };
+    let bad = |what: &str, v: &str| unknown_in_a2l(usb.to_string(), "XCP_ON_USB", what, v);
     u.interface = u.interface.or(interface);
     u.out_endpoint = u.out_endpoint.or(out_endpoint);
     if u.in_endpoints.is_empty() {
