@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("xcp-slave", &["xcp-proto", "xcp-transport"]),
     ("xcp-a2l", &["xcp-proto"]),
     ("xcp-recorder", &["xcp-proto", "xcp-a2l"]),
+    ("xcp-cal", &["xcp-proto", "xcp-a2l"]),
     (
         "xcp-fmi",
         &[

@@ -186,6 +186,50 @@ impl Image {
         Ok(Self { segments, entry })
     }
 
+    /// The image as Intel HEX text: 16 data bytes a record, an extended linear address
+    /// record (type 04) wherever the upper 16 address bits change, and the end record.
+    pub fn to_ihex(&self) -> String {
+        fn record(out: &mut String, kind: u8, addr: u16, data: &[u8]) {
+            let [hi, lo] = addr.to_be_bytes();
+            #[allow(clippy::cast_possible_truncation, reason = "at most 16 bytes a record")]
+            let mut sum = (data.len() as u8)
+                .wrapping_add(hi)
+                .wrapping_add(lo)
+                .wrapping_add(kind);
+            out.push_str(&format!(":{:02X}{addr:04X}{kind:02X}", data.len()));
+            for b in data {
+                sum = sum.wrapping_add(*b);
+                out.push_str(&format!("{b:02X}"));
+            }
+            out.push_str(&format!("{:02X}\n", sum.wrapping_neg()));
+        }
+        let mut out = String::new();
+        let mut upper: Option<u16> = None;
+        for (start, bytes) in &self.segments {
+            let mut addr = *start;
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "the upper and lower halves"
+                )]
+                let (hi, lo) = ((addr >> 16) as u16, addr as u16);
+                if upper != Some(hi) {
+                    record(&mut out, 4, 0, &hi.to_be_bytes());
+                    upper = Some(hi);
+                }
+                // A record ends at 16 bytes or where the lower 16 address bits wrap.
+                let room = 0x1_0000 - usize::from(lo);
+                let n = rest.len().min(16).min(room);
+                record(&mut out, 0, lo, &rest[..n]);
+                rest = &rest[n..];
+                addr = addr.wrapping_add(u32::try_from(n).unwrap_or(16));
+            }
+        }
+        record(&mut out, 1, 0, &[]);
+        out
+    }
+
     /// Total bytes.
     pub fn len(&self) -> usize {
         self.segments.iter().map(|(_, d)| d.len()).sum()
@@ -215,6 +259,22 @@ mod tests {
         );
         let err = Image::parse_ihex(":0400000001020304F3\n", "t.hex").expect_err("bad sum");
         assert!(err.to_string().contains("t.hex:1: checksum"), "{err}");
+    }
+
+    #[test]
+    fn intel_hex_written_reads_back() {
+        let img = Image {
+            segments: vec![
+                (0x8000_FFF8, (0u8..40).collect()),
+                (0x8001_0100, vec![0xAA, 0x55]),
+            ],
+            entry: None,
+        };
+        let text = img.to_ihex();
+        assert!(text.starts_with(":0200000480007A\n"), "{text}");
+        assert!(text.ends_with(":00000001FF\n"), "{text}");
+        let back = Image::parse_ihex(&text, "t.hex").expect("parses");
+        assert_eq!(back.segments, img.segments);
     }
 
     #[test]

@@ -490,6 +490,12 @@ pub(crate) fn generate(s: &Shared) -> String {
         );
         g.line(
             2,
+            &format!(
+                "/begin RECORD_LAYOUT RL.MAP.{t} FNC_VALUES 1 {t} COLUMN_DIR DIRECT /end RECORD_LAYOUT"
+            ),
+        );
+        g.line(
+            2,
             &format!("/begin RECORD_LAYOUT RL.AXIS.{t} AXIS_PTS_X 1 {t} INDEX_INCR DIRECT /end RECORD_LAYOUT"),
         );
     }
@@ -718,10 +724,16 @@ fn emit_objects(g: &mut Gen<'_>) {
             CharKind::Map { .. } => "MAP",
             CharKind::Ascii { .. } => "ASCII",
         };
+        // A map's values are stored x by x (`[x][y]`): COLUMN_DIR, y ascending first.
+        let layout = if matches!(ch.kind, CharKind::Map { .. }) {
+            "RL.MAP"
+        } else {
+            "RL"
+        };
         g.line(
             2,
             &format!(
-                "/begin CHARACTERISTIC {} {} {kind} {addr:#010X} RL.{} 0 {conv} {} {}",
+                "/begin CHARACTERISTIC {} {} {kind} {addr:#010X} {layout}.{} 0 {conv} {} {}",
                 ch.name,
                 quoted(&ch.meta.comment),
                 ch.ty.keyword(),

@@ -121,7 +121,7 @@ pub enum CharKind {
         /// Name of the axis (an `AXIS_PTS` registered with [`crate::SlaveBuilder::axis`]).
         axis: String,
     },
-    /// A map: values over two axes, row-major by x (`MAP`).
+    /// A map: values over two axes, stored x by x (`[x][y]`, the A2L's COLUMN_DIR) (`MAP`).
     Map {
         /// Name of the x axis.
         x_axis: String,

@@ -396,18 +396,21 @@ fn stored_daq_resumes_after_a_restart_until_cleared() {
 }
 
 #[test]
-fn store_daq_without_a_directory_is_refused() {
+fn store_without_a_directory_is_refused_before_it_is_accepted() {
     let f = fixture(SlaveConfig::default());
     let mut d = Drive::new(&f.slave);
     d.connect();
-    let packets = d.packets(Command::SetRequest {
-        mode: 0x04,
-        config_id: 0,
-    });
-    assert_eq!(packets[0], [0xFF]);
-    assert_eq!(
-        packets[1],
-        [0xFE, 0x24],
-        "ERR_ACCESS_DENIED: nowhere to store"
-    );
+    // STORE_CAL_REQ, STORE_DAQ_REQ_RESUME, STORE_DAQ_REQ_NO_RESUME: one ERR_ACCESS_DENIED
+    // instead of the positive answer, so a master never believes the store will happen.
+    for mode in [0x01, 0x04, 0x02] {
+        let packets = d.packets(Command::SetRequest {
+            mode,
+            config_id: 0,
+        });
+        assert_eq!(
+            packets,
+            vec![vec![0xFE, 0x24]],
+            "mode {mode:#04x}: ERR_ACCESS_DENIED, nowhere to store"
+        );
+    }
 }

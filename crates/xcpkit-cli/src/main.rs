@@ -25,6 +25,7 @@ macro_rules! out {
 }
 
 mod a2l;
+mod cal;
 mod can;
 mod demo;
 mod discover;
@@ -98,6 +99,9 @@ enum Command {
     Ecu(ecu::EcuArgs),
     /// Look into an A2L file: check it, list its objects, show one resolved.
     A2l(a2l::A2lArgs),
+    /// Calibration data: save, load, compare and convert parameter sets (DCM, CDFX, JSON,
+    /// HEX images), freeze the working page.
+    Cal(cal::CalArgs),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => record::convert(&args),
         Command::Ecu(args) => ecu::run(&args),
         Command::A2l(args) => a2l::run(&args),
+        Command::Cal(args) => cal::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,6 +189,7 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
                 .map(xcpkit::master_kind)
         })
         .or_else(|| e.downcast_ref::<xcp_a2l::Error>().map(|_| Kind::BadInput))
+        .or_else(|| e.downcast_ref::<xcp_cal::Error>().map(|_| Kind::BadInput))
         .or_else(|| {
             e.downcast_ref::<xcp_recorder::Error>()
                 .and_then(|r| match r {

@@ -63,6 +63,33 @@ pub enum Error {
     /// A measurement request that cannot be set up.
     #[error("{0}")]
     Measure(String),
+    /// A parameter set that cannot be saved or loaded (every finding at once).
+    #[error(transparent)]
+    Cal(xcp_cal::Error),
+    /// A load failed midway.
+    #[error(
+        "the load stopped: {reason}; written: {written}; not written: {not_written} \
+         (the ECU now holds a mix; load the set again, or the one saved before)"
+    )]
+    PartialLoad {
+        /// The objects written.
+        written: String,
+        /// The objects not (or not wholly) written.
+        not_written: String,
+        /// Why.
+        reason: String,
+    },
+    /// What was written does not read back.
+    #[error(
+        "{names} at {at}: the slave holds other bytes than were written (is the page \
+         writable, does the ECU overwrite it?)"
+    )]
+    ReadBack {
+        /// The objects.
+        names: String,
+        /// Where.
+        at: String,
+    },
 }
 
 /// The kind of a master error.
@@ -81,6 +108,7 @@ impl Error {
         match self {
             Self::Master(e) => master_kind(e),
             Self::Connect { .. } => Kind::NoAnswer,
+            Self::PartialLoad { .. } | Self::ReadBack { .. } => Kind::Negative,
             _ => Kind::BadInput,
         }
     }

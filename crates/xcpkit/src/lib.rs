@@ -28,13 +28,18 @@
 //! `calibrate`, `record`, and `two_slaves_tokio` (the master's `async` methods on a tokio
 //! runtime, two slaves at once).
 
+pub mod cal;
 mod error;
 mod record;
 mod session;
 
+pub use cal::{FreezeReport, LoadOptions, LoadReport};
 pub use error::{Error, Kind, master_kind};
 pub use record::Recording;
 pub use session::{
     Column, MeasureOptions, Measurement, Options, PhysRow, Reading, Session, Target,
 };
-pub use {xcp_a2l as a2l, xcp_master as master, xcp_proto as proto, xcp_recorder as recorder};
+pub use {
+    xcp_a2l as a2l, xcp_cal as calfile, xcp_master as master, xcp_proto as proto,
+    xcp_recorder as recorder,
+};

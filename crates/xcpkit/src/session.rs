@@ -277,8 +277,8 @@ impl Measurement {
 /// An XCP session by URL with an A2L: names in, physical values out.
 #[derive(Debug)]
 pub struct Session {
-    master: Master,
-    a2l: Option<A2l>,
+    pub(crate) master: Master,
+    pub(crate) a2l: Option<A2l>,
     target: Target,
     slave_epk: Option<String>,
     check_epk: bool,

@@ -103,6 +103,14 @@ impl Core {
     pub(super) fn set_request(&mut self, mode: u8, config_id: u16) -> R {
         use xcp_proto::bits::set_request as req;
         ensure(mode & !req::ALL == 0, ErrorCode::OutOfRange)?;
+        // Without non-volatile memory a store cannot happen: refuse it rather than answer
+        // and fail afterwards.
+        ensure(
+            mode & (req::STORE_CAL_REQ | req::STORE_DAQ_REQ_NO_RESUME | req::STORE_DAQ_REQ_RESUME)
+                == 0
+                || self.shared.config.persist_dir.is_some(),
+            ErrorCode::AccessDenied,
+        )?;
         self.s.config_id = config_id;
         self.ok()?;
         if mode & req::STORE_CAL_REQ != 0 {
