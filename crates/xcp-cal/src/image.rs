@@ -21,31 +21,7 @@ pub struct Image {
 /// # Errors
 /// An object that cannot be resolved.
 pub fn regions(a2l: &A2l) -> Result<Vec<(Address, usize)>, Error> {
-    let mut out: Vec<(Address, usize)> = a2l
-        .module()
-        .mod_par
-        .as_ref()
-        .map(|mp| {
-            mp.memory_segment
-                .iter()
-                .filter(|s| {
-                    matches!(
-                        s.prg_type,
-                        a2lfile::PrgType::Data | a2lfile::PrgType::OfflineData
-                    ) && s.size > 0
-                })
-                .map(|s| {
-                    (
-                        Address {
-                            ext: 0,
-                            addr: s.address,
-                        },
-                        s.size as usize,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut out = memory_segments(a2l);
     if out.is_empty() {
         let (names, _) = calibration_names(a2l, &|_| true);
         for n in names {
@@ -72,6 +48,34 @@ pub fn regions(a2l: &A2l) -> Result<Vec<(Address, usize)>, Error> {
         }
     }
     Ok(merged)
+}
+
+/// The A2L's MEMORY_SEGMENTs of type DATA or OFFLINE_DATA.
+pub(crate) fn memory_segments(a2l: &A2l) -> Vec<(Address, usize)> {
+    a2l.module()
+        .mod_par
+        .as_ref()
+        .map(|mp| {
+            mp.memory_segment
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.prg_type,
+                        a2lfile::PrgType::Data | a2lfile::PrgType::OfflineData
+                    ) && s.size > 0
+                })
+                .map(|s| {
+                    (
+                        Address {
+                            ext: 0,
+                            addr: s.address,
+                        },
+                        s.size as usize,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Image {

@@ -75,8 +75,20 @@ fn extent(o: &Object) -> Result<(Address, usize), Error> {
 }
 
 impl Cache {
-    /// Reads the extents of `objects`, merged where they touch or overlap.
-    fn read(objects: &[&Object], mem: &mut dyn Memory) -> Result<Self, Error> {
+    /// Reads the extents of `objects`, merged where they touch or overlap, and across gaps of
+    /// up to 256 bytes inside one of `segments` (the A2L's calibration memory segments, where
+    /// every byte may be read).
+    fn read(
+        objects: &[&Object],
+        segments: &[(Address, usize)],
+        mem: &mut dyn Memory,
+    ) -> Result<Self, Error> {
+        const GAP: u64 = 256;
+        let inside = |a: Address, from: u64, to: u64| {
+            segments.iter().any(|(s, n)| {
+                s.ext == a.ext && u64::from(s.addr) <= from && to <= u64::from(s.addr) + *n as u64
+            })
+        };
         let mut ext = objects
             .iter()
             .map(|o| extent(o))
@@ -86,7 +98,12 @@ impl Cache {
         for (a, n) in ext {
             let end = u64::from(a.addr) + n as u64;
             match merged.last_mut() {
-                Some((m, m_end)) if m.ext == a.ext && u64::from(a.addr) <= *m_end => {
+                Some((m, m_end))
+                    if m.ext == a.ext
+                        && (u64::from(a.addr) <= *m_end
+                            || (u64::from(a.addr) - *m_end <= GAP
+                                && inside(*m, u64::from(m.addr), end))) =>
+                {
                     *m_end = (*m_end).max(end);
                 }
                 _ => merged.push((a, end)),
@@ -346,7 +363,8 @@ fn objects_with_axes(a2l: &A2l, names: &[String]) -> Result<Vec<Object>, Error> 
 /// An unknown name, an object a set cannot hold, and the memory's errors.
 pub fn read_params(a2l: &A2l, names: &[String], mem: &mut dyn Memory) -> Result<Vec<Param>, Error> {
     let objects = objects_with_axes(a2l, names)?;
-    let cache = Cache::read(&objects.iter().collect::<Vec<_>>(), mem)?;
+    let segments = crate::image::memory_segments(a2l);
+    let cache = Cache::read(&objects.iter().collect::<Vec<_>>(), &segments, mem)?;
     names
         .iter()
         .map(|n| {
@@ -494,15 +512,12 @@ fn check_shape(p: &Param, o: &Object, kind: Kind, findings: &mut Vec<Finding>) -
         ));
         return false;
     }
-    if !o.writable {
-        findings.push(finding(&p.name, "is read-only in the A2L"));
-        return false;
-    }
     true
 }
 
 /// Checks `set` against the A2L and the memory's present values and works out the writes
-/// that load it. Nothing is written.
+/// that load it. Nothing is written. Read-only objects are refused only where the set would
+/// change them.
 ///
 /// # Errors
 /// [`Error::Refused`] with every finding (unknown names, kinds, dimensions, read-only
@@ -532,7 +547,7 @@ pub fn plan_load(a2l: &A2l, set: &ParamSet, mem: &mut dyn Memory) -> Result<Plan
     }
     let objects = objects_with_axes(a2l, &known)?;
     let refs: Vec<&Object> = objects.iter().collect();
-    let old = Cache::read(&refs, mem)?;
+    let old = Cache::read(&refs, &crate::image::memory_segments(a2l), mem)?;
     let mut new = Cache {
         blocks: old.blocks.clone(),
     };
@@ -573,6 +588,10 @@ pub fn plan_load(a2l: &A2l, set: &ParamSet, mem: &mut dyn Memory) -> Result<Plan
         });
         if diffs.is_empty() {
             plan.unchanged += 1;
+        } else if !o.writable {
+            // A read-only object may travel in a set, as long as the set leaves it alone.
+            findings.push(finding(&p.name, "is read-only in the A2L"));
+            continue;
         }
         plan.changes.extend(diffs);
     }

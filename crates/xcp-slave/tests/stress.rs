@@ -403,10 +403,7 @@ fn store_without_a_directory_is_refused_before_it_is_accepted() {
     // STORE_CAL_REQ, STORE_DAQ_REQ_RESUME, STORE_DAQ_REQ_NO_RESUME: one ERR_ACCESS_DENIED
     // instead of the positive answer, so a master never believes the store will happen.
     for mode in [0x01, 0x04, 0x02] {
-        let packets = d.packets(Command::SetRequest {
-            mode,
-            config_id: 0,
-        });
+        let packets = d.packets(Command::SetRequest { mode, config_id: 0 });
         assert_eq!(
             packets,
             vec![vec![0xFE, 0x24]],

@@ -708,3 +708,147 @@ fn ctrl_c_ends_a_recording_cleanly_with_nothing_lost() {
         "{info}"
     );
 }
+
+#[test]
+fn cal_saves_loads_compares_and_converts_parameter_files() {
+    let e = ecu(&[], "cal");
+    let url = e.url.as_str();
+    let d = dir();
+    let f = |name: &str| d.join(format!("cal-{name}"));
+    let a2l = path(&e.a2l);
+    let out = ok(&["cal", "save", "-t", url, "-o", path(&f("a.dcm"))]);
+    assert!(
+        out.contains("saved 17 parameter(s) as DCM") && out.contains("EPK xcpkit ecu"),
+        "{out}"
+    );
+    for name in ["a.cdfx", "a.json", "a.hex", "a.bin"] {
+        ok(&["cal", "save", "-t", url, "-o", path(&f(name))]);
+    }
+    let dcm = std::fs::read_to_string(f("a.dcm")).expect("DCM");
+    assert!(dcm.contains("GRUPPENKENNFELD torque_map 8 6"), "{dcm}");
+    assert!(
+        dcm.contains("   ST/Y 100\n   WERT 120 160 200 225 245 240\n"),
+        "{dcm}"
+    );
+    // The same values in every file, images read through the A2L.
+    for other in ["a.cdfx", "a.json", "a.hex", "a.bin"] {
+        let o = xcpkit(&[
+            "cal",
+            "diff",
+            "--a2l",
+            a2l,
+            path(&f("a.dcm")),
+            path(&f(other)),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{other}: {:?}", text(&o));
+        assert_eq!(text(&o).0, "", "{other}");
+    }
+    ok(&[
+        "cal",
+        "convert",
+        path(&f("a.cdfx")),
+        "-o",
+        path(&f("b.json")),
+    ]);
+    let o = xcpkit(&["cal", "diff", path(&f("a.json")), path(&f("b.json"))]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+
+    // A changed file: shown by a dry run, then loaded and read back.
+    let changed = dcm.replace("   WERT 800\n", "   WERT 900\n").replace(
+        "   WERT 120 160 200 225 245 240\n",
+        "   WERT 120 160 200 225 250 240\n",
+    );
+    std::fs::write(f("c.dcm"), changed).expect("write");
+    let out = ok(&["cal", "load", "-t", url, "--dry-run", path(&f("c.dcm"))]);
+    assert!(out.contains("idle_rpm: 800 → 900 rpm"), "{out}");
+    assert!(out.contains("torque_map[4,5]: 245 → 250 Nm"), "{out}");
+    assert!(out.contains("2 of 17 parameter(s) would change"), "{out}");
+    assert_eq!(ok(&["read", "-t", url, "idle_rpm"]), "idle_rpm = 800 rpm\n");
+    let out = ok(&["cal", "load", "-t", url, path(&f("c.dcm"))]);
+    assert!(
+        out.contains("2 of 17 parameter(s) changed") && out.contains("read back equal"),
+        "{out}"
+    );
+    assert_eq!(ok(&["read", "-t", url, "idle_rpm"]), "idle_rpm = 900 rpm\n");
+    let o = xcpkit(&["cal", "diff", "-t", url, path(&f("c.dcm"))]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the slave holds the file: {:?}",
+        text(&o)
+    );
+    let o = xcpkit(&["cal", "diff", path(&f("a.dcm")), path(&f("c.dcm"))]);
+    assert_eq!(o.status.code(), Some(1), "they differ: {:?}", text(&o));
+    assert_eq!(
+        text(&o).0,
+        "idle_rpm: 800 → 900 rpm\ntorque_map[4,5]: 245 → 250 Nm\n"
+    );
+
+    // The saved image puts everything back.
+    let out = ok(&["cal", "load", "-t", url, path(&f("a.hex"))]);
+    assert!(out.contains("2 of 17 parameter(s) changed"), "{out}");
+    assert_eq!(ok(&["read", "-t", url, "idle_rpm"]), "idle_rpm = 800 rpm\n");
+
+    // Refused before anything is written: another EPK, values out of their limits.
+    std::fs::write(
+        f("e.dcm"),
+        dcm.replace("* EPK: \"xcpkit ecu", "* EPK: \"other ecu"),
+    )
+    .expect("write");
+    fails(
+        &["cal", "load", "-t", url, path(&f("e.dcm"))],
+        2,
+        "--ignore-epk",
+    );
+    ok(&["cal", "load", "-t", url, "--ignore-epk", path(&f("e.dcm"))]);
+    std::fs::write(
+        f("l.dcm"),
+        dcm.replace("   WERT 800\n", "   WERT 5000\n")
+            .replace("FESTWERT vehicle_mass", "FESTWERT vehicle_mas"),
+    )
+    .expect("write");
+    let o = xcpkit(&["cal", "load", "-t", url, path(&f("l.dcm"))]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("2 problem(s), nothing was written"), "{err}");
+    assert!(
+        err.contains("idle_rpm: 5000 is out of range [500, 1500]"),
+        "{err}"
+    );
+    assert!(err.contains("vehicle_mas: no object named"), "{err}");
+    assert_eq!(ok(&["read", "-t", url, "idle_rpm"]), "idle_rpm = 800 rpm\n");
+
+    fails(
+        &["cal", "convert", path(&f("a.dcm")), "-o", path(&f("x.hex"))],
+        1,
+        "an image holds the whole calibration memory",
+    );
+    fails(
+        &["cal", "diff", path(&f("a.dcm")), path(&f("a.hex"))],
+        2,
+        "needs the A2L",
+    );
+    fails(
+        &["cal", "save", "-t", url, "-o", path(&f("a.txt"))],
+        2,
+        "unknown calibration file type",
+    );
+    fails(&["cal", "freeze", "-t", url], 2, "--persist DIR");
+}
+
+#[test]
+fn cal_freeze_keeps_the_working_page_across_a_restart() {
+    let store = dir().join("cal-persist");
+    let store_arg = path(&store).to_owned();
+    {
+        let e = ecu(&["--persist", &store_arg], "cal-freeze");
+        ok(&["write", "-t", &e.url, "idle_rpm=1000"]);
+        let out = ok(&["cal", "freeze", "-t", &e.url]);
+        assert!(out.contains("STORE_CAL_REQ done"), "{out}");
+    }
+    let e = ecu(&["--persist", &store_arg], "cal-freeze-2");
+    assert_eq!(
+        ok(&["read", "-t", &e.url, "idle_rpm"]),
+        "idle_rpm = 1000 rpm\n"
+    );
+}

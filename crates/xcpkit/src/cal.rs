@@ -234,9 +234,14 @@ impl Session {
         if let Ok((segments, props)) = block_on(m.get_pag_processor_info())
             && props & pag_properties::FREEZE_SUPPORTED != 0
         {
+            // Segments without pages to freeze (an EPK in flash) refuse the mode; the others
+            // take it.
             for s in 0..segments {
-                block_on(m.set_segment_mode(segment_mode::FREEZE, s))?;
-                frozen += 1;
+                match block_on(m.set_segment_mode(segment_mode::FREEZE, s)) {
+                    Ok(()) => frozen += 1,
+                    Err(xcp_master::Error::Negative { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         block_on(m.set_request(set_request::STORE_CAL_REQ, 0)).map_err(|e| Error::Value {
