@@ -5,9 +5,13 @@
 //! shared axis points), `SW-VALUE-CONT` (`UNIT-DISPLAY-NAME`, `SW-ARRAYSIZE`,
 //! `SW-VALUES-PHYS` with `V` numbers, `VT` texts and, for maps and two-dimensional arrays,
 //! one `VG` group per x point or row), and `SW-AXIS-CONTS` with one `SW-AXIS-CONT` per axis
-//! (`CATEGORY` `STD_AXIS`, `FIX_AXIS` or `COM_AXIS` with its `SW-INSTANCE-REF`). The EPK
-//! and A2L travel in the tree's `SW-CS-HISTORY`-free header as `ADMIN-DATA` notes
-//! (`SDG GID="xcpkit"`), which other tools pass over.
+//! (`CATEGORY` `STD_AXIS`, `FIX_AXIS` or `COM_AXIS` with its `SW-INSTANCE-REF`). The A2L
+//! is the tree's `SW-INSTANCE-TREE-ORIGIN/SYMBOLIC-FILE`; the EPK and MODULE, which CDF has
+//! no element for, are `ADMIN-DATA` notes (`SDG GID="xcpkit"`) other tools pass over.
+//!
+//! Reading also takes values where tools put them under
+//! `SW-INSTANCE-PROPS-VARIANTS/SW-INSTANCE-PROPS-VARIANT`, and shared axis points in either
+//! `SW-VALUE-CONT` or an `SW-AXIS-CONT`.
 
 use std::fmt::Write as _;
 
@@ -55,7 +59,6 @@ pub fn write(set: &ParamSet) -> String {
     let notes: Vec<(&str, &String)> = [
         ("EPK", set.origin.epk.as_ref()),
         ("MODULE", set.origin.module.as_ref()),
-        ("A2L", set.origin.a2l.as_ref()),
     ]
     .into_iter()
     .filter_map(|(k, v)| Some((k, v?)))
@@ -72,6 +75,11 @@ pub fn write(set: &ParamSet) -> String {
     out.push_str("      <SW-INSTANCE-SPEC>\n        <SW-INSTANCE-TREE>\n");
     tag(&mut out, "          ", "SHORT-NAME", &module);
     tag(&mut out, "          ", "CATEGORY", "NO_VCD");
+    if let Some(a2l) = &set.origin.a2l {
+        out.push_str("          <SW-INSTANCE-TREE-ORIGIN>\n");
+        tag(&mut out, "            ", "SYMBOLIC-FILE", a2l);
+        out.push_str("          </SW-INSTANCE-TREE-ORIGIN>\n");
+    }
     for p in &set.params {
         instance(&mut out, p);
     }
@@ -96,30 +104,13 @@ fn instance(out: &mut String, p: &Param) {
         tag(out, &format!("{i}  "), "LONG-NAME", &p.comment);
     }
     tag(out, &format!("{i}  "), "CATEGORY", category(p));
-    if p.kind == Kind::AxisPts {
-        // The points of a shared axis are the axis of the instance.
-        let _ = writeln!(out, "{i}  <SW-AXIS-CONTS>");
-        axis_cont(
-            out,
-            &format!("{i}    "),
-            &Axis {
-                source: AxisSource::Std,
-                unit: p.unit.clone(),
-                values: p.values.clone(),
-            },
-            true,
-        );
-        let _ = writeln!(out, "{i}  </SW-AXIS-CONTS>");
-        let _ = writeln!(out, "{i}</SW-INSTANCE>");
-        return;
-    }
     let _ = writeln!(out, "{i}  <SW-VALUE-CONT>");
     if !p.unit.is_empty() {
         tag(out, &format!("{i}    "), "UNIT-DISPLAY-NAME", &p.unit);
     }
     if p.kind == Kind::ValBlk {
         let _ = writeln!(out, "{i}    <SW-ARRAYSIZE>");
-        for d in p.dims.iter().rev() {
+        for d in &p.dims {
             let _ = writeln!(out, "{i}      <V>{d}</V>");
         }
         let _ = writeln!(out, "{i}    </SW-ARRAYSIZE>");
@@ -148,25 +139,16 @@ fn instance(out: &mut String, p: &Param) {
     if !p.axes.is_empty() {
         let _ = writeln!(out, "{i}  <SW-AXIS-CONTS>");
         for a in &p.axes {
-            axis_cont(out, &format!("{i}    "), a, false);
+            axis_cont(out, &format!("{i}    "), a);
         }
         let _ = writeln!(out, "{i}  </SW-AXIS-CONTS>");
     }
     let _ = writeln!(out, "{i}</SW-INSTANCE>");
 }
 
-fn axis_cont(out: &mut String, i: &str, a: &Axis, own: bool) {
+fn axis_cont(out: &mut String, i: &str, a: &Axis) {
     let _ = writeln!(out, "{i}<SW-AXIS-CONT>");
-    tag(
-        out,
-        &format!("{i}  "),
-        "CATEGORY",
-        if own {
-            "STD_AXIS"
-        } else {
-            a.source.attribute()
-        },
-    );
+    tag(out, &format!("{i}  "), "CATEGORY", a.source.attribute());
     if !a.unit.is_empty() {
         tag(out, &format!("{i}  "), "UNIT-DISPLAY-NAME", &a.unit);
     }
@@ -201,6 +183,17 @@ impl Node {
         self.child(name)
             .map(|c| c.text.trim().to_owned())
             .unwrap_or_default()
+    }
+
+    /// The first element named `name` here or below, not looking into nested instances
+    /// (values may sit in `SW-INSTANCE-PROPS-VARIANTS/SW-INSTANCE-PROPS-VARIANT`).
+    fn descendant(&self, name: &str) -> Option<&Self> {
+        self.child(name).or_else(|| {
+            self.children
+                .iter()
+                .filter(|c| c.name != "SW-INSTANCE")
+                .find_map(|c| c.descendant(name))
+        })
     }
 
     /// Every descendant named `name`, depth first.
@@ -352,6 +345,11 @@ pub fn read(text: &str, file: &str) -> Result<ParamSet, Error> {
             _ => {}
         }
     }
+    let mut files = Vec::new();
+    msrsw.find_all("SYMBOLIC-FILE", &mut files);
+    if let Some(f) = files.first() {
+        set.origin.a2l = Some(f.text.trim().to_owned());
+    }
     let mut instances = Vec::new();
     msrsw.find_all("SW-INSTANCE", &mut instances);
     for inst in instances {
@@ -381,7 +379,7 @@ fn param_of(inst: &Node) -> Result<Param, String> {
         "COM_AXIS" | "RES_AXIS" => Kind::AxisPts,
         other => return Err(format!("CATEGORY {other} is not kept in parameter sets")),
     };
-    let cont = inst.child("SW-VALUE-CONT");
+    let cont = inst.descendant("SW-VALUE-CONT");
     let unit = cont
         .map(|c| c.text_of("UNIT-DISPLAY-NAME"))
         .unwrap_or_default();
@@ -390,7 +388,7 @@ fn param_of(inst: &Node) -> Result<Param, String> {
         None => (Vec::new(), Vec::new()),
     };
     let mut axes = Vec::new();
-    if let Some(conts) = inst.child("SW-AXIS-CONTS") {
+    if let Some(conts) = inst.descendant("SW-AXIS-CONTS") {
         for a in conts.all("SW-AXIS-CONT") {
             let (points, _) = match a.child("SW-VALUES-PHYS") {
                 Some(v) => values_of(v)?,

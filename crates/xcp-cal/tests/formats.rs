@@ -102,6 +102,7 @@ fn a_hand_written_cdfx_reads_value_by_value() {
     check_hand(&set, "hand.cdfx");
     assert_eq!(get(&set, "name").text.as_deref(), Some("demo & 2"));
     assert_eq!(set.params.len(), 8);
+    assert_eq!(set.origin.a2l.as_deref(), Some("hand.a2l"));
 }
 
 #[test]
