@@ -1,6 +1,25 @@
 //! Parameter sets against a slave: save every calibration object (or a subset) by name,
 //! load a set with every check first and the fewest DOWNLOADs, read back, freeze.
-//! The sets and their files are `xcp-cal`'s; this module is the glue to the master.
+//! The sets and their files are `xcp-cal`'s (re-exported as [`crate::calfile`]); this
+//! module is the glue to the master.
+//!
+//! ```
+//! use xcpkit::{LoadOptions, Options, Session, calfile::Format};
+//! use xcpkit::a2l::Value;
+//!
+//! let ecu = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
+//! let mut s = Session::open(&ecu.url(), &Options::default())?;
+//! s.load_a2l_from_slave()?;
+//! let (set, _passed_over) = s.save_params(&|name: &str| name.ends_with("_rpm"))?;
+//! let text = Format::Dcm.write(&set)?; // FESTWERT idle_rpm … WERT 800 …
+//! let mut tuned = Format::Dcm.read(&text, "rpm.dcm")?;
+//! tuned.params.iter_mut().find(|p| p.name == "idle_rpm").unwrap().values = vec![Value::Number(900.0)];
+//! let report = s.load_params(&tuned, LoadOptions::default())?;
+//! assert_eq!(report.plan.changes[0].to_string(), "idle_rpm: 800 → 900 rpm");
+//! assert_eq!(report.downloads, 1);
+//! assert_eq!(s.read("idle_rpm")?.to_string(), "900 rpm");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::{Duration, Instant};
 
