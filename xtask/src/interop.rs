@@ -21,6 +21,11 @@
 //! synthetic A2Ls with every conversion kind (Intel and Motorola, from `xcp-a2l`'s `synth`
 //! example) and the shared public corpus; `interop/pya2l/compare.py` checks that it finds
 //! what `xcpkit a2l list --json` finds, conversion sample points included.
+//!
+//! asamint (PyPI, pinned, in a venv of its own: it pins an older pyXCP and pya2ldb) then
+//! writes a CDF from the calibration image `xcpkit cal save` took from the ECU
+//! (`interop/asamint/cdf_from_image.py`); `xcpkit cal` must read it, find every value it
+//! holds equal to its own, and load it into the ECU, a changed value included.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -44,6 +49,10 @@ const ASAMMDF: &str = "asammdf==8.8.28";
 /// The Parquet readers our Parquet export must satisfy.
 const PYARROW: &str = "pyarrow==26.0.1";
 const DUCKDB: &str = "duckdb==2.0.0";
+/// asamint, the ASAM MC toolkit that writes CDF files, with the objutils release whose image
+/// API it calls (its own pin, objutils 0.8, lacks `read_asam_ndarray`).
+const ASAMINT: &str = "asamint==0.2.2";
+const ASAMINT_OBJUTILS: &str = "objutils==0.10.22";
 /// python-can's `udp_multicast` bus packs its frames with msgpack, which python-can does not
 /// install by itself.
 const MSGPACK: &str = "msgpack";
@@ -80,6 +89,145 @@ pub(crate) fn venv() -> Result<PathBuf> {
         )?;
     }
     Ok(python)
+}
+
+/// Creates (or reuses) asamint's venv and returns its Python.
+fn asamint_venv() -> Result<PathBuf> {
+    let dir = target_dir().join("interop").join("asamint-venv");
+    let python = dir.join("bin").join("python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args([
+                "-c",
+                "import asamint.cdf, objutils.image; objutils.image.Image.read_asam_ndarray",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ready {
+        run(
+            "create asamint's venv",
+            Command::new("python3").arg("-m").arg("venv").arg(&dir),
+        )
+        .context("python3 -m venv failed; on Debian install python3-venv")?;
+        run(
+            "install asamint into its venv",
+            Command::new(&python).args(["-m", "pip", "install", "-q", ASAMINT]),
+        )?;
+        run(
+            "install the objutils asamint calls",
+            Command::new(&python).args(["-m", "pip", "install", "-q", ASAMINT_OBJUTILS]),
+        )?;
+    }
+    Ok(python)
+}
+
+/// Runs `xcpkit ARGS`; its exit code and stdout.
+fn xcpkit_out(bin: &Path, args: &[&str]) -> Result<(Option<i32>, String)> {
+    let o = Command::new(bin)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if !stderr.is_empty() {
+        println!("    xcpkit {} | {}", args.join(" "), stderr.trim_end());
+    }
+    Ok((
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    ))
+}
+
+/// asamint writes a CDF from the ECU's calibration image; xcpkit reads and loads it.
+fn asamint_cdf(bin: &Path, work: &Path) -> Result<()> {
+    let python = asamint_venv()?;
+    let a2l = work.join("ecu-cal.a2l");
+    let ecu = Ecu::start_on(bin, &a2l, &["--tcp", "127.0.0.1:0"])?;
+    let result = asamint_steps(
+        &python,
+        bin,
+        work,
+        &a2l,
+        &format!("tcp://127.0.0.1:{}", ecu.tcp),
+    );
+    let stopped = ecu.stop();
+    result.and(stopped)
+}
+
+fn asamint_steps(python: &Path, bin: &Path, work: &Path, a2l: &Path, url: &str) -> Result<()> {
+    let path = |name: &str| work.join(name).display().to_string();
+    let (ours, image, theirs) = (
+        path("cal-ours.cdfx"),
+        path("cal-ecu.hex"),
+        path("cal-asamint.cdfx"),
+    );
+    for out in [&ours, &image] {
+        run(
+            &format!("xcpkit cal save -o {out}"),
+            Command::new(bin).args(["cal", "save", "-t", url, "-o", out]),
+        )?;
+    }
+    run(
+        "asamint writes a CDF from the ECU's calibration image",
+        Command::new("timeout")
+            .arg("600")
+            .arg(python)
+            .arg(
+                root()
+                    .join("interop")
+                    .join("asamint")
+                    .join("cdf_from_image.py"),
+            )
+            .arg("--a2l")
+            .arg(a2l)
+            .args(["--hex", &image, "--out", &theirs]),
+    )?;
+    // Every value asamint wrote is ours; what it could not write is only in ours.
+    let (code, diff) = xcpkit_out(bin, &["cal", "diff", &ours, &theirs])?;
+    let foreign: Vec<&str> = diff
+        .lines()
+        .filter(|l| !l.ends_with(": only in the first"))
+        .collect();
+    if !matches!(code, Some(0 | 1)) || !foreign.is_empty() {
+        bail!("xcpkit cal diff of our CDF and asamint's (exit {code:?}):\n{diff}");
+    }
+    let (_, converted) = xcpkit_out(
+        bin,
+        &["cal", "convert", &theirs, "-o", &path("cal-asamint.json")],
+    )?;
+    let n: usize = converted
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    if n < 15 {
+        bail!("xcpkit read {n} parameter(s) from asamint's CDF, expected at least 15: {converted}");
+    }
+    // Loaded as it is: nothing changes. With idle_rpm changed in asamint's file: that one.
+    let (code, out) = xcpkit_out(bin, &["cal", "load", "-t", url, &theirs])?;
+    if code != Some(0) || !out.contains(&format!("0 of {n} parameter(s) changed")) {
+        bail!("loading asamint's CDF (exit {code:?}): {out}");
+    }
+    let text = std::fs::read_to_string(&theirs)?;
+    let at = text
+        .find("<SHORT-NAME>idle_rpm</SHORT-NAME>")
+        .context("asamint's CDF has no idle_rpm")?;
+    let (head, tail) = text.split_at(at);
+    let changed = format!("{head}{}", tail.replacen("<V>800.0</V>", "<V>850.0</V>", 1));
+    let edited = path("cal-asamint-850.cdfx");
+    std::fs::write(&edited, changed)?;
+    let (code, out) = xcpkit_out(bin, &["cal", "load", "-t", url, &edited])?;
+    if code != Some(0)
+        || !out.contains("idle_rpm: 800 → 850 rpm")
+        || !out.contains(&format!("1 of {n}"))
+    {
+        bail!("loading asamint's CDF with idle_rpm changed (exit {code:?}): {out}");
+    }
+    let (_, read) = xcpkit_out(bin, &["read", "-t", url, "idle_rpm"])?;
+    if read.trim() != "idle_rpm = 850 rpm" {
+        bail!("after loading asamint's CDF the ECU says {read}");
+    }
+    println!("==> asamint's CDF: {n} parameter(s), equal to ours, loaded, a change applied");
+    Ok(())
 }
 
 /// A running `xcpkit ecu` and what it printed at start.
@@ -269,7 +417,8 @@ pub(crate) fn interop() -> Result<()> {
         pyxcp_can(&python, &bin, &work, fd, slcan)?;
     }
     pyxcp_sxi(&python, &bin, &work)?;
-    pya2ldb(&python, &bin, &work)
+    pya2ldb(&python, &bin, &work)?;
+    asamint_cdf(&bin, &work)
 }
 
 /// pyXCP's SxI transport drives `xcpkit ecu --sxi sxi://pty` through the pseudo-terminal

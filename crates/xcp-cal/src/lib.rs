@@ -47,7 +47,8 @@ pub use memory::{
     Block, Memory, Plan, address_text, calibration_names, kind_of, plan_load, read_params,
 };
 pub use set::{
-    Axis, AxisSource, Difference, Kind, Origin, Param, ParamSet, axis_letter, dims_text, same_value,
+    Axis, AxisSource, Difference, Kind, Origin, Param, ParamSet, TOLERANCE, axis_letter, dims_text,
+    same_value,
 };
 
 /// A calibration file format.

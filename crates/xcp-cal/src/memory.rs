@@ -578,20 +578,24 @@ pub fn plan_load(a2l: &A2l, set: &ParamSet, mem: &mut dyn Memory) -> Result<Plan
         if findings.len() > before {
             continue;
         }
-        let diffs = ParamSet {
-            origin: set.origin.clone(),
-            params: vec![cur.clone()],
-        }
-        .diff(&ParamSet {
-            origin: set.origin.clone(),
-            params: vec![p.clone()],
-        });
-        if diffs.is_empty() {
+        // The bytes decide whether it changes; the values say how.
+        if old.get(o)? == new.get(o)? {
             plan.unchanged += 1;
-        } else if !o.writable {
+            continue;
+        }
+        if !o.writable {
             // A read-only object may travel in a set, as long as the set leaves it alone.
             findings.push(finding(&p.name, "is read-only in the A2L"));
             continue;
+        }
+        let one = |x: &Param| ParamSet {
+            origin: set.origin.clone(),
+            params: vec![x.clone()],
+        };
+        let mut diffs = one(cur).diff(&one(p));
+        if diffs.is_empty() {
+            // Closer than a FLOAT32's precision, yet other bytes: say it exactly.
+            diffs = one(cur).diff_within(&one(p), 0.0);
         }
         plan.changes.extend(diffs);
     }

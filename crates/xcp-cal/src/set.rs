@@ -237,13 +237,20 @@ impl ParamSet {
         }
     }
 
-    /// Everything that differs from `other` (`self` is the old side).
+    /// Everything that differs from `other` (`self` is the old side). Numbers that agree to
+    /// seven significant digits (a FLOAT32's precision, so that `0.4` and the same FLOAT32
+    /// widened, `0.4000000059604645`, agree) count as equal; texts must be equal.
     pub fn diff(&self, other: &Self) -> Vec<Difference> {
+        self.diff_within(other, TOLERANCE)
+    }
+
+    /// As [`diff`](Self::diff), numbers equal within `relative`.
+    pub fn diff_within(&self, other: &Self, relative: f64) -> Vec<Difference> {
         let mut out = Vec::new();
         for a in &self.params {
             match other.get(&a.name) {
                 None => out.push(Difference::OnlyOld(a.name.clone())),
-                Some(b) => diff_param(a, b, &mut out),
+                Some(b) => diff_param(a, b, relative, &mut out),
             }
         }
         for b in &other.params {
@@ -301,11 +308,15 @@ impl fmt::Display for Difference {
     }
 }
 
-/// Whether two physical values are the same (numbers to 1e-9 relative, texts exactly).
-pub fn same_value(a: &Value, b: &Value) -> bool {
+/// The relative difference below which [`ParamSet::diff`] takes two numbers as equal.
+pub const TOLERANCE: f64 = 1e-7;
+
+/// Whether two physical values are the same: numbers within `relative` of each other,
+/// texts exactly.
+pub fn same_value(a: &Value, b: &Value, relative: f64) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+            x == y || (x - y).abs() <= relative * x.abs().max(y.abs())
         }
         (Value::Text(x), Value::Text(y)) => x == y,
         _ => false,
@@ -321,7 +332,7 @@ fn index_text(dims: &[usize], i: usize) -> String {
     }
 }
 
-fn diff_param(a: &Param, b: &Param, out: &mut Vec<Difference>) {
+fn diff_param(a: &Param, b: &Param, relative: f64, out: &mut Vec<Difference>) {
     if a.kind != b.kind || a.dims != b.dims {
         out.push(Difference::Shape {
             name: a.name.clone(),
@@ -339,7 +350,7 @@ fn diff_param(a: &Param, b: &Param, out: &mut Vec<Difference>) {
         });
     }
     for (i, (x, y)) in a.values.iter().zip(&b.values).enumerate() {
-        if !same_value(x, y) {
+        if !same_value(x, y, relative) {
             out.push(Difference::Value {
                 at: format!("{}{}", a.name, index_text(&a.dims, i)),
                 old: x.to_string(),
@@ -350,7 +361,7 @@ fn diff_param(a: &Param, b: &Param, out: &mut Vec<Difference>) {
     }
     for (k, (ax, bx)) in a.axes.iter().zip(&b.axes).enumerate() {
         for (i, (x, y)) in ax.values.iter().zip(&bx.values).enumerate() {
-            if !same_value(x, y) {
+            if !same_value(x, y, relative) {
                 out.push(Difference::Value {
                     at: format!("{}.{}[{i}]", a.name, axis_letter(k).to_ascii_lowercase()),
                     old: x.to_string(),
