@@ -132,23 +132,24 @@ impl Cache {
         })
     }
 
-    fn get(&self, o: &Object) -> Result<&[u8], Error> {
+    /// Which block holds `o`'s record, where in it, and how long the record is.
+    fn span(&self, o: &Object) -> Result<(usize, usize, usize), Error> {
         let (at, len) = extent(o)?;
         let (i, off) = self.locate(at, len).ok_or_else(|| Error::Memory {
             at: address_text(at),
             len,
             reason: "outside the blocks read".to_owned(),
         })?;
+        Ok((i, off, len))
+    }
+
+    fn get(&self, o: &Object) -> Result<&[u8], Error> {
+        let (i, off, len) = self.span(o)?;
         Ok(&self.blocks[i].1[off..off + len])
     }
 
     fn get_mut(&mut self, o: &Object) -> Result<&mut [u8], Error> {
-        let (at, len) = extent(o)?;
-        let (i, off) = self.locate(at, len).ok_or_else(|| Error::Memory {
-            at: address_text(at),
-            len,
-            reason: "outside the blocks read".to_owned(),
-        })?;
+        let (i, off, len) = self.span(o)?;
         Ok(&mut self.blocks[i].1[off..off + len])
     }
 }

@@ -5,7 +5,10 @@
 //! written.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+
+mod common;
+use common::eventually;
+use std::time::Duration;
 
 use xcp_a2l::Value;
 use xcp_cal::{Format, Kind, ParamSet};
@@ -99,46 +102,7 @@ fn app(name: &str, persist: Option<PathBuf>) -> App {
         ..SlaveConfig::default()
     });
     let params = b.cal_segment("params", &DEFAULTS).expect("segment");
-    let off = |f: usize| f;
-    b.characteristic(
-        &params,
-        "gain",
-        off(std::mem::offset_of!(Params, gain)),
-        ElementType::U16,
-        CharKind::Value,
-        Meta::new("gain")
-            .unit("%")
-            .linear(0.01, 0.0)
-            .limits(0.0, 500.0),
-    )
-    .expect("gain");
-    b.characteristic(
-        &params,
-        "mode",
-        std::mem::offset_of!(Params, mode),
-        ElementType::U8,
-        CharKind::Value,
-        Meta::new("mode").verbal(&[(0, "off"), (1, "on")], "invalid"),
-    )
-    .expect("mode");
-    b.characteristic(
-        &params,
-        "table",
-        std::mem::offset_of!(Params, table),
-        ElementType::F32,
-        CharKind::Array { len: 4 },
-        Meta::new("table").limits(-1000.0, 1000.0),
-    )
-    .expect("table");
-    b.characteristic(
-        &params,
-        "name",
-        std::mem::offset_of!(Params, name),
-        ElementType::U8,
-        CharKind::Ascii { len: 8 },
-        Meta::new("name"),
-    )
-    .expect("name");
+    common::register_basics(&mut b, &params);
     b.axis(
         &params,
         "ax",
@@ -216,14 +180,6 @@ fn serve(a: &App) -> (Server, Session) {
         ..Options::default()
     };
     (srv, Session::open(&url, &options).expect("open"))
-}
-
-fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} within 2 s");
-        std::thread::yield_now();
-    }
 }
 
 fn nums(v: &[f64]) -> Vec<Value> {

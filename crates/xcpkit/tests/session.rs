@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+use common::eventually;
+
 use xcp_a2l::Value;
-use xcp_slave::{CalSeg, CharKind, ElementType, Event, Global, Meta, Server, Slave, SlaveConfig};
+use xcp_slave::{CalSeg, Event, Global, Meta, Server, Slave, SlaveConfig};
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 use xcpkit::{Error, Kind, MeasureOptions, Options, Session};
 
@@ -45,46 +48,7 @@ fn app() -> App {
             },
         )
         .expect("segment");
-    // gain: raw 0.01 per unit, limits 0..500 physical.
-    b.characteristic(
-        &params,
-        "gain",
-        0,
-        ElementType::U16,
-        CharKind::Value,
-        Meta::new("gain")
-            .unit("%")
-            .linear(0.01, 0.0)
-            .limits(0.0, 500.0),
-    )
-    .expect("gain");
-    b.characteristic(
-        &params,
-        "mode",
-        2,
-        ElementType::U8,
-        CharKind::Value,
-        Meta::new("mode").verbal(&[(0, "off"), (1, "on")], "invalid"),
-    )
-    .expect("mode");
-    b.characteristic(
-        &params,
-        "table",
-        4,
-        ElementType::F32,
-        CharKind::Array { len: 4 },
-        Meta::new("table"),
-    )
-    .expect("table");
-    b.characteristic(
-        &params,
-        "name",
-        20,
-        ElementType::U8,
-        CharKind::Ascii { len: 8 },
-        Meta::new("name"),
-    )
-    .expect("name");
+    common::register_basics(&mut b, &params);
     let speed = b
         .global::<f32>("speed", Some(ev), Meta::new("speed").unit("km/h"))
         .expect("speed");
@@ -105,14 +69,6 @@ fn serve(app: &App) -> (Server, String) {
     .expect("bind");
     let url = format!("tcp://{}", server.local_addr());
     (Server::start(&app.slave, server).expect("server"), url)
-}
-
-fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} within 2 s");
-        std::thread::yield_now();
-    }
 }
 
 #[test]
