@@ -502,7 +502,14 @@ fn check_shape(p: &Param, o: &Object, kind: Kind, findings: &mut Vec<Finding>) -
         findings.push(finding(&p.name, e));
         return false;
     }
-    if kind != Kind::Ascii && p.dims.iter().product::<usize>() != o.count() {
+    // A map's two dimensions must match as they are (8 x 6 is no 6 x 8); a block's values
+    // only in number.
+    let mismatch = match kind {
+        Kind::Map | Kind::Curve => p.dims != o.dims,
+        Kind::Ascii => false,
+        _ => p.dims.iter().product::<usize>() != o.count(),
+    };
+    if mismatch {
         findings.push(finding(
             &p.name,
             format!(

@@ -430,6 +430,14 @@ fn bad_sets_are_refused_with_every_finding_before_anything_is_written() {
         .expect("curve")
         .axes[0]
         .values = nums(&[0.0, 60.0, 100.0]);
+    // std_map is 3 x 2 in the A2L; the same six values as 2 x 3 are refused.
+    let m = bad
+        .params
+        .iter_mut()
+        .find(|p| p.name == "std_map")
+        .expect("std_map");
+    m.dims = vec![2, 3];
+    m.axes.swap(0, 1);
     let mut ghost = bad.params[0].clone();
     ghost.name = "gian".into();
     bad.params.push(ghost);
@@ -442,7 +450,8 @@ fn bad_sets_are_refused_with_every_finding_before_anything_is_written() {
         .expect_err("refused");
     let text = e.to_string();
     for says in [
-        "7 problem(s), nothing was written",
+        "8 problem(s), nothing was written",
+        "std_map: has dimensions 2 x 3 in the file, 3 x 2 in the A2L",
         "gain: 600 is out of range [0, 500]",
         "mode: conversion mode.conv: \"sideways\" is not one of the texts (off, on)",
         "table: 2 value(s) for dimensions 4",
