@@ -26,6 +26,9 @@
 //! writes a CDF from the calibration image `xcpkit cal save` took from the ECU
 //! (`interop/asamint/cdf_from_image.py`); `xcpkit cal` must read it, find every value it
 //! holds equal to its own, and load it into the ECU, a changed value included.
+//!
+//! lxml (same venv as pyXCP) finally validates the fmi-ls-xcp standard's example manifest
+//! and one `fmi-ls-xcp` writes against the official schema (`interop/fmi/`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -53,6 +56,9 @@ const DUCKDB: &str = "duckdb==2.0.0";
 /// API it calls (its own pin, objutils 0.8, lacks `read_asam_ndarray`).
 const ASAMINT: &str = "asamint==0.2.2";
 const ASAMINT_OBJUTILS: &str = "objutils==0.10.22";
+/// The schema validator for fmi-ls-xcp manifests (asammdf brings it too; named here because
+/// the check needs it).
+const LXML: &str = "lxml";
 /// python-can's `udp_multicast` bus packs its frames with msgpack, which python-can does not
 /// install by itself.
 const MSGPACK: &str = "msgpack";
@@ -70,7 +76,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
         && Command::new(&python)
             .args([
                 "-c",
-                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb, msgpack",
+                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb, msgpack, lxml",
             ])
             .output()
             .is_ok_and(|o| o.status.success());
@@ -84,7 +90,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
             "install pyXCP, pya2ldb, asammdf, pyarrow and DuckDB into the venv",
             Command::new(&python).args([
                 "-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB, ASAMMDF, PYARROW, DUCKDB,
-                MSGPACK,
+                MSGPACK, LXML,
             ]),
         )?;
     }
@@ -418,7 +424,54 @@ pub(crate) fn interop() -> Result<()> {
     }
     pyxcp_sxi(&python, &bin, &work)?;
     pya2ldb(&python, &bin, &work)?;
-    asamint_cdf(&bin, &work)
+    asamint_cdf(&bin, &work)?;
+    fmi_manifests(&python, &work)
+}
+
+/// lxml validates, against the official fmi-ls-xcp schema, the standard's example manifest
+/// and one `fmi-ls-xcp` writes with every part of the format, and refuses a broken one.
+fn fmi_manifests(python: &Path, work: &Path) -> Result<()> {
+    let ours = work.join("fmi-ls-manifest.xml");
+    run(
+        "fmi-ls-xcp writes a manifest",
+        Command::new("cargo")
+            .args([
+                "run",
+                "-q",
+                "-p",
+                "fmi-ls-xcp",
+                "--example",
+                "manifest",
+                "--",
+            ])
+            .arg(&ours),
+    )?;
+    let broken = work.join("fmi-ls-manifest-broken.xml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&ours)?.replace("XCPServiceTCPPort", "XCPServicePort"),
+    )?;
+    let reference = root()
+        .join("..")
+        .join("shared")
+        .join("reference")
+        .join("fmi-ls-xcp");
+    run(
+        "lxml validates fmi-ls-xcp manifests against the official schema",
+        Command::new(python)
+            .arg(
+                root()
+                    .join("interop")
+                    .join("fmi")
+                    .join("validate_manifest.py"),
+            )
+            .arg("--schema-dir")
+            .arg(&reference)
+            .arg(&ours)
+            .arg(reference.join("fmi_ls_xcp_manifest_example.xml"))
+            .arg("--broken")
+            .arg(&broken),
+    )
 }
 
 /// pyXCP's SxI transport drives `xcpkit ecu --sxi sxi://pty` through the pseudo-terminal

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("xcp-a2l", &["xcp-proto"]),
     ("xcp-recorder", &["xcp-proto", "xcp-a2l"]),
     ("xcp-cal", &["xcp-proto", "xcp-a2l"]),
+    ("fmi-ls-xcp", &["xcp-proto", "xcp-a2l"]),
     (
         "xcp-fmi",
         &[

@@ -30,6 +30,7 @@ mod can;
 mod demo;
 mod discover;
 mod ecu;
+mod fmu;
 mod live;
 mod profile;
 mod record;
@@ -102,6 +103,9 @@ enum Command {
     /// Calibration data: save, load, compare and convert parameter sets (DCM, CDFX, JSON,
     /// HEX images), freeze the working page.
     Cal(cal::CalArgs),
+    /// FMUs with XCP (FMI layered standard fmi-ls-xcp): check one, describe it, extract its
+    /// A2L.
+    Fmu(fmu::FmuArgs),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
         Command::Ecu(args) => ecu::run(&args),
         Command::A2l(args) => a2l::run(&args),
         Command::Cal(args) => cal::run(&args),
+        Command::Fmu(args) => fmu::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,6 +195,11 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
         })
         .or_else(|| e.downcast_ref::<xcp_a2l::Error>().map(|_| Kind::BadInput))
         .or_else(|| e.downcast_ref::<xcp_cal::Error>().map(|_| Kind::BadInput))
+        .or_else(|| e.downcast_ref::<fmu::Broken>().map(|_| Kind::BadInput))
+        .or_else(|| {
+            e.downcast_ref::<fmi_ls_xcp::Error>()
+                .map(|_| Kind::BadInput)
+        })
         .or_else(|| {
             e.downcast_ref::<xcp_recorder::Error>()
                 .and_then(|r| match r {

@@ -852,3 +852,79 @@ fn cal_freeze_keeps_the_working_page_across_a_restart() {
         "idle_rpm = 1000 rpm\n"
     );
 }
+
+/// An unpacked FMI 3.0 FMU whose interface is the ECU's A2L, its TCP port variable
+/// starting at `port`.
+fn fmu_dir(name: &str, a2l: &Path, port: &str) -> PathBuf {
+    let d = dir().join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    let platform = fmi_ls_xcp::platform(true);
+    let extra = d.join("extra/org.fmi-standard.fmi-ls-xcp");
+    std::fs::create_dir_all(extra.join(&platform)).expect("dirs");
+    std::fs::create_dir_all(d.join("binaries").join(&platform)).expect("dirs");
+    std::fs::write(d.join("binaries").join(&platform).join("ecu.so"), "").expect("binary");
+    std::fs::copy(a2l, extra.join(&platform).join("ecu.a2l")).expect("A2L");
+    std::fs::write(
+        d.join("modelDescription.xml"),
+        format!(
+            r#"<fmiModelDescription fmiVersion="3.0" modelName="ecu"><CoSimulation modelIdentifier="ecu"/><ModelVariables>
+<Boolean name="XCP.TCP.Enable" valueReference="1" causality="structuralParameter" variability="fixed" start="true"/>
+<UInt16 name="XCP.TCP.Port" valueReference="2" causality="structuralParameter" variability="fixed" start="{port}"/>
+</ModelVariables></fmiModelDescription>"#
+        ),
+    )
+    .expect("model description");
+    std::fs::write(
+        extra.join("fmi-ls-manifest.xml"),
+        r#"<fmiLayeredStandardManifest xmlns:fmi-ls="http://fmi-standard.org/fmi-ls-manifest" fmi-ls:fmi-ls-name="org.fmi-standard.fmi-ls-xcp" fmi-ls:fmi-ls-version="1.0.0">
+<Interface definition="ecu.a2l" description="the virtual ECU" containsXCPService="true">
+<Variable name="XCP.TCP.Enable" role="XCPServiceTCPEnable"/><Variable name="XCP.TCP.Port" role="XCPServiceTCPPort"/>
+</Interface></fmiLayeredStandardManifest>"#,
+    )
+    .expect("manifest");
+    d
+}
+
+#[test]
+fn fmu_check_info_and_a2l() {
+    let e = ecu(&[], "fmu");
+    let port = e.url.rsplit(':').next().expect("port").to_owned();
+    let good = fmu_dir("fmu-good", &e.a2l, &port);
+    let out = ok(&["fmu", "check", path(&good)]);
+    assert!(
+        out.contains("1 interface(s), FMI 3.0") && out.contains("no rule broken"),
+        "{out}"
+    );
+    let out = ok(&["fmu", "info", path(&good)]);
+    for says in [
+        "FMI          3.0",
+        "interface 1  ecu.a2l (its own XCP service)",
+        &format!("XCPServiceTCPPort           XCP.TCP.Port = {port} (structuralParameter fixed)"),
+        &format!("MODULE xcpkit_ecu, EPK xcpkit ecu 0.1.0, TCP 127.0.0.1:{port}"),
+    ] {
+        assert!(out.contains(says), "{says:?} in {out}");
+    }
+    let extracted = dir().join("fmu-extracted.a2l");
+    ok(&["fmu", "a2l", path(&good), "-o", path(&extracted)]);
+    assert_eq!(
+        std::fs::read(&extracted).expect("extracted"),
+        std::fs::read(&e.a2l).expect("served")
+    );
+    let bad = fmu_dir("fmu-bad", &e.a2l, "1");
+    let o = xcpkit(&["fmu", "check", path(&bad)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "XCP_ON_TCP_IP: port {port}, but XCP.TCP.Port (XCPServiceTCPPort) starts at 1"
+        )),
+        "{out}"
+    );
+    assert!(err.contains("1 rule(s) of fmi-ls-xcp broken"), "{err}");
+    fails(
+        &["fmu", "a2l", path(&good), "--interface", "2"],
+        1,
+        "takes 1 to 1",
+    );
+    fails(&["fmu", "info", path(&dir())], 2, "no modelDescription.xml");
+}

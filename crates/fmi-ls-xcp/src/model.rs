@@ -1,0 +1,194 @@
+//! What this crate needs of `modelDescription.xml` (FMI 2.0 and 3.0): the version, the
+//! interface types, and every variable's name, type, causality, variability, start value
+//! and whether it is a scalar.
+
+use quick_xml::events::Event;
+
+use crate::Error;
+use crate::manifest::line_of;
+
+/// A model variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// `name`.
+    pub name: String,
+    /// The type: `Boolean`, `Integer`, `String` … (FMI 2.0, the child element), `UInt16`,
+    /// `Float64` … (FMI 3.0, the element).
+    pub ty: String,
+    /// `causality` (the FMI default, `local`, when absent).
+    pub causality: String,
+    /// `variability` (the FMI default when absent).
+    pub variability: String,
+    /// The start value, as written.
+    pub start: Option<String>,
+    /// False for an FMI 3.0 array (it has `Dimension` children).
+    pub scalar: bool,
+}
+
+/// The parts of `modelDescription.xml` a check needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelDescription {
+    /// `fmiVersion` (`2.0`, `3.0`).
+    pub fmi_version: String,
+    /// `modelName`.
+    pub model_name: String,
+    /// `CoSimulation`, `ModelExchange`, `ScheduledExecution` (those present).
+    pub interface_types: Vec<String>,
+    /// `modelIdentifier` of the first interface type (the binary's name).
+    pub model_identifier: Option<String>,
+    /// The variables.
+    pub variables: Vec<Variable>,
+}
+
+const FMI3_TYPES: [&str; 15] = [
+    "Float32",
+    "Float64",
+    "Int8",
+    "UInt8",
+    "Int16",
+    "UInt16",
+    "Int32",
+    "UInt32",
+    "Int64",
+    "UInt64",
+    "Boolean",
+    "String",
+    "Binary",
+    "Enumeration",
+    "Clock",
+];
+const FMI2_TYPES: [&str; 5] = ["Real", "Integer", "Boolean", "String", "Enumeration"];
+
+impl ModelDescription {
+    /// Whether this is FMI 3.x.
+    pub fn is_fmi3(&self) -> bool {
+        self.fmi_version.starts_with('3')
+    }
+
+    /// The variable `name`.
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+
+    /// Reads `modelDescription.xml` (`file` names it in errors).
+    ///
+    /// # Errors
+    /// [`Error::Xml`] for XML that does not parse or is no FMI model description.
+    pub fn parse(text: &str, file: &str) -> Result<Self, Error> {
+        let mut reader = quick_xml::Reader::from_str(text);
+        let mut md = Self::default();
+        let mut path: Vec<String> = Vec::new();
+        let mut root = false;
+        loop {
+            let pos = reader.buffer_position();
+            let err = |reason: String| Error::Xml {
+                file: file.to_owned(),
+                line: line_of(text, pos),
+                reason,
+            };
+            let (e, empty) = match reader.read_event() {
+                Ok(Event::Start(e)) => (e, false),
+                Ok(Event::Empty(e)) => (e, true),
+                Ok(Event::End(_)) => {
+                    path.pop();
+                    continue;
+                }
+                Ok(Event::Eof) if !path.is_empty() => {
+                    return Err(err("the document ends inside an element".to_owned()));
+                }
+                Ok(Event::Eof) => break,
+                Ok(_) => continue,
+                Err(e) => return Err(err(e.to_string())),
+            };
+            let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+            let attr = |key: &str| -> Result<Option<String>, Error> {
+                for a in e.attributes() {
+                    let a = a.map_err(|x| err(x.to_string()))?;
+                    if a.key.as_ref() == key.as_bytes() {
+                        return Ok(Some(
+                            a.unescape_value()
+                                .map_err(|x| err(x.to_string()))?
+                                .into_owned(),
+                        ));
+                    }
+                }
+                Ok(None)
+            };
+            let parent = path.last().map(String::as_str);
+            match (path.len(), parent, name.as_str()) {
+                (0, _, "fmiModelDescription") => {
+                    root = true;
+                    md.fmi_version = attr("fmiVersion")?.unwrap_or_default();
+                    md.model_name = attr("modelName")?.unwrap_or_default();
+                }
+                (0, _, other) => {
+                    return Err(err(format!(
+                        "the root element is {other}, not fmiModelDescription"
+                    )));
+                }
+                (1, _, "CoSimulation" | "ModelExchange" | "ScheduledExecution") => {
+                    md.interface_types.push(name.clone());
+                    if md.model_identifier.is_none() {
+                        md.model_identifier = attr("modelIdentifier")?;
+                    }
+                }
+                (2, Some("ModelVariables"), "ScalarVariable") => {
+                    md.variables.push(Variable {
+                        name: attr("name")?.unwrap_or_default(),
+                        ty: String::new(),
+                        causality: attr("causality")?.unwrap_or_else(|| "local".to_owned()),
+                        variability: attr("variability")?
+                            .unwrap_or_else(|| "continuous".to_owned()),
+                        start: None,
+                        scalar: true,
+                    });
+                }
+                (3, Some("ScalarVariable"), t) if FMI2_TYPES.contains(&t) => {
+                    if let Some(v) = md.variables.last_mut() {
+                        v.ty = t.to_owned();
+                        v.start = attr("start")?;
+                    }
+                }
+                (2, Some("ModelVariables"), t) if FMI3_TYPES.contains(&t) => {
+                    let default_variability = if t.starts_with("Float") {
+                        "continuous"
+                    } else {
+                        "discrete"
+                    };
+                    md.variables.push(Variable {
+                        name: attr("name")?.unwrap_or_default(),
+                        ty: t.to_owned(),
+                        causality: attr("causality")?.unwrap_or_else(|| "local".to_owned()),
+                        variability: attr("variability")?
+                            .unwrap_or_else(|| default_variability.to_owned()),
+                        start: attr("start")?,
+                        scalar: true,
+                    });
+                }
+                (3, Some(_), "Dimension") if md.is_fmi3() => {
+                    if let Some(v) = md.variables.last_mut() {
+                        v.scalar = false;
+                    }
+                }
+                (3, Some(_), "Start") if md.is_fmi3() => {
+                    // A String's start value is a child element in FMI 3.0.
+                    if let Some(v) = md.variables.last_mut() {
+                        v.start = attr("value")?;
+                    }
+                }
+                _ => {}
+            }
+            if !empty {
+                path.push(name);
+            }
+        }
+        if !root {
+            return Err(Error::Xml {
+                file: file.to_owned(),
+                line: 1,
+                reason: "no fmiModelDescription element".to_owned(),
+            });
+        }
+        Ok(md)
+    }
+}
