@@ -194,9 +194,16 @@ impl Session {
                     .iter()
                     .flat_map(|b| b.names.iter().map(String::as_str))
                     .collect();
+                let list = |names: Vec<&str>| {
+                    if names.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                };
                 return Err(Error::PartialLoad {
-                    written: done.join(", "),
-                    not_written: rest.join(", "),
+                    written: list(done),
+                    not_written: list(rest),
                     reason: e.to_string(),
                 });
             }

@@ -70,7 +70,7 @@ fn dir(name: &str) -> PathBuf {
 
 /// The objects the builder cannot describe (own and fixed axes, a map stored y by y, a
 /// read-only value), added to the slave's A2L at the segment's address.
-fn extra_a2l(base: u32) -> String {
+fn extra_a2l(base: u32, epk: u32) -> String {
     let at = |field: usize| base + u32::try_from(field).expect("small offset");
     format!(
         r#"
@@ -88,11 +88,13 @@ fn extra_a2l(base: u32) -> String {
       /begin AXIS_DESCR STD_AXIS NO_INPUT_QUANTITY NO_COMPU_METHOD 2 0 200 /end AXIS_DESCR
     /end CHARACTERISTIC
     /begin CHARACTERISTIC ro "read-only" VALUE {:#X} RL.FLOAT32_IEEE 0 NO_COMPU_METHOD 0 100 READ_ONLY /end CHARACTERISTIC
+    /begin CHARACTERISTIC epk_text "the EPK, which the A2L calls writable and the slave keeps in flash" ASCII {:#X} RL.UBYTE 0 NO_COMPU_METHOD 0 255 NUMBER 7 /end CHARACTERISTIC
 "#,
         at(std::mem::offset_of!(Params, std_curve)),
         at(std::mem::offset_of!(Params, fix_curve)),
         at(std::mem::offset_of!(Params, std_map)),
         at(std::mem::offset_of!(Params, ro)),
+        epk,
     )
 }
 
@@ -157,9 +159,10 @@ fn app(name: &str, persist: Option<PathBuf>) -> App {
         .expect("address")
         .addr;
     let base = gain - u32::try_from(std::mem::offset_of!(Params, gain)).expect("offset");
+    let epk = own.epk().and_then(|(_, at)| at).expect("ADDR_EPK");
     let full = text.replacen(
         "/end MODULE",
-        &format!("{}\n  /end MODULE", extra_a2l(base)),
+        &format!("{}\n  /end MODULE", extra_a2l(base, epk)),
         1,
     );
     let a2l = dir(name).join("cal.a2l");
@@ -208,7 +211,9 @@ fn changed(set: &ParamSet, round: u32) -> ParamSet {
                 }
             }
         }
-        if let Some(t) = &mut p.text {
+        if let Some(t) = &mut p.text
+            && p.name != "epk_text"
+        {
             *t = format!("r{round}");
         }
         for a in &mut p.axes {
@@ -261,6 +266,7 @@ fn every_kind_is_saved_with_its_axes_in_physical_values() {
             "ax2",
             "com_curve",
             "com_map",
+            "epk_text",
             "fix_curve",
             "gain",
             "mode",
@@ -272,6 +278,7 @@ fn every_kind_is_saved_with_its_axes_in_physical_values() {
         ]
     );
     let get = |n: &str| set.get(n).expect(n);
+    assert_eq!(get("epk_text").text.as_deref(), Some("cal 1.0"));
     assert_eq!(get("gain").values, nums(&[1.0]), "raw 100 × 0.01");
     assert_eq!(get("mode").values, [Value::Text("off".into())]);
     assert_eq!(get("name").text.as_deref(), Some("demo"));
@@ -311,8 +318,8 @@ fn every_kind_goes_through_every_format_into_the_slave_and_back() {
             .expect("loaded");
         assert!(report.downloads >= 1, "{format}: {report:?}");
         assert_eq!(
-            report.plan.unchanged, 1,
-            "{format}: all but the read-only one changed"
+            report.plan.unchanged, 2,
+            "{format}: all but the read-only value and the EPK changed"
         );
         let (now, _) = s.save_params(&all).expect("saved again");
         let diffs: Vec<String> = now.diff(&want).iter().map(ToString::to_string).collect();
@@ -466,6 +473,87 @@ fn bad_sets_are_refused_with_every_finding_before_anything_is_written() {
     assert!(after.diff(&before).is_empty(), "nothing was written");
     s.close().expect("close");
     srv.stop();
+}
+
+#[test]
+fn a_write_the_slave_refuses_says_what_was_and_was_not_written() {
+    let a = app("partial", None);
+    let (srv, mut s) = serve(&a);
+    let (mut set, _) = s
+        .save_params(&|n| n == "epk_text" || n == "gain")
+        .expect("saved");
+    set.params[0].text = Some("other".into());
+    set.params[1].values = nums(&[2.0]);
+    let e = s
+        .load_params(&set, LoadOptions::default())
+        .expect_err("the EPK is in flash");
+    let text = e.to_string();
+    assert!(
+        text.contains("written: nothing; not written: epk_text, gain"),
+        "{text}"
+    );
+    assert!(text.contains("DOWNLOAD"), "{text}");
+    assert_eq!(e.kind(), xcpkit::Kind::Negative, "{text}");
+    s.close().expect("close");
+    srv.stop();
+}
+
+#[test]
+fn hand_written_dcm_and_cdfx_files_load_into_the_slave() {
+    for (file, format) in [("hand.dcm", Format::Dcm), ("hand.cdfx", Format::Cdfx)] {
+        let a = app(file, None);
+        let (srv, mut s) = serve(&a);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/cal")
+            .join(file);
+        let mut set = format
+            .read(&std::fs::read_to_string(&path).expect("fixture"), file)
+            .expect("reads");
+        // What the slave has under the same names; com_curve names its shared axis
+        // shared_axis, which this slave calls ax.
+        let known = [
+            "gain",
+            "mode",
+            "table",
+            "name",
+            "std_curve",
+            "fix_curve",
+            "std_map",
+        ];
+        set.params.retain(|p| known.contains(&p.name.as_str()));
+        let report = s.load_params(&set, LoadOptions::default()).expect(file);
+        let changes: Vec<String> = report
+            .plan
+            .changes
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            changes.contains(&"gain: 1 → 1.25 %".to_owned()),
+            "{file}: {changes:?}"
+        );
+        assert!(
+            changes.contains(&"mode: \"off\" → \"on\"".to_owned()),
+            "{file}: {changes:?}"
+        );
+        let text = if file.ends_with("dcm") {
+            "demo 2"
+        } else {
+            "demo & 2"
+        };
+        eventually("the application's page", || {
+            let p = a.params.read();
+            p.gain == 125
+                && p.mode == 1
+                && p.table == [1.5, -2.0, 300.0, 4.25]
+                && p.name[..text.len()] == *text.as_bytes()
+        });
+        // Everything else in the files equals the slave's defaults already.
+        let (now, _) = s.save_params(&|n| set.get(n).is_some()).expect("saved");
+        assert!(now.diff(&set).is_empty(), "{file}: {:?}", now.diff(&set));
+        s.close().expect("close");
+        srv.stop();
+    }
 }
 
 #[test]
