@@ -47,6 +47,7 @@ mod finding;
 mod fmu;
 mod manifest;
 mod model;
+mod xml;
 
 pub use check::{InterfaceReport, Report, RoleValue, a2l_path, check};
 pub use finding::Finding;

@@ -4,10 +4,10 @@ use std::fmt;
 use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
-use quick_xml::events::{BytesStart, Event};
 
 use crate::Error;
 use crate::finding::{Finding, Findings};
+use crate::xml::walk;
 
 /// The layered standard's name, as the manifest's `fmi-ls:fmi-ls-name` gives it.
 pub const LS_NAME: &str = "org.fmi-standard.fmi-ls-xcp";
@@ -129,24 +129,6 @@ pub struct Manifest {
     pub interfaces: Vec<Interface>,
 }
 
-fn attrs(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, String> {
-    e.attributes()
-        .map(|a| {
-            let a = a.map_err(|e| e.to_string())?;
-            let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-            let value = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
-            Ok((key, value))
-        })
-        .collect()
-}
-
-fn get<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == key || k.rsplit(':').next() == Some(key))
-        .map(|(_, v)| v.as_str())
-}
-
 /// `xs:boolean`: `true`, `false`, `1`, `0`.
 fn boolean(v: Option<&str>, what: &str) -> Result<bool, String> {
     match v.map(str::trim) {
@@ -159,15 +141,6 @@ fn boolean(v: Option<&str>, what: &str) -> Result<bool, String> {
     }
 }
 
-pub(crate) fn line_of(text: &str, pos: u64) -> usize {
-    let pos = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
-    text.as_bytes()[..pos]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
 impl Manifest {
     /// Reads a manifest's text (`file` names it in errors).
     ///
@@ -175,83 +148,52 @@ impl Manifest {
     /// [`Error::Xml`] for text that is no well-formed manifest (another root element, an
     /// attribute that is no boolean where one must be).
     pub fn parse(text: &str, file: &str) -> Result<Self, Error> {
-        let mut reader = quick_xml::Reader::from_str(text);
         let mut m = Self::default();
         let mut root = false;
-        let mut depth = 0usize;
-        loop {
-            let pos = reader.buffer_position();
-            let err = |reason: String| Error::Xml {
-                file: file.to_owned(),
-                line: line_of(text, pos),
-                reason,
-            };
-            let (e, empty) = match reader.read_event() {
-                Ok(Event::Start(e)) => (e, false),
-                Ok(Event::Empty(e)) => (e, true),
-                Ok(Event::End(_)) => {
-                    depth = depth.saturating_sub(1);
-                    continue;
-                }
-                Ok(Event::Eof) if depth > 0 => {
-                    return Err(err("the document ends inside an element".to_owned()));
-                }
-                Ok(Event::Eof) => break,
-                Ok(_) => continue,
-                Err(e) => return Err(err(e.to_string())),
-            };
-            let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-            let a = attrs(&e).map_err(err)?;
-            match (depth, name.as_str()) {
+        walk(text, file, |e| {
+            match (e.path.len(), e.name) {
                 (0, "fmiLayeredStandardManifest") => {
                     root = true;
-                    m.ls_name = get(&a, "fmi-ls-name").unwrap_or_default().to_owned();
-                    m.ls_version = get(&a, "fmi-ls-version").unwrap_or_default().to_owned();
-                    m.ls_description = get(&a, "fmi-ls-description").map(str::to_owned);
+                    m.ls_name = e.get("fmi-ls-name").unwrap_or_default().to_owned();
+                    m.ls_version = e.get("fmi-ls-version").unwrap_or_default().to_owned();
+                    m.ls_description = e.get("fmi-ls-description").map(str::to_owned);
                 }
                 (0, other) => {
-                    return Err(err(format!(
+                    return Err(format!(
                         "the root element is {other}, not fmiLayeredStandardManifest"
-                    )));
+                    ));
                 }
-                (1, "Interface") => {
-                    m.interfaces.push(Interface {
-                        definition: get(&a, "definition").unwrap_or_default().to_owned(),
-                        types: get(&a, "types")
-                            .map(|t| t.split_whitespace().map(str::to_owned).collect())
-                            .unwrap_or_default(),
-                        description: get(&a, "description").map(str::to_owned),
-                        contains_xcp_service: boolean(
-                            get(&a, "containsXCPService"),
-                            "containsXCPService",
-                        )
-                        .map_err(err)?,
-                        supports_direct_memory_access: boolean(
-                            get(&a, "supportsDirectMemoryAccess"),
-                            "supportsDirectMemoryAccess",
-                        )
-                        .map_err(err)?,
-                        variables: Vec::new(),
-                    });
-                }
+                (1, "Interface") => m.interfaces.push(Interface {
+                    definition: e.get("definition").unwrap_or_default().to_owned(),
+                    types: e
+                        .get("types")
+                        .map(|t| t.split_whitespace().map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    description: e.get("description").map(str::to_owned),
+                    contains_xcp_service: boolean(
+                        e.get("containsXCPService"),
+                        "containsXCPService",
+                    )?,
+                    supports_direct_memory_access: boolean(
+                        e.get("supportsDirectMemoryAccess"),
+                        "supportsDirectMemoryAccess",
+                    )?,
+                    variables: Vec::new(),
+                }),
                 (2, "Variable") => {
-                    let role_text = get(&a, "role").unwrap_or_default().to_owned();
+                    let role_text = e.get("role").unwrap_or_default().to_owned();
                     if let Some(i) = m.interfaces.last_mut() {
                         i.variables.push(RoleVariable {
-                            name: get(&a, "name").unwrap_or_default().to_owned(),
+                            name: e.get("name").unwrap_or_default().to_owned(),
                             role: Role::from_name(&role_text),
                             role_text,
                         });
                     }
                 }
-                (d, other) => {
-                    return Err(err(format!("unexpected element {other} at depth {d}")));
-                }
+                (d, other) => return Err(format!("unexpected element {other} at depth {d}")),
             }
-            if !empty {
-                depth += 1;
-            }
-        }
+            Ok(())
+        })?;
         if !root {
             return Err(Error::Xml {
                 file: file.to_owned(),

@@ -2,10 +2,8 @@
 //! interface types, and every variable's name, type, causality, variability, start value
 //! and whether it is a scalar.
 
-use quick_xml::events::Event;
-
 use crate::Error;
-use crate::manifest::line_of;
+use crate::xml::walk;
 
 /// A model variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,93 +73,54 @@ impl ModelDescription {
     /// # Errors
     /// [`Error::Xml`] for XML that does not parse or is no FMI model description.
     pub fn parse(text: &str, file: &str) -> Result<Self, Error> {
-        let mut reader = quick_xml::Reader::from_str(text);
         let mut md = Self::default();
-        let mut path: Vec<String> = Vec::new();
         let mut root = false;
-        loop {
-            let pos = reader.buffer_position();
-            let err = |reason: String| Error::Xml {
-                file: file.to_owned(),
-                line: line_of(text, pos),
-                reason,
-            };
-            let (e, empty) = match reader.read_event() {
-                Ok(Event::Start(e)) => (e, false),
-                Ok(Event::Empty(e)) => (e, true),
-                Ok(Event::End(_)) => {
-                    path.pop();
-                    continue;
-                }
-                Ok(Event::Eof) if !path.is_empty() => {
-                    return Err(err("the document ends inside an element".to_owned()));
-                }
-                Ok(Event::Eof) => break,
-                Ok(_) => continue,
-                Err(e) => return Err(err(e.to_string())),
-            };
-            let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-            let attr = |key: &str| -> Result<Option<String>, Error> {
-                for a in e.attributes() {
-                    let a = a.map_err(|x| err(x.to_string()))?;
-                    if a.key.as_ref() == key.as_bytes() {
-                        return Ok(Some(
-                            a.unescape_value()
-                                .map_err(|x| err(x.to_string()))?
-                                .into_owned(),
-                        ));
-                    }
-                }
-                Ok(None)
-            };
-            let parent = path.last().map(String::as_str);
-            match (path.len(), parent, name.as_str()) {
+        walk(text, file, |e| {
+            let owned = |key: &str| e.get(key).map(str::to_owned);
+            let or = |key: &str, default: &str| owned(key).unwrap_or_else(|| default.to_owned());
+            match (e.path.len(), e.parent(), e.name) {
                 (0, _, "fmiModelDescription") => {
                     root = true;
-                    md.fmi_version = attr("fmiVersion")?.unwrap_or_default();
-                    md.model_name = attr("modelName")?.unwrap_or_default();
+                    md.fmi_version = or("fmiVersion", "");
+                    md.model_name = or("modelName", "");
                 }
                 (0, _, other) => {
-                    return Err(err(format!(
+                    return Err(format!(
                         "the root element is {other}, not fmiModelDescription"
-                    )));
+                    ));
                 }
                 (1, _, "CoSimulation" | "ModelExchange" | "ScheduledExecution") => {
-                    md.interface_types.push(name.clone());
+                    md.interface_types.push(e.name.to_owned());
                     if md.model_identifier.is_none() {
-                        md.model_identifier = attr("modelIdentifier")?;
+                        md.model_identifier = owned("modelIdentifier");
                     }
                 }
-                (2, Some("ModelVariables"), "ScalarVariable") => {
-                    md.variables.push(Variable {
-                        name: attr("name")?.unwrap_or_default(),
-                        ty: String::new(),
-                        causality: attr("causality")?.unwrap_or_else(|| "local".to_owned()),
-                        variability: attr("variability")?
-                            .unwrap_or_else(|| "continuous".to_owned()),
-                        start: None,
-                        scalar: true,
-                    });
-                }
+                (2, Some("ModelVariables"), "ScalarVariable") => md.variables.push(Variable {
+                    name: or("name", ""),
+                    ty: String::new(),
+                    causality: or("causality", "local"),
+                    variability: or("variability", "continuous"),
+                    start: None,
+                    scalar: true,
+                }),
                 (3, Some("ScalarVariable"), t) if FMI2_TYPES.contains(&t) => {
                     if let Some(v) = md.variables.last_mut() {
                         v.ty = t.to_owned();
-                        v.start = attr("start")?;
+                        v.start = owned("start");
                     }
                 }
                 (2, Some("ModelVariables"), t) if FMI3_TYPES.contains(&t) => {
-                    let default_variability = if t.starts_with("Float") {
+                    let variability = if t.starts_with("Float") {
                         "continuous"
                     } else {
                         "discrete"
                     };
                     md.variables.push(Variable {
-                        name: attr("name")?.unwrap_or_default(),
+                        name: or("name", ""),
                         ty: t.to_owned(),
-                        causality: attr("causality")?.unwrap_or_else(|| "local".to_owned()),
-                        variability: attr("variability")?
-                            .unwrap_or_else(|| default_variability.to_owned()),
-                        start: attr("start")?,
+                        causality: or("causality", "local"),
+                        variability: or("variability", variability),
+                        start: owned("start"),
                         scalar: true,
                     });
                 }
@@ -170,18 +129,16 @@ impl ModelDescription {
                         v.scalar = false;
                     }
                 }
+                // A String's start value is a child element in FMI 3.0.
                 (3, Some(_), "Start") if md.is_fmi3() => {
-                    // A String's start value is a child element in FMI 3.0.
                     if let Some(v) = md.variables.last_mut() {
-                        v.start = attr("value")?;
+                        v.start = owned("value");
                     }
                 }
                 _ => {}
             }
-            if !empty {
-                path.push(name);
-            }
-        }
+            Ok(())
+        })?;
         if !root {
             return Err(Error::Xml {
                 file: file.to_owned(),

@@ -105,49 +105,46 @@ fn app(name: &str, persist: Option<PathBuf>) -> App {
     });
     let params = b.cal_segment("params", &DEFAULTS).expect("segment");
     common::register_basics(&mut b, &params);
-    b.axis(
-        &params,
-        "ax",
-        std::mem::offset_of!(Params, ax),
-        ElementType::F32,
-        3,
-        Meta::new("x").unit("%"),
-    )
-    .expect("ax");
-    b.axis(
-        &params,
-        "ax2",
-        std::mem::offset_of!(Params, ax2),
-        ElementType::F32,
-        2,
-        Meta::new("y").unit("degC"),
-    )
-    .expect("ax2");
-    b.characteristic(
-        &params,
-        "com_curve",
-        std::mem::offset_of!(Params, com_curve),
-        ElementType::F32,
-        CharKind::Curve { axis: "ax".into() },
-        Meta::new("over a shared axis")
-            .unit("ms")
-            .limits(0.0, 100.0),
-    )
-    .expect("com_curve");
-    b.characteristic(
-        &params,
-        "com_map",
-        std::mem::offset_of!(Params, com_map),
-        ElementType::F32,
-        CharKind::Map {
-            x_axis: "ax".into(),
-            y_axis: "ax2".into(),
-        },
-        Meta::new("over two shared axes")
-            .unit("Nm")
-            .limits(0.0, 100.0),
-    )
-    .expect("com_map");
+    let axes = [
+        (
+            "ax",
+            std::mem::offset_of!(Params, ax),
+            3,
+            Meta::new("x").unit("%"),
+        ),
+        (
+            "ax2",
+            std::mem::offset_of!(Params, ax2),
+            2,
+            Meta::new("y").unit("degC"),
+        ),
+    ];
+    for (name, offset, len, meta) in axes {
+        b.axis(&params, name, offset, ElementType::F32, len, meta)
+            .expect(name);
+    }
+    let shared = [
+        (
+            "com_curve",
+            std::mem::offset_of!(Params, com_curve),
+            CharKind::Curve { axis: "ax".into() },
+            Meta::new("over a shared axis").unit("ms"),
+        ),
+        (
+            "com_map",
+            std::mem::offset_of!(Params, com_map),
+            CharKind::Map {
+                x_axis: "ax".into(),
+                y_axis: "ax2".into(),
+            },
+            Meta::new("over two shared axes").unit("Nm"),
+        ),
+    ];
+    for (name, offset, kind, meta) in shared {
+        let meta = meta.limits(0.0, 100.0);
+        b.characteristic(&params, name, offset, ElementType::F32, kind, meta)
+            .expect(name);
+    }
     let slave = b.build().expect("slave");
     // The slave's own A2L with the objects the builder cannot describe.
     let text = slave.a2l();
