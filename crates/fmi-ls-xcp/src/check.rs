@@ -218,7 +218,9 @@ fn check_a2l(
     findings: &mut Vec<Finding>,
 ) -> Result<(), Error> {
     let i = &report.interface;
-    if i.definition.is_empty() {
+    // A definition the manifest check refused (absolute, a scheme, `..`) is not followed:
+    // it could name a file outside the FMU.
+    if crate::manifest::check_definition(&i.definition).is_err() {
         return Ok(());
     }
     let path = a2l_path(&i.definition, platform, binary);

@@ -348,7 +348,7 @@ impl Manifest {
 }
 
 /// A relative URI reference without dot segments (section 3.1).
-fn check_definition(d: &str) -> Result<(), String> {
+pub(crate) fn check_definition(d: &str) -> Result<(), String> {
     if d.is_empty() {
         return Err("is empty".to_owned());
     }

@@ -266,6 +266,29 @@ fn the_a2l_is_where_the_standard_puts_it_and_includes_nothing() {
 }
 
 #[test]
+fn a_definition_outside_the_fmu_is_reported_not_followed() {
+    let dir = fmu("escape", true, FMI3_VARIABLES, &a2l());
+    // A file the definition would reach from the platform folder if it were followed.
+    write(&dir, "extra/org.fmi-standard.fmi-ls-xcp/ecu.a2l", &a2l());
+    let manifest = MANIFEST.replace("definition=\"ecu.a2l\"", "definition=\"../ecu.a2l\"");
+    write(
+        &dir,
+        "extra/org.fmi-standard.fmi-ls-xcp/fmi-ls-manifest.xml",
+        &manifest,
+    );
+    let mut f = Fmu::open(&dir).expect("opens");
+    let r = check(&mut f).expect("checks");
+    let found: Vec<String> = r.findings.iter().map(ToString::to_string).collect();
+    assert!(
+        found
+            .iter()
+            .any(|x| x.contains("definition \"../ecu.a2l\" contains a dot segment")),
+        "{found:#?}"
+    );
+    assert_eq!(r.interfaces[0].a2l_path, None, "not followed");
+}
+
+#[test]
 fn what_is_not_an_fmu_is_an_error_that_says_so() {
     let d = temp("empty");
     let e = Fmu::open(&d)

@@ -145,10 +145,10 @@ impl Session {
         Image::read(a2l, &mut mem).map_err(cal_error)
     }
 
-    /// Checks `set` against the A2L, the slave's EPK and its present values (all findings at
-    /// once), then, unless `options.dry_run`, switches XCP to the working page where it is
-    /// not, writes the changes in as few DOWNLOADs as the memory layout allows, and reads
-    /// them back.
+    /// Checks `set` against the slave's EPK; unless `options.dry_run`, switches XCP to the
+    /// working page where the slave pages and XCP is elsewhere; checks the set against the
+    /// A2L and the present values (all findings at once); then, unless a dry run, writes the
+    /// changes in as few DOWNLOADs as the memory layout allows and reads them back.
     ///
     /// # Errors
     /// [`Error::Cal`] with every finding before anything is written; a failure midway says
