@@ -26,8 +26,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("xcp-slave", &["xcp-proto", "xcp-transport"]),
     ("xcp-a2l", &["xcp-proto"]),
     ("xcp-recorder", &["xcp-proto", "xcp-a2l"]),
-    ("xcp-cal", &["xcp-proto", "xcp-a2l"]),
-    ("fmi-ls-xcp", &["xcp-proto", "xcp-a2l"]),
+    ("xcp-cal", &["xcp-a2l"]),
+    ("fmi-ls-xcp", &["xcp-a2l"]),
     (
         "xcp-fmi",
         &[

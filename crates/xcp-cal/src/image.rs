@@ -5,7 +5,7 @@
 use xcp_a2l::{A2l, Address};
 
 use crate::error::Error;
-use crate::memory::{Memory, address_text, calibration_names};
+use crate::memory::{Memory, address_text, calibration_names, merge_runs};
 
 /// Memory contents: segments in ascending address order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,19 +34,7 @@ pub fn regions(a2l: &A2l) -> Result<Vec<(Address, usize)>, Error> {
     if let Some((epk, Some(at))) = a2l.epk() {
         out.push((Address { ext: 0, addr: at }, epk.len()));
     }
-    out.sort_by_key(|(a, n)| (a.ext, a.addr, *n));
-    let mut merged: Vec<(Address, usize)> = Vec::new();
-    for (a, n) in out {
-        match merged.last_mut() {
-            Some((m, len))
-                if m.ext == a.ext && u64::from(a.addr) <= u64::from(m.addr) + *len as u64 =>
-            {
-                let end = (u64::from(a.addr) + n as u64).max(u64::from(m.addr) + *len as u64);
-                *len = usize::try_from(end - u64::from(m.addr)).unwrap_or(usize::MAX);
-            }
-            _ => merged.push((a, n)),
-        }
-    }
+    let merged = merge_runs(out, |_, _, _, _| false);
     Ok(merged)
 }
 

@@ -60,6 +60,33 @@ pub fn calibration_names(a2l: &A2l, keep: &dyn Fn(&str) -> bool) -> (Vec<String>
     (names, skipped)
 }
 
+/// Sorts `(start, length)` runs and joins those of one address extension that touch or
+/// overlap, or whose gap `join(start, end, next start, next end)` accepts (byte addresses as
+/// `u64`, the gap never negative when it is asked).
+pub(crate) fn merge_runs(
+    mut runs: Vec<(Address, usize)>,
+    join: impl Fn(Address, u64, u64, u64) -> bool,
+) -> Vec<(Address, usize)> {
+    runs.sort_by_key(|(a, n)| (a.ext, a.addr, *n));
+    let mut merged: Vec<(Address, u64)> = Vec::new();
+    for (a, n) in runs {
+        let (from, to) = (u64::from(a.addr), u64::from(a.addr) + n as u64);
+        match merged.last_mut() {
+            Some((m, end)) if m.ext == a.ext && (from <= *end || join(*m, *end, from, to)) => {
+                *end = (*end).max(to);
+            }
+            _ => merged.push((a, to)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(a, end)| {
+            let len = usize::try_from(end - u64::from(a.addr)).unwrap_or(usize::MAX);
+            (a, len)
+        })
+        .collect()
+}
+
 /// Contiguous blocks of memory read once, from which every object is then taken.
 struct Cache {
     blocks: Vec<(Address, Vec<u8>)>,
@@ -89,29 +116,15 @@ impl Cache {
                 s.ext == a.ext && u64::from(s.addr) <= from && to <= u64::from(s.addr) + *n as u64
             })
         };
-        let mut ext = objects
+        let ext = objects
             .iter()
             .map(|o| extent(o))
             .collect::<Result<Vec<_>, _>>()?;
-        ext.sort_by_key(|(a, n)| (a.ext, a.addr, *n));
-        let mut merged: Vec<(Address, u64)> = Vec::new();
-        for (a, n) in ext {
-            let end = u64::from(a.addr) + n as u64;
-            match merged.last_mut() {
-                Some((m, m_end))
-                    if m.ext == a.ext
-                        && (u64::from(a.addr) <= *m_end
-                            || (u64::from(a.addr) - *m_end <= GAP
-                                && inside(*m, u64::from(m.addr), end))) =>
-                {
-                    *m_end = (*m_end).max(end);
-                }
-                _ => merged.push((a, end)),
-            }
-        }
+        let merged = merge_runs(ext, |start, end, next, next_end| {
+            next - end <= GAP && inside(start, u64::from(start.addr), next_end)
+        });
         let mut blocks = Vec::with_capacity(merged.len());
-        for (a, end) in merged {
-            let len = usize::try_from(end - u64::from(a.addr)).unwrap_or(usize::MAX);
+        for (a, len) in merged {
             let bytes = mem.read(a, len)?;
             if bytes.len() < len {
                 return Err(Error::Memory {
