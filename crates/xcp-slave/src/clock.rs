@@ -3,19 +3,23 @@
 //! The epoch offset is taken once from the system clock when the slave is built; after that
 //! the clock is monotonic (the TSC or `Instant`), so DAQ timestamps never jump back when the
 //! system clock is adjusted, and recordings of several slaves on one host line up.
+//! A simulated clock instead reads what the application last set (an FMU's simulation time).
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::ClockSource;
 use crate::sync::clock::{read_tsc, tsc_is_invariant};
 
-/// A calibrated clock.
-#[derive(Debug, Clone, Copy)]
+/// A calibrated clock, or a simulated one.
+#[derive(Debug, Clone)]
 pub struct SlaveClock {
     start: Instant,
     unix_start_ns: u64,
     tsc: Option<Tsc>,
+    /// Set for [`ClockSource::Simulated`]: the time the application last set.
+    simulated: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +46,16 @@ impl SlaveClock {
             start,
             unix_start_ns,
             tsc,
+            simulated: (source == ClockSource::Simulated).then(|| Arc::new(AtomicU64::new(0))),
         }
+    }
+
+    /// Sets a simulated clock to `ns`; `false` (and nothing changes) for a real clock.
+    pub fn set_ns(&self, ns: u64) -> bool {
+        self.simulated
+            .as_ref()
+            .map(|s| s.store(ns, Ordering::Release))
+            .is_some()
     }
 
     /// Whether the TSC is in use.
@@ -50,9 +63,12 @@ impl SlaveClock {
         self.tsc.is_some()
     }
 
-    /// Nanoseconds since the Unix epoch.
+    /// Nanoseconds since the Unix epoch (a simulated clock: since the simulation's zero).
     #[inline]
     pub fn now_ns(&self) -> u64 {
+        if let Some(sim) = &self.simulated {
+            return sim.load(Ordering::Acquire);
+        }
         if let Some(tsc) = self.tsc
             && let Some(now) = read_tsc()
         {

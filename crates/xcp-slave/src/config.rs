@@ -24,6 +24,10 @@ pub enum ClockSource {
     /// The x86 time-stamp counter calibrated against the monotonic clock (about 10 ns per
     /// reading); falls back to `Monotonic` where the TSC is missing or not invariant.
     Tsc,
+    /// Simulation time set by the application with [`Slave::set_clock_ns`](crate::Slave::set_clock_ns)
+    /// (an FMU's communication points): GET_DAQ_CLOCK answers it and [`Event::trigger_with`](crate::Event::trigger_with)
+    /// stamps it; it starts at 0 and stands still between settings.
+    Simulated,
 }
 
 /// Static DAQ configuration: lists the slave allocates itself (`DAQ_CONFIG_TYPE` static).

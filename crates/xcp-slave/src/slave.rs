@@ -113,9 +113,16 @@ impl Slave {
         &self.shared.epk
     }
 
-    /// The slave clock (Unix nanoseconds).
+    /// The slave clock (Unix nanoseconds; simulation nanoseconds for
+    /// [`ClockSource::Simulated`](crate::ClockSource::Simulated)).
     pub fn now_ns(&self) -> u64 {
         self.shared.clock.now_ns()
+    }
+
+    /// Sets a [`ClockSource::Simulated`](crate::ClockSource::Simulated) clock to `ns`
+    /// (simulation time); `false`, and nothing changes, for a real clock.
+    pub fn set_clock_ns(&self, ns: u64) -> bool {
+        self.shared.clock.set_ns(ns)
     }
 
     /// Counters.

@@ -23,3 +23,28 @@ fn both_sources_track_the_monotonic_clock() {
         );
     }
 }
+
+#[test]
+fn a_simulated_clock_reads_what_was_set_and_a_real_one_refuses_a_setting() {
+    let sim = SlaveClock::new(ClockSource::Simulated);
+    assert_eq!(sim.now_ns(), 0, "a simulation starts at zero");
+    assert!(sim.set_ns(1_234_000_000));
+    let i = Instant::now();
+    while i.elapsed() < Duration::from_millis(2) {
+        std::hint::spin_loop();
+    }
+    assert_eq!(
+        sim.now_ns(),
+        1_234_000_000,
+        "it stands still between settings"
+    );
+    // A copy shares the time (the slave's threads and the application hold copies).
+    let other = sim.clone();
+    assert!(sim.set_ns(5));
+    assert_eq!(other.now_ns(), 5);
+
+    let real = SlaveClock::new(ClockSource::Monotonic);
+    let before = real.now_ns();
+    assert!(!real.set_ns(7));
+    assert!(real.now_ns() >= before, "a real clock is not set");
+}

@@ -831,12 +831,11 @@ impl Ecu {
                 })
         };
         let ms = Duration::from_millis;
-        let p = || self.params.clone();
         threads.push(self.periodic(
             "ecu-1ms",
             ms(1),
             c1,
-            EngineTask::new(p(), Arc::clone(&bus)),
+            EngineTask::new(Arc::clone(&bus)),
             e1,
             &stop,
         )?);
@@ -844,7 +843,7 @@ impl Ecu {
             "ecu-10ms",
             ms(10),
             c10,
-            VehicleTask::new(p(), Arc::clone(&bus)),
+            VehicleTask::new(Arc::clone(&bus)),
             e10,
             &stop,
         )?);
@@ -852,7 +851,7 @@ impl Ecu {
             "ecu-100ms",
             ms(100),
             c100,
-            BodyTask::new(p(), Arc::clone(&bus)),
+            BodyTask::new(Arc::clone(&bus)),
             e100,
             &stop,
         )?);
@@ -870,6 +869,160 @@ impl Ecu {
 }
 
 impl Ecu {
+    /// The tasks run by the caller in simulated time instead of on threads (an FMU's
+    /// `DoStep`): see [`Stepper`]. `start_ns` is the simulation's start time. Build the ECU
+    /// with [`ClockSource::Simulated`](xcp_slave::ClockSource::Simulated) so that
+    /// GET_DAQ_CLOCK answers the same time the DAQ timestamps carry.
+    ///
+    /// # Errors
+    /// [`Error::Slave`] for an event the slave does not know (a bug).
+    pub fn stepper(&self, start_ns: u64) -> Result<Stepper, Error> {
+        let bus = Arc::new(Bus::default());
+        put(&bus.coolant_temp, 20.0);
+        let [e1, e10, e100, _] = self.events;
+        self.slave.set_clock_ns(start_ns);
+        Ok(Stepper {
+            engine: EngineTask::new(Arc::clone(&bus)),
+            vehicle: VehicleTask::new(Arc::clone(&bus)),
+            body: BodyTask::new(bus),
+            params: self.params.clone(),
+            counters: self.counters.clone(),
+            counts: [0; 3],
+            events: [
+                self.slave.event(e1)?,
+                self.slave.event(e10)?,
+                self.slave.event(e100)?,
+            ],
+            slave: self.slave.clone(),
+            ticks: 0,
+            start_ns,
+        })
+    }
+}
+
+/// The ECU's 1, 10 and 100 ms tasks stepped in simulated time by the caller.
+///
+/// Tick `k` (k ≥ 1) happens at `start + k ms`: the 1 ms task runs on every tick, the 10 ms
+/// task on every tenth, the 100 ms task on every hundredth; each increments its counter,
+/// computes its signals and triggers its event with the tick's time as the DAQ timestamp.
+/// One [`advance_to`](Self::advance_to) uses one snapshot of the calibration parameters, so
+/// a calibration written over XCP takes effect between two calls, never inside one.
+///
+/// ```
+/// use xcp_slave::{ClockSource, SlaveConfig};
+/// let ecu = xcpkit_ecu::Ecu::build(
+///     SlaveConfig { clock: ClockSource::Simulated, ..SlaveConfig::default() },
+///     None,
+/// )?;
+/// let mut stepper = ecu.stepper(0)?;
+/// assert_eq!(stepper.advance_to(250_000_000), 250); // 250 ms: 250 ticks
+/// assert_eq!(ecu.slave.now_ns(), 250_000_000); // the slave's clock is simulation time
+/// assert!(stepper.outputs().engine_speed > 0.0);
+/// # Ok::<(), xcpkit_ecu::Error>(())
+/// ```
+pub struct Stepper {
+    engine: EngineTask,
+    vehicle: VehicleTask,
+    body: BodyTask,
+    params: CalSeg<Params>,
+    counters: [Global<u32>; 3],
+    counts: [u32; 3],
+    events: [Event; 3],
+    slave: Slave,
+    ticks: u64,
+    start_ns: u64,
+}
+
+impl std::fmt::Debug for Stepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stepper")
+            .field("ticks", &self.ticks)
+            .field("start_ns", &self.start_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Model signals an FMU shows as variables, from [`Stepper::outputs`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outputs {
+    /// Accelerator pedal in % (the input, or the built-in profile).
+    pub pedal: f64,
+    /// Engine speed in rpm.
+    pub engine_speed: f64,
+    /// Vehicle speed in km/h.
+    pub vehicle_speed: f64,
+    /// The test wave `wave_amplitude * sin(2 pi wave_frequency t)`.
+    pub sine_wave: f64,
+}
+
+impl Stepper {
+    /// The tick period in nanoseconds (the 1 ms task's).
+    pub const TICK_NS: u64 = 1_000_000;
+
+    /// Drives the pedal from outside (clamped to 0–100 %), or with `None` by the built-in
+    /// profile (`pedal_period`).
+    pub const fn set_pedal(&mut self, pedal: Option<f64>) {
+        self.engine.pedal = pedal;
+    }
+
+    /// Runs every tick due up to and including `until_ns` and sets the slave's simulated
+    /// clock to `until_ns`; returns how many ticks ran.
+    pub fn advance_to(&mut self, until_ns: u64) -> u64 {
+        let p = *self.params.read();
+        let mut ran = 0;
+        loop {
+            let k = self.ticks + 1;
+            let at = self
+                .start_ns
+                .saturating_add(k.saturating_mul(Self::TICK_NS));
+            if at > until_ns {
+                break;
+            }
+            self.ticks = k;
+            ran += 1;
+            self.slave.set_clock_ns(at);
+            self.tick(&p, k, at);
+        }
+        self.slave.set_clock_ns(until_ns);
+        ran
+    }
+
+    fn tick(&mut self, p: &Params, k: u64, at: u64) {
+        let [c1, c10, c100] = &self.counters;
+        let [n1, n10, n100] = &mut self.counts;
+        let [e1, e10, e100] = &self.events;
+        *n1 = n1.wrapping_add(1);
+        c1.set(*n1);
+        e1.trigger_at(bytemuck::bytes_of(self.engine.step(p, 0.001)), at);
+        if k.is_multiple_of(10) {
+            *n10 = n10.wrapping_add(1);
+            c10.set(*n10);
+            e10.trigger_at(bytemuck::bytes_of(self.vehicle.step(p, 0.01)), at);
+        }
+        if k.is_multiple_of(100) {
+            *n100 = n100.wrapping_add(1);
+            c100.set(*n100);
+            e100.trigger_at(bytemuck::bytes_of(self.body.step(p, 0.1)), at);
+        }
+    }
+
+    /// Ticks run since the start.
+    pub const fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// The signals an FMU shows, as of the last tick.
+    pub fn outputs(&self) -> Outputs {
+        Outputs {
+            pedal: f64::from(self.engine.s.pedal),
+            engine_speed: self.engine.s.engine_speed,
+            vehicle_speed: f64::from(self.vehicle.s.vehicle_speed),
+            sine_wave: self.vehicle.s.sine_wave,
+        }
+    }
+}
+
+impl Ecu {
     /// Starts one periodic task on its own thread.
     fn periodic<T: Step>(
         &self,
@@ -882,9 +1035,10 @@ impl Ecu {
     ) -> Result<JoinHandle<u64>, Error> {
         let event = self.slave.event(event)?;
         let stop = Arc::clone(stop);
+        let params = self.params.clone();
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || periodic(&stop, period, &counter, task, event))
+            .spawn(move || periodic(&stop, period, &params, &counter, task, event))
             .map_err(|source| Error::Thread {
                 task: name.to_owned(),
                 source,
@@ -892,10 +1046,11 @@ impl Ecu {
     }
 }
 
-/// One step of a periodic task: advance the model by `dt` seconds and fill its signals.
+/// One step of a periodic task: advance the model by `dt` seconds with the parameters `p`
+/// and fill its signals.
 trait Step: Send + 'static {
     type Signals: Pod;
-    fn step(&mut self, dt: f64) -> &Self::Signals;
+    fn step(&mut self, p: &Params, dt: f64) -> &Self::Signals;
 }
 
 /// Runs `task` every `period` until `stop`: counter + 1, step, trigger. A late cycle runs at
@@ -903,6 +1058,7 @@ trait Step: Send + 'static {
 fn periodic<T: Step>(
     stop: &AtomicBool,
     period: Duration,
+    params: &CalSeg<Params>,
     counter: &Global<u32>,
     mut task: T,
     event: Event,
@@ -914,7 +1070,8 @@ fn periodic<T: Step>(
     while !stop.load(Ordering::Relaxed) {
         count = count.wrapping_add(1);
         counter.set(count);
-        let signals = task.step(dt);
+        let p = *params.read();
+        let signals = task.step(&p, dt);
         event.trigger_with(signals);
         cycles += 1;
         next += period;
@@ -1058,18 +1215,19 @@ mod sat {
 }
 
 struct EngineTask {
-    params: CalSeg<Params>,
     bus: Arc<Bus>,
     t: f64,
     revolutions: f64,
+    /// The pedal set from outside (an FMU input), instead of the built-in profile.
+    pedal: Option<f64>,
     s: Engine,
 }
 
 impl EngineTask {
-    fn new(params: CalSeg<Params>, bus: Arc<Bus>) -> Self {
+    fn new(bus: Arc<Bus>) -> Self {
         Self {
-            params,
             bus,
+            pedal: None,
             t: 0.0,
             revolutions: 0.0,
             s: Engine {
@@ -1084,17 +1242,21 @@ impl EngineTask {
 impl Step for EngineTask {
     type Signals = Engine;
 
-    fn step(&mut self, dt: f64) -> &Engine {
-        let p = *self.params.read();
+    fn step(&mut self, p: &Params, dt: f64) -> &Engine {
         self.t += dt;
-        // Pedal: a triangle between 0 and 100 % over `pedal_period`.
+        // Pedal: set from outside, or a triangle between 0 and 100 % over `pedal_period`.
         let period = f64::from(p.pedal_period).max(0.1);
         let phase = (self.t / period).fract();
-        let pedal = if phase < 0.5 {
-            phase * 200.0
-        } else {
-            (1.0 - phase) * 200.0
-        };
+        let pedal = self.pedal.map_or_else(
+            || {
+                if phase < 0.5 {
+                    phase * 200.0
+                } else {
+                    (1.0 - phase) * 200.0
+                }
+            },
+            |x| x.clamp(0.0, 100.0),
+        );
         let throttle = interp(&p.pedal_axis, &p.throttle_curve, pedal).clamp(0.0, 100.0);
         let mut target = f64::from(p.idle_rpm) + throttle * f64::from(p.rpm_per_throttle);
         let limited = p.limiter_on != 0 && target > f64::from(p.max_rpm);
@@ -1103,7 +1265,7 @@ impl Step for EngineTask {
         }
         let tau = f64::from(p.rpm_time_constant).max(0.001);
         let rpm = self.s.engine_speed + (target - self.s.engine_speed) * (dt / tau).min(1.0);
-        let torque = torque_of(&p, rpm, throttle);
+        let torque = torque_of(p, rpm, throttle);
         self.revolutions += rpm / 60.0 * dt;
         let s = &mut self.s;
         s.engine_speed = rpm;
@@ -1128,7 +1290,6 @@ impl Step for EngineTask {
 }
 
 struct VehicleTask {
-    params: CalSeg<Params>,
     bus: Arc<Bus>,
     t: f64,
     speed: f64,
@@ -1138,9 +1299,8 @@ struct VehicleTask {
 }
 
 impl VehicleTask {
-    fn new(params: CalSeg<Params>, bus: Arc<Bus>) -> Self {
+    fn new(bus: Arc<Bus>) -> Self {
         Self {
-            params,
             bus,
             t: 0.0,
             speed: 0.0,
@@ -1157,8 +1317,7 @@ const GEAR_SPEED_PER_RPM: [f64; 6] = [0.0022, 0.0040, 0.0058, 0.0075, 0.0092, 0.
 impl Step for VehicleTask {
     type Signals = Vehicle;
 
-    fn step(&mut self, dt: f64) -> &Vehicle {
-        let p = *self.params.read();
+    fn step(&mut self, p: &Params, dt: f64) -> &Vehicle {
         self.t += dt;
         self.ticks += 1;
         let torque = get(&self.bus.torque);
@@ -1216,7 +1375,6 @@ impl Step for VehicleTask {
 }
 
 struct BodyTask {
-    params: CalSeg<Params>,
     bus: Arc<Bus>,
     t: f64,
     energy: f64,
@@ -1224,9 +1382,8 @@ struct BodyTask {
 }
 
 impl BodyTask {
-    fn new(params: CalSeg<Params>, bus: Arc<Bus>) -> Self {
+    fn new(bus: Arc<Bus>) -> Self {
         Self {
-            params,
             bus,
             t: 0.0,
             energy: 0.0,
@@ -1238,8 +1395,7 @@ impl BodyTask {
 impl Step for BodyTask {
     type Signals = Body;
 
-    fn step(&mut self, dt: f64) -> &Body {
-        let p = *self.params.read();
+    fn step(&mut self, p: &Params, dt: f64) -> &Body {
         self.t += dt;
         let torque = get(&self.bus.torque);
         let rpm = get(&self.bus.engine_speed);
