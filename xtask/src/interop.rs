@@ -64,7 +64,7 @@ const LXML: &str = "lxml";
 const MSGPACK: &str = "msgpack";
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 

@@ -44,6 +44,9 @@ enum Cmd {
     Bench,
     /// Interop with independent peers: pyXCP drives `xcpkit ecu` over TCP and UDP.
     Interop,
+    /// Build the demo FMUs: `target/fmu/xcpkit_ecu.fmu` (FMI 3.0) and
+    /// `target/fmu/xcpkit_ecu_fmi2.fmu` (FMI 2.0), the virtual ECU with its XCP service.
+    Fmu,
 }
 
 fn main() -> Result<()> {
@@ -57,6 +60,7 @@ fn main() -> Result<()> {
                 .current_dir(root().join("fuzz")),
         ),
         Cmd::Interop => interop::interop(),
+        Cmd::Fmu => fmu().map(|_| ()),
         Cmd::Bench => run(
             "benchmarks",
             Command::new("cargo").args(["bench", "--workspace"]),
@@ -102,6 +106,32 @@ fn cargo(args: &[&str]) -> Command {
     let mut c = Command::new("cargo");
     c.args(args);
     c
+}
+
+/// Builds the FMU crate (release) and packs both FMUs into `target/fmu/`; their paths.
+pub(crate) fn fmu() -> Result<Vec<PathBuf>> {
+    run(
+        "build the FMU binary (release)",
+        &mut cargo(&["build", "--release", "-p", "xcpkit-fmu"]),
+    )?;
+    let release = interop::target_dir().join("release");
+    let library = release.join(format!(
+        "{}xcpkit_fmu{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let out = interop::target_dir().join("fmu");
+    run(
+        "pack the FMUs",
+        Command::new(release.join("xcpkit-fmu-pack"))
+            .arg(&library)
+            .arg(&out),
+    )?;
+    let paths = vec![out.join("xcpkit_ecu.fmu"), out.join("xcpkit_ecu_fmi2.fmu")];
+    for p in &paths {
+        println!("    {}", p.display());
+    }
+    Ok(paths)
 }
 
 fn has_cargo_tool(name: &str) -> bool {

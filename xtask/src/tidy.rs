@@ -29,13 +29,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("xcp-cal", &["xcp-a2l"]),
     ("fmi-ls-xcp", &["xcp-a2l"]),
     (
-        "xcp-fmi",
+        "xcpkit-fmu",
         &[
-            "xcp-proto",
-            "xcp-a2l",
+            "xcpkit-ecu",
             "xcp-slave",
             "xcp-transport",
             "xcp-transport-eth",
+            "fmi-ls-xcp",
         ],
     ),
     ("xcpkit", &["*"]),
@@ -73,7 +73,11 @@ const FORBIDDEN_EXTERNAL: &[(&str, &[&str])] = &[
 ];
 
 /// Source folders where `unsafe` code is allowed.
-const UNSAFE_ALLOWED: &[&str] = &["crates/xcp-slave/src/sync/", "crates/xcp-master/src/ffi/"];
+const UNSAFE_ALLOWED: &[&str] = &[
+    "crates/xcp-slave/src/sync/",
+    "crates/xcp-master/src/ffi/",
+    "crates/xcpkit-fmu/src/ffi/",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
