@@ -5,6 +5,7 @@ Covers: CONNECT (with the caller's check of MAX_CTO/MAX_DTO), GET_ID 0 and the A
 (GET_ID 4 + UPLOAD), SHORT_UPLOAD of the 1 ms counter, DOWNLOAD with read-back,
 BUILD_CHECKSUM against pyXCP's own computation, and DAQ of the three periodic counters through
 DaqList/DaqRecorder, decoded with XcpLogFileDecoder: every counter steps by exactly 1.
+Returns the decoder: its `rows` and `stamps` (the slave timestamps) per DAQ list.
 """
 
 import glob
@@ -80,9 +81,11 @@ def run(description, a2l_path, rec_name, seconds, check_sizes):
         def __init__(self, name):
             super().__init__(name)
             self.rows = {0: [], 1: [], 2: []}
+            self.stamps = {0: [], 1: [], 2: []}
 
         def on_daq_list(self, daq_list_num, timestamp0, timestamp1, measurements):
             self.rows[daq_list_num].append(list(measurements))
+            self.stamps[daq_list_num].append(timestamp1)
 
     dec = Rows(files[0])
     dec.run()
@@ -91,3 +94,4 @@ def run(description, a2l_path, rec_name, seconds, check_sizes):
         check(len(counters) >= seconds / PERIODS[ev_name] * 0.5, f"{ev_name}: {len(counters)} samples in {seconds} s")
         gaps = [b - a for a, b in zip(counters, counters[1:]) if b - a != 1]
         check(not gaps, f"{ev_name}: counter steps by exactly 1 (first {counters[0]}, last {counters[-1]})")
+    return dec

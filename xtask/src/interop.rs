@@ -27,8 +27,11 @@
 //! (`interop/asamint/cdf_from_image.py`); `xcpkit cal` must read it, find every value it
 //! holds equal to its own, and load it into the ECU, a changed value included.
 //!
-//! lxml (same venv as pyXCP) finally validates the fmi-ls-xcp standard's example manifest
-//! and one `fmi-ls-xcp` writes against the official schema (`interop/fmi/`).
+//! lxml (same venv as pyXCP) validates the fmi-ls-xcp standard's example manifest and one
+//! `fmi-ls-xcp` writes against the official schema (`interop/fmi/`). fmpy (PyPI, pinned,
+//! same venv) finally validates and simulates the demo FMUs `cargo xtask fmu` builds, and
+//! steps three instances in real time while xcpkit and pyXCP measure and calibrate them over
+//! the FMUs' own XCP services (`interop/fmi/fmpy_fmu.py`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -62,6 +65,8 @@ const LXML: &str = "lxml";
 /// python-can's `udp_multicast` bus packs its frames with msgpack, which python-can does not
 /// install by itself.
 const MSGPACK: &str = "msgpack";
+/// The FMI importer the demo FMUs are checked with.
+const FMPY: &str = "fmpy==0.3.32";
 
 /// Cargo's target directory (`CARGO_TARGET_DIR` or `target/` of the workspace).
 pub(crate) fn target_dir() -> PathBuf {
@@ -76,7 +81,7 @@ pub(crate) fn venv() -> Result<PathBuf> {
         && Command::new(&python)
             .args([
                 "-c",
-                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb, msgpack, lxml",
+                "import pyxcp, numpy, pya2l, scipy, numexpr, asammdf, pyarrow, duckdb, msgpack, lxml, fmpy",
             ])
             .output()
             .is_ok_and(|o| o.status.success());
@@ -87,10 +92,10 @@ pub(crate) fn venv() -> Result<PathBuf> {
         )
         .context("python3 -m venv failed; on Debian install python3-venv")?;
         run(
-            "install pyXCP, pya2ldb, asammdf, pyarrow and DuckDB into the venv",
+            "install pyXCP, pya2ldb, asammdf, pyarrow, DuckDB and fmpy into the venv",
             Command::new(&python).args([
                 "-m", "pip", "install", "-q", PYXCP, NUMPY, PYA2LDB, ASAMMDF, PYARROW, DUCKDB,
-                MSGPACK, LXML,
+                MSGPACK, LXML, FMPY,
             ]),
         )?;
     }
@@ -425,7 +430,41 @@ pub(crate) fn interop() -> Result<()> {
     pyxcp_sxi(&python, &bin, &work)?;
     pya2ldb(&python, &bin, &work)?;
     asamint_cdf(&bin, &work)?;
-    fmi_manifests(&python, &work)
+    fmi_manifests(&python, &work)?;
+    fmpy_fmus(&python, &bin, &work)
+}
+
+/// fmpy validates and simulates the demo FMUs (built by `cargo xtask fmu`) and steps three
+/// instances in real time while xcpkit and pyXCP measure and calibrate them.
+fn fmpy_fmus(python: &Path, bin: &Path, work: &Path) -> Result<()> {
+    let fmus = crate::fmu()?;
+    let [fmu3, fmu2] = fmus.as_slice() else {
+        bail!("cargo xtask fmu should build two FMUs");
+    };
+    let reference = root()
+        .join("..")
+        .join("shared")
+        .join("reference")
+        .join("fmi-ls-xcp");
+    // fmpy, xcpkit and pyXCP bound their own waits; this bounds the whole run.
+    let mut cmd = Command::new("timeout");
+    cmd.arg("600")
+        .arg(python)
+        .arg(root().join("interop").join("fmi").join("fmpy_fmu.py"))
+        .arg("--fmu3")
+        .arg(fmu3)
+        .arg("--fmu2")
+        .arg(fmu2)
+        .arg("--xcpkit")
+        .arg(bin)
+        .arg("--schema-dir")
+        .arg(&reference)
+        .arg("--workdir")
+        .arg(work.join("fmu"));
+    run(
+        "fmpy simulates the demo FMUs while xcpkit and pyXCP measure and calibrate them",
+        &mut cmd,
+    )
 }
 
 /// lxml validates, against the official fmi-ls-xcp schema, the standard's example manifest
