@@ -225,6 +225,24 @@ def main():
               f"(steps seen: {sorted(steps)[:5]})")
 
         check(not listening(port_c), f"C: XCPServiceTCPEnable = false leaves port {port_c} closed")
+
+        # D asks for A's port: an FMI error with a message in the importer's log, no crash.
+        from fmpy.fmi3 import fmi3LogMessageCallback
+        logged = []
+        log_d = fmi3LogMessageCallback(lambda env, status, category, message: logged.append(message.decode()))
+        d = FMU3Slave(guid=md3.guid, unzipDirectory=d3, modelIdentifier=md3.coSimulation.modelIdentifier,
+                      instanceName="d")
+        d.instantiate(logMessage=log_d)
+        d.setUInt16([v3["XCPServiceTCPPort"]], [port_a])
+        try:
+            d.enterInitializationMode(startTime=0.0)
+            refused = False
+        except Exception:
+            refused = True
+        check(refused and any(f":{port_a}" in m and "XCPServiceTCPPort" in m for m in logged),
+              f"D: a port in use is an FMI error: {logged}")
+        d.freeInstance()
+        check(listening(port_a), "A still serves after D's failed start")
     finally:
         paced.stop.set()
         paced.join(timeout=10)

@@ -361,8 +361,7 @@ impl Instance {
             c.bind = SocketAddr::new(ip, e.port);
             let server = EthServer::bind(c).map_err(|err| {
                 Refusal(format!(
-                    "cannot start the XCP service on {role} {}: {err} (is the port in use? set XCPService{role}Port)",
-                    SocketAddr::new(ip, e.port)
+                    "cannot start the XCP service (XCPService{role}Port, XCPService{role}ListenAddress): {err}"
                 ))
             })?;
             let addr = server.local_addr();
