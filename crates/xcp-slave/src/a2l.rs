@@ -205,6 +205,28 @@ fn short_name(name: &str) -> String {
     clippy::too_many_lines,
     reason = "one section after the other, in file order"
 )]
+/// The A2L the slave serves: the application's ([`crate::Slave::set_a2l_text`]), else the
+/// generated one.
+pub(crate) fn text(s: &Shared) -> String {
+    let given = s
+        .a2l_text
+        .lock()
+        .map_or_else(|p| p.into_inner().clone(), |g| g.clone());
+    given.unwrap_or_else(|| generate(s))
+}
+
+/// The MODULE's IF_DATA XCP block alone (protocol layer, DAQ and events, paging, the
+/// transports), as [`generate`] writes it, for an application that serves an A2L of its own.
+pub(crate) fn if_data(s: &Shared) -> String {
+    let mut g = Gen {
+        s,
+        out: String::with_capacity(8 * 1024),
+        compu: Vec::new(),
+    };
+    if_data_xcp(&mut g);
+    g.out
+}
+
 pub(crate) fn generate(s: &Shared) -> String {
     let c = &s.config;
     let mut g = Gen {
@@ -287,7 +309,51 @@ pub(crate) fn generate(s: &Shared) -> String {
     }
     g.line(2, "/end MOD_COMMON");
 
-    // IF_DATA XCP: what the protocol reports.
+    if_data_xcp(&mut g);
+
+    emit_objects(&mut g);
+
+    // Record layouts for every datatype in use (emitting all keeps the text independent of
+    // which types happen to be registered).
+    // Every type a slave can register (no half floats), in `ElementType::ALL`'s order.
+    for ty in ElementType::ALL
+        .into_iter()
+        .filter(|t| *t != ElementType::F16)
+    {
+        let t = ty.keyword();
+        g.line(
+            2,
+            &format!(
+                "/begin RECORD_LAYOUT RL.{t} FNC_VALUES 1 {t} ROW_DIR DIRECT /end RECORD_LAYOUT"
+            ),
+        );
+        g.line(
+            2,
+            &format!(
+                "/begin RECORD_LAYOUT RL.MAP.{t} FNC_VALUES 1 {t} COLUMN_DIR DIRECT /end RECORD_LAYOUT"
+            ),
+        );
+        g.line(
+            2,
+            &format!("/begin RECORD_LAYOUT RL.AXIS.{t} AXIS_PTS_X 1 {t} INDEX_INCR DIRECT /end RECORD_LAYOUT"),
+        );
+    }
+    for text in std::mem::take(&mut g.compu) {
+        g.out.push_str(&text);
+    }
+    g.line(1, "/end MODULE");
+    g.line(0, "/end PROJECT");
+    g.out
+}
+
+/// The MODULE-level IF_DATA XCP block: what the protocol reports.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one part of the block after the other, in file order"
+)]
+fn if_data_xcp(g: &mut Gen<'_>) {
+    let s = g.s;
+    let c = &s.config;
     g.line(2, "/begin IF_DATA XCP");
     let order = match c.byte_order {
         xcp_proto::ByteOrder::Intel => "BYTE_ORDER_MSB_LAST",
@@ -471,40 +537,6 @@ pub(crate) fn generate(s: &Shared) -> String {
         );
     }
     g.line(2, "/end IF_DATA");
-
-    emit_objects(&mut g);
-
-    // Record layouts for every datatype in use (emitting all keeps the text independent of
-    // which types happen to be registered).
-    // Every type a slave can register (no half floats), in `ElementType::ALL`'s order.
-    for ty in ElementType::ALL
-        .into_iter()
-        .filter(|t| *t != ElementType::F16)
-    {
-        let t = ty.keyword();
-        g.line(
-            2,
-            &format!(
-                "/begin RECORD_LAYOUT RL.{t} FNC_VALUES 1 {t} ROW_DIR DIRECT /end RECORD_LAYOUT"
-            ),
-        );
-        g.line(
-            2,
-            &format!(
-                "/begin RECORD_LAYOUT RL.MAP.{t} FNC_VALUES 1 {t} COLUMN_DIR DIRECT /end RECORD_LAYOUT"
-            ),
-        );
-        g.line(
-            2,
-            &format!("/begin RECORD_LAYOUT RL.AXIS.{t} AXIS_PTS_X 1 {t} INDEX_INCR DIRECT /end RECORD_LAYOUT"),
-        );
-    }
-    for text in std::mem::take(&mut g.compu) {
-        g.out.push_str(&text);
-    }
-    g.line(1, "/end MODULE");
-    g.line(0, "/end PROJECT");
-    g.out
 }
 
 /// The XCP_ON_SxI block of a serial line (asynchronous full duplex, 8N1).

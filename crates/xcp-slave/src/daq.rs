@@ -395,11 +395,25 @@ impl DaqTables {
 pub(crate) struct TriggerCtx<'a> {
     pub(crate) queue: &'a ByteQueue,
     pub(crate) globals: &'a crate::memory::Globals,
+    /// Mirrored regions: `KIND_GLOBAL` entries of region `i + 1` read `mirrors[i]`.
+    pub(crate) mirrors: &'a [crate::mirror::MirrorDef],
     pub(crate) segments: &'a [Option<std::sync::Arc<RawPages>>],
     pub(crate) id_field: IdField,
     pub(crate) byte_order: ByteOrder,
     pub(crate) timestamp_size: u8,
     pub(crate) overload_pid: bool,
+}
+
+impl TriggerCtx<'_> {
+    /// The word image of a `KIND_GLOBAL` entry's region: the global variables (0) or a
+    /// mirrored region (1 and up).
+    #[inline]
+    pub(crate) fn image(&self, region: u16) -> Option<&crate::memory::Globals> {
+        match region {
+            0 => Some(self.globals),
+            r => self.mirrors.get(usize::from(r) - 1).map(|m| &m.image),
+        }
+    }
 }
 
 impl DaqTables {
@@ -632,7 +646,9 @@ impl DaqTables {
                     }
                     None => false,
                 },
-                KIND_GLOBAL if e.bit == 0xFF => ctx.globals.sample(off, size, w),
+                KIND_GLOBAL if e.bit == 0xFF => {
+                    ctx.image(e.region).is_some_and(|g| g.sample(off, size, w))
+                }
                 _ => match Self::sample_other(ctx, e, instance) {
                     Some((buf, n)) => {
                         w.put(buf.get(..n).unwrap_or_default());
@@ -664,7 +680,7 @@ impl DaqTables {
                 }
                 None => false,
             },
-            KIND_GLOBAL => ctx.globals.load(off, dst),
+            KIND_GLOBAL => ctx.image(e.region).is_some_and(|g| g.load(off, dst)),
             KIND_SEGMENT => ctx
                 .segments
                 .get(usize::from(e.region))
@@ -722,6 +738,8 @@ impl Instance<'_> {
 fn write_stim(ctx: &TriggerCtx<'_>, e: Entry, src: &[u8], instance: &mut Instance<'_>) -> bool {
     let off = e.offset as usize;
     match e.kind {
+        // STIM writes global variables, not the application's mirrored memory.
+        KIND_GLOBAL if e.region != 0 => false,
         KIND_GLOBAL if e.bit == 0xFF => ctx.globals.store(off, src),
         KIND_GLOBAL => {
             let bit = usize::from(e.bit);

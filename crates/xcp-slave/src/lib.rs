@@ -69,6 +69,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod memory;
+mod mirror;
 pub mod persist;
 mod poll;
 mod seedkey;
@@ -85,6 +86,7 @@ pub use config::{
 };
 pub use core::{Core, Out};
 pub use error::Error;
+pub use mirror::{GATE_WAIT, MAX_PENDING, MirrorHandle, MirrorLock, MirrorRegion, MirrorWrite};
 pub use seedkey::{DemoSeedKey, SeedKey};
 pub use server::{Server, ServerStats};
 pub use slave::{

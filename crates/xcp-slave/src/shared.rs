@@ -123,6 +123,10 @@ pub(crate) struct Shared {
     pub(crate) seg_pages: Vec<Option<Arc<RawPages>>>,
     pub(crate) globals: Arc<Globals>,
     pub(crate) globals_used: usize,
+    /// Regions of the application's memory served from copies (`crate::mirror`).
+    pub(crate) mirrors: crate::mirror::Mirrors,
+    /// The A2L GET_ID 4 uploads when the application gives one (else it is generated).
+    pub(crate) a2l_text: Mutex<Option<String>>,
     pub(crate) events: Vec<EventDef>,
     pub(crate) measurements: Vec<MeasurementDef>,
     pub(crate) characteristics: Vec<CharacteristicDef>,
@@ -160,6 +164,7 @@ impl Shared {
         let ctx = TriggerCtx {
             queue: &self.queue,
             globals: &self.globals,
+            mirrors: &self.mirrors.regions,
             segments: &self.seg_pages,
             id_field: self.config.id_field,
             byte_order: self.config.byte_order,

@@ -161,7 +161,31 @@ impl Slave {
 
     /// The runtime A2L describing this slave (deterministic for the same registrations).
     pub fn a2l(&self) -> String {
-        crate::a2l::generate(&self.shared)
+        crate::a2l::text(&self.shared)
+    }
+
+    /// The MODULE's IF_DATA XCP block as the generated A2L has it (protocol layer, DAQ and
+    /// events, the transports set with [`Self::set_transports`]), for an application that
+    /// serves an A2L of its own with [`Self::set_a2l_text`].
+    pub fn a2l_if_data(&self) -> String {
+        crate::a2l::if_data(&self.shared)
+    }
+
+    /// The A2L GET_ID 4 uploads from now on (sessions that uploaded before keep theirs);
+    /// `None` returns to the generated one.
+    pub fn set_a2l_text(&self, text: Option<String>) {
+        match self.shared.a2l_text.lock() {
+            Ok(mut g) => *g = text,
+            Err(p) => *p.into_inner() = text,
+        }
+    }
+
+    /// The mirrored regions ([`SlaveBuilder::mirror`]) and the lock an application holds
+    /// while it steps.
+    pub fn mirrors(&self) -> crate::MirrorHandle {
+        crate::MirrorHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// A command processor for one session over this slave.
@@ -397,6 +421,7 @@ pub struct SlaveBuilder {
     seed_key: Option<Box<dyn SeedKey>>,
     names: HashSet<String>,
     a2l_options: crate::a2l::A2lOptions,
+    mirrors: Vec<crate::mirror::MirrorDef>,
 }
 
 /// Bytes reserved for global measurement variables.
@@ -440,7 +465,70 @@ impl SlaveBuilder {
             seed_key: None,
             names: HashSet::new(),
             a2l_options: crate::a2l::A2lOptions::default(),
+            mirrors: Vec::new(),
         }
+    }
+
+    /// Registers a region of the application's own memory, `len` bytes at `(ext, base)`,
+    /// served from a copy the application keeps current ([`crate::MirrorHandle`]): an FMU's
+    /// variables at the addresses its A2L gives. Returns the region's number. DAQ samples
+    /// the copy; the master's writes (when `writable`) reach the copy at once and the
+    /// application's memory when it takes them between two steps.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty region, extension 2 (event-relative), a region that
+    /// reaches the calibration segments (extension 0 from `0x8000_0000`) or overlaps another
+    /// mirrored region (the global variables and flash are checked by [`Self::build`]), or
+    /// more than 16 383 regions.
+    pub fn mirror(
+        &mut self,
+        name: &str,
+        ext: u8,
+        base: u32,
+        len: usize,
+        writable: bool,
+    ) -> Result<usize, Error> {
+        let bad = |why: String| Err(Error::Config(format!("mirrored region {name}: {why}")));
+        let end = u64::from(base) + len as u64;
+        if len == 0 {
+            return bad("is empty".into());
+        }
+        if ext == memory::EXT_EVENT {
+            return bad("extension 2 is event-relative memory".into());
+        }
+        if end > 1 << 32 {
+            return bad(format!(
+                "0x{base:X} + {len} passes the 32-bit address space"
+            ));
+        }
+        if ext == memory::EXT_SEGMENT && end > u64::from(memory::SEGMENT_BASE) {
+            return bad(format!(
+                "extension 0 from 0x{:X} is the calibration segments'",
+                memory::SEGMENT_BASE
+            ));
+        }
+        if let Some(o) = self.mirrors.iter().find(|m| {
+            m.ext == ext
+                && u64::from(m.base) < end
+                && u64::from(base) < u64::from(m.base) + m.len as u64
+        }) {
+            return bad(format!("overlaps {}", o.name));
+        }
+        if self.mirrors.len() >= 0x3FFF {
+            return Err(Error::TooMany {
+                what: "mirrored regions",
+                max: 0x3FFF,
+            });
+        }
+        self.mirrors.push(crate::mirror::MirrorDef {
+            name: name.to_owned(),
+            ext,
+            base,
+            image: Globals::new(len),
+            len,
+            writable,
+        });
+        Ok(self.mirrors.len() - 1)
     }
 
     fn claim(&mut self, name: &str) -> Result<(), Error> {
@@ -889,6 +977,31 @@ impl SlaveBuilder {
                 "max_lists_per_event must be at least 1".into(),
             ));
         }
+        let ext1 = |from: u64, len: u64| {
+            self.mirrors.iter().find(|m| {
+                m.ext == memory::EXT_ABSOLUTE
+                    && u64::from(m.base) < from + len
+                    && from < u64::from(m.base) + m.len as u64
+            })
+        };
+        if let Some(m) = ext1(u64::from(memory::GLOBALS_BASE), self.globals.len() as u64) {
+            return Err(Error::Config(format!(
+                "mirrored region {} overlaps the global variables (extension 1 from 0x{:X})",
+                m.name,
+                memory::GLOBALS_BASE
+            )));
+        }
+        if let Some(f) = &self.flash
+            && let Some(m) = ext1(
+                u64::from(f.base),
+                u64::from(f.sector_size) * u64::from(f.sectors),
+            )
+        {
+            return Err(Error::Config(format!(
+                "mirrored region {} overlaps the flash (extension 1 from 0x{:X})",
+                m.name, f.base
+            )));
+        }
         let epk = self
             .epk
             .clone()
@@ -914,6 +1027,8 @@ impl SlaveBuilder {
             seg_pages,
             globals: self.globals,
             globals_used: self.globals_used,
+            mirrors: crate::mirror::Mirrors::new(self.mirrors),
+            a2l_text: Mutex::new(None),
             events: self.events,
             measurements: self.measurements,
             characteristics: self.characteristics,

@@ -381,6 +381,11 @@ impl Core {
         )?;
         let a = entry.addr.addr;
         let len = usize::from(size);
+        if let Some((region, off)) = self.shared.mirrors.find(entry.addr.ext, a, len) {
+            let region = u16::try_from(region + 1).map_err(|_| ErrorCode::OutOfRange)?;
+            let off = u32::try_from(off).map_err(|_| ErrorCode::OutOfRange)?;
+            return Ok(encode_entry(KIND_GLOBAL, region, bit, size, off));
+        }
         match entry.addr.ext {
             EXT_SEGMENT => {
                 ensure(a & SEGMENT_BASE != 0, ErrorCode::OutOfRange)?;

@@ -25,6 +25,9 @@ impl Core {
 
     /// Reads memory at an address for the master.
     pub(super) fn read_mem(&self, addr: Address, buf: &mut [u8]) -> R {
+        if let Some((region, offset)) = self.shared.mirrors.find(addr.ext, addr.addr, buf.len()) {
+            return self.shared.mirrors.read(region, offset, buf);
+        }
         let a = addr.addr as usize;
         match addr.ext {
             EXT_SEGMENT => {
@@ -76,6 +79,9 @@ impl Core {
 
     /// Writes memory for the master (calibration only).
     pub(super) fn write_mem(&self, addr: Address, data: &[u8]) -> R {
+        if let Some((region, offset)) = self.shared.mirrors.find(addr.ext, addr.addr, data.len()) {
+            return self.shared.mirrors.write(region, offset, data);
+        }
         let a = addr.addr as usize;
         match addr.ext {
             EXT_SEGMENT => {

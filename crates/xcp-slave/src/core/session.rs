@@ -85,7 +85,7 @@ impl Core {
             IdType::A2lUpload => {
                 let text = self
                     .a2l
-                    .get_or_insert_with(|| crate::a2l::generate(&self.shared).into_bytes().into());
+                    .get_or_insert_with(|| crate::a2l::text(&self.shared).into_bytes().into());
                 Arc::clone(text)
             }
             IdType::Epk => self.shared.epk.as_bytes().into(),
