@@ -37,10 +37,12 @@ pub mod formula;
 pub mod ifdata;
 mod include;
 mod model;
+mod symbols;
 pub mod synth;
 
 pub use conversion::{Compu, Conversion, Value, VerbTable};
 pub use error::{Error, Warning};
 pub use include::includes;
 pub use model::{A2l, Address, Axis, Counts, Layout, LayoutItem, LoadOptions, Object, ObjectKind};
+pub use symbols::{AddressUpdate, Resolved, Unresolved, update_addresses};
 pub use xcp_proto::{ElementOrder, ElementType};

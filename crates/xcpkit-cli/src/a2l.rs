@@ -1,4 +1,5 @@
-//! `xcpkit a2l check | list | show`: look into an A2L file with `xcp-a2l`.
+//! `xcpkit a2l check | list | show | update`: look into an A2L file with `xcp-a2l`, and set
+//! its addresses from a binary's symbols.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -49,6 +50,89 @@ enum A2lCommand {
         /// Object name (`inst.member[3].x` for instance members), or `xcp`.
         name: String,
     },
+    /// Set every object's address from its SYMBOL_LINK through an ELF binary's symbol table
+    /// (relative to the image base for a shared object, absolute for an executable).
+    /// Objects without a SYMBOL_LINK keep theirs; a symbol the binary lacks is listed and
+    /// makes the exit status 2 unless --lenient.
+    Update {
+        /// The A2L file.
+        file: PathBuf,
+        /// The ELF binary (shared object or executable) with its symbol table.
+        #[arg(long, value_name = "BINARY")]
+        elf: PathBuf,
+        /// Where to write the updated A2L (default: over FILE).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Write the file even when symbols are missing.
+        #[arg(long)]
+        lenient: bool,
+        /// Print every object updated, not only the count.
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+/// Symbols an A2L names that its binary lacks: exit status 2, as for other bad input.
+#[derive(Debug)]
+pub(crate) struct Unresolved(pub(crate) usize);
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} SYMBOL_LINK(s) not found in the binary; nothing written (--lenient writes the rest)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Unresolved {}
+
+fn update(
+    file: &std::path::Path,
+    elf: &std::path::Path,
+    output: Option<&std::path::Path>,
+    lenient: bool,
+    list: bool,
+) -> anyhow::Result<()> {
+    let symbols = crate::elf::Symbols::read(elf)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let result = xcp_a2l::update_addresses(&text, &|name| symbols.get(name))
+        .with_context(|| format!("{}", file.display()))?;
+    for u in &result.unresolved {
+        eprintln!("{}: {u}", file.display());
+    }
+    if list {
+        for r in &result.resolved {
+            println!("{r}");
+        }
+    }
+    if !result.unresolved.is_empty() && !lenient {
+        return Err(Unresolved(result.unresolved.len()).into());
+    }
+    let out = output.unwrap_or(file);
+    std::fs::write(out, &result.text).with_context(|| format!("cannot write {}", out.display()))?;
+    let changed = result
+        .resolved
+        .iter()
+        .filter(|r| r.old != Some(r.new))
+        .count();
+    println!(
+        "{}: {} address(es) from {} ({} changed, {}), {} object(s) without SYMBOL_LINK kept, {} symbol(s) not found",
+        out.display(),
+        result.resolved.len(),
+        elf.display(),
+        changed,
+        if symbols.relative {
+            "relative to the image base"
+        } else {
+            "absolute"
+        },
+        result.without_link,
+        result.unresolved.len()
+    );
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -143,6 +227,13 @@ fn find<'a>(modules: &'a [A2l], name: &'a str) -> anyhow::Result<(&'a A2l, &'a s
 pub(crate) fn run(args: &A2lArgs) -> anyhow::Result<()> {
     match &args.command {
         A2lCommand::Check { file, strict } => check(file, *strict),
+        A2lCommand::Update {
+            file,
+            elf,
+            output,
+            lenient,
+            list,
+        } => update(file, elf, output.as_deref(), *lenient, *list),
         A2lCommand::List {
             file,
             json,

@@ -30,6 +30,7 @@ mod can;
 mod demo;
 mod discover;
 mod ecu;
+mod elf;
 mod fmu;
 mod live;
 mod profile;
@@ -196,6 +197,7 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
         .or_else(|| e.downcast_ref::<xcp_a2l::Error>().map(|_| Kind::BadInput))
         .or_else(|| e.downcast_ref::<xcp_cal::Error>().map(|_| Kind::BadInput))
         .or_else(|| e.downcast_ref::<fmu::Broken>().map(|_| Kind::BadInput))
+        .or_else(|| e.downcast_ref::<a2l::Unresolved>().map(|_| Kind::BadInput))
         .or_else(|| {
             e.downcast_ref::<fmi_ls_xcp::Error>()
                 .map(|_| Kind::BadInput)
