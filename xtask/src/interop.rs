@@ -438,8 +438,8 @@ pub(crate) fn interop() -> Result<()> {
 /// instances in real time while xcpkit and pyXCP measure and calibrate them.
 fn fmpy_fmus(python: &Path, bin: &Path, work: &Path) -> Result<()> {
     let fmus = crate::fmu()?;
-    let [fmu3, fmu2] = fmus.as_slice() else {
-        bail!("cargo xtask fmu should build two FMUs");
+    let [fmu3, fmu2, dma] = fmus.as_slice() else {
+        bail!("cargo xtask fmu should build three FMUs");
     };
     let reference = root()
         .join("..")
@@ -463,6 +463,20 @@ fn fmpy_fmus(python: &Path, bin: &Path, work: &Path) -> Result<()> {
         .arg(work.join("fmu"));
     run(
         "fmpy simulates the demo FMUs while xcpkit and pyXCP measure and calibrate them",
+        &mut cmd,
+    )?;
+    let mut cmd = Command::new("timeout");
+    cmd.arg("300")
+        .arg(python)
+        .arg(root().join("interop").join("fmi").join("pyxcp_dma.py"))
+        .arg("--xcpkit")
+        .arg(bin)
+        .arg("--fmu")
+        .arg(dma)
+        .arg("--workdir")
+        .arg(work.join("fmu_dma"));
+    run(
+        "pyXCP measures and calibrates the DMA FMU served by xcpkit fmu serve; DAQ equals its FMI outputs",
         &mut cmd,
     )
 }

@@ -45,7 +45,8 @@ enum Cmd {
     /// Interop with independent peers: pyXCP drives `xcpkit ecu` over TCP and UDP.
     Interop,
     /// Build the demo FMUs: `target/fmu/xcpkit_ecu.fmu` (FMI 3.0) and
-    /// `target/fmu/xcpkit_ecu_fmi2.fmu` (FMI 2.0), the virtual ECU with its XCP service.
+    /// `target/fmu/xcpkit_ecu_fmi2.fmu` (FMI 2.0), the virtual ECU with its XCP service, and
+    /// `target/fmu/xcpkit_ecu_dma.fmu` (FMI 3.0) for `xcpkit fmu serve`.
     Fmu,
 }
 
@@ -127,7 +128,11 @@ pub(crate) fn fmu() -> Result<Vec<PathBuf>> {
             .arg(&library)
             .arg(&out),
     )?;
-    let paths = vec![out.join("xcpkit_ecu.fmu"), out.join("xcpkit_ecu_fmi2.fmu")];
+    let paths = vec![
+        out.join("xcpkit_ecu.fmu"),
+        out.join("xcpkit_ecu_fmi2.fmu"),
+        out.join("xcpkit_ecu_dma.fmu"),
+    ];
     for p in &paths {
         println!("    {}", p.display());
     }

@@ -35,6 +35,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "xcp-slave",
             "xcp-transport",
             "xcp-transport-eth",
+            "xcp-a2l",
+            "xcp-proto",
             "fmi-ls-xcp",
         ],
     ),

@@ -46,7 +46,7 @@ pub struct InterfaceReport {
 }
 
 /// What [`check`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The model description's parts this check uses.
     pub model: ModelDescription,

@@ -21,10 +21,12 @@ pub struct Variable {
     pub start: Option<String>,
     /// False for an FMI 3.0 array (it has `Dimension` children).
     pub scalar: bool,
+    /// `valueReference`.
+    pub value_reference: Option<u32>,
 }
 
-/// The parts of `modelDescription.xml` a check needs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The parts of `modelDescription.xml` a check and an importer need.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelDescription {
     /// `fmiVersion` (`2.0`, `3.0`).
     pub fmi_version: String,
@@ -36,6 +38,16 @@ pub struct ModelDescription {
     pub model_identifier: Option<String>,
     /// The variables.
     pub variables: Vec<Variable>,
+    /// FMI 3.0's `instantiationToken`, FMI 2.0's `guid`.
+    pub instantiation_token: Option<String>,
+    /// `DefaultExperiment`'s `stepSize`.
+    pub default_step: Option<f64>,
+    /// `DefaultExperiment`'s `startTime`.
+    pub default_start: Option<f64>,
+    /// `DefaultExperiment`'s `stopTime`.
+    pub default_stop: Option<f64>,
+    /// The first interface type's `canBeInstantiatedOnlyOncePerProcess`.
+    pub once_per_process: bool,
 }
 
 const FMI3_TYPES: [&str; 15] = [
@@ -83,6 +95,7 @@ impl ModelDescription {
                     root = true;
                     md.fmi_version = or("fmiVersion", "");
                     md.model_name = or("modelName", "");
+                    md.instantiation_token = owned("instantiationToken").or_else(|| owned("guid"));
                 }
                 (0, _, other) => {
                     return Err(format!(
@@ -93,7 +106,15 @@ impl ModelDescription {
                     md.interface_types.push(e.name.to_owned());
                     if md.model_identifier.is_none() {
                         md.model_identifier = owned("modelIdentifier");
+                        md.once_per_process =
+                            e.get("canBeInstantiatedOnlyOncePerProcess") == Some("true");
                     }
+                }
+                (1, _, "DefaultExperiment") => {
+                    let time = |key: &str| e.get(key).and_then(|v| v.trim().parse::<f64>().ok());
+                    md.default_step = time("stepSize");
+                    md.default_start = time("startTime");
+                    md.default_stop = time("stopTime");
                 }
                 (2, Some("ModelVariables"), "ScalarVariable") => md.variables.push(Variable {
                     name: or("name", ""),
@@ -102,6 +123,7 @@ impl ModelDescription {
                     variability: or("variability", "continuous"),
                     start: None,
                     scalar: true,
+                    value_reference: e.get("valueReference").and_then(|v| v.trim().parse().ok()),
                 }),
                 (3, Some("ScalarVariable"), t) if FMI2_TYPES.contains(&t) => {
                     if let Some(v) = md.variables.last_mut() {
@@ -122,6 +144,9 @@ impl ModelDescription {
                         variability: or("variability", variability),
                         start: owned("start"),
                         scalar: true,
+                        value_reference: e
+                            .get("valueReference")
+                            .and_then(|v| v.trim().parse().ok()),
                     });
                 }
                 (3, Some(_), "Dimension") if md.is_fmi3() => {

@@ -95,7 +95,7 @@ fn update(
     lenient: bool,
     list: bool,
 ) -> anyhow::Result<()> {
-    let symbols = crate::elf::Symbols::read(elf)?;
+    let symbols = xcpkit_fmu::elf::Symbols::read(elf).map_err(anyhow::Error::msg)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let result = xcp_a2l::update_addresses(&text, &|name| symbols.get(name))

@@ -30,7 +30,6 @@ mod can;
 mod demo;
 mod discover;
 mod ecu;
-mod elf;
 mod fmu;
 mod live;
 mod profile;

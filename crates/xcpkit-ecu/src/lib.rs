@@ -80,6 +80,14 @@ pub(crate) struct Params {
     pub(crate) torque_map: [f32; MAP_X * MAP_Y],
 }
 
+/// The size in bytes of the calibration parameters (segment `params`): what
+/// [`Stepper::param_bytes`] returns and [`Stepper::advance_to_with`] takes.
+pub const PARAMS_SIZE: usize = size_of::<Params>();
+const _: () = assert!(
+    PARAMS_SIZE.is_multiple_of(4),
+    "a record of 32-bit words and bytes"
+);
+
 const PARAMS: Params = Params {
     idle_rpm: 800.0,
     max_rpm: 6500.0,
@@ -969,6 +977,25 @@ impl Stepper {
     /// clock to `until_ns`; returns how many ticks ran.
     pub fn advance_to(&mut self, until_ns: u64) -> u64 {
         let p = *self.params.read();
+        self.advance(until_ns, &p)
+    }
+
+    /// The calibration parameters the next [`advance_to`](Self::advance_to) would use: the
+    /// bytes of segment `params` (its working page), laid out as the A2L describes them.
+    pub fn param_bytes(&self) -> Vec<u8> {
+        bytemuck::bytes_of(&*self.params.read()).to_vec()
+    }
+
+    /// [`advance_to`](Self::advance_to) with parameters given as the bytes of segment
+    /// `params` (from [`param_bytes`](Self::param_bytes), changed by the caller) instead of
+    /// the segment's: for a model whose parameters live elsewhere (an FMU's static
+    /// storage). `None`, and nothing run, when `params` is not the segment's size.
+    pub fn advance_to_with(&mut self, until_ns: u64, params: &[u8]) -> Option<u64> {
+        let p: Params = bytemuck::try_pod_read_unaligned(params).ok()?;
+        Some(self.advance(until_ns, &p))
+    }
+
+    fn advance(&mut self, until_ns: u64, p: &Params) -> u64 {
         let mut ran = 0;
         loop {
             let k = self.ticks + 1;
@@ -981,7 +1008,7 @@ impl Stepper {
             self.ticks = k;
             ran += 1;
             self.slave.set_clock_ns(at);
-            self.tick(&p, k, at);
+            self.tick(p, k, at);
         }
         self.slave.set_clock_ns(until_ns);
         ran

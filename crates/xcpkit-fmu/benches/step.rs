@@ -1,7 +1,11 @@
 //! The cost of one 1 ms `DoStep` of the FMU (the safe call the C function makes): with the
 //! XCP service disabled, against enabled with a master measuring DAQ lists on all three
 //! periodic events, in the same run; the difference is the service's share of a step.
-//! Run with `cargo bench -p xcpkit-fmu` (or `cargo xtask bench`).
+//!
+//! The same for the DMA FMU run by `xcpkit fmu serve`'s importer
+//! ([`xcpkit_fmu::import::Served::step`]): no XCP service, against a master measuring one
+//! DAQ list of all 17 objects its A2L has (5 signals, 12 parameters) on the communication
+//! point event. Run with `cargo bench -p xcpkit-fmu` (or `cargo xtask bench`).
 
 #![allow(
     missing_docs,
@@ -10,6 +14,8 @@
 #![allow(clippy::print_stdout, reason = "a bench reports on stdout")]
 
 use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -17,6 +23,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use xcp_slave::TransportDesc;
 use xcpkit::{MeasureOptions, Options, Session};
+use xcpkit_fmu::import::{ServeOptions, Served};
 use xcpkit_fmu::vars::vr;
 use xcpkit_fmu::{Fmi, Instance};
 
@@ -47,15 +54,35 @@ fn measure(
     stop: Arc<AtomicBool>,
     rows: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<()> {
+    measure_names(
+        addr,
+        SIGNALS.iter().map(|s| (*s).to_owned()).collect(),
+        None,
+        stop,
+        rows,
+    )
+}
+
+/// A master on its own thread measuring `names` (on `event`, else the A2L's) until `stop`;
+/// counts the rows.
+fn measure_names(
+    addr: String,
+    names: Vec<String>,
+    event: Option<u16>,
+    stop: Arc<AtomicBool>,
+    rows: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
         let mut s = Session::open(&addr, &Options::default()).expect("connect");
         s.load_a2l_from_slave().expect("A2L");
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let m = s
             .measure(
-                &SIGNALS,
+                &names,
                 MeasureOptions {
                     correlate: false,
+                    event,
                     ..MeasureOptions::default()
                 },
             )
@@ -117,11 +144,89 @@ fn bench(c: &mut Criterion) {
     );
 }
 
+/// The FMU library this build made (beside the bench binary).
+fn library() -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let deps = exe.parent().expect("its folder");
+    let name = format!(
+        "{}xcpkit_fmu{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    [deps.to_path_buf(), deps.join("..")]
+        .iter()
+        .map(|d| d.join(&name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
+}
+
+fn bench_served(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("xcpkit-serve-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    xcpkit_fmu::files::unpack_dma(&library(), &dir).expect("unpacked");
+    let mut g = c.benchmark_group("served_step_1ms");
+    {
+        let mut quiet = Served::open(
+            &dir,
+            &ServeOptions {
+                tcp: None,
+                ..ServeOptions::default()
+            },
+        )
+        .expect("served without a service");
+        g.bench_function("no_service", |b| {
+            b.iter(|| black_box(quiet.step().expect("step")));
+        });
+    }
+    let mut served = Served::open(
+        &dir,
+        &ServeOptions {
+            tcp: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..ServeOptions::default()
+        },
+    )
+    .expect("served");
+    let addr = served
+        .serving()
+        .iter()
+        .find_map(|d| match d {
+            TransportDesc::Tcp(a) => Some(format!("tcp://{a}")),
+            _ => None,
+        })
+        .expect("serving TCP");
+    let a2l = xcp_a2l::A2l::from_text(served.a2l(), &xcp_a2l::LoadOptions::default())
+        .expect("A2L")
+        .0;
+    let names: Vec<String> = a2l.names().map(|(n, _)| n).collect();
+    assert_eq!(names.len(), 17, "{names:?}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let rows = Arc::new(AtomicU64::new(0));
+    // The master's commands take the mirror lock between steps; nothing needs a step to
+    // answer, so DAQ starts before the bench steps.
+    let master = measure_names(addr, names, Some(0), Arc::clone(&stop), Arc::clone(&rows));
+    g.bench_function("daq_17_objects", |b| {
+        b.iter(|| black_box(served.step().expect("step")));
+    });
+    g.finish();
+    stop.store(true, Ordering::Relaxed);
+    master.join().expect("master");
+    let stats = served.slave().stats();
+    println!(
+        "served daq_17_objects: {:.1} s simulated; {} rows received; slave sent {} DTOs, dropped {}",
+        served.time(),
+        rows.load(Ordering::Relaxed),
+        stats.dtos_dequeued,
+        stats.dtos_dropped
+    );
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench
+    targets = bench, bench_served
 }
 criterion_main!(benches);

@@ -12,7 +12,7 @@ use xcp_slave::{ClockSource, SlaveConfig, TransportDesc};
 
 use crate::instance::Fmi;
 use crate::vars::{DEFAULT_ADDRESS, DEFAULT_PORT, Kind, Type, VARS};
-use crate::{INSTANTIATION_TOKEN, MODEL_IDENTIFIER};
+use crate::{DMA_INSTANTIATION_TOKEN, DMA_MODEL_IDENTIFIER, INSTANTIATION_TOKEN, MODEL_IDENTIFIER};
 
 /// The A2L's file name inside the FMU (the manifest's `definition`).
 pub const A2L_NAME: &str = "xcpkit_ecu.a2l";
@@ -79,6 +79,175 @@ pub fn manifest() -> Manifest {
     }
 }
 
+/// The DMA interface's A2L inside the DMA FMU.
+pub const DMA_A2L_NAME: &str = "xcpkit_ecu_dma.a2l";
+
+/// The DMA interface's A2L before its addresses are known: every MEASUREMENT and
+/// CHARACTERISTIC carries ECU_ADDRESS 0 and a SYMBOL_LINK into the binary's static storage
+/// (`xcpkit_ecu_signals` for the signals, `xcpkit_ecu_params` for the scalar parameters,
+/// each at its offset); [`dma_a2l`] resolves them. The parameters' names, types, units,
+/// limits and offsets are the ECU's own (segment `params`), so the names mean the same in
+/// both interfaces. No IF_DATA XCP: the importer's service describes itself.
+///
+/// # Errors
+/// When the model or its A2L cannot be built (a bug).
+pub fn dma_a2l_template() -> Result<String, String> {
+    use crate::ffi::dma::{PARAMS_SYMBOL, SIGNAL_FIELDS, SIGNALS_SYMBOL};
+    let ecu = xcpkit_ecu::Ecu::build(SlaveConfig::default(), None).map_err(|e| e.to_string())?;
+    let (model, _) = xcp_a2l::A2l::from_text(&ecu.slave.a2l(), &xcp_a2l::LoadOptions::default())
+        .map_err(|e| format!("the ECU's A2L: {e}"))?;
+    let order = if cfg!(target_endian = "little") {
+        "MSB_LAST"
+    } else {
+        "MSB_FIRST"
+    };
+    let mut x = format!(
+        "ASAP2_VERSION 1 71\n/begin PROJECT {DMA_MODEL_IDENTIFIER} \"the xcpkit virtual ECU, direct memory access\"\n\
+         /begin MODULE {DMA_MODEL_IDENTIFIER} \"signals and parameters in the FMU binary's static storage; addresses relative to the binary's base address\"\n\
+         /begin MOD_COMMON \"\" BYTE_ORDER {order} ALIGNMENT_BYTE 1 ALIGNMENT_WORD 2 ALIGNMENT_LONG 4 ALIGNMENT_FLOAT32_IEEE 4 ALIGNMENT_FLOAT64_IEEE 8 /end MOD_COMMON\n"
+    );
+    for (name, ty) in [("RL_FLOAT32_IEEE", "FLOAT32_IEEE"), ("RL_UBYTE", "UBYTE")] {
+        let _ = writeln!(
+            x,
+            "/begin RECORD_LAYOUT {name} FNC_VALUES 1 {ty} COLUMN_DIR DIRECT /end RECORD_LAYOUT"
+        );
+    }
+    for (name, offset, ty) in SIGNAL_FIELDS {
+        let o = model
+            .object(name)
+            .map_err(|e| format!("the ECU's {name}: {e}"))?;
+        let _ = writeln!(
+            x,
+            "/begin MEASUREMENT {name} \"{}\" {ty} NO_COMPU_METHOD 0 0 {} {}\n  ECU_ADDRESS 0x0\n  SYMBOL_LINK \"{SIGNALS_SYMBOL}\" {offset}\n{}/end MEASUREMENT",
+            a2l_str(&o.comment),
+            o.limits.0,
+            o.limits.1,
+            unit(&o.unit)
+        );
+    }
+    let mut params: Vec<(u32, xcp_a2l::Object)> = model
+        .names()
+        .filter(|(_, kind)| *kind == xcp_a2l::ObjectKind::Value)
+        .filter_map(|(name, _)| model.object(&name).ok())
+        .filter_map(|o| {
+            let a = o.address?;
+            (a.ext == 0 && a.addr >= 0x8000_0000).then_some((a.addr & 0xFFFF, o))
+        })
+        .collect();
+    params.sort_by_key(|(offset, _)| *offset);
+    let ecu_text = ecu.slave.a2l();
+    let mut methods = String::new();
+    for (offset, o) in &params {
+        let layout = match o.datatype {
+            xcp_a2l::ElementType::F32 => "RL_FLOAT32_IEEE",
+            xcp_a2l::ElementType::U8 => "RL_UBYTE",
+            other => {
+                return Err(format!(
+                    "{}: no record layout for {}",
+                    o.name,
+                    other.keyword()
+                ));
+            }
+        };
+        let _ = writeln!(
+            x,
+            "/begin CHARACTERISTIC {} \"{}\" VALUE 0x0 {layout} 0 {} {} {}\n  SYMBOL_LINK \"{PARAMS_SYMBOL}\" {offset}\n{}/end CHARACTERISTIC",
+            o.name,
+            a2l_str(&o.comment),
+            o.compu.name,
+            o.limits.0,
+            o.limits.1,
+            unit(&o.unit)
+        );
+        if o.compu.name != "NO_COMPU_METHOD" {
+            // The ECU's own conversion (and its table), so both services show the same
+            // physical values.
+            let method = block(&ecu_text, "COMPU_METHOD", &o.compu.name)
+                .ok_or_else(|| format!("the ECU's A2L lacks COMPU_METHOD {}", o.compu.name))?;
+            methods.push_str(method);
+            methods.push('\n');
+            if let Some(table) = method
+                .split_whitespace()
+                .skip_while(|w| *w != "COMPU_TAB_REF")
+                .nth(1)
+            {
+                let vtab = ["COMPU_VTAB", "COMPU_VTAB_RANGE", "COMPU_TAB"]
+                    .iter()
+                    .find_map(|kind| block(&ecu_text, kind, table))
+                    .ok_or_else(|| format!("the ECU's A2L lacks the table {table}"))?;
+                methods.push_str(vtab);
+                methods.push('\n');
+            }
+        }
+    }
+    x.push_str(&methods);
+    x.push_str("/end MODULE\n/end PROJECT\n");
+    Ok(x)
+}
+
+/// The DMA interface's A2L for `library` (the built binary): [`dma_a2l_template`] with each
+/// SYMBOL_LINK resolved through the binary's symbol table into an address relative to its
+/// base, as `xcpkit a2l update --elf` does.
+///
+/// # Errors
+/// When the binary has no symbol table or lacks one of the symbols.
+pub fn dma_a2l(library: &Path) -> Result<String, String> {
+    let symbols = crate::elf::Symbols::read(library)?;
+    let update = xcp_a2l::update_addresses(&dma_a2l_template()?, &|n| symbols.get(n))
+        .map_err(|e| e.to_string())?;
+    if let Some(u) = update.unresolved.first() {
+        return Err(format!("{}: {u}", library.display()));
+    }
+    Ok(update.text)
+}
+
+/// The DMA FMU's manifest: interface 0 is its own service (as in [`manifest`], off by
+/// default), interface 1 the direct memory access with [`DMA_A2L_NAME`].
+pub fn dma_manifest() -> Manifest {
+    let mut m = manifest();
+    m.ls_description = Some(
+        "xcpkit's virtual ECU: its own XCP service, and direct memory access for an importer's"
+            .into(),
+    );
+    m.interfaces.push(Interface {
+        definition: DMA_A2L_NAME.into(),
+        types: vec!["CoSimulation".into()],
+        description: Some(
+            "direct memory access: the A2L's addresses are relative to the binary's base address; the importer runs the XCP service and accesses memory between steps".into(),
+        ),
+        contains_xcp_service: false,
+        supports_direct_memory_access: true,
+        variables: Vec::new(),
+    });
+    m
+}
+
+/// The text of `/begin KIND name … /end KIND` in an A2L text.
+fn block<'a>(text: &'a str, kind: &str, name: &str) -> Option<&'a str> {
+    let begin = format!("/begin {kind} {name} ");
+    let start = text.find(&begin)?;
+    let end = format!("/end {kind}");
+    let len = text[start..].find(&end)? + end.len();
+    Some(&text[start..start + len])
+}
+
+/// An A2L string's contents: quotes and backslashes left out (A2L writers escape them in
+/// ways not every reader takes).
+fn a2l_str(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '"' | '\'' | '\\'))
+        .collect()
+}
+
+/// A PHYS_UNIT line, or nothing for an object without a unit.
+fn unit(u: &str) -> String {
+    if u.is_empty() {
+        String::new()
+    } else {
+        format!("  PHYS_UNIT \"{}\"\n", a2l_str(u))
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -86,23 +255,74 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// What tells the two FMUs of this binary apart.
+struct Flavour {
+    identifier: &'static str,
+    token: &'static str,
+    description: &'static str,
+    /// `canBeInstantiatedOnlyOncePerProcess`.
+    once: bool,
+    /// The start value of `XCPServiceTCPEnable`.
+    tcp_on: bool,
+}
+
+const SERVICE: Flavour = Flavour {
+    identifier: MODEL_IDENTIFIER,
+    token: INSTANTIATION_TOKEN,
+    description: "xcpkit's virtual ECU (engine, vehicle, body tasks at 1/10/100 ms) with its own XCP service",
+    once: false,
+    tcp_on: true,
+};
+
+const DMA: Flavour = Flavour {
+    identifier: DMA_MODEL_IDENTIFIER,
+    token: DMA_INSTANTIATION_TOKEN,
+    description: "xcpkit's virtual ECU (engine, vehicle, body tasks at 1/10/100 ms), its signals and parameters in static storage for an importer's XCP service (direct memory access), and its own XCP service (off by default)",
+    once: true,
+    tcp_on: false,
+};
+
 /// `modelDescription.xml` for `fmi`.
 pub fn model_description(fmi: Fmi) -> String {
+    describe(fmi, &SERVICE)
+}
+
+/// The DMA FMU's `modelDescription.xml` (FMI 3.0).
+pub fn dma_model_description() -> String {
+    describe(Fmi::V3, &DMA)
+}
+
+fn describe(fmi: Fmi, flavour: &Flavour) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let version = env!("CARGO_PKG_VERSION");
+    let Flavour {
+        identifier,
+        token,
+        description,
+        once,
+        tcp_on,
+    } = *flavour;
+    let start = |v: &crate::vars::Var| {
+        if v.vr == crate::vars::vr::TCP_ENABLE && !tcp_on {
+            "false"
+        } else {
+            v.start
+        }
+    };
     let common = format!(
-        "modelName=\"{MODEL_IDENTIFIER}\" description=\"xcpkit's virtual ECU (engine, vehicle, body tasks at 1/10/100 ms) with its own XCP service\" generationTool=\"xcpkit-fmu {version}\" variableNamingConvention=\"flat\""
+        "modelName=\"{identifier}\" description=\"{}\" generationTool=\"xcpkit-fmu {version}\" variableNamingConvention=\"flat\"",
+        esc(description)
     );
     let experiment = "  <DefaultExperiment startTime=\"0\" stopTime=\"10\" stepSize=\"0.001\"/>\n";
     match fmi {
         Fmi::V3 => {
             let _ = writeln!(
                 x,
-                "<fmiModelDescription fmiVersion=\"3.0\" {common} instantiationToken=\"{INSTANTIATION_TOKEN}\">"
+                "<fmiModelDescription fmiVersion=\"3.0\" {common} instantiationToken=\"{token}\">"
             );
             let _ = writeln!(
                 x,
-                "  <CoSimulation modelIdentifier=\"{MODEL_IDENTIFIER}\" canHandleVariableCommunicationStepSize=\"true\" fixedInternalStepSize=\"0.001\" canBeInstantiatedOnlyOncePerProcess=\"false\" canGetAndSetFMUState=\"false\" canSerializeFMUState=\"false\" hasEventMode=\"false\"/>"
+                "  <CoSimulation modelIdentifier=\"{identifier}\" canHandleVariableCommunicationStepSize=\"true\" fixedInternalStepSize=\"0.001\" canBeInstantiatedOnlyOncePerProcess=\"{once}\" canGetAndSetFMUState=\"false\" canSerializeFMUState=\"false\" hasEventMode=\"false\"/>"
             );
             x.push_str(experiment);
             x.push_str("  <ModelVariables>\n    <Float64 name=\"time\" valueReference=\"0\" causality=\"independent\" variability=\"continuous\" description=\"simulation time\"/>\n");
@@ -124,7 +344,7 @@ pub fn model_description(fmi: Fmi) -> String {
                     v.vr,
                     esc(v.description)
                 );
-                match (v.ty, v.start) {
+                match (v.ty, start(v)) {
                     (_, "") => {
                         let _ = writeln!(x, "{head}/>");
                     }
@@ -151,11 +371,11 @@ pub fn model_description(fmi: Fmi) -> String {
         Fmi::V2 => {
             let _ = writeln!(
                 x,
-                "<fmiModelDescription fmiVersion=\"2.0\" {common} guid=\"{INSTANTIATION_TOKEN}\" numberOfEventIndicators=\"0\">"
+                "<fmiModelDescription fmiVersion=\"2.0\" {common} guid=\"{token}\" numberOfEventIndicators=\"0\">"
             );
             let _ = writeln!(
                 x,
-                "  <CoSimulation modelIdentifier=\"{MODEL_IDENTIFIER}\" canHandleVariableCommunicationStepSize=\"true\" canBeInstantiatedOnlyOncePerProcess=\"false\" canNotUseMemoryManagementFunctions=\"true\" canGetAndSetFMUstate=\"false\" canSerializeFMUstate=\"false\"/>"
+                "  <CoSimulation modelIdentifier=\"{identifier}\" canHandleVariableCommunicationStepSize=\"true\" canBeInstantiatedOnlyOncePerProcess=\"{once}\" canNotUseMemoryManagementFunctions=\"true\" canGetAndSetFMUstate=\"false\" canSerializeFMUstate=\"false\"/>"
             );
             x.push_str(experiment);
             x.push_str("  <ModelVariables>\n");
@@ -171,10 +391,10 @@ pub fn model_description(fmi: Fmi) -> String {
                     Type::String => "<String".to_owned(),
                     Type::Float64 => "<Real".to_owned(),
                 };
-                let start = if v.start.is_empty() {
+                let start = if start(v).is_empty() {
                     String::new()
                 } else {
-                    format!(" start=\"{}\"", esc(v.start))
+                    format!(" start=\"{}\"", esc(start(v)))
                 };
                 let _ = writeln!(
                     x,
@@ -234,28 +454,32 @@ pub const fn file_name(fmi: Fmi) -> &'static str {
     }
 }
 
-/// Writes `xcpkit_ecu.fmu` (FMI 3.0) and `xcpkit_ecu_fmi2.fmu` (FMI 2.0) into `out` with
-/// `library` (the built `cdylib`) as the binary for this platform; returns their paths.
+/// Writes `xcpkit_ecu.fmu` (FMI 3.0), `xcpkit_ecu_fmi2.fmu` (FMI 2.0) and
+/// `xcpkit_ecu_dma.fmu` (FMI 3.0, direct memory access) into `out` with `library` (the built
+/// `cdylib`) as the binary for this platform; returns their paths.
 ///
 /// # Errors
-/// When the library cannot be read, the manifest does not validate (a bug), or an archive
-/// cannot be written.
+/// When the library cannot be read or lacks its symbol table, a manifest does not validate
+/// (a bug), or an archive cannot be written.
 pub fn pack(library: &Path, out: &Path) -> Result<Vec<PathBuf>, String> {
     let binary = std::fs::read(library)
         .map_err(|e| format!("cannot read the FMU library {}: {e}", library.display()))?;
-    let manifest = manifest();
-    let findings = manifest.validate(MANIFEST_PATH);
-    if let Some(f) = findings.first() {
-        return Err(format!("the manifest does not validate: {f}"));
-    }
-    let manifest = manifest.write();
+    let write_manifest = |m: Manifest| {
+        let findings = m.validate(MANIFEST_PATH);
+        match findings.first() {
+            Some(f) => Err(format!("the manifest does not validate: {f}")),
+            None => Ok(m.write()),
+        }
+    };
+    let manifest = write_manifest(manifest())?;
     let a2l = default_a2l()?;
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let ext = std::env::consts::DLL_EXTENSION;
+    let docs = documentation();
     let mut written = Vec::new();
     for fmi in [Fmi::V3, Fmi::V2] {
         let platform = fmi_ls_xcp::platform(fmi == Fmi::V3);
-        let (description, docs) = (model_description(fmi), documentation());
+        let description = model_description(fmi);
         let entries: [(String, &[u8]); 5] = [
             ("modelDescription.xml".into(), description.as_bytes()),
             (
@@ -267,21 +491,87 @@ pub fn pack(library: &Path, out: &Path) -> Result<Vec<PathBuf>, String> {
             ("documentation/fmi-ls-xcp.txt".into(), docs.as_bytes()),
         ];
         let path = out.join(file_name(fmi));
-        let write = || -> Result<(), Box<dyn std::error::Error>> {
-            let file = std::fs::File::create(&path)?;
-            let mut zip = zip::ZipWriter::new(file);
-            let opts = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated)
-                .unix_permissions(0o644);
-            for (name, data) in &entries {
-                zip.start_file(name.as_str(), opts)?;
-                zip.write_all(data)?;
-            }
-            zip.finish()?;
-            Ok(())
-        };
-        write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_archive(&path, &entries)?;
         written.push(path);
     }
+    let path = out.join(DMA_FILE_NAME);
+    let dma = dma_files(library, &binary)?;
+    let entries: Vec<(String, &[u8])> = dma.iter().map(|(n, b)| (n.clone(), &b[..])).collect();
+    write_archive(&path, &entries)?;
+    written.push(path);
     Ok(written)
+}
+
+/// The files of `xcpkit_ecu_dma.fmu`, by their paths inside it, with `binary` (the bytes of
+/// `library`) as its binary for this platform.
+fn dma_files(library: &Path, binary: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let platform = fmi_ls_xcp::platform(true);
+    let manifest = dma_manifest();
+    if let Some(f) = manifest.validate(MANIFEST_PATH).first() {
+        return Err(format!("the manifest does not validate: {f}"));
+    }
+    let ext = std::env::consts::DLL_EXTENSION;
+    Ok(vec![
+        (
+            "modelDescription.xml".into(),
+            dma_model_description().into_bytes(),
+        ),
+        (
+            format!("binaries/{platform}/{DMA_MODEL_IDENTIFIER}.{ext}"),
+            binary.to_vec(),
+        ),
+        (MANIFEST_PATH.into(), manifest.write().into_bytes()),
+        (
+            format!("{EXTRA}/{platform}/{A2L_NAME}"),
+            default_a2l()?.into_bytes(),
+        ),
+        (
+            format!("{EXTRA}/{platform}/{DMA_A2L_NAME}"),
+            dma_a2l(library)?.into_bytes(),
+        ),
+        (
+            "documentation/fmi-ls-xcp.txt".into(),
+            documentation().into_bytes(),
+        ),
+    ])
+}
+
+/// Writes the DMA FMU unpacked into the directory `out` (what an importer sees after
+/// unzipping `xcpkit_ecu_dma.fmu`), with `library` as its binary.
+///
+/// # Errors
+/// As [`pack`].
+pub fn unpack_dma(library: &Path, out: &Path) -> Result<(), String> {
+    let binary = std::fs::read(library)
+        .map_err(|e| format!("cannot read the FMU library {}: {e}", library.display()))?;
+    for (name, bytes) in dma_files(library, &binary)? {
+        let path = out.join(&name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The DMA FMU's archive name.
+pub const DMA_FILE_NAME: &str = "xcpkit_ecu_dma.fmu";
+
+fn write_archive(path: &Path, entries: &[(String, &[u8])]) -> Result<(), String> {
+    let write = || -> Result<(), Box<dyn std::error::Error>> {
+        let file = std::fs::File::create(path)?;
+        let mut zip = zip::ZipWriter::new(file);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(0o644);
+        for (name, data) in entries {
+            zip.start_file(name.as_str(), opts)?;
+            zip.write_all(data)?;
+        }
+        zip.finish()?;
+        Ok(())
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -92,6 +92,16 @@ pub struct Instance {
     pedal: f64,
     start_s: f64,
     time_s: f64,
+    /// The DMA FMU's instance: signals and parameters also in static storage.
+    dma: Option<Dma>,
+}
+
+/// What a DMA instance remembers between steps.
+struct Dma {
+    /// The calibration segment's bytes as last copied into static storage: when the
+    /// segment differs (the own service calibrated), it is copied again; otherwise the
+    /// static storage (which an importer may have written) is what the model uses.
+    segment: Vec<u8>,
 }
 
 impl fmt::Debug for Instance {
@@ -109,7 +119,7 @@ impl fmt::Debug for Instance {
     clippy::cast_sign_loss,
     reason = "simulation times are far inside u64 nanoseconds; negative ones clamp"
 )]
-fn ns(s: f64) -> u64 {
+pub(crate) fn ns(s: f64) -> u64 {
     (s * 1e9).round().max(0.0) as u64
 }
 
@@ -146,7 +156,34 @@ impl Instance {
             pedal: -1.0,
             start_s: 0.0,
             time_s: 0.0,
+            dma: None,
         })
+    }
+
+    /// An instance of the DMA FMU (`xcpkit_ecu_dma`): the same model, its signals and
+    /// parameters also in static storage for an importer's XCP service (see
+    /// [`files::dma_a2l`](crate::files::dma_a2l)); its own service starts disabled.
+    ///
+    /// # Errors
+    /// When another instance in this process has the static storage.
+    pub fn new_dma(name: &str) -> Result<Self, Refusal> {
+        if !crate::ffi::dma::claim() {
+            return refuse(format!(
+                "{name}: {} can be instantiated once per process (its signals and parameters are static storage), and an instance exists",
+                crate::DMA_MODEL_IDENTIFIER
+            ));
+        }
+        let mut me = Self::new(Fmi::V3, name).inspect_err(|_| crate::ffi::dma::release())?;
+        me.tcp.enable = false;
+        me.dma = Some(Dma {
+            segment: Vec::new(),
+        });
+        Ok(me)
+    }
+
+    /// Whether this is an instance of the DMA FMU.
+    pub const fn is_dma(&self) -> bool {
+        self.dma.is_some()
     }
 
     /// The instance's name.
@@ -248,6 +285,11 @@ impl Instance {
             .ecu
             .stepper(ns(self.start_s))
             .map_err(|e| Refusal(format!("starting the ECU model: {e}")))?;
+        if let Some(d) = self.dma.as_mut() {
+            d.segment = stepper.param_bytes();
+            crate::ffi::dma::store_params(&d.segment);
+            crate::ffi::dma::store_signals(&stepper.outputs(), 0);
+        }
         self.stepper = Some(stepper);
         self.apply_pedal();
         self.mode = Mode::Initialization;
@@ -285,7 +327,29 @@ impl Instance {
         let Some(stepper) = self.stepper.as_mut() else {
             return refuse("DoStep: the model was not initialised");
         };
-        stepper.advance_to(ns(t + h));
+        match self.dma.as_mut() {
+            None => {
+                stepper.advance_to(ns(t + h));
+            }
+            Some(d) => {
+                let segment = stepper.param_bytes();
+                if segment != d.segment {
+                    crate::ffi::dma::store_params(&segment);
+                    d.segment = segment;
+                }
+                let params = crate::ffi::dma::load_params();
+                if stepper.advance_to_with(ns(t + h), &params).is_none() {
+                    return refuse(
+                        "DoStep: the parameters in static storage have the wrong size (a bug)",
+                    );
+                }
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "counter_1ms wraps like the ECU's 32-bit counter"
+                )]
+                crate::ffi::dma::store_signals(&stepper.outputs(), stepper.ticks() as u32);
+            }
+        }
         self.time_s = t + h;
         Ok(())
     }
@@ -312,7 +376,12 @@ impl Instance {
         self.stop_service();
         let fresh = Self::new(self.fmi, &self.name)?;
         let (tcp, udp, pedal) = (self.tcp.clone(), self.udp.clone(), self.pedal);
+        // A DMA instance keeps its claim on the static storage across the reset.
+        let dma = self.dma.take().map(|_| Dma {
+            segment: Vec::new(),
+        });
         *self = fresh;
+        self.dma = dma;
         self.tcp = tcp;
         self.udp = udp;
         self.pedal = pedal;
@@ -537,6 +606,9 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.stop_service();
+        if self.dma.is_some() {
+            crate::ffi::dma::release();
+        }
     }
 }
 

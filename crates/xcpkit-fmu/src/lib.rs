@@ -27,8 +27,10 @@
 //! # Ok::<(), xcpkit_fmu::Refusal>(())
 //! ```
 
+pub mod elf;
 mod ffi;
 pub mod files;
+pub mod import;
 mod instance;
 pub mod vars;
 
@@ -40,3 +42,11 @@ pub const MODEL_IDENTIFIER: &str = "xcpkit_ecu";
 /// FMI 3.0's `instantiationToken` and FMI 2.0's `guid`: the model description and the
 /// binary belong together.
 pub const INSTANTIATION_TOKEN: &str = "{4c1f0b7e-6a52-4d0e-9b3a-7c2e5d8f1a64}";
+
+/// The DMA FMU's model identifier (FMI 3.0): the same binary under this name, its signals
+/// and parameters in static storage that an importer's XCP service reads and writes
+/// (fmi-ls-xcp section 5).
+pub const DMA_MODEL_IDENTIFIER: &str = "xcpkit_ecu_dma";
+
+/// The DMA FMU's `instantiationToken`.
+pub const DMA_INSTANTIATION_TOKEN: &str = "{9d2b6c41-3e7a-4f85-a1c0-5b8e2f6d7c39}";

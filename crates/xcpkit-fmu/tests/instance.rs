@@ -244,19 +244,29 @@ fn calls_out_of_order_and_wrong_values_are_refused_with_a_reason() {
     fmu.terminate().expect("terminate");
 }
 
+/// The FMU library this build made (`cdylib`, beside the test binary).
+fn library() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let deps = exe.parent().expect("its folder");
+    let name = format!(
+        "{}xcpkit_fmu{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    [deps.to_path_buf(), deps.join("..")]
+        .iter()
+        .map(|d| d.join(&name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
+}
+
 #[test]
 fn the_packed_fmus_pass_the_fmi_ls_xcp_check() {
     let dir = std::env::temp_dir().join(format!("xcpkit-fmu-pack-{}", std::process::id()));
-    let lib = dir.join("libfake.so");
     std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(
-        &lib,
-        b"not a real library: the check reads the archive only",
-    )
-    .expect("lib");
-    let paths = files::pack(&lib, &dir).expect("packed");
-    assert_eq!(paths.len(), 2);
-    for (path, fmi3) in paths.iter().zip([true, false]) {
+    let paths = files::pack(&library(), &dir).expect("packed");
+    assert_eq!(paths.len(), 3);
+    for (path, fmi3) in paths.iter().zip([true, false, true]) {
         let mut fmu = fmi_ls_xcp::Fmu::open(path).expect("archive");
         let report = fmi_ls_xcp::check(&mut fmu).expect("checked");
         assert!(report.binary, "{}: a binary FMU", path.display());
@@ -274,5 +284,38 @@ fn the_packed_fmus_pass_the_fmi_ls_xcp_check() {
             files::default_a2l().expect("A2L")
         );
     }
+    // The DMA FMU: interface 2 has direct memory access and an A2L whose addresses are the
+    // library's symbols (relative to its base).
+    let mut fmu = fmi_ls_xcp::Fmu::open(&paths[2]).expect("archive");
+    let report = fmi_ls_xcp::check(&mut fmu).expect("checked");
+    assert_eq!(report.interfaces.len(), 2);
+    assert!(report.interfaces[1].interface.supports_direct_memory_access);
+    assert!(!report.interfaces[1].interface.contains_xcp_service);
+    let dma = String::from_utf8(
+        fmu.read(report.interfaces[1].a2l_path.as_deref().expect("A2L path"))
+            .expect("read")
+            .expect("the DMA A2L"),
+    )
+    .expect("text");
+    let symbols = xcpkit_fmu::elf::Symbols::read(&library()).expect("symbols");
+    assert!(symbols.relative, "a shared object");
+    let model = xcp_a2l::A2l::from_text(&dma, &xcp_a2l::LoadOptions::default())
+        .expect("loads")
+        .0;
+    let params = symbols.get("xcpkit_ecu_params").expect("params symbol");
+    let signals = symbols.get("xcpkit_ecu_signals").expect("signals symbol");
+    let addr = |name: &str| {
+        u64::from(
+            model
+                .object(name)
+                .expect(name)
+                .address
+                .expect("address")
+                .addr,
+        )
+    };
+    assert_eq!(addr("engine_speed"), signals);
+    assert_eq!(addr("counter_1ms"), signals + 32);
+    assert!(addr("wave_amplitude") >= params && addr("wave_amplitude") < params + 64);
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -55,7 +55,8 @@ extern "C" fn fmi3InstantiateCoSimulation(
 ) -> *mut c_void {
     // SAFETY: FMI passes NUL-terminated strings (or null).
     let (name, token) = unsafe { (text(instance_name), text(instantiation_token)) };
-    if token != INSTANTIATION_TOKEN {
+    let dma = token == crate::DMA_INSTANTIATION_TOKEN;
+    if token != INSTANTIATION_TOKEN && !dma {
         early_log(
             instance_environment,
             log_message,
@@ -73,7 +74,14 @@ extern "C" fn fmi3InstantiateCoSimulation(
         );
         return null_mut();
     }
-    match std::panic::catch_unwind(|| Instance::new(Fmi::V3, &name)) {
+    let new = || {
+        if dma {
+            Instance::new_dma(&name)
+        } else {
+            Instance::new(Fmi::V3, &name)
+        }
+    };
+    match std::panic::catch_unwind(new) {
         Ok(Ok(instance)) => into_c(Handle {
             instance,
             logger: Logger::V3 {

@@ -10,8 +10,10 @@
 
 #![allow(unsafe_code)]
 
+pub(crate) mod dma;
 mod fmi2;
 mod fmi3;
+pub(crate) mod import;
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,33 +1,37 @@
-//! Symbol tables of ELF binaries, for `xcpkit a2l update --elf`.
+//! Symbol tables of ELF binaries: the addresses `xcpkit a2l update --elf` and the packer of
+//! the DMA FMU give the A2L's SYMBOL_LINKs.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, bail};
 use object::{Object, ObjectKind, ObjectSegment, ObjectSymbol, SymbolKind};
 
 /// The defined data and code symbols of a binary and how its addresses count.
 #[derive(Debug)]
-pub(crate) struct Symbols {
+pub struct Symbols {
     map: HashMap<String, u64>,
-    /// A shared object (or position-independent executable): addresses relative to the
-    /// image base; else absolute.
-    pub(crate) relative: bool,
+    /// A shared object: addresses relative to the image base; else (an executable)
+    /// absolute.
+    pub relative: bool,
 }
 
 impl Symbols {
-    /// Reads `path`'s symbol tables (`.symtab`, else `.dynsym`).
-    pub(crate) fn read(path: &Path) -> anyhow::Result<Self> {
+    /// Reads `path`'s symbol tables (`.symtab` and `.dynsym`).
+    ///
+    /// # Errors
+    /// A file that cannot be read, is not ELF, or has no symbols (stripped); the text says
+    /// which.
+    pub fn read(path: &Path) -> Result<Self, String> {
         let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read the binary {}", path.display()))?;
-        let file = object::File::parse(&*bytes).with_context(|| {
+            .map_err(|e| format!("cannot read the binary {}: {e}", path.display()))?;
+        let file = object::File::parse(&*bytes).map_err(|e| {
             format!(
-                "{} is not an object file this build reads (ELF)",
+                "{} is not an object file this build reads (ELF): {e}",
                 path.display()
             )
         })?;
         if file.format() != object::BinaryFormat::Elf {
-            bail!("{} is not an ELF file", path.display());
+            return Err(format!("{} is not an ELF file", path.display()));
         }
         let relative = file.kind() == ObjectKind::Dynamic;
         // The image base: the lowest loaded address (0 for a shared object linked the usual
@@ -55,16 +59,16 @@ impl Symbols {
                 .or_insert_with(|| sym.address().saturating_sub(base));
         }
         if map.is_empty() {
-            bail!(
+            return Err(format!(
                 "{} has no symbols (stripped?); build it with its symbol table",
                 path.display()
-            );
+            ));
         }
         Ok(Self { map, relative })
     }
 
     /// The address of `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<u64> {
+    pub fn get(&self, name: &str) -> Option<u64> {
         self.map.get(name).copied()
     }
 }

@@ -1,0 +1,523 @@
+//! The importer's side of the C API (`xcpkit fmu serve`): an FMU's binary loaded with
+//! `libloading`, its FMI 3.0 Co-Simulation functions called as the standard says, and its
+//! image read and written at its load address between calls.
+//!
+//! The image's extent comes from `/proc/self/maps` (the mappings of the loaded file and the
+//! anonymous mapping right after them that holds the rest of `.bss`). Every access is
+//! checked against it before it happens, and writes only reach writable mappings, so a bad
+//! A2L address is an error, never a fault.
+
+use std::collections::VecDeque;
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::path::{Path, PathBuf};
+use std::ptr::null_mut;
+use std::sync::Mutex;
+
+use super::text;
+
+/// `fmi3LogMessageCallback`.
+type Log3 = unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char);
+type Instantiate = unsafe extern "C" fn(
+    *const c_char,
+    *const c_char,
+    *const c_char,
+    bool,
+    bool,
+    bool,
+    bool,
+    *const u32,
+    usize,
+    *mut c_void,
+    Option<Log3>,
+    *mut c_void,
+) -> *mut c_void;
+type Free = unsafe extern "C" fn(*mut c_void);
+type EnterInit = unsafe extern "C" fn(*mut c_void, bool, f64, f64, bool, f64) -> c_int;
+type Plain = unsafe extern "C" fn(*mut c_void) -> c_int;
+type DoStep = unsafe extern "C" fn(
+    *mut c_void,
+    f64,
+    f64,
+    bool,
+    *mut bool,
+    *mut bool,
+    *mut bool,
+    *mut f64,
+) -> c_int;
+type Get<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *mut T, usize) -> c_int;
+type Set<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *const T, usize) -> c_int;
+
+/// Messages the FMU logged, for the importer to print; bounded.
+#[derive(Default)]
+pub(crate) struct LogSink {
+    lines: Mutex<VecDeque<String>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+/// At most this many messages wait to be printed; more are counted and dropped.
+const LOG_LINES: usize = 1000;
+
+impl LogSink {
+    /// The messages logged since the last call, and how many were dropped meanwhile.
+    pub(crate) fn take(&self) -> (Vec<String>, u64) {
+        let lines = match self.lines.lock() {
+            Ok(mut g) => g.drain(..).collect(),
+            Err(p) => p.into_inner().drain(..).collect(),
+        };
+        let dropped = self.dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
+        (lines, dropped)
+    }
+}
+
+unsafe extern "C" fn log_message(
+    env: *mut c_void,
+    status: c_int,
+    category: *const c_char,
+    message: *const c_char,
+) {
+    if env.is_null() {
+        return;
+    }
+    // SAFETY: `env` is the `LogSink` this module passed at instantiation, alive until the
+    // instance is freed; the strings are NUL-terminated (FMI), valid during the call.
+    let (sink, category, message) =
+        unsafe { (&*env.cast::<LogSink>(), text(category), text(message)) };
+    let status = match status {
+        0 => "OK",
+        1 => "Warning",
+        2 => "Discard",
+        3 => "Error",
+        4 => "Fatal",
+        _ => "?",
+    };
+    let line = format!("{status} [{category}] {message}");
+    let mut g = match sink.lines.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if g.len() < LOG_LINES {
+        g.push_back(line);
+    } else {
+        sink.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The FMU binary's image in this process: its base address and the ranges (offsets from
+/// the base) it may be read at, with whether they are writable.
+#[derive(Debug, Clone)]
+pub(crate) struct Image {
+    base: usize,
+    ranges: Vec<(usize, usize, bool)>,
+}
+
+impl Image {
+    /// Finds `path`'s mappings in `maps` (the text of `/proc/self/maps`).
+    fn find(maps: &str, path: &Path) -> Option<Self> {
+        let want = path.to_string_lossy();
+        let mut mapped: Vec<(usize, usize, bool)> = Vec::new();
+        let mut last_end = None;
+        for line in maps.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let file = f.nth(3).unwrap_or("");
+            let Some((a, b)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            else {
+                continue;
+            };
+            let readable = perms.starts_with('r');
+            let writable = perms.as_bytes().get(1) == Some(&b'w');
+            if file == want {
+                mapped.push((start, end, readable && writable));
+                last_end = Some(end);
+                if !readable {
+                    mapped.pop();
+                }
+            } else if file.is_empty() && last_end == Some(start) && readable {
+                // The rest of .bss, anonymous, right after the file's last mapping.
+                mapped.push((start, end, writable));
+                last_end = None;
+            } else {
+                last_end = None;
+            }
+        }
+        let base = mapped.iter().map(|m| m.0).min()?;
+        Some(Self {
+            base,
+            ranges: mapped
+                .into_iter()
+                .map(|(s, e, w)| (s - base, e - base, w))
+                .collect(),
+        })
+    }
+
+    /// Whether `[offset, offset + len)` can be read, and written.
+    pub(crate) fn access(&self, offset: usize, len: usize) -> Option<bool> {
+        let end = offset.checked_add(len)?;
+        // Ranges are in address order; an extent may span adjacent ones.
+        let mut at = offset;
+        let mut writable = true;
+        for &(s, e, w) in &self.ranges {
+            if s <= at && at < e {
+                writable &= w;
+                at = e;
+                if at >= end {
+                    return Some(writable);
+                }
+            }
+        }
+        None
+    }
+
+    /// The address the image starts at.
+    pub(crate) const fn base(&self) -> usize {
+        self.base
+    }
+
+    /// The image's extent from its base.
+    pub(crate) fn len(&self) -> usize {
+        self.ranges.iter().map(|r| r.1).max().unwrap_or(0)
+    }
+}
+
+/// One FMI 3.0 Co-Simulation instance of a loaded binary.
+pub(crate) struct Loaded {
+    instance: *mut c_void,
+    free: Free,
+    enter_init: EnterInit,
+    exit_init: Plain,
+    do_step: DoStep,
+    terminate: Plain,
+    get_f64: Get<f64>,
+    set_f64: Set<f64>,
+    set_bool: Set<bool>,
+    set_u16: Set<u16>,
+    set_i32: Set<i32>,
+    set_string: Set<*const c_char>,
+    image: Image,
+    log: Box<LogSink>,
+    /// Kept last: the functions above point into it.
+    _library: libloading::Library,
+}
+
+// SAFETY: FMI 3.0 lets an importer call an instance from any thread as long as the calls
+// do not overlap; `Loaded` is not `Sync` and its calls take `&mut self` or run while the
+// owner holds it, so moving it to another thread keeps them serial.
+unsafe impl Send for Loaded {}
+
+/// An FMI call's status as words.
+fn status(call: &str, s: c_int) -> Result<(), String> {
+    match s {
+        0 => Ok(()),
+        1 => Ok(()),
+        2 => Err(format!("{call} returned fmi3Discard")),
+        3 => Err(format!("{call} returned fmi3Error")),
+        4 => Err(format!("{call} returned fmi3Fatal")),
+        n => Err(format!("{call} returned the unknown status {n}")),
+    }
+}
+
+/// The text of `/proc/self/maps`.
+fn maps() -> Result<String, String> {
+    std::fs::read_to_string("/proc/self/maps")
+        .map_err(|e| format!("cannot read /proc/self/maps to find the FMU's image: {e}"))
+}
+
+impl Loaded {
+    /// Loads `binary` and instantiates it as `name` with `token`; `resources` is the
+    /// unpacked `resources/` folder.
+    pub(crate) fn instantiate(
+        binary: &Path,
+        name: &str,
+        token: &str,
+        resources: &Path,
+    ) -> Result<Self, String> {
+        // SAFETY: loading runs the library's initialisers; an FMU is code the user chose to
+        // run, as any importer does.
+        let library = unsafe { libloading::Library::new(binary) }
+            .map_err(|e| format!("cannot load {}: {e}", binary.display()))?;
+        macro_rules! sym {
+            ($name:literal) => {
+                // SAFETY: the type is the one FMI 3.0 gives this function.
+                *unsafe { library.get($name) }.map_err(|e| {
+                    format!(
+                        "{} lacks {}: {e}",
+                        binary.display(),
+                        String::from_utf8_lossy(&$name[..$name.len() - 1])
+                    )
+                })?
+            };
+        }
+        let instantiate: Instantiate = sym!(b"fmi3InstantiateCoSimulation\0");
+        let canonical: PathBuf = binary
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
+        let image = Image::find(&maps()?, &canonical).ok_or_else(|| {
+            format!(
+                "{} is loaded but not in /proc/self/maps; cannot find its base address",
+                canonical.display()
+            )
+        })?;
+        let log = Box::<LogSink>::default();
+        let c = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
+        let (cname, ctoken) = (c(name), c(token));
+        let cres = c(&format!("{}/", resources.display()));
+        let env = std::ptr::from_ref::<LogSink>(&log)
+            .cast_mut()
+            .cast::<c_void>();
+        // SAFETY: the arguments are what FMI 3.0 asks: NUL-terminated strings alive across
+        // the call, no intermediate variables, our logger with its environment (the boxed
+        // sink, alive as long as the instance), no intermediate-update callback.
+        let instance = unsafe {
+            instantiate(
+                cname.as_ptr(),
+                ctoken.as_ptr(),
+                cres.as_ptr(),
+                false,
+                true,
+                false,
+                false,
+                std::ptr::null(),
+                0,
+                env,
+                Some(log_message),
+                null_mut(),
+            )
+        };
+        if instance.is_null() {
+            let (lines, _) = log.take();
+            return Err(format!(
+                "fmi3InstantiateCoSimulation failed{}",
+                if lines.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", lines.join("; "))
+                }
+            ));
+        }
+        Ok(Self {
+            instance,
+            free: sym!(b"fmi3FreeInstance\0"),
+            enter_init: sym!(b"fmi3EnterInitializationMode\0"),
+            exit_init: sym!(b"fmi3ExitInitializationMode\0"),
+            do_step: sym!(b"fmi3DoStep\0"),
+            terminate: sym!(b"fmi3Terminate\0"),
+            get_f64: sym!(b"fmi3GetFloat64\0"),
+            set_f64: sym!(b"fmi3SetFloat64\0"),
+            set_bool: sym!(b"fmi3SetBoolean\0"),
+            set_u16: sym!(b"fmi3SetUInt16\0"),
+            set_i32: sym!(b"fmi3SetInt32\0"),
+            set_string: sym!(b"fmi3SetString\0"),
+            image,
+            log,
+            _library: library,
+        })
+    }
+
+    /// The binary's image.
+    pub(crate) const fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// What the FMU logged since the last call.
+    pub(crate) fn log(&self) -> (Vec<String>, u64) {
+        self.log.take()
+    }
+
+    /// `fmi3EnterInitializationMode` at `start` (with the stop time, when known), then
+    /// `fmi3ExitInitializationMode`; start values are set before, with [`Self::set`].
+    pub(crate) fn initialize(&mut self, start: f64, stop: Option<f64>) -> Result<(), String> {
+        // SAFETY: a live instance; plain values.
+        let s = unsafe {
+            (self.enter_init)(
+                self.instance,
+                false,
+                0.0,
+                start,
+                stop.is_some(),
+                stop.unwrap_or(0.0),
+            )
+        };
+        status("fmi3EnterInitializationMode", s)?;
+        // SAFETY: as above.
+        status("fmi3ExitInitializationMode", unsafe {
+            (self.exit_init)(self.instance)
+        })
+    }
+
+    /// `fmi3DoStep` from `t` by `h`; `true` when the FMU asks to end the simulation.
+    pub(crate) fn do_step(&mut self, t: f64, h: f64) -> Result<bool, String> {
+        let (mut event, mut terminate, mut early, mut last) = (false, false, false, t);
+        // SAFETY: a live instance; the out-pointers are locals alive across the call.
+        let s = unsafe {
+            (self.do_step)(
+                self.instance,
+                t,
+                h,
+                true,
+                &raw mut event,
+                &raw mut terminate,
+                &raw mut early,
+                &raw mut last,
+            )
+        };
+        status("fmi3DoStep", s)?;
+        Ok(terminate)
+    }
+
+    /// `fmi3GetFloat64` of `vrs`.
+    pub(crate) fn get_f64(&mut self, vrs: &[u32]) -> Result<Vec<f64>, String> {
+        let mut out = vec![0.0; vrs.len()];
+        // SAFETY: a live instance; both arrays hold `vrs.len()` elements.
+        let s = unsafe {
+            (self.get_f64)(
+                self.instance,
+                vrs.as_ptr(),
+                vrs.len(),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
+        status("fmi3GetFloat64", s).map(|()| out)
+    }
+
+    /// Sets one variable from its text, by its FMI 3.0 type.
+    pub(crate) fn set(&mut self, vr: u32, ty: &str, value: &str) -> Result<(), String> {
+        let bad = |what: &str| format!("{value:?} is not {what}");
+        let v = value.trim();
+        let vrs = [vr];
+        let s = match ty {
+            "Float64" => {
+                let x: f64 = v.parse().map_err(|_| bad("a number"))?;
+                // SAFETY: a live instance; one value reference and one value, alive across the call.
+                unsafe { (self.set_f64)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+            }
+            "Boolean" => {
+                let x = match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad("true or false")),
+                };
+                // SAFETY: a live instance; one value reference and one value, alive across the call.
+                unsafe { (self.set_bool)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+            }
+            "UInt16" => {
+                let x: u16 = v.parse().map_err(|_| bad("0 to 65535"))?;
+                // SAFETY: a live instance; one value reference and one value, alive across the call.
+                unsafe { (self.set_u16)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+            }
+            "Int32" => {
+                let x: i32 = v.parse().map_err(|_| bad("a 32-bit integer"))?;
+                // SAFETY: a live instance; one value reference and one value, alive across the call.
+                unsafe { (self.set_i32)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+            }
+            "String" => {
+                let x = CString::new(value).map_err(|_| bad("a string without NUL"))?;
+                let p = x.as_ptr();
+                // SAFETY: a live instance; one value reference and one value, alive across the call.
+                unsafe { (self.set_string)(self.instance, vrs.as_ptr(), 1, &raw const p, 1) }
+            }
+            other => {
+                return Err(format!(
+                    "setting a {other} variable is not supported (Float64, Boolean, UInt16, Int32, String are)"
+                ));
+            }
+        };
+        status("fmi3Set", s)
+    }
+
+    /// Copies `dst.len()` bytes of the image at `offset` into `dst`.
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), String> {
+        if self.image.access(offset, dst.len()).is_none() {
+            return Err(format!(
+                "0x{offset:X} + {} is outside the FMU's image",
+                dst.len()
+            ));
+        }
+        // SAFETY: the range lies in readable mappings of the loaded binary (checked above
+        // against /proc/self/maps); no FMU call runs now (the caller steps on this thread),
+        // so nothing writes it meanwhile.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (self.image.base + offset) as *const u8,
+                dst.as_mut_ptr(),
+                dst.len(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies `src` into the image at `offset`.
+    pub(crate) fn write(&mut self, offset: usize, src: &[u8]) -> Result<(), String> {
+        match self.image.access(offset, src.len()) {
+            Some(true) => {}
+            Some(false) => {
+                return Err(format!(
+                    "0x{offset:X} + {} is read-only memory of the FMU",
+                    src.len()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "0x{offset:X} + {} is outside the FMU's image",
+                    src.len()
+                ));
+            }
+        }
+        // SAFETY: the range lies in writable mappings of the loaded binary (checked above);
+        // no FMU call runs now, and the A2L says these bytes are the object written.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                (self.image.base + offset) as *mut u8,
+                src.len(),
+            );
+        }
+        Ok(())
+    }
+
+    /// `fmi3Terminate`.
+    pub(crate) fn terminate(&mut self) -> Result<(), String> {
+        // SAFETY: a live instance.
+        status("fmi3Terminate", unsafe { (self.terminate)(self.instance) })
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        // SAFETY: the instance is live and freed once, before the library is unloaded
+        // (fields drop after this).
+        unsafe { (self.free)(self.instance) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_is_the_files_mappings_and_the_bss_after_them() {
+        let maps = "\
+5600-5700 r-xp 00000000 08:01 1 /bin/x
+7f0000001000-7f0000002000 r--p 00000000 08:01 7 /tmp/lib.so
+7f0000002000-7f0000004000 r-xp 00001000 08:01 7 /tmp/lib.so
+7f0000004000-7f0000005000 r--p 00003000 08:01 7 /tmp/lib.so
+7f0000005000-7f0000006000 rw-p 00004000 08:01 7 /tmp/lib.so
+7f0000006000-7f0000008000 rw-p 00000000 00:00 0
+7f0000009000-7f000000a000 rw-p 00000000 00:00 0
+";
+        let image = Image::find(maps, Path::new("/tmp/lib.so")).expect("found");
+        assert_eq!(image.base(), 0x7f00_0000_1000);
+        assert_eq!(image.len(), 0x7000);
+        assert_eq!(image.access(0, 16), Some(false), "text is read-only");
+        assert_eq!(image.access(0x4000, 0x2000), Some(true), ".data into .bss");
+        assert_eq!(image.access(0x3FF0, 0x20), Some(false), "spans read-only");
+        assert_eq!(image.access(0x6FFF, 2), None, "past the end");
+        assert!(Image::find(maps, Path::new("/tmp/other.so")).is_none());
+    }
+}
