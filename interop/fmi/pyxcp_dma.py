@@ -69,6 +69,7 @@ def main():
             serve.kill()
             serve.wait()
     reader.join(timeout=10)
+    serve.stdout.close()
     check(serve.returncode == 0, f"xcpkit fmu serve ends at its stop time: {lines[-3:]}")
     compare(opts.workdir, outputs)
 
@@ -77,6 +78,17 @@ RESULT = {}
 
 
 def session(a2l_path, port, workdir):
+    # pyXCP reads its configuration from sys.argv when it is first imported.
+    conf = os.path.join(workdir, "pyxcp_conf_dma.py")
+    with open(conf, "w") as f:
+        f.write("c = get_config()  # noqa: F821\n"
+                "c.Transport.layer = 'ETH'\n"
+                "c.Transport.timeout = 2.0\n"
+                "c.Transport.Eth.host = '127.0.0.1'\n"
+                f"c.Transport.Eth.port = {port}\n"
+                "c.Transport.Eth.protocol = 'TCP'\n"
+                "c.Transport.Eth.ipv6 = False\n")
+    sys.argv = [sys.argv[0], "-c", conf]
     from pyxcp import types
     from pyxcp.cmdline import ArgumentParser
     from pyxcp.daq_stim import DaqList, DaqRecorder
@@ -91,20 +103,10 @@ def session(a2l_path, port, workdir):
         measurements.append((name, addr, ext, A2L_TYPES[dtype]))
     daq = [DaqList(name="communication_point", event_num=0, stim=False, enable_timestamps=True,
                    measurements=measurements, priority=0, prescaler=1)]
-    rec_name = os.path.join(workdir, "dma")
+    rec_name = os.path.join(workdir, "pyxcp_daq")
     for old in glob.glob(rec_name + "*"):
         os.remove(old)
     recorder = DaqRecorder(daq, rec_name, 8)
-    conf = os.path.join(workdir, "pyxcp_conf_dma.py")
-    with open(conf, "w") as f:
-        f.write("c = get_config()  # noqa: F821\n"
-                "c.Transport.layer = 'ETH'\n"
-                "c.Transport.timeout = 2.0\n"
-                "c.Transport.Eth.host = '127.0.0.1'\n"
-                f"c.Transport.Eth.port = {port}\n"
-                "c.Transport.Eth.protocol = 'TCP'\n"
-                "c.Transport.Eth.ipv6 = False\n")
-    sys.argv = [sys.argv[0], "-c", conf]
     with ArgumentParser(description="pyXCP against xcpkit fmu serve").run(policy=recorder) as x:
         x.connect()
         fetched = x.identifier(types.XcpGetIdType.FILE_TO_UPLOAD)
