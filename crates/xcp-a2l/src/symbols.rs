@@ -83,13 +83,13 @@ pub struct AddressUpdate {
 
 /// Sets the address of every object with a SYMBOL_LINK in `text` to `lookup(symbol) +
 /// offset`. `lookup` answers the symbol's address (relative to the image base for a shared
-/// object), or `None`.
+/// object), or why there is none.
 ///
 /// # Errors
 /// [`Error::Load`] when the text does not parse as A2L.
 pub fn update_addresses(
     text: &str,
-    lookup: &dyn Fn(&str) -> Option<u64>,
+    lookup: &dyn Fn(&str) -> Result<u64, String>,
 ) -> Result<AddressUpdate, Error> {
     let (mut file, _) =
         a2lfile::load_from_string(text, Some(xcp_proto::a2ml::XCP_A2ML.to_owned()), false)
@@ -118,10 +118,12 @@ pub fn update_addresses(
             symbol: link.symbol_name.clone(),
             reason,
         };
-        let Some(base) = lookup(&link.symbol_name) else {
-            out.unresolved
-                .push(unresolved("no such symbol in the binary".to_owned()));
-            return None;
+        let base = match lookup(&link.symbol_name) {
+            Ok(base) => base,
+            Err(reason) => {
+                out.unresolved.push(unresolved(reason));
+                return None;
+            }
         };
         let address = i128::from(base) + i128::from(link.offset);
         let Ok(new) = u32::try_from(address) else {

@@ -98,7 +98,7 @@ fn update(
     let symbols = xcpkit_fmu::elf::Symbols::read(elf).map_err(anyhow::Error::msg)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let result = xcp_a2l::update_addresses(&text, &|name| symbols.get(name))
+    let result = xcp_a2l::update_addresses(&text, &|name| symbols.resolve(name))
         .with_context(|| format!("{}", file.display()))?;
     for u in &result.unresolved {
         eprintln!("{}: {u}", file.display());

@@ -1,6 +1,8 @@
 //! `xcpkit a2l update --elf`: a small C shared object built here with gcc (globals, a
-//! struct, an array), an A2L naming them by SYMBOL_LINK, and the addresses the command
-//! writes checked against what `nm` says of the same binary.
+//! struct, an array, a structure holding an array of structures, a 2-D array), an A2L naming
+//! them by SYMBOL_LINK (plain symbols, and member and index paths resolved through DWARF),
+//! and the addresses the command writes checked against what `nm` says of the same binary
+//! plus the C layout's offsets.
 
 mod common;
 
@@ -17,6 +19,9 @@ volatile int32_t counter = 1;
 volatile struct params params = { 1, 2.5f, -3 };
 volatile float curve[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
 volatile uint8_t flags;
+struct outer { uint8_t a; struct params inner[2]; };
+volatile struct outer nested;
+volatile int16_t grid[3][4];
 int step(void) { counter += (int32_t)params.gain; return counter; }
 ";
 
@@ -59,11 +64,17 @@ fn dir() -> PathBuf {
 
 /// Builds the shared object with debug info; its path.
 fn build(dir: &Path) -> PathBuf {
+    build_with(dir, &["-g"])
+}
+
+/// Builds the shared object with `flags`; its path.
+fn build_with(dir: &Path, flags: &[&str]) -> PathBuf {
     let c = dir.join("params.c");
     std::fs::write(&c, SOURCE).expect("write C source");
     let so = dir.join("libparams.so");
     let out = Command::new("gcc")
-        .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+        .args(flags)
+        .args(["-O1", "-shared", "-fPIC", "-o"])
         .arg(&so)
         .arg(&c)
         .output()
@@ -214,4 +225,88 @@ fn a_file_that_is_not_elf_is_refused_with_its_name() {
         stderr.contains("bogus.so") && stderr.contains("ELF"),
         "{stderr}"
     );
+}
+
+/// A MEASUREMENT `name` linked to `symbol` + `offset`.
+fn linked(name: &str, symbol: &str, offset: u32) -> String {
+    format!(
+        "/begin MEASUREMENT {name} \"\" UBYTE ident 0 0 0 255\n  ECU_ADDRESS 0x0\n  SYMBOL_LINK \"{symbol}\" {offset}\n/end MEASUREMENT\n"
+    )
+}
+
+#[test]
+fn member_and_index_paths_resolve_through_dwarf() {
+    let d = dir().join("dwarf");
+    std::fs::create_dir_all(&d).expect("dir");
+    let so = build(&d);
+    let symbols = nm(&so);
+    // The C layout on this ABI: struct params { u16 mode @0; float gain @4; i32 offset @8 }
+    // (12 bytes); struct outer { u8 a @0; struct params inner[2] @4 }; int16_t grid[3][4].
+    let cases = [
+        ("p_gain", "params.gain", 0, "params", 4),
+        ("p_offset", "params.offset", 0, "params", 8),
+        ("c3", "curve[3]", 0, "curve", 12),
+        ("deep", "nested.inner[1].offset", 0, "nested", 4 + 12 + 8),
+        ("g21", "grid[2][1]", 0, "grid", (2 * 4 + 1) * 2),
+        ("g1_plus", "grid[1]", 2, "grid", 4 * 2 + 2),
+    ];
+    let mut extra: String = cases
+        .iter()
+        .map(|(name, path, offset, _, _)| linked(name, path, *offset))
+        .collect();
+    for (name, path) in [
+        ("no_member", "params.nope"),
+        ("too_far", "curve[8]"),
+        ("half_indexed", "grid[1].x"),
+        ("no_var", "ghost.x"),
+    ] {
+        extra.push_str(&linked(name, path, 0));
+    }
+    let input = d.join("in.a2l");
+    std::fs::write(&input, a2l(&extra)).expect("write A2L");
+    let output = d.join("out.a2l");
+    let args = [
+        "a2l",
+        "update",
+        input.to_str().expect("utf-8"),
+        "--elf",
+        so.to_str().expect("utf-8"),
+        "-o",
+        output.to_str().expect("utf-8"),
+    ];
+    let o = xcpkit(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    for reason in [
+        "\"params.nope\": params.nope: the structure has no member nope",
+        "\"curve[8]\": curve[8]: [8] is past the dimension 8",
+        "\"grid[1].x\": grid[1].x: .x follows an array indexed in 1 fewer dimension(s) than it has",
+        "\"ghost.x\": the debug information has no variable ghost",
+    ] {
+        assert!(stderr.contains(reason), "{reason} in {stderr}");
+    }
+    let mut lenient = args.to_vec();
+    lenient.push("--lenient");
+    ok(&lenient);
+    let got = addresses(&output);
+    for (name, path, _, symbol, offset) in cases {
+        assert_eq!(got[name], symbols[symbol] + offset, "{name}: {path}");
+    }
+
+    // Without debug information a path cannot be placed, and says why.
+    let nodebug = d.join("nodebug");
+    std::fs::create_dir_all(&nodebug).expect("dir");
+    let so = build_with(&nodebug, &["-g0"]);
+    let o = xcpkit(&[
+        "a2l",
+        "update",
+        input.to_str().expect("utf-8"),
+        "--elf",
+        so.to_str().expect("utf-8"),
+        "-o",
+        output.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs debug information"), "{stderr}");
 }

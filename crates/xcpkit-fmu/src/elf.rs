@@ -1,18 +1,35 @@
 //! Symbol tables of ELF binaries: the addresses `xcpkit a2l update --elf` and the packer of
-//! the DMA FMU give the A2L's SYMBOL_LINKs.
+//! the DMA FMU give the A2L's SYMBOL_LINKs. A link that names a structure member or an array
+//! element (`params.gain`, `curve[2]`, `nested.inner[1].offset`) resolves through the
+//! binary's DWARF, read the first time one is asked for.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::dwarf::{self, Layouts};
 
 use object::{Object, ObjectKind, ObjectSegment, ObjectSymbol, SymbolKind};
 
 /// The defined data and code symbols of a binary and how its addresses count.
-#[derive(Debug)]
 pub struct Symbols {
     map: HashMap<String, u64>,
     /// A shared object: addresses relative to the image base; else (an executable)
     /// absolute.
     pub relative: bool,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    layouts: OnceCell<Result<Option<Layouts>, String>>,
+}
+
+impl std::fmt::Debug for Symbols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Symbols")
+            .field("path", &self.path)
+            .field("symbols", &self.map.len())
+            .field("relative", &self.relative)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Symbols {
@@ -64,11 +81,52 @@ impl Symbols {
                 path.display()
             ));
         }
-        Ok(Self { map, relative })
+        drop(file);
+        Ok(Self {
+            map,
+            relative,
+            path: path.to_owned(),
+            bytes,
+            layouts: OnceCell::new(),
+        })
     }
 
-    /// The address of `name`.
+    /// The address of the symbol `name`.
     pub fn get(&self, name: &str) -> Option<u64> {
         self.map.get(name).copied()
+    }
+
+    /// The address of `name`: a symbol, or a path of members and indexes into one
+    /// (`params.gain`, `curve[2]`) laid out by the binary's DWARF.
+    ///
+    /// # Errors
+    /// A symbol the binary lacks; a path the debug information cannot place (or no debug
+    /// information); the text says which.
+    pub fn resolve(&self, name: &str) -> Result<u64, String> {
+        if let Some(a) = self.get(name) {
+            return Ok(a);
+        }
+        if !dwarf::is_path(name) {
+            return Err("no such symbol in the binary".to_owned());
+        }
+        let layouts = self.layouts.get_or_init(|| {
+            let file = object::File::parse(&*self.bytes).map_err(|e| e.to_string())?;
+            Layouts::read(&file)
+        });
+        let layouts = match layouts {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                return Err(format!(
+                    "a member or index path needs debug information, and {} has none (build it with -g)",
+                    self.path.display()
+                ));
+            }
+            Err(e) => return Err(e.clone()),
+        };
+        let (base, offset) = layouts.offset(name)?;
+        let at = self.get(base).ok_or_else(|| {
+            format!("{base} is in the debug information but not in the symbol table")
+        })?;
+        Ok(at + offset)
     }
 }

@@ -193,7 +193,7 @@ pub fn dma_a2l_template() -> Result<String, String> {
 /// When the binary has no symbol table or lacks one of the symbols.
 pub fn dma_a2l(library: &Path) -> Result<String, String> {
     let symbols = crate::elf::Symbols::read(library)?;
-    let update = xcp_a2l::update_addresses(&dma_a2l_template()?, &|n| symbols.get(n))
+    let update = xcp_a2l::update_addresses(&dma_a2l_template()?, &|n| symbols.resolve(n))
         .map_err(|e| e.to_string())?;
     if let Some(u) = update.unresolved.first() {
         return Err(format!("{}: {u}", library.display()));

@@ -27,6 +27,7 @@
 //! # Ok::<(), xcpkit_fmu::Refusal>(())
 //! ```
 
+mod dwarf;
 pub mod elf;
 mod ffi;
 pub mod files;
