@@ -33,7 +33,7 @@ enum FmuCommand {
     Info(FileArgs),
     /// Extract an interface's A2L for this platform, ready for an MCD tool.
     A2l(A2lArgs),
-    /// Run an FMI 3.0 Co-Simulation FMU whose interface supports direct memory access and
+    /// Run an FMI 3.0 or 2.0 Co-Simulation FMU whose interface supports direct memory access and
     /// serve its memory over XCP (fmi-ls-xcp section 5): only the A2L objects' extents are
     /// reachable, reads and writes fall between steps, one event per communication point
     /// with simulation-time timestamps. Runs until the stop time or Ctrl-C.
@@ -75,8 +75,8 @@ struct ServeArgs {
     /// Write the A2L the service uploads (GET_ID 4) to this file.
     #[arg(long, value_name = "FILE")]
     a2l_out: Option<PathBuf>,
-    /// Write the FMU's Float64 outputs at every communication point to this CSV file
-    /// (read through the FMI API).
+    /// Write the FMU's Float64 (FMI 2.0: Real) outputs at every communication point to this
+    /// CSV file (read through the FMI API).
     #[arg(long, value_name = "FILE")]
     outputs: Option<PathBuf>,
 }
@@ -221,7 +221,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<()> {
     let outputs: Vec<String> = model
         .variables
         .iter()
-        .filter(|v| v.causality == "output" && v.ty == "Float64" && v.scalar)
+        .filter(|v| v.causality == "output" && xcpkit_fmu::import::is_float64(&v.ty) && v.scalar)
         .map(|v| v.name.clone())
         .collect();
     let names: Vec<&str> = outputs.iter().map(String::as_str).collect();

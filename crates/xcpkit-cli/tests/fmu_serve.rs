@@ -33,7 +33,7 @@ fn a_served_fmu_is_read_calibrated_and_guarded_while_it_runs() {
     let dir = std::env::temp_dir().join(format!("xcpkit-cli-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let fmu = dir.join("fmu");
-    xcpkit_fmu::files::unpack_dma(&library(), &fmu).expect("unpacked");
+    xcpkit_fmu::files::unpack_dma(&library(), &fmu, xcpkit_fmu::Fmi::V3).expect("unpacked");
     let (a2l, csv) = (dir.join("served.a2l"), dir.join("outputs.csv"));
     let path = |p: &PathBuf| p.to_str().expect("utf-8 path").to_owned();
 

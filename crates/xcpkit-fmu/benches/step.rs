@@ -163,7 +163,7 @@ fn library() -> PathBuf {
 fn bench_served(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("xcpkit-serve-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    xcpkit_fmu::files::unpack_dma(&library(), &dir).expect("unpacked");
+    xcpkit_fmu::files::unpack_dma(&library(), &dir, Fmi::V3).expect("unpacked");
     let mut g = c.benchmark_group("served_step_1ms");
     {
         let mut quiet = Served::open(

@@ -287,9 +287,10 @@ pub fn model_description(fmi: Fmi) -> String {
     describe(fmi, &SERVICE)
 }
 
-/// The DMA FMU's `modelDescription.xml` (FMI 3.0).
-pub fn dma_model_description() -> String {
-    describe(Fmi::V3, &DMA)
+/// The DMA FMU's `modelDescription.xml` (`xcpkit_ecu_dma.fmu` is FMI 3.0; the same model
+/// as FMI 2.0 serves the importer's FMI 2.0 tests).
+pub fn dma_model_description(fmi: Fmi) -> String {
+    describe(fmi, &DMA)
 }
 
 fn describe(fmi: Fmi, flavour: &Flavour) -> String {
@@ -495,17 +496,17 @@ pub fn pack(library: &Path, out: &Path) -> Result<Vec<PathBuf>, String> {
         written.push(path);
     }
     let path = out.join(DMA_FILE_NAME);
-    let dma = dma_files(library, &binary)?;
+    let dma = dma_files(library, &binary, Fmi::V3)?;
     let entries: Vec<(String, &[u8])> = dma.iter().map(|(n, b)| (n.clone(), &b[..])).collect();
     write_archive(&path, &entries)?;
     written.push(path);
     Ok(written)
 }
 
-/// The files of `xcpkit_ecu_dma.fmu`, by their paths inside it, with `binary` (the bytes of
-/// `library`) as its binary for this platform.
-fn dma_files(library: &Path, binary: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let platform = fmi_ls_xcp::platform(true);
+/// The files of `xcpkit_ecu_dma.fmu` (for `fmi`), by their paths inside it, with `binary`
+/// (the bytes of `library`) as its binary for this platform.
+fn dma_files(library: &Path, binary: &[u8], fmi: Fmi) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let platform = fmi_ls_xcp::platform(fmi == Fmi::V3);
     let manifest = dma_manifest();
     if let Some(f) = manifest.validate(MANIFEST_PATH).first() {
         return Err(format!("the manifest does not validate: {f}"));
@@ -514,7 +515,7 @@ fn dma_files(library: &Path, binary: &[u8]) -> Result<Vec<(String, Vec<u8>)>, St
     Ok(vec![
         (
             "modelDescription.xml".into(),
-            dma_model_description().into_bytes(),
+            dma_model_description(fmi).into_bytes(),
         ),
         (
             format!("binaries/{platform}/{DMA_MODEL_IDENTIFIER}.{ext}"),
@@ -537,14 +538,14 @@ fn dma_files(library: &Path, binary: &[u8]) -> Result<Vec<(String, Vec<u8>)>, St
 }
 
 /// Writes the DMA FMU unpacked into the directory `out` (what an importer sees after
-/// unzipping `xcpkit_ecu_dma.fmu`), with `library` as its binary.
+/// unzipping `xcpkit_ecu_dma.fmu`), with `library` as its binary, for FMI `fmi`.
 ///
 /// # Errors
 /// As [`pack`].
-pub fn unpack_dma(library: &Path, out: &Path) -> Result<(), String> {
+pub fn unpack_dma(library: &Path, out: &Path, fmi: Fmi) -> Result<(), String> {
     let binary = std::fs::read(library)
         .map_err(|e| format!("cannot read the FMU library {}: {e}", library.display()))?;
-    for (name, bytes) in dma_files(library, &binary)? {
+    for (name, bytes) in dma_files(library, &binary, fmi)? {
         let path = out.join(&name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)

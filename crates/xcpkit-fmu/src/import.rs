@@ -1,5 +1,5 @@
-//! The importer behind `xcpkit fmu serve`: an FMI 3.0 Co-Simulation FMU whose fmi-ls-xcp
-//! interface supports direct memory access, run in this process and served over XCP by
+//! The importer behind `xcpkit fmu serve`: an FMI 3.0 or 2.0 Co-Simulation FMU whose
+//! fmi-ls-xcp interface supports direct memory access, run in this process and served over XCP by
 //! `xcp-slave` (section 5 of the layered standard).
 //!
 //! - Memory is the FMU binary's image at its load address: the A2L's addresses are offsets
@@ -8,15 +8,14 @@
 //!   mirrored regions ([`xcp_slave::SlaveBuilder::mirror`]); every other address is refused
 //!   as for any region of the slave. An extent outside the image refuses the FMU.
 //! - Reads and writes happen between steps (section 3.7): each [`Served::step`] takes the
-//!   master's writes into the image, calls `fmi3DoStep`, copies the regions back into the
-//!   slave, and only then lets the master in again.
+//!   master's writes into the image, calls `fmi3DoStep` (`fmi2DoStep`), copies the regions
+//!   back into the slave, and only then lets the master in again.
 //! - One event, `communication point`, with the step size as its cycle, triggered after each
 //!   step; the slave's clock and the DAQ timestamps are simulation time.
 //! - The A2L the slave uploads (GET_ID 4) is the FMU's, with its IF_DATA XCP replaced by
 //!   one that describes this service (and the XCP A2ML added where the module has none).
 //!
-//! Refused with a message that says why: FMI 2.0 FMUs (not implemented), an interface
-//! without direct memory access, an A2L with `/include`, an FMU without a binary for this
+//! Refused with a message that says why: an interface without direct memory access, an A2L with `/include`, an FMU without a binary for this
 //! platform, a second instance of the same FMU in this process (section 6).
 
 use std::fmt;
@@ -200,13 +199,6 @@ impl Served {
         let mut fmu = Fmu::open(path).map_err(|e| ServeError(e.to_string()))?;
         let report = check(&mut fmu).map_err(|e| ServeError(e.to_string()))?;
         let model = report.model.clone();
-        if !model.is_fmi3() {
-            return fail(format!(
-                "{} is an FMI {} FMU: serving FMI 2.0 FMUs is not implemented; xcpkit fmu serve runs FMI 3.0 Co-Simulation FMUs",
-                path.display(),
-                model.fmi_version
-            ));
-        }
         if !model.interface_types.iter().any(|t| t == "CoSimulation") {
             return fail(format!(
                 "{} offers {} but not Co-Simulation, which xcpkit fmu serve runs",
@@ -302,8 +294,14 @@ impl Served {
                 .join(format!("{id}.{}", std::env::consts::DLL_EXTENSION));
             std::fs::write(&binary, read(&mut fmu, &binary_name)?)
                 .map_err(|e| ServeError(format!("cannot write {}: {e}", binary.display())))?;
-            let loaded = Loaded::instantiate(&binary, &id, &token, &dir.0.join("resources"))
-                .map_err(ServeError)?;
+            let loaded = Loaded::instantiate(
+                &binary,
+                model.is_fmi3(),
+                &id,
+                &token,
+                &dir.0.join("resources"),
+            )
+            .map_err(ServeError)?;
             Self::build(loaded, dir, model, &token, &a2l_text, &extents, options)
         })();
         if built.is_err() {
@@ -438,13 +436,13 @@ impl Served {
                     v.variability, v.causality
                 ));
             }
-            loaded
-                .set(vr, &v.ty, value)
-                .map_err(|e| ServeError(format!("--start {name}={value}: {e}")))?;
+            loaded.set(vr, &v.ty, value).map_err(|e| {
+                ServeError(format!("--start {name}={value}: {}", logged(&loaded, e)))
+            })?;
         }
         loaded
             .initialize(start, stop_time)
-            .map_err(|e| ServeError(format!("initialising the FMU: {e}")))?;
+            .map_err(|e| ServeError(format!("initialising the FMU: {}", logged(&loaded, e))))?;
 
         let mirrors = slave.mirrors();
         let server = match Boxed::join(links) {
@@ -544,7 +542,7 @@ impl Served {
         self.loaded.log()
     }
 
-    /// One communication step: the master's writes into the FMU's memory, `fmi3DoStep`,
+    /// One communication step: the master's writes into the FMU's memory, `DoStep`,
     /// the regions back into the slave, then the event (timestamp: the new communication
     /// point). `true` when the FMU asks to end the simulation.
     ///
@@ -567,7 +565,7 @@ impl Served {
         let end = self
             .loaded
             .do_step(t, self.step)
-            .map_err(|e| ServeError(format!("at {t} s: {e}")))?;
+            .map_err(|e| ServeError(format!("at {t} s: {}", logged(&self.loaded, e))))?;
         self.steps += 1;
         let published = publish(&self.loaded, &self.regions, &lock, &mut self.buffer);
         drop(lock);
@@ -578,7 +576,8 @@ impl Served {
         Ok(end)
     }
 
-    /// The FMU's Float64 variables `names` now (through `fmi3GetFloat64`).
+    /// The FMU's Float64 (FMI 2.0: Real) variables `names` now (through `fmi3GetFloat64` or
+    /// `fmi2GetReal`).
     ///
     /// # Errors
     /// A name that is no Float64 variable; a failing call.
@@ -586,7 +585,7 @@ impl Served {
         let vrs = names
             .iter()
             .map(|n| match self.model.variable(n) {
-                Some(v) if v.ty == "Float64" && v.scalar => v
+                Some(v) if is_float64(&v.ty) && v.scalar => v
                     .value_reference
                     .ok_or_else(|| ServeError(format!("{n} has no valueReference"))),
                 Some(v) => fail(format!("{n} is a {} variable, not a Float64 scalar", v.ty)),
@@ -636,7 +635,7 @@ impl Served {
         Ok(taken)
     }
 
-    /// `fmi3Terminate`; the service stops. Dropping without it does the same.
+    /// `Terminate`; the service stops. Dropping without it does the same.
     ///
     /// # Errors
     /// When the FMU's Terminate fails.
@@ -657,6 +656,21 @@ impl Drop for Served {
         let _ = self.terminate();
         served_tokens().retain(|t| t != &self.token);
     }
+}
+
+/// A failed FMI call's text with what the FMU logged about it.
+fn logged(loaded: &Loaded, error: String) -> String {
+    let (lines, _) = loaded.log();
+    if lines.is_empty() {
+        error
+    } else {
+        format!("{error}; the FMU logged: {}", lines.join("; "))
+    }
+}
+
+/// Whether a variable's type is a 64-bit float: FMI 3.0 `Float64`, FMI 2.0 `Real`.
+pub fn is_float64(ty: &str) -> bool {
+    matches!(ty, "Float64" | "Real")
 }
 
 /// Copies every region of the image into the slave's copy.

@@ -166,14 +166,14 @@ impl Instance {
     ///
     /// # Errors
     /// When another instance in this process has the static storage.
-    pub fn new_dma(name: &str) -> Result<Self, Refusal> {
+    pub fn new_dma(fmi: Fmi, name: &str) -> Result<Self, Refusal> {
         if !crate::ffi::dma::claim() {
             return refuse(format!(
                 "{name}: {} can be instantiated once per process (its signals and parameters are static storage), and an instance exists",
                 crate::DMA_MODEL_IDENTIFIER
             ));
         }
-        let mut me = Self::new(Fmi::V3, name).inspect_err(|_| crate::ffi::dma::release())?;
+        let mut me = Self::new(fmi, name).inspect_err(|_| crate::ffi::dma::release())?;
         me.tcp.enable = false;
         me.dma = Some(Dma {
             segment: Vec::new(),

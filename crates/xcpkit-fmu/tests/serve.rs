@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use xcp_a2l::Value;
 use xcp_slave::TransportDesc;
 use xcpkit::{MeasureOptions, Options, Session};
-use xcpkit_fmu::files;
 use xcpkit_fmu::import::{ServeOptions, Served};
+use xcpkit_fmu::{Fmi, files};
 
 /// One FMU with direct memory access per process (fmi-ls-xcp section 6): the tests that
 /// serve one take turns.
@@ -42,11 +42,16 @@ fn library() -> PathBuf {
         .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
 }
 
-/// The DMA FMU unpacked into a fresh folder named after `tag`.
+/// The DMA FMU (FMI 3.0) unpacked into a fresh folder named after `tag`.
 fn unpacked(tag: &str) -> PathBuf {
+    unpacked_for(tag, Fmi::V3)
+}
+
+/// The DMA FMU for `fmi` unpacked into a fresh folder named after `tag`.
+fn unpacked_for(tag: &str, fmi: Fmi) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("xcpkit-serve-test-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    files::unpack_dma(&library(), &dir).expect("unpacked");
+    files::unpack_dma(&library(), &dir, fmi).expect("unpacked");
     dir
 }
 
@@ -396,14 +401,71 @@ fn what_cannot_be_served_is_refused_with_the_reason() {
     let why = refused(&dir, &options());
     assert!(why.contains("no binary for this platform"), "{why}");
 
-    // FMI 2.0.
-    edit(
-        &dir,
-        "modelDescription.xml",
-        "fmiVersion=\"3.0\"",
-        "fmiVersion=\"2.0\"",
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn an_fmi2_fmu_is_served_as_well() {
+    let _turn = turn();
+    let dir = unpacked_for("fmi2", Fmi::V2);
+    let mut served = Served::open(&dir, &options()).expect("served");
+    assert_eq!(served.model().fmi_version, "2.0");
+    assert_eq!(served.regions().len(), 2);
+    let mut s = session(&format!("tcp://{}", tcp(&served)));
+    for _ in 0..10 {
+        served.step().expect("fmi2DoStep");
+    }
+    let fmi = served.get_f64(&OUTPUTS).expect("fmi2GetReal");
+    for (name, want) in OUTPUTS.iter().zip(&fmi) {
+        let got = number(&s.read(name).expect("polled").values[0]);
+        assert_eq!(got.to_bits(), want.to_bits(), "{name}");
+    }
+    assert_eq!(
+        number(&s.read("counter_1ms").expect("counter").values[0]),
+        10.0
     );
-    let why = refused(&dir, &options());
-    assert!(why.contains("FMI 2.0"), "{why}");
+    // The calibration reaches the FMU from the next step on.
+    let mut before = Vec::new();
+    for _ in 0..1000 {
+        served.step().expect("step");
+        before.push(served.get_f64(&["sine_wave"]).expect("sine")[0]);
+    }
+    s.write("wave_amplitude", &[Value::Number(3.0)])
+        .expect("calibration");
+    let mut after = Vec::new();
+    for _ in 0..1000 {
+        served.step().expect("step");
+        after.push(served.get_f64(&["sine_wave"]).expect("sine")[0]);
+    }
+    assert!(before.iter().all(|w| w.abs() <= 1.0 + 1e-9));
+    assert!(
+        after.iter().any(|w| w.abs() > 2.5),
+        "the FMU follows the write"
+    );
+    drop(s);
+    served.terminate().expect("fmi2Terminate");
+    drop(served);
+    // Start values of FMI 2.0 types; the FMU's own refusal reaches the log, its "%s"
+    // format expanded.
+    let why = refused(
+        &dir,
+        &ServeOptions {
+            starts: vec![("XCPServiceTCPPort".into(), "70000".into())],
+            ..options()
+        },
+    );
+    assert!(
+        why.contains("--start XCPServiceTCPPort=70000: fmi2SetInteger returned fmi2Error; the FMU logged: Error [logStatusError]")
+            && why.contains("a port is 0 to 65535"),
+        "{why}"
+    );
+    let why = refused(
+        &dir,
+        &ServeOptions {
+            starts: vec![("XCPServiceTCPPort".into(), "x".into())],
+            ..options()
+        },
+    );
+    assert!(why.contains("is not a 32-bit integer"), "{why}");
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

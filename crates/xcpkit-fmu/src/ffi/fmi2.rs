@@ -71,13 +71,20 @@ extern "C" fn fmi2Instantiate(
         early(format!("{name}: this FMU offers Co-Simulation only"));
         return null_mut();
     }
-    if guid != INSTANTIATION_TOKEN {
+    let dma = guid == crate::DMA_INSTANTIATION_TOKEN;
+    if guid != INSTANTIATION_TOKEN && !dma {
         early(format!(
             "{name}: GUID {guid} is not this FMU's {INSTANTIATION_TOKEN} (a modelDescription.xml of another FMU?)"
         ));
         return null_mut();
     }
-    match std::panic::catch_unwind(|| Instance::new(Fmi::V2, &name)) {
+    match std::panic::catch_unwind(|| {
+        if dma {
+            Instance::new_dma(Fmi::V2, &name)
+        } else {
+            Instance::new(Fmi::V2, &name)
+        }
+    }) {
         Ok(Ok(instance)) => into_c(Handle {
             instance,
             logger: logger(),

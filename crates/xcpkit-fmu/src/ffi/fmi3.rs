@@ -76,7 +76,7 @@ extern "C" fn fmi3InstantiateCoSimulation(
     }
     let new = || {
         if dma {
-            Instance::new_dma(&name)
+            Instance::new_dma(Fmi::V3, &name)
         } else {
             Instance::new(Fmi::V3, &name)
         }

@@ -1,6 +1,6 @@
 //! The importer's side of the C API (`xcpkit fmu serve`): an FMU's binary loaded with
-//! `libloading`, its FMI 3.0 Co-Simulation functions called as the standard says, and its
-//! image read and written at its load address between calls.
+//! `libloading`, its FMI 3.0 or FMI 2.0 Co-Simulation functions called as the standards
+//! say, and its image read and written at its load address between calls.
 //!
 //! The image's extent comes from `/proc/self/maps` (the mappings of the loaded file and the
 //! anonymous mapping right after them that holds the rest of `.bss`). Every access is
@@ -47,6 +47,46 @@ type DoStep = unsafe extern "C" fn(
 type Get<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *mut T, usize) -> c_int;
 type Set<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *const T, usize) -> c_int;
 
+/// `fmi2CallbackLogger` (printf-like: the message is a format).
+type Log2 =
+    unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *const c_char, *const c_char, ...);
+/// The logger as this module defines it: the fixed arguments and the first of the format's.
+type Log2Fixed = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    c_int,
+    *const c_char,
+    *const c_char,
+    *const c_char,
+);
+/// `fmi2CallbackFunctions`.
+#[repr(C)]
+struct Callbacks2 {
+    logger: Log2,
+    allocate: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+    free: unsafe extern "C" fn(*mut c_void),
+    step_finished: Option<unsafe extern "C" fn(*mut c_void, c_int)>,
+    environment: *mut c_void,
+}
+type Instantiate2 = unsafe extern "C" fn(
+    *const c_char,
+    c_int,
+    *const c_char,
+    *const c_char,
+    *const Callbacks2,
+    c_int,
+    c_int,
+) -> *mut c_void;
+type Setup2 = unsafe extern "C" fn(*mut c_void, c_int, f64, f64, c_int, f64) -> c_int;
+type DoStep2 = unsafe extern "C" fn(*mut c_void, f64, f64, c_int) -> c_int;
+type Get2<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *mut T) -> c_int;
+type Set2<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *const T) -> c_int;
+
+unsafe extern "C" {
+    fn calloc(n: usize, size: usize) -> *mut c_void;
+    fn free(p: *mut c_void);
+}
+
 /// Messages the FMU logged, for the importer to print; bounded.
 #[derive(Default)]
 pub(crate) struct LogSink {
@@ -69,6 +109,31 @@ impl LogSink {
     }
 }
 
+impl LogSink {
+    fn push(&self, status: c_int, category: &str, message: &str) {
+        let status = match status {
+            0 => "OK",
+            1 => "Warning",
+            2 => "Discard",
+            3 => "Error",
+            4 => "Fatal",
+            5 => "Pending",
+            _ => "?",
+        };
+        let line = format!("{status} [{category}] {message}");
+        let mut g = match self.lines.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if g.len() < LOG_LINES {
+            g.push_back(line);
+        } else {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 unsafe extern "C" fn log_message(
     env: *mut c_void,
     status: c_int,
@@ -82,25 +147,32 @@ unsafe extern "C" fn log_message(
     // instance is freed; the strings are NUL-terminated (FMI), valid during the call.
     let (sink, category, message) =
         unsafe { (&*env.cast::<LogSink>(), text(category), text(message)) };
-    let status = match status {
-        0 => "OK",
-        1 => "Warning",
-        2 => "Discard",
-        3 => "Error",
-        4 => "Fatal",
-        _ => "?",
-    };
-    let line = format!("{status} [{category}] {message}");
-    let mut g = match sink.lines.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    if g.len() < LOG_LINES {
-        g.push_back(line);
-    } else {
-        sink.dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    sink.push(status, &category, &message);
+}
+
+/// FMI 2.0's logger. The message is a printf format: a format of `%s` alone is replaced by
+/// its argument (the first after the fixed ones, which the calling conventions this builds
+/// for pass where a sixth fixed argument would be); any other is kept as written, so plain
+/// text reads the same and a format with other conversions shows them unexpanded.
+unsafe extern "C" fn log_message2(
+    env: *mut c_void,
+    _instance: *const c_char,
+    status: c_int,
+    category: *const c_char,
+    message: *const c_char,
+    first: *const c_char,
+) {
+    if env.is_null() {
+        return;
     }
+    // SAFETY: as for `log_message`: our sink, NUL-terminated strings valid during the call.
+    let (sink, category, mut message) =
+        unsafe { (&*env.cast::<LogSink>(), text(category), text(message)) };
+    if message == "%s" {
+        // SAFETY: a `%s` format comes with a NUL-terminated string as its argument.
+        message = unsafe { text(first) };
+    }
+    sink.push(status, &category, &message);
 }
 
 /// The FMU binary's image in this process: its base address and the ranges (offsets from
@@ -185,39 +257,65 @@ impl Image {
     }
 }
 
-/// One FMI 3.0 Co-Simulation instance of a loaded binary.
+/// The functions of one FMI version.
+enum Api {
+    V3 {
+        free: Free,
+        enter_init: EnterInit,
+        exit_init: Plain,
+        do_step: DoStep,
+        terminate: Plain,
+        get_f64: Get<f64>,
+        set_f64: Set<f64>,
+        set_bool: Set<bool>,
+        set_u16: Set<u16>,
+        set_i32: Set<i32>,
+        set_string: Set<*const c_char>,
+    },
+    V2 {
+        free: Free,
+        setup: Setup2,
+        enter_init: Plain,
+        exit_init: Plain,
+        do_step: DoStep2,
+        terminate: Plain,
+        get_real: Get2<f64>,
+        set_real: Set2<f64>,
+        set_int: Set2<c_int>,
+        set_bool: Set2<c_int>,
+        set_string: Set2<*const c_char>,
+        /// The callbacks, alive as long as the instance (FMI 2.0 keeps the pointer).
+        _callbacks: Box<Callbacks2>,
+    },
+}
+
+/// One FMI 3.0 or 2.0 Co-Simulation instance of a loaded binary.
 pub(crate) struct Loaded {
     instance: *mut c_void,
-    free: Free,
-    enter_init: EnterInit,
-    exit_init: Plain,
-    do_step: DoStep,
-    terminate: Plain,
-    get_f64: Get<f64>,
-    set_f64: Set<f64>,
-    set_bool: Set<bool>,
-    set_u16: Set<u16>,
-    set_i32: Set<i32>,
-    set_string: Set<*const c_char>,
+    api: Api,
     image: Image,
     log: Box<LogSink>,
     /// Kept last: the functions above point into it.
     _library: libloading::Library,
 }
 
-// SAFETY: FMI 3.0 lets an importer call an instance from any thread as long as the calls
-// do not overlap; `Loaded` is not `Sync` and its calls take `&mut self` or run while the
-// owner holds it, so moving it to another thread keeps them serial.
+// SAFETY: FMI lets an importer call an instance from any thread as long as the calls do not
+// overlap; `Loaded` is not `Sync` and its calls take `&mut self` or run while the owner
+// holds it, so moving it to another thread keeps them serial. The callbacks' environment is
+// the boxed log sink, which is `Sync`.
 unsafe impl Send for Loaded {}
 
-/// An FMI call's status as words.
+/// An FMI call's status as words (`call` is the function's name, `fmi3…` or `fmi2…`).
 fn status(call: &str, s: c_int) -> Result<(), String> {
+    let v = &call[..4];
     match s {
-        0 => Ok(()),
-        1 => Ok(()),
-        2 => Err(format!("{call} returned fmi3Discard")),
-        3 => Err(format!("{call} returned fmi3Error")),
-        4 => Err(format!("{call} returned fmi3Fatal")),
+        0 | 1 => Ok(()),
+        2 => Err(format!("{call} returned {v}Discard")),
+        3 => Err(format!("{call} returned {v}Error")),
+        4 => Err(format!("{call} returned {v}Fatal")),
+        5 => Err(format!(
+            "{call} returned {v}Pending, which this importer does not wait for"
+        )),
         n => Err(format!("{call} returned the unknown status {n}")),
     }
 }
@@ -229,10 +327,11 @@ fn maps() -> Result<String, String> {
 }
 
 impl Loaded {
-    /// Loads `binary` and instantiates it as `name` with `token`; `resources` is the
-    /// unpacked `resources/` folder.
+    /// Loads `binary` and instantiates it for Co-Simulation as `name` with `token` (FMI 3.0's
+    /// instantiation token, FMI 2.0's GUID); `resources` is the unpacked `resources/` folder.
     pub(crate) fn instantiate(
         binary: &Path,
+        fmi3: bool,
         name: &str,
         token: &str,
         resources: &Path,
@@ -243,7 +342,7 @@ impl Loaded {
             .map_err(|e| format!("cannot load {}: {e}", binary.display()))?;
         macro_rules! sym {
             ($name:literal) => {
-                // SAFETY: the type is the one FMI 3.0 gives this function.
+                // SAFETY: the type is the one the FMI version gives this function.
                 *unsafe { library.get($name) }.map_err(|e| {
                     format!(
                         "{} lacks {}: {e}",
@@ -253,7 +352,6 @@ impl Loaded {
                 })?
             };
         }
-        let instantiate: Instantiate = sym!(b"fmi3InstantiateCoSimulation\0");
         let canonical: PathBuf = binary
             .canonicalize()
             .map_err(|e| format!("{}: {e}", binary.display()))?;
@@ -266,33 +364,99 @@ impl Loaded {
         let log = Box::<LogSink>::default();
         let c = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
         let (cname, ctoken) = (c(name), c(token));
-        let cres = c(&format!("{}/", resources.display()));
         let env = std::ptr::from_ref::<LogSink>(&log)
             .cast_mut()
             .cast::<c_void>();
-        // SAFETY: the arguments are what FMI 3.0 asks: NUL-terminated strings alive across
-        // the call, no intermediate variables, our logger with its environment (the boxed
-        // sink, alive as long as the instance), no intermediate-update callback.
-        let instance = unsafe {
-            instantiate(
-                cname.as_ptr(),
-                ctoken.as_ptr(),
-                cres.as_ptr(),
-                false,
-                true,
-                false,
-                false,
-                std::ptr::null(),
-                0,
-                env,
-                Some(log_message),
-                null_mut(),
-            )
+        let (instance, api) = if fmi3 {
+            let instantiate: Instantiate = sym!(b"fmi3InstantiateCoSimulation\0");
+            let cres = c(&format!("{}/", resources.display()));
+            // SAFETY: the arguments are what FMI 3.0 asks: NUL-terminated strings alive
+            // across the call, no intermediate variables, our logger with its environment
+            // (the boxed sink, alive as long as the instance), no intermediate-update
+            // callback.
+            let instance = unsafe {
+                instantiate(
+                    cname.as_ptr(),
+                    ctoken.as_ptr(),
+                    cres.as_ptr(),
+                    false,
+                    true,
+                    false,
+                    false,
+                    std::ptr::null(),
+                    0,
+                    env,
+                    Some(log_message),
+                    null_mut(),
+                )
+            };
+            let api = Api::V3 {
+                free: sym!(b"fmi3FreeInstance\0"),
+                enter_init: sym!(b"fmi3EnterInitializationMode\0"),
+                exit_init: sym!(b"fmi3ExitInitializationMode\0"),
+                do_step: sym!(b"fmi3DoStep\0"),
+                terminate: sym!(b"fmi3Terminate\0"),
+                get_f64: sym!(b"fmi3GetFloat64\0"),
+                set_f64: sym!(b"fmi3SetFloat64\0"),
+                set_bool: sym!(b"fmi3SetBoolean\0"),
+                set_u16: sym!(b"fmi3SetUInt16\0"),
+                set_i32: sym!(b"fmi3SetInt32\0"),
+                set_string: sym!(b"fmi3SetString\0"),
+            };
+            (instance, api)
+        } else {
+            let instantiate: Instantiate2 = sym!(b"fmi2Instantiate\0");
+            let cres = c(&format!("file://{}/", resources.display()));
+            // SAFETY: FMI 2.0 calls the logger with a format and its arguments; on the C
+            // calling conventions this builds for (System V x86-64, AArch64) a callee that
+            // reads only the fixed arguments gets them where a variadic one would.
+            let logger = unsafe { std::mem::transmute::<Log2Fixed, Log2>(log_message2) };
+            let callbacks = Box::new(Callbacks2 {
+                logger,
+                allocate: calloc,
+                free,
+                step_finished: None,
+                environment: env,
+            });
+            // SAFETY: the arguments are what FMI 2.0 asks: NUL-terminated strings alive
+            // across the call, Co-Simulation (1), the callbacks boxed and kept as long as the
+            // instance, not visible, logging on.
+            let instance = unsafe {
+                instantiate(
+                    cname.as_ptr(),
+                    1,
+                    ctoken.as_ptr(),
+                    cres.as_ptr(),
+                    &raw const *callbacks,
+                    0,
+                    1,
+                )
+            };
+            let api = Api::V2 {
+                free: sym!(b"fmi2FreeInstance\0"),
+                setup: sym!(b"fmi2SetupExperiment\0"),
+                enter_init: sym!(b"fmi2EnterInitializationMode\0"),
+                exit_init: sym!(b"fmi2ExitInitializationMode\0"),
+                do_step: sym!(b"fmi2DoStep\0"),
+                terminate: sym!(b"fmi2Terminate\0"),
+                get_real: sym!(b"fmi2GetReal\0"),
+                set_real: sym!(b"fmi2SetReal\0"),
+                set_int: sym!(b"fmi2SetInteger\0"),
+                set_bool: sym!(b"fmi2SetBoolean\0"),
+                set_string: sym!(b"fmi2SetString\0"),
+                _callbacks: callbacks,
+            };
+            (instance, api)
         };
         if instance.is_null() {
             let (lines, _) = log.take();
             return Err(format!(
-                "fmi3InstantiateCoSimulation failed{}",
+                "{} failed{}",
+                if fmi3 {
+                    "fmi3InstantiateCoSimulation"
+                } else {
+                    "fmi2Instantiate"
+                },
                 if lines.is_empty() {
                     String::new()
                 } else {
@@ -302,17 +466,7 @@ impl Loaded {
         }
         Ok(Self {
             instance,
-            free: sym!(b"fmi3FreeInstance\0"),
-            enter_init: sym!(b"fmi3EnterInitializationMode\0"),
-            exit_init: sym!(b"fmi3ExitInitializationMode\0"),
-            do_step: sym!(b"fmi3DoStep\0"),
-            terminate: sym!(b"fmi3Terminate\0"),
-            get_f64: sym!(b"fmi3GetFloat64\0"),
-            set_f64: sym!(b"fmi3SetFloat64\0"),
-            set_bool: sym!(b"fmi3SetBoolean\0"),
-            set_u16: sym!(b"fmi3SetUInt16\0"),
-            set_i32: sym!(b"fmi3SetInt32\0"),
-            set_string: sym!(b"fmi3SetString\0"),
+            api,
             image,
             log,
             _library: library,
@@ -329,106 +483,173 @@ impl Loaded {
         self.log.take()
     }
 
-    /// `fmi3EnterInitializationMode` at `start` (with the stop time, when known), then
-    /// `fmi3ExitInitializationMode`; start values are set before, with [`Self::set`].
+    /// Initialisation at `start` (with the stop time, when known): FMI 3.0
+    /// `EnterInitializationMode`, FMI 2.0 `SetupExperiment` and `EnterInitializationMode`;
+    /// then `ExitInitializationMode`. Start values are set before, with [`Self::set`].
     pub(crate) fn initialize(&mut self, start: f64, stop: Option<f64>) -> Result<(), String> {
-        // SAFETY: a live instance; plain values.
-        let s = unsafe {
-            (self.enter_init)(
-                self.instance,
-                false,
-                0.0,
-                start,
-                stop.is_some(),
-                stop.unwrap_or(0.0),
-            )
-        };
-        status("fmi3EnterInitializationMode", s)?;
-        // SAFETY: as above.
-        status("fmi3ExitInitializationMode", unsafe {
-            (self.exit_init)(self.instance)
-        })
+        let c = self.instance;
+        let stop_given = stop.is_some();
+        let stop = stop.unwrap_or(0.0);
+        match &self.api {
+            Api::V3 {
+                enter_init,
+                exit_init,
+                ..
+            } => {
+                // SAFETY: a live instance; plain values.
+                let s = unsafe { enter_init(c, false, 0.0, start, stop_given, stop) };
+                status("fmi3EnterInitializationMode", s)?;
+                // SAFETY: as above.
+                status("fmi3ExitInitializationMode", unsafe { exit_init(c) })
+            }
+            Api::V2 {
+                setup,
+                enter_init,
+                exit_init,
+                ..
+            } => {
+                // SAFETY: a live instance; plain values.
+                let s = unsafe { setup(c, 0, 0.0, start, c_int::from(stop_given), stop) };
+                status("fmi2SetupExperiment", s)?;
+                // SAFETY: as above.
+                status("fmi2EnterInitializationMode", unsafe { enter_init(c) })?;
+                // SAFETY: as above.
+                status("fmi2ExitInitializationMode", unsafe { exit_init(c) })
+            }
+        }
     }
 
-    /// `fmi3DoStep` from `t` by `h`; `true` when the FMU asks to end the simulation.
+    /// One step from `t` by `h`; `true` when the FMU asks to end the simulation (FMI 3.0).
     pub(crate) fn do_step(&mut self, t: f64, h: f64) -> Result<bool, String> {
-        let (mut event, mut terminate, mut early, mut last) = (false, false, false, t);
-        // SAFETY: a live instance; the out-pointers are locals alive across the call.
-        let s = unsafe {
-            (self.do_step)(
-                self.instance,
-                t,
-                h,
-                true,
-                &raw mut event,
-                &raw mut terminate,
-                &raw mut early,
-                &raw mut last,
-            )
-        };
-        status("fmi3DoStep", s)?;
-        Ok(terminate)
+        match &self.api {
+            Api::V3 { do_step, .. } => {
+                let (mut event, mut terminate, mut early, mut last) = (false, false, false, t);
+                // SAFETY: a live instance; the out-pointers are locals alive across the call.
+                let s = unsafe {
+                    do_step(
+                        self.instance,
+                        t,
+                        h,
+                        true,
+                        &raw mut event,
+                        &raw mut terminate,
+                        &raw mut early,
+                        &raw mut last,
+                    )
+                };
+                status("fmi3DoStep", s)?;
+                Ok(terminate)
+            }
+            Api::V2 { do_step, .. } => {
+                // SAFETY: a live instance; plain values.
+                status("fmi2DoStep", unsafe { do_step(self.instance, t, h, 1) })?;
+                Ok(false)
+            }
+        }
     }
 
-    /// `fmi3GetFloat64` of `vrs`.
+    /// The Float64 (FMI 3.0) or Real (FMI 2.0) values of `vrs`.
     pub(crate) fn get_f64(&mut self, vrs: &[u32]) -> Result<Vec<f64>, String> {
         let mut out = vec![0.0; vrs.len()];
-        // SAFETY: a live instance; both arrays hold `vrs.len()` elements.
-        let s = unsafe {
-            (self.get_f64)(
-                self.instance,
-                vrs.as_ptr(),
-                vrs.len(),
-                out.as_mut_ptr(),
-                out.len(),
-            )
+        let (p, n, o) = (vrs.as_ptr(), vrs.len(), out.as_mut_ptr());
+        let s = match &self.api {
+            Api::V3 { get_f64, .. } => {
+                // SAFETY: a live instance; both arrays hold `vrs.len()` elements.
+                let s = unsafe { get_f64(self.instance, p, n, o, n) };
+                ("fmi3GetFloat64", s)
+            }
+            Api::V2 { get_real, .. } => {
+                // SAFETY: as above.
+                let s = unsafe { get_real(self.instance, p, n, o) };
+                ("fmi2GetReal", s)
+            }
         };
-        status("fmi3GetFloat64", s).map(|()| out)
+        status(s.0, s.1).map(|()| out)
     }
 
-    /// Sets one variable from its text, by its FMI 3.0 type.
+    /// Sets one variable from its text, by its type (FMI 3.0 Float64, Boolean, UInt16,
+    /// Int32, String; FMI 2.0 Real, Integer, Boolean, String).
     pub(crate) fn set(&mut self, vr: u32, ty: &str, value: &str) -> Result<(), String> {
         let bad = |what: &str| format!("{value:?} is not {what}");
         let v = value.trim();
         let vrs = [vr];
-        let s = match ty {
-            "Float64" => {
+        let vp = vrs.as_ptr();
+        let c = self.instance;
+        let boolean = || match v {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(bad("true or false")),
+        };
+        let unsupported = |ty: &str| {
+            format!(
+                "setting a {ty} variable is not supported (Float64, Boolean, UInt16, Int32, String; FMI 2.0 Real, Integer, Boolean, String are)"
+            )
+        };
+        let (call, s) = match (&self.api, ty) {
+            (Api::V3 { set_f64, .. }, "Float64") => {
                 let x: f64 = v.parse().map_err(|_| bad("a number"))?;
                 // SAFETY: a live instance; one value reference and one value, alive across the call.
-                unsafe { (self.set_f64)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+                ("fmi3SetFloat64", unsafe {
+                    set_f64(c, vp, 1, &raw const x, 1)
+                })
             }
-            "Boolean" => {
-                let x = match v {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(bad("true or false")),
-                };
-                // SAFETY: a live instance; one value reference and one value, alive across the call.
-                unsafe { (self.set_bool)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+            (Api::V3 { set_bool, .. }, "Boolean") => {
+                let x = boolean()?;
+                // SAFETY: as above.
+                ("fmi3SetBoolean", unsafe {
+                    set_bool(c, vp, 1, &raw const x, 1)
+                })
             }
-            "UInt16" => {
+            (Api::V3 { set_u16, .. }, "UInt16") => {
                 let x: u16 = v.parse().map_err(|_| bad("0 to 65535"))?;
-                // SAFETY: a live instance; one value reference and one value, alive across the call.
-                unsafe { (self.set_u16)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+                // SAFETY: as above.
+                ("fmi3SetUInt16", unsafe {
+                    set_u16(c, vp, 1, &raw const x, 1)
+                })
             }
-            "Int32" => {
+            (Api::V3 { set_i32, .. }, "Int32") => {
                 let x: i32 = v.parse().map_err(|_| bad("a 32-bit integer"))?;
-                // SAFETY: a live instance; one value reference and one value, alive across the call.
-                unsafe { (self.set_i32)(self.instance, vrs.as_ptr(), 1, &raw const x, 1) }
+                // SAFETY: as above.
+                ("fmi3SetInt32", unsafe {
+                    set_i32(c, vp, 1, &raw const x, 1)
+                })
             }
-            "String" => {
+            (Api::V3 { set_string, .. }, "String") => {
                 let x = CString::new(value).map_err(|_| bad("a string without NUL"))?;
                 let p = x.as_ptr();
+                // SAFETY: as above; the string outlives the call.
+                ("fmi3SetString", unsafe {
+                    set_string(c, vp, 1, &raw const p, 1)
+                })
+            }
+            (Api::V2 { set_real, .. }, "Real") => {
+                let x: f64 = v.parse().map_err(|_| bad("a number"))?;
                 // SAFETY: a live instance; one value reference and one value, alive across the call.
-                unsafe { (self.set_string)(self.instance, vrs.as_ptr(), 1, &raw const p, 1) }
+                ("fmi2SetReal", unsafe { set_real(c, vp, 1, &raw const x) })
             }
-            other => {
-                return Err(format!(
-                    "setting a {other} variable is not supported (Float64, Boolean, UInt16, Int32, String are)"
-                ));
+            (Api::V2 { set_int, .. }, "Integer") => {
+                let x: c_int = v.parse().map_err(|_| bad("a 32-bit integer"))?;
+                // SAFETY: as above.
+                ("fmi2SetInteger", unsafe { set_int(c, vp, 1, &raw const x) })
             }
+            (Api::V2 { set_bool, .. }, "Boolean") => {
+                let x = c_int::from(boolean()?);
+                // SAFETY: as above.
+                ("fmi2SetBoolean", unsafe {
+                    set_bool(c, vp, 1, &raw const x)
+                })
+            }
+            (Api::V2 { set_string, .. }, "String") => {
+                let x = CString::new(value).map_err(|_| bad("a string without NUL"))?;
+                let p = x.as_ptr();
+                // SAFETY: as above; the string outlives the call.
+                ("fmi2SetString", unsafe {
+                    set_string(c, vp, 1, &raw const p)
+                })
+            }
+            (_, other) => return Err(unsupported(other)),
         };
-        status("fmi3Set", s)
+        status(call, s)
     }
 
     /// Copies `dst.len()` bytes of the image at `offset` into `dst`.
@@ -481,18 +702,24 @@ impl Loaded {
         Ok(())
     }
 
-    /// `fmi3Terminate`.
+    /// `Terminate`.
     pub(crate) fn terminate(&mut self) -> Result<(), String> {
+        let (call, f) = match &self.api {
+            Api::V3 { terminate, .. } => ("fmi3Terminate", terminate),
+            Api::V2 { terminate, .. } => ("fmi2Terminate", terminate),
+        };
         // SAFETY: a live instance.
-        status("fmi3Terminate", unsafe { (self.terminate)(self.instance) })
+        let s = unsafe { f(self.instance) };
+        status(call, s)
     }
 }
 
 impl Drop for Loaded {
     fn drop(&mut self) {
+        let (Api::V3 { free, .. } | Api::V2 { free, .. }) = &self.api;
         // SAFETY: the instance is live and freed once, before the library is unloaded
         // (fields drop after this).
-        unsafe { (self.free)(self.instance) };
+        unsafe { free(self.instance) };
     }
 }
 
