@@ -14,6 +14,7 @@ import argparse
 import csv
 import glob
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -98,8 +99,10 @@ def session(a2l_path, port, workdir):
     objs = parse_a2l(a2l_file)
     measurements = []
     for name in SIGNALS:
-        addr, ext, dtype, event = objs[name]
-        check(event == 0, f"{name}: the served A2L gives it the communication point event")
+        addr, ext, dtype, _ = objs[name]
+        body = re.search(r"/begin MEASUREMENT " + name + r" (.*?)/end MEASUREMENT", a2l_file, re.S).group(1)
+        check("DEFAULT_EVENT_LIST EVENT 0" in body,
+              f"{name}: the served A2L offers it on the communication point (0) and intermediate update events")
         measurements.append((name, addr, ext, A2L_TYPES[dtype]))
     daq = [DaqList(name="communication_point", event_num=0, stim=False, enable_timestamps=True,
                    measurements=measurements, priority=0, prescaler=1)]

@@ -48,6 +48,8 @@ pub struct ModelDescription {
     pub default_stop: Option<f64>,
     /// The first interface type's `canBeInstantiatedOnlyOncePerProcess`.
     pub once_per_process: bool,
+    /// `providesIntermediateUpdate` of Co-Simulation (FMI 3.0).
+    pub provides_intermediate_update: bool,
 }
 
 const FMI3_TYPES: [&str; 15] = [
@@ -108,6 +110,8 @@ impl ModelDescription {
                         md.model_identifier = owned("modelIdentifier");
                         md.once_per_process =
                             e.get("canBeInstantiatedOnlyOncePerProcess") == Some("true");
+                        md.provides_intermediate_update =
+                            e.get("providesIntermediateUpdate") == Some("true");
                     }
                 }
                 (1, _, "DefaultExperiment") => {

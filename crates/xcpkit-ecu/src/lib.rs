@@ -1033,6 +1033,12 @@ impl Stepper {
         }
     }
 
+    /// The simulation time of the next tick, in nanoseconds.
+    pub const fn next_tick_ns(&self) -> u64 {
+        self.start_ns
+            .saturating_add(self.ticks.saturating_add(1).saturating_mul(Self::TICK_NS))
+    }
+
     /// Ticks run since the start.
     pub const fn ticks(&self) -> u64 {
         self.ticks

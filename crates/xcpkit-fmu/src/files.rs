@@ -262,6 +262,9 @@ struct Flavour {
     description: &'static str,
     /// `canBeInstantiatedOnlyOncePerProcess`.
     once: bool,
+    /// `providesIntermediateUpdate` (FMI 3.0): a DMA instance stops at every tick inside a
+    /// step for an importer that asks.
+    intermediate: bool,
     /// The start value of `XCPServiceTCPEnable`.
     tcp_on: bool,
 }
@@ -271,6 +274,7 @@ const SERVICE: Flavour = Flavour {
     token: INSTANTIATION_TOKEN,
     description: "xcpkit's virtual ECU (engine, vehicle, body tasks at 1/10/100 ms) with its own XCP service",
     once: false,
+    intermediate: false,
     tcp_on: true,
 };
 
@@ -279,6 +283,7 @@ const DMA: Flavour = Flavour {
     token: DMA_INSTANTIATION_TOKEN,
     description: "xcpkit's virtual ECU (engine, vehicle, body tasks at 1/10/100 ms), its signals and parameters in static storage for an importer's XCP service (direct memory access), and its own XCP service (off by default)",
     once: true,
+    intermediate: true,
     tcp_on: false,
 };
 
@@ -301,6 +306,7 @@ fn describe(fmi: Fmi, flavour: &Flavour) -> String {
         token,
         description,
         once,
+        intermediate,
         tcp_on,
     } = *flavour;
     let start = |v: &crate::vars::Var| {
@@ -323,7 +329,7 @@ fn describe(fmi: Fmi, flavour: &Flavour) -> String {
             );
             let _ = writeln!(
                 x,
-                "  <CoSimulation modelIdentifier=\"{identifier}\" canHandleVariableCommunicationStepSize=\"true\" fixedInternalStepSize=\"0.001\" canBeInstantiatedOnlyOncePerProcess=\"{once}\" canGetAndSetFMUState=\"false\" canSerializeFMUState=\"false\" hasEventMode=\"false\"/>"
+                "  <CoSimulation modelIdentifier=\"{identifier}\" canHandleVariableCommunicationStepSize=\"true\" fixedInternalStepSize=\"0.001\" canBeInstantiatedOnlyOncePerProcess=\"{once}\" canGetAndSetFMUState=\"false\" canSerializeFMUState=\"false\" hasEventMode=\"false\" providesIntermediateUpdate=\"{intermediate}\"/>"
             );
             x.push_str(experiment);
             x.push_str("  <ModelVariables>\n    <Float64 name=\"time\" valueReference=\"0\" causality=\"independent\" variability=\"continuous\" description=\"simulation time\"/>\n");

@@ -10,8 +10,10 @@
 //! - Reads and writes happen between steps (section 3.7): each [`Served::step`] takes the
 //!   master's writes into the image, calls `fmi3DoStep` (`fmi2DoStep`), copies the regions
 //!   back into the slave, and only then lets the master in again.
-//! - One event, `communication point`, with the step size as its cycle, triggered after each
-//!   step; the slave's clock and the DAQ timestamps are simulation time.
+//! - Events: `communication point`, with the step size as its cycle, triggered after each
+//!   step, and, for an FMI 3.0 FMU that provides them, `intermediate update`, triggered
+//!   inside a step at each intermediate update the FMU makes (its regions copied first); the
+//!   slave's clock and the DAQ timestamps are simulation time.
 //! - The A2L the slave uploads (GET_ID 4) is the FMU's, with its IF_DATA XCP replaced by
 //!   one that describes this service (and the XCP A2ML added where the module has none).
 //!
@@ -30,11 +32,15 @@ use xcp_slave::{ClockSource, MirrorHandle, Server, Slave, SlaveConfig, Transport
 use xcp_transport::Boxed;
 use xcp_transport_eth::{EthServer, Protocol, ServerConfig};
 
-use crate::ffi::import::Loaded;
+use crate::ffi::import::{Image, Loaded};
 use crate::instance::ns;
 
 /// The event triggered after every step.
 pub const EVENT_NAME: &str = "communication point";
+
+/// The event triggered at each intermediate update of an FMI 3.0 FMU that provides them
+/// (`providesIntermediateUpdate`): inside a step, at the FMU's own points.
+pub const INTERMEDIATE_EVENT_NAME: &str = "intermediate update";
 
 /// The default TCP address of the service.
 pub const DEFAULT_TCP: SocketAddr = SocketAddr::new(
@@ -149,6 +155,7 @@ pub struct Served {
     slave: Slave,
     mirrors: MirrorHandle,
     event: xcp_slave::Event,
+    intermediate: Option<xcp_slave::Event>,
     regions: Vec<Region>,
     notes: Vec<String>,
     a2l: String,
@@ -297,6 +304,7 @@ impl Served {
             let loaded = Loaded::instantiate(
                 &binary,
                 model.is_fmi3(),
+                model.is_fmi3() && model.provides_intermediate_update,
                 &id,
                 &token,
                 &dir.0.join("resources"),
@@ -384,6 +392,10 @@ impl Served {
         let event = b
             .event(EVENT_NAME, Some(period), 0)
             .map_err(|e| ServeError(format!("the event: {e}")))?;
+        let intermediate = (model.is_fmi3() && model.provides_intermediate_update)
+            .then(|| b.event(INTERMEDIATE_EVENT_NAME, None, 0))
+            .transpose()
+            .map_err(|e| ServeError(format!("the intermediate-update event: {e}")))?;
         for (n, r) in regions.iter().enumerate() {
             b.mirror(&format!("region{n}"), r.ext, r.offset, r.len, r.writable)
                 .map_err(|e| ServeError(format!("the FMU's memory: {e}")))?;
@@ -394,6 +406,10 @@ impl Served {
         let event = slave
             .event(event)
             .map_err(|e| ServeError(format!("the event: {e}")))?;
+        let intermediate = intermediate
+            .map(|id| slave.event(id))
+            .transpose()
+            .map_err(|e| ServeError(format!("the intermediate-update event: {e}")))?;
 
         let mut links = Vec::new();
         let mut serving = Vec::new();
@@ -414,7 +430,9 @@ impl Served {
             links.push(Boxed::new(server));
         }
         slave.set_transports(serving.clone());
-        let a2l = served_a2l(a2l_text, &slave.a2l_if_data(), event.id().0).map_err(ServeError)?;
+        let mut events = vec![event.id().0];
+        events.extend(intermediate.as_ref().map(|e| e.id().0));
+        let a2l = served_a2l(a2l_text, &slave.a2l_if_data(), &events).map_err(ServeError)?;
         slave.set_a2l_text(Some(a2l.clone()));
 
         for (name, value) in &options.starts {
@@ -458,6 +476,7 @@ impl Served {
             slave,
             mirrors,
             event,
+            intermediate,
             regions,
             notes,
             a2l,
@@ -474,7 +493,8 @@ impl Served {
         };
         served.slave.set_clock_ns(ns(start));
         let lock = served.mirrors.lock();
-        let published = publish(&served.loaded, &served.regions, &lock, &mut served.buffer);
+        let image = served.loaded.image().clone();
+        let published = publish(&image, &served.regions, &lock, &mut served.buffer);
         drop(lock);
         published?;
         Ok(served)
@@ -562,12 +582,34 @@ impl Served {
                 .write(r.offset as usize + w.offset, &w.bytes)
                 .map_err(|e| ServeError(format!("a calibration write: {e}")))?;
         }
+        let image = self.loaded.image().clone();
+        let (regions, buffer, slave) = (&self.regions, &mut self.buffer, &self.slave);
+        let mut failed = None;
+        let mut on_update = |time: f64| {
+            // The FMU's variables may be read here: publish them and sample.
+            if failed.is_none() {
+                failed = publish(&image, regions, &lock, buffer).err();
+            }
+            if let Some(e) = &self.intermediate {
+                let now = ns(time);
+                slave.set_clock_ns(now);
+                e.trigger_at(&[], now);
+            }
+        };
+        let handler: Option<&mut dyn FnMut(f64)> = if self.intermediate.is_some() {
+            Some(&mut on_update)
+        } else {
+            None
+        };
         let end = self
             .loaded
-            .do_step(t, self.step)
+            .do_step(t, self.step, handler)
             .map_err(|e| ServeError(format!("at {t} s: {}", logged(&self.loaded, e))))?;
         self.steps += 1;
-        let published = publish(&self.loaded, &self.regions, &lock, &mut self.buffer);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let published = publish(&image, &self.regions, &lock, &mut self.buffer);
         drop(lock);
         published?;
         let now = ns(self.time());
@@ -675,14 +717,14 @@ pub fn is_float64(ty: &str) -> bool {
 
 /// Copies every region of the image into the slave's copy.
 fn publish(
-    loaded: &Loaded,
+    image: &Image,
     regions: &[Region],
     lock: &xcp_slave::MirrorLock<'_>,
     buffer: &mut Vec<u8>,
 ) -> Result<(), ServeError> {
     for (n, r) in regions.iter().enumerate() {
         buffer.resize(r.len, 0);
-        loaded
+        image
             .read(r.offset as usize, buffer)
             .map_err(|e| ServeError(format!("reading the FMU's memory: {e}")))?;
         if !lock.publish(n, 0, buffer) {
@@ -781,11 +823,29 @@ fn tokens(text: &str) -> Vec<Token> {
 
 /// The FMU's A2L with the first module's IF_DATA XCP replaced by `if_data`, the XCP A2ML
 /// added after the module's header when the module declares none, and each MEASUREMENT
-/// without an IF_DATA XCP of its own given `event` (the only one there is).
+/// without an IF_DATA XCP of its own given `events` (one: a fixed list; more: all
+/// available, the first the default).
 ///
 /// # Errors
 /// A text without a complete MODULE, or with blocks that do not nest.
-fn served_a2l(text: &str, if_data: &str, event: u16) -> Result<String, String> {
+fn served_a2l(text: &str, if_data: &str, events: &[u16]) -> Result<String, String> {
+    let list = |events: &[u16]| {
+        events
+            .iter()
+            .map(|e| format!("EVENT {e}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let daq_event = match events {
+        [] => String::new(),
+        [one] => format!(
+            "/begin IF_DATA XCP /begin DAQ_EVENT FIXED_EVENT_LIST EVENT {one} /end DAQ_EVENT /end IF_DATA\n"
+        ),
+        [first, ..] => format!(
+            "/begin IF_DATA XCP /begin DAQ_EVENT VARIABLE /begin AVAILABLE_EVENT_LIST {} /end AVAILABLE_EVENT_LIST /begin DEFAULT_EVENT_LIST EVENT {first} /end DEFAULT_EVENT_LIST /end DAQ_EVENT /end IF_DATA\n",
+            list(events)
+        ),
+    };
     struct Open<'a> {
         name: &'a str,
         at: usize,
@@ -846,14 +906,8 @@ fn served_a2l(text: &str, if_data: &str, event: u16) -> Result<String, String> {
                     {
                         edits.push((toks[open.at].start, toks[i + 1].end, String::new()));
                     }
-                    if name == "MEASUREMENT" && !open.has_xcp {
-                        edits.push((
-                            toks[i].start,
-                            toks[i].start,
-                            format!(
-                                "/begin IF_DATA XCP /begin DAQ_EVENT FIXED_EVENT_LIST EVENT {event} /end DAQ_EVENT /end IF_DATA\n"
-                            ),
-                        ));
+                    if name == "MEASUREMENT" && !open.has_xcp && !daq_event.is_empty() {
+                        edits.push((toks[i].start, toks[i].start, daq_event.clone()));
                     }
                 }
                 if name == "MODULE" && stack.len() == 1 && modules == 1 && module_end.is_none() {
@@ -903,7 +957,7 @@ mod tests {
 
     #[test]
     fn the_module_if_data_xcp_is_replaced_and_the_a2ml_added() {
-        let out = served_a2l(A2L, "/begin IF_DATA XCP NEW /end IF_DATA", 7).expect("spliced");
+        let out = served_a2l(A2L, "/begin IF_DATA XCP NEW /end IF_DATA", &[7]).expect("spliced");
         assert!(!out.contains("PROTOCOL_LAYER 1"), "{out}");
         assert!(out.contains("/begin MEASUREMENT t \"\" UBYTE NO_COMPU_METHOD 0 0 0 255\n/begin IF_DATA XCP /begin DAQ_EVENT FIXED_EVENT_LIST EVENT 7 /end DAQ_EVENT /end IF_DATA\n/end MEASUREMENT"), "{out}");
         assert_eq!(
@@ -934,14 +988,16 @@ mod tests {
             "/begin IF_DATA CANAPE",
             "/begin A2ML x /end A2ML\n/begin IF_DATA CANAPE",
         );
-        let out = served_a2l(&with, "/begin IF_DATA XCP NEW /end IF_DATA", 0).expect("spliced");
+        let out =
+            served_a2l(&with, "/begin IF_DATA XCP NEW /end IF_DATA", &[0, 1]).expect("spliced");
         assert_eq!(out.matches("/begin A2ML").count(), 1);
-        assert!(served_a2l("ASAP2_VERSION 1 71", "", 0).is_err());
+        assert!(out.contains("/begin MEASUREMENT t \"\" UBYTE NO_COMPU_METHOD 0 0 0 255\n/begin IF_DATA XCP /begin DAQ_EVENT VARIABLE /begin AVAILABLE_EVENT_LIST EVENT 0 EVENT 1 /end AVAILABLE_EVENT_LIST /begin DEFAULT_EVENT_LIST EVENT 0 /end DEFAULT_EVENT_LIST /end DAQ_EVENT /end IF_DATA\n/end MEASUREMENT"), "{out}");
+        assert!(served_a2l("ASAP2_VERSION 1 71", "", &[0]).is_err());
         assert!(
             served_a2l(
                 "/begin PROJECT p \"\" /begin MODULE m \"\" /end PROJECT",
                 "",
-                0
+                &[0]
             )
             .is_err()
         );

@@ -312,6 +312,22 @@ impl Instance {
     /// # Errors
     /// Outside Step Mode; a communication point other than the current one; a negative step.
     pub fn do_step(&mut self, t: f64, h: f64) -> Result<(), Refusal> {
+        self.do_step_with(t, h, None)
+    }
+
+    /// [`Self::do_step`] with an importer's intermediate updates (FMI 3.0): a DMA instance
+    /// stops at every 1 ms tick inside the step, puts its outputs into static storage and
+    /// calls `intermediate` with the tick's time in seconds, so the importer can sample its
+    /// memory there. Other instances ignore it.
+    ///
+    /// # Errors
+    /// As [`Self::do_step`].
+    pub fn do_step_with(
+        &mut self,
+        t: f64,
+        h: f64,
+        mut intermediate: Option<&mut dyn FnMut(f64)>,
+    ) -> Result<(), Refusal> {
         self.expect(&[Mode::Step], "DoStep")?;
         if h.is_nan() || h < 0.0 {
             return refuse(format!(
@@ -338,16 +354,39 @@ impl Instance {
                     d.segment = segment;
                 }
                 let params = crate::ffi::dma::load_params();
-                if stepper.advance_to_with(ns(t + h), &params).is_none() {
-                    return refuse(
-                        "DoStep: the parameters in static storage have the wrong size (a bug)",
-                    );
-                }
                 #[allow(
                     clippy::cast_possible_truncation,
                     reason = "counter_1ms wraps like the ECU's 32-bit counter"
                 )]
-                crate::ffi::dma::store_signals(&stepper.outputs(), stepper.ticks() as u32);
+                let store = |s: &Stepper| {
+                    crate::ffi::dma::store_signals(&s.outputs(), s.ticks() as u32);
+                };
+                let end = ns(t + h);
+                if let Some(f) = intermediate.as_mut() {
+                    loop {
+                        let next = stepper.next_tick_ns();
+                        if next >= end {
+                            break;
+                        }
+                        if stepper.advance_to_with(next, &params).is_none() {
+                            return refuse(
+                                "DoStep: the parameters in static storage have the wrong size (a bug)",
+                            );
+                        }
+                        store(stepper);
+                        #[allow(
+                            clippy::cast_precision_loss,
+                            reason = "simulation times in ns stay far below 2^52"
+                        )]
+                        f(next as f64 / 1e9);
+                    }
+                }
+                if stepper.advance_to_with(end, &params).is_none() {
+                    return refuse(
+                        "DoStep: the parameters in static storage have the wrong size (a bug)",
+                    );
+                }
+                store(stepper);
             }
         }
         self.time_s = t + h;

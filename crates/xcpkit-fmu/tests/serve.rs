@@ -469,3 +469,94 @@ fn an_fmi2_fmu_is_served_as_well() {
     assert!(why.contains("is not a 32-bit integer"), "{why}");
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+#[test]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts of milliseconds, whole and positive"
+)]
+fn intermediate_updates_sample_inside_a_step() {
+    let _turn = turn();
+    let dir = unpacked("intermediate");
+    // 10 ms steps: the FMU stops at the 9 ticks inside each for the importer.
+    let mut served = Served::open(
+        &dir,
+        &ServeOptions {
+            step: Some(0.01),
+            ..options()
+        },
+    )
+    .expect("served");
+    assert!(served.model().provides_intermediate_update);
+    assert!(
+        served
+            .a2l()
+            .contains("AVAILABLE_EVENT_LIST EVENT 0 EVENT 1"),
+        "both events offered"
+    );
+    let mut s = session(&format!("tcp://{}", tcp(&served)));
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let rows = std::thread::scope(|scope| {
+        let served = &mut served;
+        let stepper = scope.spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                match stop_rx.recv_timeout(Duration::from_millis(10)) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        served.step().expect("step");
+                    }
+                    _ => break,
+                }
+            }
+        });
+        let m = s
+            .measure(
+                &["counter_1ms", "engine_speed"],
+                MeasureOptions {
+                    correlate: false,
+                    event: Some(1),
+                    ..MeasureOptions::default()
+                },
+            )
+            .expect("DAQ on the intermediate-update event");
+        let mut rows: Vec<(u64, u64)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && rows.len() < 450 {
+            for row in m
+                .recv(Duration::from_millis(200))
+                .expect("rows")
+                .unwrap_or_default()
+            {
+                rows.push((
+                    row.slave_ns.expect("timestamp"),
+                    number(&row.values[0]) as u64,
+                ));
+            }
+        }
+        s.stop().expect("DAQ stops");
+        stop_tx.send(()).expect("stop");
+        stepper.join().expect("stepper");
+        rows
+    });
+    assert!(rows.len() >= 450, "{} rows", rows.len());
+    for &(t, counter) in &rows {
+        assert_eq!(
+            t % (1 << 32),
+            (counter * 1_000_000) % (1 << 32),
+            "tick {counter}"
+        );
+        assert_ne!(
+            counter % 10,
+            0,
+            "communication points are not intermediate updates"
+        );
+    }
+    // Nine per step, one per tick, none missed.
+    for w in rows.windows(2) {
+        let step = w[1].1 - w[0].1;
+        assert!(step == 1 || (step == 2 && w[1].1 % 10 == 1), "{w:?}");
+    }
+    drop(served);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -90,6 +90,7 @@ extern "C" fn fmi2Instantiate(
             logger: logger(),
             logging: logging_on != 0,
             strings: Vec::new(),
+            intermediate: None,
         }),
         Ok(Err(e)) => {
             early(format!("{name}: {e}"));

@@ -51,7 +51,7 @@ extern "C" fn fmi3InstantiateCoSimulation(
     _n_required_intermediate_variables: usize,
     instance_environment: *mut c_void,
     log_message: Option<Log3>,
-    _intermediate_update: *mut c_void,
+    intermediate_update: Option<super::IntermediateUpdate3>,
 ) -> *mut c_void {
     // SAFETY: FMI passes NUL-terminated strings (or null).
     let (name, token) = unsafe { (text(instance_name), text(instantiation_token)) };
@@ -90,6 +90,7 @@ extern "C" fn fmi3InstantiateCoSimulation(
             },
             logging: logging_on,
             strings: Vec::new(),
+            intermediate: intermediate_update.map(|f| (f, instance_environment)),
         }),
         Ok(Err(e)) => {
             early_log(instance_environment, log_message, &format!("{name}: {e}"));
@@ -213,9 +214,37 @@ extern "C" fn fmi3DoStep(
     last_successful_time: *mut f64,
 ) -> c_int {
     with(instance, |h| {
-        let r = h
-            .instance
-            .do_step(current_communication_point, communication_step_size);
+        let r = match h.intermediate {
+            Some((f, env)) => {
+                let mut update = |time: f64| {
+                    let (mut early, mut early_time) = (false, time);
+                    // SAFETY: the importer's callback with its environment, as FMI 3.0 has
+                    // it called: the variables may be read (intermediateVariableGetAllowed),
+                    // none set, the intermediate step finished, no early return offered; the
+                    // out-pointers are locals alive across the call.
+                    unsafe {
+                        f(
+                            env,
+                            time,
+                            false,
+                            true,
+                            true,
+                            false,
+                            &raw mut early,
+                            &raw mut early_time,
+                        );
+                    }
+                };
+                h.instance.do_step_with(
+                    current_communication_point,
+                    communication_step_size,
+                    Some(&mut update),
+                )
+            }
+            None => h
+                .instance
+                .do_step(current_communication_point, communication_step_size),
+        };
         let t = h.instance.time();
         for flag in [event_handling_needed, terminate_simulation, early_return] {
             if !flag.is_null() {

@@ -29,7 +29,7 @@ type Instantiate = unsafe extern "C" fn(
     usize,
     *mut c_void,
     Option<Log3>,
-    *mut c_void,
+    Option<IntermediateUpdate>,
 ) -> *mut c_void;
 type Free = unsafe extern "C" fn(*mut c_void);
 type EnterInit = unsafe extern "C" fn(*mut c_void, bool, f64, f64, bool, f64) -> c_int;
@@ -87,17 +87,71 @@ unsafe extern "C" {
     fn free(p: *mut c_void);
 }
 
-/// Messages the FMU logged, for the importer to print; bounded.
-#[derive(Default)]
-pub(crate) struct LogSink {
+/// The instance environment the FMU's callbacks get: the messages it logged, for the
+/// importer to print (bounded), and, during a step only, the importer's handler of
+/// intermediate updates.
+pub(crate) struct Env {
     lines: Mutex<VecDeque<String>>,
     dropped: std::sync::atomic::AtomicU64,
+    /// A `*mut &mut dyn FnMut(f64)` while `Loaded::do_step` runs, else null.
+    hook: std::cell::Cell<*mut c_void>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self {
+            lines: Mutex::default(),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+            hook: std::cell::Cell::new(null_mut()),
+        }
+    }
+}
+
+/// `fmi3IntermediateUpdateCallback`.
+type IntermediateUpdate =
+    unsafe extern "C" fn(*mut c_void, f64, bool, bool, bool, bool, *mut bool, *mut f64);
+
+/// The intermediate-update callback: hands the time to the step's handler when the FMU says
+/// its variables may be read and the intermediate step is finished.
+#[allow(
+    clippy::too_many_arguments,
+    clippy::fn_params_excessive_bools,
+    reason = "the signature FMI 3.0 defines"
+)]
+unsafe extern "C" fn intermediate_update(
+    env: *mut c_void,
+    time: f64,
+    _set_requested: bool,
+    get_allowed: bool,
+    step_finished: bool,
+    _can_return_early: bool,
+    early_return_requested: *mut bool,
+    _early_return_time: *mut f64,
+) {
+    if !early_return_requested.is_null() {
+        // SAFETY: FMI 3.0 passes a pointer to the FMU's variable.
+        unsafe { *early_return_requested = false };
+    }
+    if env.is_null() || !get_allowed || !step_finished {
+        return;
+    }
+    // SAFETY: `env` is the `Env` this module passed at instantiation, alive until the
+    // instance is freed.
+    let env = unsafe { &*env.cast::<Env>() };
+    let hook = env.hook.get();
+    if hook.is_null() {
+        return;
+    }
+    // SAFETY: a non-null hook is the handler `Loaded::do_step` set for the duration of the
+    // call this callback runs inside, on this thread.
+    let handler = unsafe { &mut *hook.cast::<&mut dyn FnMut(f64)>() };
+    handler(time);
 }
 
 /// At most this many messages wait to be printed; more are counted and dropped.
 const LOG_LINES: usize = 1000;
 
-impl LogSink {
+impl Env {
     /// The messages logged since the last call, and how many were dropped meanwhile.
     pub(crate) fn take(&self) -> (Vec<String>, u64) {
         let lines = match self.lines.lock() {
@@ -109,7 +163,7 @@ impl LogSink {
     }
 }
 
-impl LogSink {
+impl Env {
     fn push(&self, status: c_int, category: &str, message: &str) {
         let status = match status {
             0 => "OK",
@@ -143,10 +197,9 @@ unsafe extern "C" fn log_message(
     if env.is_null() {
         return;
     }
-    // SAFETY: `env` is the `LogSink` this module passed at instantiation, alive until the
+    // SAFETY: `env` is the `Env` this module passed at instantiation, alive until the
     // instance is freed; the strings are NUL-terminated (FMI), valid during the call.
-    let (sink, category, message) =
-        unsafe { (&*env.cast::<LogSink>(), text(category), text(message)) };
+    let (sink, category, message) = unsafe { (&*env.cast::<Env>(), text(category), text(message)) };
     sink.push(status, &category, &message);
 }
 
@@ -167,7 +220,7 @@ unsafe extern "C" fn log_message2(
     }
     // SAFETY: as for `log_message`: our sink, NUL-terminated strings valid during the call.
     let (sink, category, mut message) =
-        unsafe { (&*env.cast::<LogSink>(), text(category), text(message)) };
+        unsafe { (&*env.cast::<Env>(), text(category), text(message)) };
     if message == "%s" {
         // SAFETY: a `%s` format comes with a NUL-terminated string as its argument.
         message = unsafe { text(first) };
@@ -255,6 +308,28 @@ impl Image {
     pub(crate) fn len(&self) -> usize {
         self.ranges.iter().map(|r| r.1).max().unwrap_or(0)
     }
+
+    /// Copies `dst.len()` bytes of the image at `offset` into `dst`. The caller reads between
+    /// the FMU's calls, or inside a callback where FMI lets variables be read.
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), String> {
+        if self.access(offset, dst.len()).is_none() {
+            return Err(format!(
+                "0x{offset:X} + {} is outside the FMU's image",
+                dst.len()
+            ));
+        }
+        // SAFETY: the range lies in readable mappings of the loaded binary (checked above
+        // against /proc/self/maps), which stay mapped while the library is loaded; the FMU
+        // does not write them while the importer reads (the caller's contract above).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (self.base + offset) as *const u8,
+                dst.as_mut_ptr(),
+                dst.len(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The functions of one FMI version.
@@ -294,7 +369,7 @@ pub(crate) struct Loaded {
     instance: *mut c_void,
     api: Api,
     image: Image,
-    log: Box<LogSink>,
+    log: Box<Env>,
     /// Kept last: the functions above point into it.
     _library: libloading::Library,
 }
@@ -328,10 +403,13 @@ fn maps() -> Result<String, String> {
 
 impl Loaded {
     /// Loads `binary` and instantiates it for Co-Simulation as `name` with `token` (FMI 3.0's
-    /// instantiation token, FMI 2.0's GUID); `resources` is the unpacked `resources/` folder.
+    /// instantiation token, FMI 2.0's GUID); `resources` is the unpacked `resources/` folder;
+    /// `intermediate` (FMI 3.0) gives the FMU the intermediate-update callback, which hands
+    /// intermediate points to the handler of [`Self::do_step`].
     pub(crate) fn instantiate(
         binary: &Path,
         fmi3: bool,
+        intermediate: bool,
         name: &str,
         token: &str,
         resources: &Path,
@@ -361,19 +439,17 @@ impl Loaded {
                 canonical.display()
             )
         })?;
-        let log = Box::<LogSink>::default();
+        let log = Box::<Env>::default();
         let c = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
         let (cname, ctoken) = (c(name), c(token));
-        let env = std::ptr::from_ref::<LogSink>(&log)
-            .cast_mut()
-            .cast::<c_void>();
+        let env = std::ptr::from_ref::<Env>(&log).cast_mut().cast::<c_void>();
         let (instance, api) = if fmi3 {
             let instantiate: Instantiate = sym!(b"fmi3InstantiateCoSimulation\0");
             let cres = c(&format!("{}/", resources.display()));
             // SAFETY: the arguments are what FMI 3.0 asks: NUL-terminated strings alive
-            // across the call, no intermediate variables, our logger with its environment
-            // (the boxed sink, alive as long as the instance), no intermediate-update
-            // callback.
+            // across the call, no intermediate variables, our logger and (when asked) our
+            // intermediate-update callback with their environment (the boxed `Env`, alive as
+            // long as the instance).
             let instance = unsafe {
                 instantiate(
                     cname.as_ptr(),
@@ -387,7 +463,7 @@ impl Loaded {
                     0,
                     env,
                     Some(log_message),
-                    null_mut(),
+                    intermediate.then_some(intermediate_update as IntermediateUpdate),
                 )
             };
             let api = Api::V3 {
@@ -520,11 +596,24 @@ impl Loaded {
     }
 
     /// One step from `t` by `h`; `true` when the FMU asks to end the simulation (FMI 3.0).
-    pub(crate) fn do_step(&mut self, t: f64, h: f64) -> Result<bool, String> {
+    /// `on_update` gets the time of each intermediate update the FMU makes during the step
+    /// (when instantiated for them), while the image may be read.
+    pub(crate) fn do_step(
+        &mut self,
+        t: f64,
+        h: f64,
+        on_update: Option<&mut dyn FnMut(f64)>,
+    ) -> Result<bool, String> {
         match &self.api {
             Api::V3 { do_step, .. } => {
                 let (mut event, mut terminate, mut early, mut last) = (false, false, false, t);
-                // SAFETY: a live instance; the out-pointers are locals alive across the call.
+                let mut handler = on_update;
+                if let Some(f) = handler.as_mut() {
+                    let f: &mut &mut dyn FnMut(f64) = f;
+                    self.log.hook.set(std::ptr::from_mut(f).cast::<c_void>());
+                }
+                // SAFETY: a live instance; the out-pointers are locals alive across the call;
+                // the hook points at `handler`, alive across it and cleared after it.
                 let s = unsafe {
                     do_step(
                         self.instance,
@@ -537,6 +626,7 @@ impl Loaded {
                         &raw mut last,
                     )
                 };
+                self.log.hook.set(null_mut());
                 status("fmi3DoStep", s)?;
                 Ok(terminate)
             }
@@ -650,27 +740,6 @@ impl Loaded {
             (_, other) => return Err(unsupported(other)),
         };
         status(call, s)
-    }
-
-    /// Copies `dst.len()` bytes of the image at `offset` into `dst`.
-    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), String> {
-        if self.image.access(offset, dst.len()).is_none() {
-            return Err(format!(
-                "0x{offset:X} + {} is outside the FMU's image",
-                dst.len()
-            ));
-        }
-        // SAFETY: the range lies in readable mappings of the loaded binary (checked above
-        // against /proc/self/maps); no FMU call runs now (the caller steps on this thread),
-        // so nothing writes it meanwhile.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                (self.image.base + offset) as *const u8,
-                dst.as_mut_ptr(),
-                dst.len(),
-            );
-        }
-        Ok(())
     }
 
     /// Copies `src` into the image at `offset`.

@@ -56,7 +56,13 @@ struct Handle {
     logging: bool,
     /// The strings `GetString` returned, valid until the next call on the instance.
     strings: Vec<CString>,
+    /// FMI 3.0's intermediate-update callback and the importer's environment, when given.
+    intermediate: Option<(IntermediateUpdate3, *mut c_void)>,
 }
+
+/// `fmi3IntermediateUpdateCallback`.
+type IntermediateUpdate3 =
+    unsafe extern "C" fn(*mut c_void, f64, bool, bool, bool, bool, *mut bool, *mut f64);
 
 /// Text for C, with any NUL replaced.
 fn c_text(s: &str) -> CString {
