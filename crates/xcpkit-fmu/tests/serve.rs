@@ -286,6 +286,68 @@ fn the_fmus_own_service_and_the_importers_agree() {
         let b = theirs.read(p).expect("own service").values;
         assert_eq!(a, b, "{p}");
     }
+    // Every signal measured by both at the same simulation time has the same value: the
+    // importer's DAQ on the communication point, the own service's on the model's tasks.
+    let mut names: Vec<&str> = OUTPUTS.to_vec();
+    names.push("counter_1ms");
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let (ours, own_rows) = std::thread::scope(|scope| {
+        let served = &mut served;
+        let stepper = scope.spawn(move || step_paced(served, &stop_rx));
+        let opts = MeasureOptions {
+            correlate: false,
+            ..MeasureOptions::default()
+        };
+        let a = mine.measure(&names, opts).expect("importer's DAQ");
+        let b = theirs.measure(&names, opts).expect("own service's DAQ");
+        let columns: Vec<Vec<String>> = b
+            .columns()
+            .iter()
+            .map(|l| l.iter().map(|c| c.name.clone()).collect())
+            .collect();
+        let (mut ours, mut own) = (HashMap::new(), Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && (ours.len() < 500 || own.len() < 500) {
+            for row in a
+                .recv(Duration::from_millis(50))
+                .expect("rows")
+                .unwrap_or_default()
+            {
+                ours.insert(row.slave_ns.expect("timestamp") % (1 << 32), row.values);
+            }
+            for row in b
+                .recv(Duration::from_millis(50))
+                .expect("rows")
+                .unwrap_or_default()
+            {
+                let t = row.slave_ns.expect("timestamp") % (1 << 32);
+                for (name, v) in columns[row.list].iter().zip(row.values) {
+                    own.push((t, name.clone(), v));
+                }
+            }
+        }
+        mine.stop().expect("stop");
+        theirs.stop().expect("stop");
+        stop_tx.send(()).expect("stop stepping");
+        stepper.join().expect("stepper");
+        (ours, own)
+    });
+    let mut compared: HashMap<String, usize> = HashMap::new();
+    for (t, name, v) in &own_rows {
+        let Some(row) = ours.get(t) else { continue };
+        let i = names
+            .iter()
+            .position(|n| n == name)
+            .expect("a measured name");
+        assert_eq!(&row[i], v, "{name} at {t} ns");
+        *compared.entry(name.clone()).or_default() += 1;
+    }
+    for name in &names {
+        assert!(
+            compared.get(*name).copied().unwrap_or(0) >= 20,
+            "{name}: {compared:?}"
+        );
+    }
     // A calibration through the FMU's own service reaches the memory the importer serves.
     theirs
         .write("wave_amplitude", &[Value::Number(2.5)])
