@@ -87,6 +87,20 @@ fn build_with(dir: &Path, flags: &[&str]) -> PathBuf {
     so
 }
 
+/// `xcpkit a2l update INPUT --elf SO -o OUTPUT`.
+fn update_args<'a>(input: &'a Path, so: &'a Path, output: &'a Path) -> Vec<&'a str> {
+    let utf8 = |p: &'a Path| p.to_str().expect("utf-8 path");
+    vec![
+        "a2l",
+        "update",
+        utf8(input),
+        "--elf",
+        utf8(so),
+        "-o",
+        utf8(output),
+    ]
+}
+
 /// `nm`'s address for each defined symbol of `so`.
 fn nm(so: &Path) -> HashMap<String, u64> {
     let out = Command::new("nm")
@@ -177,15 +191,7 @@ fn a_missing_symbol_fails_unless_lenient() {
     let extra = "/begin MEASUREMENT ghost \"\" UBYTE ident 0 0 0 255\n  ECU_ADDRESS 0x42\n  SYMBOL_LINK \"not_there\" 0\n/end MEASUREMENT";
     std::fs::write(&input, a2l(extra)).expect("write A2L");
     let output = d.join("out.a2l");
-    let args = [
-        "a2l",
-        "update",
-        input.to_str().expect("utf-8"),
-        "--elf",
-        so.to_str().expect("utf-8"),
-        "-o",
-        output.to_str().expect("utf-8"),
-    ];
+    let args = update_args(&input, &so, &output);
     let o = xcpkit(&args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
@@ -265,15 +271,7 @@ fn member_and_index_paths_resolve_through_dwarf() {
     let input = d.join("in.a2l");
     std::fs::write(&input, a2l(&extra)).expect("write A2L");
     let output = d.join("out.a2l");
-    let args = [
-        "a2l",
-        "update",
-        input.to_str().expect("utf-8"),
-        "--elf",
-        so.to_str().expect("utf-8"),
-        "-o",
-        output.to_str().expect("utf-8"),
-    ];
+    let args = update_args(&input, &so, &output);
     let o = xcpkit(&args);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
@@ -297,15 +295,7 @@ fn member_and_index_paths_resolve_through_dwarf() {
     let nodebug = d.join("nodebug");
     std::fs::create_dir_all(&nodebug).expect("dir");
     let so = build_with(&nodebug, &["-g0"]);
-    let o = xcpkit(&[
-        "a2l",
-        "update",
-        input.to_str().expect("utf-8"),
-        "--elf",
-        so.to_str().expect("utf-8"),
-        "-o",
-        output.to_str().expect("utf-8"),
-    ]);
+    let o = xcpkit(&update_args(&input, &so, &output));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("needs debug information"), "{stderr}");

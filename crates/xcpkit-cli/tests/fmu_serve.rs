@@ -12,28 +12,17 @@ use std::time::{Duration, Instant};
 
 use common::{Killer, ok, xcpkit};
 
-/// The FMU library this build made (`cdylib` of `xcpkit-fmu`, beside the test binary).
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("its folder");
-    let name = format!(
-        "{}xcpkit_fmu{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.to_path_buf(), deps.join("..")]
-        .iter()
-        .map(|d| d.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
-}
-
 #[test]
 fn a_served_fmu_is_read_calibrated_and_guarded_while_it_runs() {
     let dir = std::env::temp_dir().join(format!("xcpkit-cli-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let fmu = dir.join("fmu");
-    xcpkit_fmu::files::unpack_dma(&library(), &fmu, xcpkit_fmu::Fmi::V3).expect("unpacked");
+    xcpkit_fmu::files::unpack_dma(
+        &xcpkit_fmu::files::built_library().expect("the FMU library"),
+        &fmu,
+        xcpkit_fmu::Fmi::V3,
+    )
+    .expect("unpacked");
     let (a2l, csv) = (dir.join("served.a2l"), dir.join("outputs.csv"));
     let path = |p: &PathBuf| p.to_str().expect("utf-8 path").to_owned();
 

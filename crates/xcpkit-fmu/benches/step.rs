@@ -15,7 +15,6 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -144,26 +143,15 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-/// The FMU library this build made (beside the bench binary).
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the bench binary's path");
-    let deps = exe.parent().expect("its folder");
-    let name = format!(
-        "{}xcpkit_fmu{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.to_path_buf(), deps.join("..")]
-        .iter()
-        .map(|d| d.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
-}
-
 fn bench_served(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("xcpkit-serve-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    xcpkit_fmu::files::unpack_dma(&library(), &dir, Fmi::V3).expect("unpacked");
+    xcpkit_fmu::files::unpack_dma(
+        &xcpkit_fmu::files::built_library().expect("the FMU library"),
+        &dir,
+        Fmi::V3,
+    )
+    .expect("unpacked");
     let mut g = c.benchmark_group("served_step_1ms");
     {
         let mut quiet = Served::open(

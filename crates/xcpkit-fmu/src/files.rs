@@ -563,6 +563,33 @@ pub fn unpack_dma(library: &Path, out: &Path, fmi: Fmi) -> Result<(), String> {
     Ok(())
 }
 
+/// The FMU library (`cdylib`) of this build, found beside the running test or bench binary
+/// (`target/<profile>/deps/` or its parent): what tests and benches pack or unpack.
+///
+/// # Errors
+/// When the library was not built beside it; the text names the folder.
+pub fn built_library() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("the running binary's path: {e}"))?;
+    let deps = exe
+        .parent()
+        .ok_or_else(|| format!("{} has no folder", exe.display()))?;
+    let name = format!(
+        "{}xcpkit_fmu{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    [deps.to_path_buf(), deps.join("..")]
+        .iter()
+        .map(|d| d.join(&name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "{name} is not built beside {} (build the xcpkit-fmu library first)",
+                deps.display()
+            )
+        })
+}
+
 /// The DMA FMU's archive name.
 pub const DMA_FILE_NAME: &str = "xcpkit_ecu_dma.fmu";
 

@@ -244,27 +244,12 @@ fn calls_out_of_order_and_wrong_values_are_refused_with_a_reason() {
     fmu.terminate().expect("terminate");
 }
 
-/// The FMU library this build made (`cdylib`, beside the test binary).
-fn library() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("its folder");
-    let name = format!(
-        "{}xcpkit_fmu{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.to_path_buf(), deps.join("..")]
-        .iter()
-        .map(|d| d.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
-}
-
 #[test]
 fn the_packed_fmus_pass_the_fmi_ls_xcp_check() {
     let dir = std::env::temp_dir().join(format!("xcpkit-fmu-pack-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let paths = files::pack(&library(), &dir).expect("packed");
+    let paths =
+        files::pack(&files::built_library().expect("the FMU library"), &dir).expect("packed");
     assert_eq!(paths.len(), 3);
     for (path, fmi3) in paths.iter().zip([true, false, true]) {
         let mut fmu = fmi_ls_xcp::Fmu::open(path).expect("archive");
@@ -297,7 +282,8 @@ fn the_packed_fmus_pass_the_fmi_ls_xcp_check() {
             .expect("the DMA A2L"),
     )
     .expect("text");
-    let symbols = xcpkit_fmu::elf::Symbols::read(&library()).expect("symbols");
+    let symbols = xcpkit_fmu::elf::Symbols::read(&files::built_library().expect("the FMU library"))
+        .expect("symbols");
     assert!(symbols.relative, "a shared object");
     let model = xcp_a2l::A2l::from_text(&dma, &xcp_a2l::LoadOptions::default())
         .expect("loads")

@@ -26,22 +26,6 @@ fn turn() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The FMU library this build made (`cdylib`, beside the test binary).
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let deps = exe.parent().expect("its folder");
-    let name = format!(
-        "{}xcpkit_fmu{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.to_path_buf(), deps.join("..")]
-        .iter()
-        .map(|d| d.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not built beside {}", deps.display()))
-}
-
 /// The DMA FMU (FMI 3.0) unpacked into a fresh folder named after `tag`.
 fn unpacked(tag: &str) -> PathBuf {
     unpacked_for(tag, Fmi::V3)
@@ -51,7 +35,8 @@ fn unpacked(tag: &str) -> PathBuf {
 fn unpacked_for(tag: &str, fmi: Fmi) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("xcpkit-serve-test-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    files::unpack_dma(&library(), &dir, fmi).expect("unpacked");
+    files::unpack_dma(&files::built_library().expect("the FMU library"), &dir, fmi)
+        .expect("unpacked");
     dir
 }
 
@@ -88,6 +73,23 @@ fn number(v: &Value) -> f64 {
 }
 
 const OUTPUTS: [&str; 3] = ["engine_speed", "vehicle_speed", "sine_wave"];
+
+/// Steps `served` `steps` times (from its start), then polls the outputs over XCP: each
+/// equals, bit for bit, what FMI answers, and `counter_1ms` counts the steps.
+fn polls_equal_the_fmi_outputs(served: &mut Served, s: &mut Session, steps: u32) {
+    for _ in 0..steps {
+        served.step().expect("step");
+    }
+    let fmi = served.get_f64(&OUTPUTS).expect("outputs");
+    for (name, want) in OUTPUTS.iter().zip(&fmi) {
+        let got = number(&s.read(name).expect("polled").values[0]);
+        assert_eq!(got.to_bits(), want.to_bits(), "{name}");
+    }
+    assert_eq!(
+        number(&s.read("counter_1ms").expect("counter").values[0]),
+        f64::from(steps)
+    );
+}
 
 /// Steps 1 ms of simulation time per millisecond until told to stop (20 s at most);
 /// returns each communication point's time (ns) with the FMU's FMI outputs then.
@@ -154,18 +156,7 @@ fn daq_at_each_communication_point_equals_the_fmi_outputs_and_calibration_acts_n
     assert!(uploaded.contains("communication point"), "the event");
 
     // Between steps a poll reads what the FMU holds.
-    for _ in 0..5 {
-        served.step().expect("step");
-    }
-    let fmi = served.get_f64(&OUTPUTS).expect("outputs");
-    for (name, want) in OUTPUTS.iter().zip(&fmi) {
-        let got = number(&s.read(name).expect("polled").values[0]);
-        assert_eq!(got.to_bits(), want.to_bits(), "{name}");
-    }
-    assert_eq!(
-        number(&s.read("counter_1ms").expect("counter").values[0]),
-        5.0
-    );
+    polls_equal_the_fmi_outputs(&mut served, &mut s, 5);
     let amplitude = number(&s.read("wave_amplitude").expect("parameter").values[0]);
     assert!((amplitude - 1.0).abs() < 1e-6, "{amplitude}");
 
@@ -474,18 +465,7 @@ fn an_fmi2_fmu_is_served_as_well() {
     assert_eq!(served.model().fmi_version, "2.0");
     assert_eq!(served.regions().len(), 2);
     let mut s = session(&format!("tcp://{}", tcp(&served)));
-    for _ in 0..10 {
-        served.step().expect("fmi2DoStep");
-    }
-    let fmi = served.get_f64(&OUTPUTS).expect("fmi2GetReal");
-    for (name, want) in OUTPUTS.iter().zip(&fmi) {
-        let got = number(&s.read(name).expect("polled").values[0]);
-        assert_eq!(got.to_bits(), want.to_bits(), "{name}");
-    }
-    assert_eq!(
-        number(&s.read("counter_1ms").expect("counter").values[0]),
-        10.0
-    );
+    polls_equal_the_fmi_outputs(&mut served, &mut s, 10);
     // The calibration reaches the FMU from the next step on.
     let mut before = Vec::new();
     for _ in 0..1000 {
