@@ -1004,6 +1004,84 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_corpus_is_served_with_our_if_data_and_loads() {
+        // A slave with two events and TCP at port 4711: its IF_DATA XCP replaces each file's.
+        let mut b = Slave::builder("corpus");
+        b.event(EVENT_NAME, Some(Duration::from_millis(1)), 0)
+            .expect("event");
+        b.event(INTERMEDIATE_EVENT_NAME, None, 0).expect("event");
+        let slave = b.build().expect("slave");
+        slave.set_transports(vec![TransportDesc::Tcp(SocketAddr::from((
+            [127, 0, 0, 1],
+            4711,
+        )))]);
+        let if_data = slave.a2l_if_data();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/a2l");
+        let mut served = 0;
+        for entry in std::fs::read_dir(&dir).expect("the shared corpus") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "a2l") {
+                continue;
+            }
+            // XCPlite's files /include their A2ML; served FMU A2Ls have none, so the line
+            // goes (the splice then adds our A2ML).
+            let text: String = std::fs::read_to_string(&path)
+                .expect("text")
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("/include"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let opts = xcp_a2l::LoadOptions::default();
+            let (before, _) = xcp_a2l::A2l::from_text(&text, &opts)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let out = served_a2l(&text, &if_data, &[0, 1])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let (after, _) = xcp_a2l::A2l::from_text(&out, &opts)
+                .unwrap_or_else(|e| panic!("{} served: {e}", path.display()));
+            let xcp = after.xcp();
+            assert!(
+                xcp.transports.iter().any(|t| matches!(
+                    t,
+                    xcp_a2l::ifdata::Transport::Ip {
+                        port: Some(4711),
+                        ..
+                    }
+                )),
+                "{}: our transport",
+                path.display()
+            );
+            assert_eq!(
+                xcp.daq.as_ref().map(|d| d.events.len()),
+                Some(2),
+                "{}: our events",
+                path.display()
+            );
+            assert_eq!(after.counts(), before.counts(), "{}", path.display());
+            // MEASUREMENT blocks get the events; instance members keep what they had.
+            for (name, kind) in before.names() {
+                if kind != xcp_a2l::ObjectKind::Measurement
+                    || !text.contains(&format!("/begin MEASUREMENT {name} "))
+                {
+                    continue;
+                }
+                let (b, a) = (
+                    before.object(&name).expect("before"),
+                    after.object(&name).expect("after"),
+                );
+                assert_eq!(a.address, b.address, "{name}");
+                let want = if b.events.is_empty() {
+                    vec![0, 1]
+                } else {
+                    b.events
+                };
+                assert_eq!(a.events, want, "{}: {name}", path.display());
+            }
+            served += 1;
+        }
+        assert!(served >= 5, "{served} corpus files served");
+    }
+
+    #[test]
     fn touching_and_overlapping_extents_join_per_extension() {
         let e = |ext, start, end, writable| Extent {
             ext,
