@@ -245,6 +245,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<()> {
         "running{}; press Ctrl-C to stop",
         a.stop_time
             .or(served.model().default_stop)
+            .filter(|t| t.is_finite())
             .map_or_else(String::new, |t| format!(" to {t} s"))
     );
     let mut failure: Option<anyhow::Error> = None;

@@ -376,11 +376,14 @@ impl Served {
         }
         let start = options.start_time.or(model.default_start).unwrap_or(0.0);
         let stop_time = options.stop_time.or(model.default_stop);
+        if !start.is_finite() {
+            return fail(format!("the start time {start} s is not a number"));
+        }
         if let Some(stop) = stop_time
-            && stop < start
+            && (stop.is_nan() || stop < start)
         {
             return fail(format!(
-                "the stop time {stop} s lies before the start time {start} s"
+                "the stop time {stop} s does not lie at or after the start time {start} s"
             ));
         }
 

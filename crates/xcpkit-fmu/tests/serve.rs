@@ -418,6 +418,23 @@ fn what_cannot_be_served_is_refused_with_the_reason() {
     let why = refused(&dir, &start("XCPServiceTCPPort", "70000"));
     assert!(why.contains("0 to 65535"), "{why}");
 
+    // Times that are no times.
+    for (start, stop) in [
+        (Some(f64::NAN), None),
+        (None, Some(-1.0)),
+        (None, Some(f64::NAN)),
+    ] {
+        let why = refused(
+            &dir,
+            &ServeOptions {
+                start_time: start,
+                stop_time: stop,
+                ..options()
+            },
+        );
+        assert!(why.contains("time"), "{why}");
+    }
+
     // A busy port.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let why = refused(
