@@ -50,6 +50,8 @@ pub struct ModelDescription {
     pub once_per_process: bool,
     /// `providesIntermediateUpdate` of Co-Simulation (FMI 3.0).
     pub provides_intermediate_update: bool,
+    /// `hasEventMode` of Co-Simulation (FMI 3.0).
+    pub has_event_mode: bool,
 }
 
 const FMI3_TYPES: [&str; 15] = [
@@ -112,6 +114,7 @@ impl ModelDescription {
                             e.get("canBeInstantiatedOnlyOncePerProcess") == Some("true");
                         md.provides_intermediate_update =
                             e.get("providesIntermediateUpdate") == Some("true");
+                        md.has_event_mode = e.get("hasEventMode") == Some("true");
                     }
                 }
                 (1, _, "DefaultExperiment") => {

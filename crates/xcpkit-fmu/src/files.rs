@@ -262,8 +262,9 @@ struct Flavour {
     description: &'static str,
     /// `canBeInstantiatedOnlyOncePerProcess`.
     once: bool,
-    /// `providesIntermediateUpdate` (FMI 3.0): a DMA instance stops at every tick inside a
-    /// step for an importer that asks.
+    /// `providesIntermediateUpdate` and `hasEventMode` (FMI 3.0): a DMA instance stops at
+    /// every tick inside a step for an importer that asks, and has the output clock
+    /// `task_10ms` for one that uses Event Mode.
     intermediate: bool,
     /// The start value of `XCPServiceTCPEnable`.
     tcp_on: bool,
@@ -329,7 +330,7 @@ fn describe(fmi: Fmi, flavour: &Flavour) -> String {
             );
             let _ = writeln!(
                 x,
-                "  <CoSimulation modelIdentifier=\"{identifier}\" canHandleVariableCommunicationStepSize=\"true\" fixedInternalStepSize=\"0.001\" canBeInstantiatedOnlyOncePerProcess=\"{once}\" canGetAndSetFMUState=\"false\" canSerializeFMUState=\"false\" hasEventMode=\"false\" providesIntermediateUpdate=\"{intermediate}\"/>"
+                "  <CoSimulation modelIdentifier=\"{identifier}\" canHandleVariableCommunicationStepSize=\"true\" fixedInternalStepSize=\"0.001\" canBeInstantiatedOnlyOncePerProcess=\"{once}\" canGetAndSetFMUState=\"false\" canSerializeFMUState=\"false\" hasEventMode=\"{intermediate}\" providesIntermediateUpdate=\"{intermediate}\"/>"
             );
             x.push_str(experiment);
             x.push_str("  <ModelVariables>\n    <Float64 name=\"time\" valueReference=\"0\" causality=\"independent\" variability=\"continuous\" description=\"simulation time\"/>\n");
@@ -367,10 +368,24 @@ fn describe(fmi: Fmi, flavour: &Flavour) -> String {
                     }
                 }
             }
+            if intermediate {
+                let _ = writeln!(
+                    x,
+                    "    <Clock name=\"task_10ms\" valueReference=\"{}\" causality=\"output\" variability=\"discrete\" intervalVariability=\"triggered\" description=\"ticks at the end of each step in which the 10 ms task ran (Event Mode only)\"/>",
+                    crate::vars::vr::TASK_10MS
+                );
+            }
             x.push_str("  </ModelVariables>\n  <ModelStructure>\n");
             for tag in ["Output", "InitialUnknown"] {
                 for v in VARS.iter().filter(|v| v.kind == Kind::Output) {
                     let _ = writeln!(x, "    <{tag} valueReference=\"{}\"/>", v.vr);
+                }
+                if intermediate && tag == "Output" {
+                    let _ = writeln!(
+                        x,
+                        "    <Output valueReference=\"{}\"/>",
+                        crate::vars::vr::TASK_10MS
+                    );
                 }
             }
             x.push_str("  </ModelStructure>\n</fmiModelDescription>\n");

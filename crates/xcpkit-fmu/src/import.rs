@@ -12,8 +12,9 @@
 //!   back into the slave, and only then lets the master in again.
 //! - Events: `communication point`, with the step size as its cycle, triggered after each
 //!   step, and, for an FMI 3.0 FMU that provides them, `intermediate update`, triggered
-//!   inside a step at each intermediate update the FMU makes (its regions copied first); the
-//!   slave's clock and the DAQ timestamps are simulation time.
+//!   inside a step at each intermediate update the FMU makes (its regions copied first), and
+//!   one per output clock of an FMI 3.0 FMU with Event Mode, triggered in Event Mode when
+//!   the clock ticked; the slave's clock and the DAQ timestamps are simulation time.
 //! - The A2L the slave uploads (GET_ID 4) is the FMU's, with its IF_DATA XCP replaced by
 //!   one that describes this service (and the XCP A2ML added where the module has none).
 //!
@@ -156,6 +157,8 @@ pub struct Served {
     mirrors: MirrorHandle,
     event: xcp_slave::Event,
     intermediate: Option<xcp_slave::Event>,
+    /// Output clocks (value reference) and their events.
+    clocks: Vec<(u32, xcp_slave::Event)>,
     regions: Vec<Region>,
     notes: Vec<String>,
     a2l: String,
@@ -305,6 +308,7 @@ impl Served {
                 &binary,
                 model.is_fmi3(),
                 model.is_fmi3() && model.provides_intermediate_update,
+                !output_clocks(&model).is_empty(),
                 &id,
                 &token,
                 &dir.0.join("resources"),
@@ -399,6 +403,14 @@ impl Served {
             .then(|| b.event(INTERMEDIATE_EVENT_NAME, None, 0))
             .transpose()
             .map_err(|e| ServeError(format!("the intermediate-update event: {e}")))?;
+        let clocks = output_clocks(&model)
+            .into_iter()
+            .map(|(name, vr)| {
+                b.event(&format!("clock {name}"), None, 0)
+                    .map(|id| (vr, id))
+                    .map_err(|e| ServeError(format!("the event of clock {name}: {e}")))
+            })
+            .collect::<Result<Vec<_>, ServeError>>()?;
         for (n, r) in regions.iter().enumerate() {
             b.mirror(&format!("region{n}"), r.ext, r.offset, r.len, r.writable)
                 .map_err(|e| ServeError(format!("the FMU's memory: {e}")))?;
@@ -413,6 +425,11 @@ impl Served {
             .map(|id| slave.event(id))
             .transpose()
             .map_err(|e| ServeError(format!("the intermediate-update event: {e}")))?;
+        let clocks = clocks
+            .into_iter()
+            .map(|(vr, id)| slave.event(id).map(|e| (vr, e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ServeError(format!("a clock's event: {e}")))?;
 
         let mut links = Vec::new();
         let mut serving = Vec::new();
@@ -435,6 +452,7 @@ impl Served {
         slave.set_transports(serving.clone());
         let mut events = vec![event.id().0];
         events.extend(intermediate.as_ref().map(|e| e.id().0));
+        events.extend(clocks.iter().map(|(_, e)| e.id().0));
         let a2l = served_a2l(a2l_text, &slave.a2l_if_data(), &events).map_err(ServeError)?;
         slave.set_a2l_text(Some(a2l.clone()));
 
@@ -480,6 +498,7 @@ impl Served {
             mirrors,
             event,
             intermediate,
+            clocks,
             regions,
             notes,
             a2l,
@@ -604,7 +623,7 @@ impl Served {
         } else {
             None
         };
-        let end = self
+        let (mut end, event_needed) = self
             .loaded
             .do_step(t, self.step, handler)
             .map_err(|e| ServeError(format!("at {t} s: {}", logged(&self.loaded, e))))?;
@@ -612,11 +631,37 @@ impl Served {
         if let Some(e) = failed {
             return Err(e);
         }
+        let now = ns(self.time());
+        self.slave.set_clock_ns(now);
+        if event_needed {
+            // The clocks that ticked sample the variables as the event has them.
+            let vrs: Vec<u32> = self.clocks.iter().map(|(vr, _)| *vr).collect();
+            let (regions, buffer, clocks) = (&self.regions, &mut self.buffer, &self.clocks);
+            let mut failed = None;
+            end |= self
+                .loaded
+                .handle_events(&vrs, &mut |ticked| {
+                    failed = publish(&image, regions, &lock, buffer).err();
+                    for ((_, e), &t) in clocks.iter().zip(ticked) {
+                        if t {
+                            e.trigger_at(&[], now);
+                        }
+                    }
+                })
+                .map_err(|e| {
+                    ServeError(format!(
+                        "events at {} s: {}",
+                        self.time(),
+                        logged(&self.loaded, e)
+                    ))
+                })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
         let published = publish(&image, &self.regions, &lock, &mut self.buffer);
         drop(lock);
         published?;
-        let now = ns(self.time());
-        self.slave.set_clock_ns(now);
         self.event.trigger_at(&[], now);
         Ok(end)
     }
@@ -711,6 +756,20 @@ fn logged(loaded: &Loaded, error: String) -> String {
     } else {
         format!("{error}; the FMU logged: {}", lines.join("; "))
     }
+}
+
+/// The output clocks of an FMI 3.0 FMU with Event Mode (name, value reference): each gets
+/// an event; none when the FMU has no Event Mode.
+fn output_clocks(model: &ModelDescription) -> Vec<(String, u32)> {
+    if !model.is_fmi3() || !model.has_event_mode {
+        return Vec::new();
+    }
+    model
+        .variables
+        .iter()
+        .filter(|v| v.ty == "Clock" && v.causality == "output")
+        .filter_map(|v| Some((v.name.clone(), v.value_reference?)))
+        .collect()
 }
 
 /// Whether a variable's type is a 64-bit float: FMI 3.0 `Float64`, FMI 2.0 `Real`.

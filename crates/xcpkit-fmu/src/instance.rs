@@ -32,6 +32,8 @@ pub enum Mode {
     Initialization,
     /// Stepping.
     Step,
+    /// FMI 3.0 Event Mode (the DMA FMU, when the importer uses it for its clock).
+    Event,
     /// Terminated.
     Terminated,
 }
@@ -43,6 +45,7 @@ impl fmt::Display for Mode {
             Self::Configuration => "Configuration Mode",
             Self::Initialization => "Initialization Mode",
             Self::Step => "Step Mode",
+            Self::Event => "Event Mode",
             Self::Terminated => "Terminated",
         })
     }
@@ -102,6 +105,11 @@ struct Dma {
     /// segment differs (the own service calibrated), it is copied again; otherwise the
     /// static storage (which an importer may have written) is what the model uses.
     segment: Vec<u8>,
+    /// The importer uses Event Mode: the `task_10ms` clock ticks.
+    event_mode: bool,
+    /// `task_10ms` ticked in the last step and the importer has not yet updated the
+    /// discrete states.
+    ticked: bool,
 }
 
 impl fmt::Debug for Instance {
@@ -177,6 +185,8 @@ impl Instance {
         me.tcp.enable = false;
         me.dma = Some(Dma {
             segment: Vec::new(),
+            event_mode: false,
+            ticked: false,
         });
         Ok(me)
     }
@@ -362,6 +372,7 @@ impl Instance {
                     crate::ffi::dma::store_signals(&s.outputs(), s.ticks() as u32);
                 };
                 let end = ns(t + h);
+                let tens = stepper.ticks() / 10;
                 if let Some(f) = intermediate.as_mut() {
                     loop {
                         let next = stepper.next_tick_ns();
@@ -387,9 +398,83 @@ impl Instance {
                     );
                 }
                 store(stepper);
+                if d.event_mode && stepper.ticks() / 10 != tens {
+                    d.ticked = true;
+                }
             }
         }
         self.time_s = t + h;
+        Ok(())
+    }
+
+    /// The DMA FMU with an importer that uses Event Mode: its `task_10ms` clock ticks at
+    /// the end of each step in which the 10 ms task ran, and DoStep then asks for event
+    /// handling.
+    ///
+    /// # Errors
+    /// For any other instance (it has no clock).
+    pub fn use_event_mode(&mut self) -> Result<(), Refusal> {
+        match self.dma.as_mut() {
+            Some(d) => {
+                d.event_mode = true;
+                Ok(())
+            }
+            None => refuse(format!(
+                "{}: this FMU has no Event Mode (hasEventMode=\"false\")",
+                self.name
+            )),
+        }
+    }
+
+    /// Whether the last step needs event handling (a clock ticked).
+    pub fn event_needed(&self) -> bool {
+        self.dma.as_ref().is_some_and(|d| d.ticked)
+    }
+
+    /// `fmi3EnterEventMode`.
+    ///
+    /// # Errors
+    /// Outside Step Mode, or without Event Mode in use.
+    pub fn enter_event_mode(&mut self) -> Result<(), Refusal> {
+        self.expect(&[Mode::Step], "fmi3EnterEventMode")?;
+        if !self.dma.as_ref().is_some_and(|d| d.event_mode) {
+            return refuse("fmi3EnterEventMode: the importer did not ask for Event Mode");
+        }
+        self.mode = Mode::Event;
+        Ok(())
+    }
+
+    /// `fmi3GetClock` of `task_10ms`.
+    ///
+    /// # Errors
+    /// Outside Event Mode; another value reference.
+    pub fn get_clock(&self, vr: u32) -> Result<bool, Refusal> {
+        self.expect(&[Mode::Event], "fmi3GetClock")?;
+        if vr != vr::TASK_10MS {
+            return refuse(format!("fmi3GetClock: {vr} is not a clock of this FMU"));
+        }
+        Ok(self.event_needed())
+    }
+
+    /// `fmi3UpdateDiscreteStates`: the clock's tick is handled.
+    ///
+    /// # Errors
+    /// Outside Event Mode.
+    pub fn update_discrete_states(&mut self) -> Result<(), Refusal> {
+        self.expect(&[Mode::Event], "fmi3UpdateDiscreteStates")?;
+        if let Some(d) = self.dma.as_mut() {
+            d.ticked = false;
+        }
+        Ok(())
+    }
+
+    /// `fmi3EnterStepMode`.
+    ///
+    /// # Errors
+    /// Outside Event Mode.
+    pub fn enter_step_mode(&mut self) -> Result<(), Refusal> {
+        self.expect(&[Mode::Event], "fmi3EnterStepMode")?;
+        self.mode = Mode::Step;
         Ok(())
     }
 
@@ -399,7 +484,12 @@ impl Instance {
     /// In Instantiated or Configuration Mode.
     pub fn terminate(&mut self) -> Result<(), Refusal> {
         self.expect(
-            &[Mode::Initialization, Mode::Step, Mode::Terminated],
+            &[
+                Mode::Initialization,
+                Mode::Step,
+                Mode::Event,
+                Mode::Terminated,
+            ],
             "Terminate",
         )?;
         self.stop_service();
@@ -416,8 +506,10 @@ impl Instance {
         let fresh = Self::new(self.fmi, &self.name)?;
         let (tcp, udp, pedal) = (self.tcp.clone(), self.udp.clone(), self.pedal);
         // A DMA instance keeps its claim on the static storage across the reset.
-        let dma = self.dma.take().map(|_| Dma {
+        let dma = self.dma.take().map(|d| Dma {
             segment: Vec::new(),
+            event_mode: d.event_mode,
+            ticked: false,
         });
         *self = fresh;
         self.dma = dma;

@@ -72,6 +72,8 @@ pub mod vr {
     pub const VEHICLE_SPEED: u32 = 12;
     /// `sine_wave` (output).
     pub const SINE_WAVE: u32 = 13;
+    /// `task_10ms` (the DMA FMU's output clock, FMI 3.0): ticks when the 10 ms task ran.
+    pub const TASK_10MS: u32 = 20;
 }
 
 /// Every variable but FMI 3.0's `time` (value reference 0), in model-description order.

@@ -619,3 +619,75 @@ fn intermediate_updates_sample_inside_a_step() {
     drop(served);
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+#[test]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts of milliseconds, whole and positive"
+)]
+fn an_output_clock_is_an_event_of_its_own() {
+    let _turn = turn();
+    let dir = unpacked("clock");
+    let mut served = Served::open(&dir, &options()).expect("served");
+    assert!(served.model().has_event_mode);
+    // Events: 0 communication point, 1 intermediate update, 2 the clock task_10ms.
+    assert!(
+        served.a2l().contains("clock task_10ms"),
+        "the clock's event"
+    );
+    assert!(
+        served
+            .a2l()
+            .contains("AVAILABLE_EVENT_LIST EVENT 0 EVENT 1 EVENT 2"),
+        "offered on every event"
+    );
+    let mut s = session(&format!("tcp://{}", tcp(&served)));
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let rows = std::thread::scope(|scope| {
+        let served = &mut served;
+        let stepper = scope.spawn(move || step_paced(served, &stop_rx));
+        let m = s
+            .measure(
+                &["counter_1ms", "engine_speed"],
+                MeasureOptions {
+                    correlate: false,
+                    event: Some(2),
+                    ..MeasureOptions::default()
+                },
+            )
+            .expect("DAQ on the clock's event");
+        let mut rows: Vec<(u64, u64)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && rows.len() < 60 {
+            for row in m
+                .recv(Duration::from_millis(200))
+                .expect("rows")
+                .unwrap_or_default()
+            {
+                rows.push((
+                    row.slave_ns.expect("timestamp"),
+                    number(&row.values[0]) as u64,
+                ));
+            }
+        }
+        s.stop().expect("DAQ stops");
+        stop_tx.send(()).expect("stop");
+        stepper.join().expect("stepper");
+        rows
+    });
+    assert!(rows.len() >= 60, "{} rows", rows.len());
+    for &(t, counter) in &rows {
+        assert_eq!(counter % 10, 0, "the clock ticks with the 10 ms task");
+        assert_eq!(
+            t % (1 << 32),
+            (counter * 1_000_000) % (1 << 32),
+            "tick {counter}"
+        );
+    }
+    for w in rows.windows(2) {
+        assert_eq!(w[1].1 - w[0].1, 10, "every tick, once: {w:?}");
+    }
+    drop(served);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

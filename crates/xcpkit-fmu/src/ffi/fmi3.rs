@@ -66,7 +66,7 @@ extern "C" fn fmi3InstantiateCoSimulation(
         );
         return null_mut();
     }
-    if event_mode_used {
+    if event_mode_used && !dma {
         early_log(
             instance_environment,
             log_message,
@@ -76,7 +76,11 @@ extern "C" fn fmi3InstantiateCoSimulation(
     }
     let new = || {
         if dma {
-            Instance::new_dma(Fmi::V3, &name)
+            let mut i = Instance::new_dma(Fmi::V3, &name)?;
+            if event_mode_used {
+                i.use_event_mode()?;
+            }
+            Ok(i)
         } else {
             Instance::new(Fmi::V3, &name)
         }
@@ -252,6 +256,10 @@ extern "C" fn fmi3DoStep(
                 unsafe { *flag = false };
             }
         }
+        if !event_handling_needed.is_null() {
+            // SAFETY: as above.
+            unsafe { *event_handling_needed = h.instance.event_needed() };
+        }
         if !last_successful_time.is_null() {
             // SAFETY: as above.
             unsafe { *last_successful_time = t };
@@ -372,9 +380,81 @@ extern "C" fn fmi3SetString(
     })
 }
 
+#[unsafe(no_mangle)]
+extern "C" fn fmi3EnterEventMode(instance: *mut c_void) -> c_int {
+    with(instance, |h| {
+        let r = h.instance.enter_event_mode();
+        h.report(r, |()| Vec::new())
+    })
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn fmi3EnterStepMode(instance: *mut c_void) -> c_int {
+    with(instance, |h| {
+        let r = h.instance.enter_step_mode();
+        h.report(r, |()| Vec::new())
+    })
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn fmi3GetClock(
+    instance: *mut c_void,
+    vrs: *const u32,
+    n_vrs: usize,
+    values: *mut bool,
+) -> c_int {
+    with(instance, |h| {
+        if n_vrs > 0 && values.is_null() {
+            h.log(ERROR, "fmi3GetClock: no array for the values");
+            return ERROR;
+        }
+        // SAFETY: FMI passes an array of `n_vrs` value references.
+        let vrs = unsafe { slice(vrs, n_vrs) };
+        for (i, &vr) in vrs.iter().enumerate() {
+            match h.instance.get_clock(vr) {
+                // SAFETY: FMI passes an array of `n_vrs` values to fill.
+                Ok(v) => unsafe { *values.add(i) = v },
+                Err(e) => return h.report::<()>(Err(e), |()| Vec::new()),
+            }
+        }
+        OK
+    })
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::similar_names, reason = "the out-parameters FMI 3.0 names")]
+extern "C" fn fmi3UpdateDiscreteStates(
+    instance: *mut c_void,
+    discrete_states_need_update: *mut bool,
+    terminate_simulation: *mut bool,
+    nominals_changed: *mut bool,
+    values_changed: *mut bool,
+    next_event_time_defined: *mut bool,
+    next_event_time: *mut f64,
+) -> c_int {
+    with(instance, |h| {
+        let r = h.instance.update_discrete_states();
+        for flag in [
+            discrete_states_need_update,
+            terminate_simulation,
+            nominals_changed,
+            values_changed,
+            next_event_time_defined,
+        ] {
+            if !flag.is_null() {
+                // SAFETY: FMI 3.0 passes these as pointers to the importer's variables.
+                unsafe { *flag = false };
+            }
+        }
+        if !next_event_time.is_null() {
+            // SAFETY: as above.
+            unsafe { *next_event_time = 0.0 };
+        }
+        h.report(r, |()| Vec::new())
+    })
+}
+
 unsupported!(
-    fmi3EnterEventMode,
-    fmi3EnterStepMode,
     fmi3GetFloat32,
     fmi3GetInt8,
     fmi3GetUInt8,
@@ -384,7 +464,6 @@ unsupported!(
     fmi3GetInt64,
     fmi3GetUInt64,
     fmi3GetBinary,
-    fmi3GetClock,
     fmi3SetFloat32,
     fmi3SetInt8,
     fmi3SetUInt8,
@@ -405,7 +484,6 @@ unsupported!(
     fmi3DeserializeFMUState,
     fmi3GetDirectionalDerivative,
     fmi3GetAdjointDerivative,
-    fmi3UpdateDiscreteStates,
     fmi3EnterContinuousTimeMode,
     fmi3CompletedIntegratorStep,
     fmi3SetTime,

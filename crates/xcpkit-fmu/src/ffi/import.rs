@@ -45,6 +45,16 @@ type DoStep = unsafe extern "C" fn(
     *mut f64,
 ) -> c_int;
 type Get<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *mut T, usize) -> c_int;
+type GetClock = unsafe extern "C" fn(*mut c_void, *const u32, usize, *mut bool) -> c_int;
+type UpdateDiscreteStates = unsafe extern "C" fn(
+    *mut c_void,
+    *mut bool,
+    *mut bool,
+    *mut bool,
+    *mut bool,
+    *mut bool,
+    *mut f64,
+) -> c_int;
 type Set<T> = unsafe extern "C" fn(*mut c_void, *const u32, usize, *const T, usize) -> c_int;
 
 /// `fmi2CallbackLogger` (printf-like: the message is a format).
@@ -339,6 +349,10 @@ enum Api {
         enter_init: EnterInit,
         exit_init: Plain,
         do_step: DoStep,
+        enter_event_mode: Plain,
+        enter_step_mode: Plain,
+        get_clock: GetClock,
+        update_discrete_states: UpdateDiscreteStates,
         terminate: Plain,
         get_f64: Get<f64>,
         set_f64: Set<f64>,
@@ -405,11 +419,13 @@ impl Loaded {
     /// Loads `binary` and instantiates it for Co-Simulation as `name` with `token` (FMI 3.0's
     /// instantiation token, FMI 2.0's GUID); `resources` is the unpacked `resources/` folder;
     /// `intermediate` (FMI 3.0) gives the FMU the intermediate-update callback, which hands
-    /// intermediate points to the handler of [`Self::do_step`].
+    /// intermediate points to the handler of [`Self::do_step`]; `event_mode` (FMI 3.0) tells
+    /// it the importer handles events (its clocks) in Event Mode.
     pub(crate) fn instantiate(
         binary: &Path,
         fmi3: bool,
         intermediate: bool,
+        event_mode: bool,
         name: &str,
         token: &str,
         resources: &Path,
@@ -457,7 +473,7 @@ impl Loaded {
                     cres.as_ptr(),
                     false,
                     true,
-                    false,
+                    event_mode,
                     false,
                     std::ptr::null(),
                     0,
@@ -471,6 +487,10 @@ impl Loaded {
                 enter_init: sym!(b"fmi3EnterInitializationMode\0"),
                 exit_init: sym!(b"fmi3ExitInitializationMode\0"),
                 do_step: sym!(b"fmi3DoStep\0"),
+                enter_event_mode: sym!(b"fmi3EnterEventMode\0"),
+                enter_step_mode: sym!(b"fmi3EnterStepMode\0"),
+                get_clock: sym!(b"fmi3GetClock\0"),
+                update_discrete_states: sym!(b"fmi3UpdateDiscreteStates\0"),
                 terminate: sym!(b"fmi3Terminate\0"),
                 get_f64: sym!(b"fmi3GetFloat64\0"),
                 set_f64: sym!(b"fmi3SetFloat64\0"),
@@ -595,15 +615,16 @@ impl Loaded {
         }
     }
 
-    /// One step from `t` by `h`; `true` when the FMU asks to end the simulation (FMI 3.0).
-    /// `on_update` gets the time of each intermediate update the FMU makes during the step
-    /// (when instantiated for them), while the image may be read.
+    /// One step from `t` by `h`; whether the FMU asks to end the simulation, and whether it
+    /// needs event handling (FMI 3.0, in Event Mode: a clock ticked). `on_update` gets the
+    /// time of each intermediate update the FMU makes during the step (when instantiated
+    /// for them), while the image may be read.
     pub(crate) fn do_step(
         &mut self,
         t: f64,
         h: f64,
         on_update: Option<&mut dyn FnMut(f64)>,
-    ) -> Result<bool, String> {
+    ) -> Result<(bool, bool), String> {
         match &self.api {
             Api::V3 { do_step, .. } => {
                 let (mut event, mut terminate, mut early, mut last) = (false, false, false, t);
@@ -628,14 +649,71 @@ impl Loaded {
                 };
                 self.log.hook.set(null_mut());
                 status("fmi3DoStep", s)?;
-                Ok(terminate)
+                Ok((terminate, event))
             }
             Api::V2 { do_step, .. } => {
                 // SAFETY: a live instance; plain values.
                 status("fmi2DoStep", unsafe { do_step(self.instance, t, h, 1) })?;
-                Ok(false)
+                Ok((false, false))
             }
         }
+    }
+
+    /// Event Mode after a step that asked for it (FMI 3.0): `fmi3EnterEventMode`, which of
+    /// `clocks` ticked (`fmi3GetClock`), then `on_ticked` with them while the variables are
+    /// those of the event, then `fmi3UpdateDiscreteStates` until nothing more needs
+    /// updating (at most 100 rounds) and `fmi3EnterStepMode`. Returns whether the FMU asks
+    /// to end the simulation.
+    pub(crate) fn handle_events(
+        &mut self,
+        clocks: &[u32],
+        on_ticked: &mut dyn FnMut(&[bool]),
+    ) -> Result<bool, String> {
+        let Api::V3 {
+            enter_event_mode,
+            enter_step_mode,
+            get_clock,
+            update_discrete_states,
+            ..
+        } = &self.api
+        else {
+            return Err("Event Mode is FMI 3.0's".into());
+        };
+        let c = self.instance;
+        // SAFETY: a live instance.
+        status("fmi3EnterEventMode", unsafe { enter_event_mode(c) })?;
+        let mut ticked = vec![false; clocks.len()];
+        if !clocks.is_empty() {
+            // SAFETY: a live instance; both arrays hold `clocks.len()` elements.
+            let s = unsafe { get_clock(c, clocks.as_ptr(), clocks.len(), ticked.as_mut_ptr()) };
+            status("fmi3GetClock", s)?;
+        }
+        on_ticked(&ticked);
+        let mut terminate = false;
+        for _ in 0..100 {
+            let (mut again, mut term, mut nominals, mut values, mut defined, mut next) =
+                (false, false, false, false, false, 0.0);
+            // SAFETY: a live instance; the out-pointers are locals alive across the call.
+            let s = unsafe {
+                update_discrete_states(
+                    c,
+                    &raw mut again,
+                    &raw mut term,
+                    &raw mut nominals,
+                    &raw mut values,
+                    &raw mut defined,
+                    &raw mut next,
+                )
+            };
+            status("fmi3UpdateDiscreteStates", s)?;
+            terminate |= term;
+            if !again || terminate {
+                break;
+            }
+        }
+        // SAFETY: a live instance.
+        status("fmi3EnterStepMode", unsafe { enter_step_mode(c) })?;
+        Ok(terminate)
     }
 
     /// The Float64 (FMI 3.0) or Real (FMI 2.0) values of `vrs`.
