@@ -7,11 +7,27 @@ use std::path::{Path, PathBuf};
 use fmi_ls_xcp::{Fmu, Role, check, platform};
 use xcp_slave::{Slave, TransportDesc};
 
-fn temp(name: &str) -> PathBuf {
+/// A scratch folder for one test, removed with everything in it when dropped.
+struct Temp(PathBuf);
+
+impl std::ops::Deref for Temp {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp(name: &str) -> Temp {
     let d = std::env::temp_dir().join(format!("fmi-ls-xcp-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    Temp(d)
 }
 
 /// An A2L served on TCP and UDP 127.0.0.1:5555.
@@ -50,7 +66,7 @@ fn write(dir: &Path, name: &str, text: &str) {
 }
 
 /// An unpacked FMI 3.0 (or 2.0) FMU with a binary folder for this platform.
-fn fmu(name: &str, fmi3: bool, variables: &str, a2l_text: &str) -> PathBuf {
+fn fmu(name: &str, fmi3: bool, variables: &str, a2l_text: &str) -> Temp {
     let d = temp(name);
     let (version, body) = if fmi3 {
         ("3.0", variables.to_owned())
@@ -139,6 +155,7 @@ fn a_good_fmi3_fmu_passes_as_a_directory_and_as_an_archive() {
     let archive = dir.with_extension("fmu");
     zip_dir(&dir, &archive);
     assert!(findings(&archive).is_empty());
+    std::fs::remove_file(&archive).expect("clean up");
 }
 
 fn zip_dir(dir: &Path, out: &Path) {

@@ -56,10 +56,27 @@ fn a2l(extra: &str) -> String {
     )
 }
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xcpkit-a2l-update-{}", std::process::id()));
+/// A scratch folder for one test, removed with everything in it when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Scratch {
+    let d = std::env::temp_dir().join(format!("xcpkit-a2l-update-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    Scratch(d)
 }
 
 /// Builds the shared object with debug info; its path.
@@ -133,8 +150,7 @@ fn addresses(file: &Path) -> HashMap<String, u64> {
 
 #[test]
 fn addresses_come_from_the_symbol_table_as_nm_reads_it() {
-    let d = dir().join("ok");
-    std::fs::create_dir_all(&d).expect("dir");
+    let d = dir("ok");
     let so = build(&d);
     let symbols = nm(&so);
     let input = d.join("in.a2l");
@@ -184,8 +200,7 @@ fn addresses_come_from_the_symbol_table_as_nm_reads_it() {
 
 #[test]
 fn a_missing_symbol_fails_unless_lenient() {
-    let d = dir().join("missing");
-    std::fs::create_dir_all(&d).expect("dir");
+    let d = dir("missing");
     let so = build(&d);
     let input = d.join("in.a2l");
     let extra = "/begin MEASUREMENT ghost \"\" UBYTE ident 0 0 0 255\n  ECU_ADDRESS 0x42\n  SYMBOL_LINK \"not_there\" 0\n/end MEASUREMENT";
@@ -212,8 +227,7 @@ fn a_missing_symbol_fails_unless_lenient() {
 
 #[test]
 fn a_file_that_is_not_elf_is_refused_with_its_name() {
-    let d = dir().join("notelf");
-    std::fs::create_dir_all(&d).expect("dir");
+    let d = dir("notelf");
     let input = d.join("in.a2l");
     std::fs::write(&input, a2l("")).expect("write A2L");
     let bogus = d.join("bogus.so");
@@ -242,8 +256,7 @@ fn linked(name: &str, symbol: &str, offset: u32) -> String {
 
 #[test]
 fn member_and_index_paths_resolve_through_dwarf() {
-    let d = dir().join("dwarf");
-    std::fs::create_dir_all(&d).expect("dir");
+    let d = dir("dwarf");
     let so = build(&d);
     let symbols = nm(&so);
     // The C layout on this ABI: struct params { u16 mode @0; float gain @4; i32 offset @8 }
