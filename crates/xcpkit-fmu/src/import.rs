@@ -157,8 +157,9 @@ pub struct Served {
     mirrors: MirrorHandle,
     event: xcp_slave::Event,
     intermediate: Option<xcp_slave::Event>,
-    /// Output clocks (value reference) and their events.
-    clocks: Vec<(u32, xcp_slave::Event)>,
+    /// Output clocks' value references, and their events in the same order.
+    clock_vrs: Vec<u32>,
+    clock_events: Vec<xcp_slave::Event>,
     regions: Vec<Region>,
     notes: Vec<String>,
     a2l: String,
@@ -170,6 +171,8 @@ pub struct Served {
     steps: u64,
     terminated: bool,
     buffer: Vec<u8>,
+    /// The binary's image as loaded (it does not move while the library is loaded).
+    image: Image,
     /// Dropped after the service stops and before the directory holding the binary goes.
     loaded: Loaded,
     _dir: TempDir,
@@ -425,9 +428,10 @@ impl Served {
             .map(|id| slave.event(id))
             .transpose()
             .map_err(|e| ServeError(format!("the intermediate-update event: {e}")))?;
-        let clocks = clocks
+        let clock_vrs: Vec<u32> = clocks.iter().map(|(vr, _)| *vr).collect();
+        let clock_events = clocks
             .into_iter()
-            .map(|(vr, id)| slave.event(id).map(|e| (vr, e)))
+            .map(|(_, id)| slave.event(id))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ServeError(format!("a clock's event: {e}")))?;
 
@@ -452,7 +456,7 @@ impl Served {
         slave.set_transports(serving.clone());
         let mut events = vec![event.id().0];
         events.extend(intermediate.as_ref().map(|e| e.id().0));
-        events.extend(clocks.iter().map(|(_, e)| e.id().0));
+        events.extend(clock_events.iter().map(|e| e.id().0));
         let a2l = served_a2l(a2l_text, &slave.a2l_if_data(), &events).map_err(ServeError)?;
         slave.set_a2l_text(Some(a2l.clone()));
 
@@ -498,7 +502,8 @@ impl Served {
             mirrors,
             event,
             intermediate,
-            clocks,
+            clock_vrs,
+            clock_events,
             regions,
             notes,
             a2l,
@@ -510,13 +515,13 @@ impl Served {
             steps: 0,
             terminated: false,
             buffer: Vec::new(),
+            image: loaded.image().clone(),
             loaded,
             _dir: dir,
         };
         served.slave.set_clock_ns(ns(start));
         let lock = served.mirrors.lock();
-        let image = served.loaded.image().clone();
-        let published = publish(&image, &served.regions, &lock, &mut served.buffer);
+        let published = publish(&served.image, &served.regions, &lock, &mut served.buffer);
         drop(lock);
         published?;
         Ok(served)
@@ -604,13 +609,13 @@ impl Served {
                 .write(r.offset as usize + w.offset, &w.bytes)
                 .map_err(|e| ServeError(format!("a calibration write: {e}")))?;
         }
-        let image = self.loaded.image().clone();
-        let (regions, buffer, slave) = (&self.regions, &mut self.buffer, &self.slave);
+        let (image, regions, buffer, slave) =
+            (&self.image, &self.regions, &mut self.buffer, &self.slave);
         let mut failed = None;
         let mut on_update = |time: f64| {
             // The FMU's variables may be read here: publish them and sample.
             if failed.is_none() {
-                failed = publish(&image, regions, &lock, buffer).err();
+                failed = publish(image, regions, &lock, buffer).err();
             }
             if let Some(e) = &self.intermediate {
                 let now = ns(time);
@@ -635,14 +640,18 @@ impl Served {
         self.slave.set_clock_ns(now);
         if event_needed {
             // The clocks that ticked sample the variables as the event has them.
-            let vrs: Vec<u32> = self.clocks.iter().map(|(vr, _)| *vr).collect();
-            let (regions, buffer, clocks) = (&self.regions, &mut self.buffer, &self.clocks);
+            let (image, regions, buffer, clocks) = (
+                &self.image,
+                &self.regions,
+                &mut self.buffer,
+                &self.clock_events,
+            );
             let mut failed = None;
             end |= self
                 .loaded
-                .handle_events(&vrs, &mut |ticked| {
-                    failed = publish(&image, regions, &lock, buffer).err();
-                    for ((_, e), &t) in clocks.iter().zip(ticked) {
+                .handle_events(&self.clock_vrs, &mut |ticked| {
+                    failed = publish(image, regions, &lock, buffer).err();
+                    for (e, &t) in clocks.iter().zip(ticked) {
                         if t {
                             e.trigger_at(&[], now);
                         }
@@ -659,7 +668,7 @@ impl Served {
                 return Err(e);
             }
         }
-        let published = publish(&image, &self.regions, &lock, &mut self.buffer);
+        let published = publish(&self.image, &self.regions, &lock, &mut self.buffer);
         drop(lock);
         published?;
         self.event.trigger_at(&[], now);

@@ -13,6 +13,11 @@
 //!
 //! [`Instance`] is the whole behaviour in safe Rust; the C functions translate.
 //!
+//! The same binary is also the DMA FMU ([`DMA_MODEL_IDENTIFIER`]): its signals and
+//! parameters in static storage for an importer's XCP service (fmi-ls-xcp section 5). The
+//! importer is [`import::Served`], behind `xcpkit fmu serve`; [`elf`] gives A2L addresses
+//! from a binary's symbols (and, for member and index paths, its DWARF).
+//!
 //! ```
 //! use xcpkit_fmu::{Fmi, Instance, vars::vr};
 //!

@@ -352,6 +352,50 @@ fn the_fmus_own_service_and_the_importers_agree() {
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// Steps `served` one step per millisecond while a master measures `counter_1ms` (and
+/// `engine_speed`) on `event`, until `wanted` rows came (15 s at most); each row's
+/// timestamp and counter.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts of milliseconds, whole and positive"
+)]
+fn counters_on_event(served: &mut Served, event: u16, wanted: usize) -> Vec<(u64, u64)> {
+    let mut s = session(&format!("tcp://{}", tcp(served)));
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let stepper = scope.spawn(move || step_paced(served, &stop_rx));
+        let m = s
+            .measure(
+                &["counter_1ms", "engine_speed"],
+                MeasureOptions {
+                    correlate: false,
+                    event: Some(event),
+                    ..MeasureOptions::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("DAQ on event {event}: {e}"));
+        let mut rows: Vec<(u64, u64)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && rows.len() < wanted {
+            for row in m
+                .recv(Duration::from_millis(200))
+                .expect("rows")
+                .unwrap_or_default()
+            {
+                rows.push((
+                    row.slave_ns.expect("timestamp"),
+                    number(&row.values[0]) as u64,
+                ));
+            }
+        }
+        s.stop().expect("DAQ stops");
+        stop_tx.send(()).expect("stop");
+        stepper.join().expect("stepper");
+        rows
+    })
+}
+
 fn refused(dir: &Path, options: &ServeOptions) -> String {
     match Served::open(dir, options) {
         Ok(_) => panic!("{} was served", dir.display()),
@@ -530,11 +574,6 @@ fn an_fmi2_fmu_is_served_as_well() {
 }
 
 #[test]
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "counts of milliseconds, whole and positive"
-)]
 fn intermediate_updates_sample_inside_a_step() {
     let _turn = turn();
     let dir = unpacked("intermediate");
@@ -554,50 +593,7 @@ fn intermediate_updates_sample_inside_a_step() {
             .contains("AVAILABLE_EVENT_LIST EVENT 0 EVENT 1"),
         "both events offered"
     );
-    let mut s = session(&format!("tcp://{}", tcp(&served)));
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let rows = std::thread::scope(|scope| {
-        let served = &mut served;
-        let stepper = scope.spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                match stop_rx.recv_timeout(Duration::from_millis(10)) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        served.step().expect("step");
-                    }
-                    _ => break,
-                }
-            }
-        });
-        let m = s
-            .measure(
-                &["counter_1ms", "engine_speed"],
-                MeasureOptions {
-                    correlate: false,
-                    event: Some(1),
-                    ..MeasureOptions::default()
-                },
-            )
-            .expect("DAQ on the intermediate-update event");
-        let mut rows: Vec<(u64, u64)> = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && rows.len() < 450 {
-            for row in m
-                .recv(Duration::from_millis(200))
-                .expect("rows")
-                .unwrap_or_default()
-            {
-                rows.push((
-                    row.slave_ns.expect("timestamp"),
-                    number(&row.values[0]) as u64,
-                ));
-            }
-        }
-        s.stop().expect("DAQ stops");
-        stop_tx.send(()).expect("stop");
-        stepper.join().expect("stepper");
-        rows
-    });
+    let rows = counters_on_event(&mut served, 1, 450);
     assert!(rows.len() >= 450, "{} rows", rows.len());
     for &(t, counter) in &rows {
         assert_eq!(
@@ -621,11 +617,6 @@ fn intermediate_updates_sample_inside_a_step() {
 }
 
 #[test]
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "counts of milliseconds, whole and positive"
-)]
 fn an_output_clock_is_an_event_of_its_own() {
     let _turn = turn();
     let dir = unpacked("clock");
@@ -642,40 +633,7 @@ fn an_output_clock_is_an_event_of_its_own() {
             .contains("AVAILABLE_EVENT_LIST EVENT 0 EVENT 1 EVENT 2"),
         "offered on every event"
     );
-    let mut s = session(&format!("tcp://{}", tcp(&served)));
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let rows = std::thread::scope(|scope| {
-        let served = &mut served;
-        let stepper = scope.spawn(move || step_paced(served, &stop_rx));
-        let m = s
-            .measure(
-                &["counter_1ms", "engine_speed"],
-                MeasureOptions {
-                    correlate: false,
-                    event: Some(2),
-                    ..MeasureOptions::default()
-                },
-            )
-            .expect("DAQ on the clock's event");
-        let mut rows: Vec<(u64, u64)> = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && rows.len() < 60 {
-            for row in m
-                .recv(Duration::from_millis(200))
-                .expect("rows")
-                .unwrap_or_default()
-            {
-                rows.push((
-                    row.slave_ns.expect("timestamp"),
-                    number(&row.values[0]) as u64,
-                ));
-            }
-        }
-        s.stop().expect("DAQ stops");
-        stop_tx.send(()).expect("stop");
-        stepper.join().expect("stepper");
-        rows
-    });
+    let rows = counters_on_event(&mut served, 2, 60);
     assert!(rows.len() >= 60, "{} rows", rows.len());
     for &(t, counter) in &rows {
         assert_eq!(counter % 10, 0, "the clock ticks with the 10 ms task");
