@@ -145,6 +145,18 @@ impl Master {
     /// As GET_DAQ_RESOLUTION_INFO and GET_DAQ_CLOCK; [`Error::Unsupported`] when the slave
     /// has no timestamps.
     pub async fn correlate_clock(&mut self, samples: usize) -> Result<ClockCorrelation, Error> {
+        let (c, _) = self.read_clock(samples).await?;
+        self.clock = Some(c);
+        Ok(c)
+    }
+
+    /// As [`correlate_clock`](Self::correlate_clock), leaving the correlation that DAQ rows
+    /// are timed with as it is (a reading while DAQ runs, for a recording to remove the slave
+    /// clock's drift). Also the whole slave clock reading, uncut, in ticks.
+    ///
+    /// # Errors
+    /// As [`correlate_clock`](Self::correlate_clock).
+    pub async fn read_clock(&mut self, samples: usize) -> Result<(ClockCorrelation, u64), Error> {
         let res = self.get_daq_resolution_info().await?;
         let tick_ns = res
             .tick_ns()
@@ -159,7 +171,7 @@ impl Master {
         } else {
             (1u64 << (size * 8)) - 1
         };
-        let mut best: Option<(u64, u64, u64)> = None;
+        let mut best: Option<(u64, u64, u64, u64)> = None;
         for _ in 0..samples.max(1) {
             let t0 = Instant::now();
             let h0 = host_now_ns();
@@ -170,11 +182,11 @@ impl Master {
                     "GET_DAQ_CLOCK carries no slave clock".to_owned(),
                 ));
             };
-            if best.is_none_or(|(r, _, _)| rtt < r) {
-                best = Some((rtt, h0 + rtt / 2, slave & mask));
+            if best.is_none_or(|(r, _, _, _)| rtt < r) {
+                best = Some((rtt, h0 + rtt / 2, slave & mask, slave));
             }
         }
-        let (rtt, host_ns, raw) = best.unwrap_or((0, host_now_ns(), 0));
+        let (rtt, host_ns, raw, whole) = best.unwrap_or((0, host_now_ns(), 0, 0));
         let c = ClockCorrelation {
             host_ns,
             raw,
@@ -182,8 +194,7 @@ impl Master {
             size,
             uncertainty_ns: rtt / 2,
         };
-        self.clock = Some(c);
-        Ok(c)
+        Ok((c, whole))
     }
 }
 

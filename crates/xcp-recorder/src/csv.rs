@@ -759,6 +759,9 @@ fn export_in(
         let path = path.to_owned();
         move |source| Error::Io { path, what, source }
     };
+    if crate::multi::is_multi(r.meta()) {
+        return crate::multi::csv_export(r, output, layout);
+    }
     let io = |what: &'static str| io_at(output, what);
     let mut dec = Decoder::new(r.meta())?;
     let per_list = layout == Layout::PerList;

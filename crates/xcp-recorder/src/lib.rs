@@ -40,6 +40,7 @@ pub mod decode;
 mod error;
 pub mod format;
 pub mod mdf4;
+pub mod multi;
 mod outputs;
 #[cfg(feature = "parquet")]
 pub mod parquet;

@@ -186,7 +186,10 @@ fn channel(blocks: &mut Blocks, c: &Channel<'_>) -> usize {
 }
 
 /// The slave clock mapped onto the host clock from the recording's correlation: ticks are
-/// extended past their wraparound with the host time of arrival as the guide.
+/// extended past their wraparound with the host time of arrival as the guide. A recording of
+/// several slaves holds each slave's clock readings from before, during and after the
+/// measurement (`daq.clock_points`); ticks then map through the line between the two readings
+/// around them (past the ends, the nearest two), which removes the slave clock's drift.
 pub(crate) struct SlaveClock {
     period: u64,
     tick_ns: f64,
@@ -194,6 +197,11 @@ pub(crate) struct SlaveClock {
     anchor_raw: u64,
     last_ext: u64,
     last_host: u64,
+    /// Readings as (extended ticks, host ns), ticks strictly increasing; empty or one: the
+    /// nominal tick from the anchor.
+    points: Vec<(u64, u64)>,
+    /// The segment (`points[seg]`, `points[seg + 1]`) the last ticks fell in.
+    seg: usize,
 }
 
 impl SlaveClock {
@@ -202,14 +210,60 @@ impl SlaveClock {
         let bytes = c["bytes"].as_u64()?;
         let raw = c["raw"].as_u64()?;
         let host = c["host_ns"].as_u64()?;
-        Some(Self {
+        let mut clock = Self {
             period: 1u64.checked_shl(u32::try_from(bytes * 8).ok()?)?,
             tick_ns: c["tick_ns"].as_f64().filter(|t| *t > 0.0)?,
             anchor_host: host,
             anchor_raw: raw,
             last_ext: raw,
             last_host: host,
-        })
+            points: Vec::new(),
+            seg: 0,
+        };
+        let mut readings: Vec<(u64, u64)> = meta["daq"]["clock_points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p[0].as_u64()?, p[1].as_u64()?)))
+            .filter(|&(h, _)| h >= host)
+            .collect();
+        readings.sort_unstable();
+        if !readings.is_empty() {
+            // The readings' ticks extended the way the frames' are, from the anchor.
+            let mut points = vec![(raw, host)];
+            for (h, r) in readings {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "ticks cut to the timestamp width"
+                )]
+                let ext = clock.extend(r as u32, h);
+                if points.last().is_none_or(|&(x, _)| ext > x) {
+                    points.push((ext, h));
+                }
+            }
+            clock.last_ext = raw;
+            clock.last_host = host;
+            clock.points = points;
+        }
+        Some(clock)
+    }
+
+    /// Extends `raw` past the wraps since the last reading, guided by the host time.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "tick arithmetic in f64 is exact far beyond any recording's length"
+    )]
+    fn extend(&mut self, raw: u32, host_ns: u64) -> u64 {
+        let step = u64::from(raw).wrapping_sub(self.last_ext) & (self.period - 1);
+        let host_ticks = host_ns.saturating_sub(self.last_host) as f64 / self.tick_ns;
+        let wraps = ((host_ticks - step as f64) / self.period as f64)
+            .round()
+            .max(0.0) as u64;
+        self.last_ext += step + wraps * self.period;
+        self.last_host = host_ns;
+        self.last_ext
     }
 
     #[allow(
@@ -219,15 +273,22 @@ impl SlaveClock {
         reason = "tick arithmetic in f64 is exact far beyond any recording's length"
     )]
     pub(crate) fn host_ns(&mut self, raw: u32, host_ns: u64) -> u64 {
-        let step = u64::from(raw).wrapping_sub(self.last_ext) & (self.period - 1);
-        let host_ticks = host_ns.saturating_sub(self.last_host) as f64 / self.tick_ns;
-        let wraps = ((host_ticks - step as f64) / self.period as f64)
-            .round()
-            .max(0.0) as u64;
-        self.last_ext += step + wraps * self.period;
-        self.last_host = host_ns;
-        let since = (self.last_ext - self.anchor_raw) as f64 * self.tick_ns;
-        self.anchor_host + since.round() as u64
+        let ext = self.extend(raw, host_ns);
+        if self.points.len() < 2 {
+            let since = (ext - self.anchor_raw) as f64 * self.tick_ns;
+            return self.anchor_host + since.round() as u64;
+        }
+        let last = self.points.len() - 2;
+        while self.seg < last && ext >= self.points[self.seg + 1].0 {
+            self.seg += 1;
+        }
+        while self.seg > 0 && ext < self.points[self.seg].0 {
+            self.seg -= 1;
+        }
+        let ((x0, h0), (x1, h1)) = (self.points[self.seg], self.points[self.seg + 1]);
+        let rate = (h1 - h0) as f64 / (x1 - x0) as f64;
+        let at = h0 as f64 + (i128::from(ext) - i128::from(x0)) as f64 * rate;
+        at.round().max(0.0) as u64
     }
 }
 
@@ -238,7 +299,7 @@ impl SlaveClock {
     clippy::cast_possible_wrap,
     reason = "differences of Unix nanoseconds fit i64 for 292 years; f64 keeps ns for 104 days"
 )]
-fn seconds_since(at_ns: u64, start_ns: u64) -> f64 {
+pub(crate) fn seconds_since(at_ns: u64, start_ns: u64) -> f64 {
     at_ns.wrapping_sub(start_ns).cast_signed() as f64 / 1e9
 }
 
@@ -260,25 +321,8 @@ pub fn export_from(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary
     export_in(reader, output, true)
 }
 
-/// [`export_from`]; `chunks` false decodes every frame on the calling thread even where rows
-/// stand alone (the tests compare both ways).
-#[allow(
-    clippy::too_many_lines,
-    reason = "the file is written top to bottom in one place"
-)]
-fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf4Summary, Error> {
-    let mut dec = Decoder::new(reader.meta())?;
-    let start_ns = reader.first_ns().unwrap_or(0);
-    let mut blocks = Blocks(Vec::new());
-    let io = |what: &'static str| {
-        move |source| Error::Io {
-            path: output.to_owned(),
-            what,
-            source,
-        }
-    };
-
-    // HD first (MDF readers expect it right after the ID block), then FH and its comment.
+/// The HD and FH blocks (MDF readers expect them right after the ID block); the HD's index.
+fn header_blocks(blocks: &mut Blocks, start_ns: u64, comment: &str) -> usize {
     let mut hd_data = start_ns.to_le_bytes().to_vec();
     hd_data.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
     hd_data.extend_from_slice(&f64s(&[0.0, 0.0]));
@@ -286,106 +330,163 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
     let fh_md = blocks.add(
         b"##MD",
         Vec::new(),
-        b"<FHcomment><TX>exported from an xcpkit recording</TX><tool_id>xcpkit</tool_id><tool_vendor>xcpkit</tool_vendor><tool_version>0.1</tool_version></FHcomment>\0".to_vec(),
+        format!("<FHcomment><TX>{}</TX><tool_id>xcpkit</tool_id><tool_vendor>xcpkit</tool_vendor><tool_version>0.1</tool_version></FHcomment>\0", xml_escape(comment)).into_bytes(),
     );
     let mut fh_data = start_ns.to_le_bytes().to_vec();
     fh_data.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
     let fh = blocks.add(b"##FH", vec![None, Some(fh_md)], fh_data);
     blocks.0[hd].links[1] = Some(fh);
+    hd
+}
 
-    // Per list: channels, CG, DG; record layout [time f64][values].
-    let mut groups = Vec::new(); // (dg index, cg index, stored kinds)
-    let mut prev_dg: Option<usize> = None;
-    let mut channels = 0;
-    for l in &dec.lists {
-        let mut cns = Vec::new();
-        let stored: Vec<(Stored, usize)> = l
-            .columns
-            .iter()
-            .map(|c| match conversion(&mut blocks, c) {
-                Ok(cc) => (
-                    Stored::Raw {
-                        data_type: data_type(c),
-                        cc,
-                    },
-                    c.size,
-                ),
-                Err(()) => (Stored::Physical, 8),
-            })
-            .collect();
-        // A record is the time, then the row's bytes as the decoder lays them out where every
-        // value is stored raw; else the values in column order.
-        let verbatim = stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. }));
-        let mut offset = 8u32;
-        for (i, (c, (s, size))) in l.columns.iter().zip(&stored).enumerate() {
-            let (dt, cc) = match s {
-                Stored::Raw { data_type, cc } => (*data_type, *cc),
-                Stored::Physical => (4, None),
-            };
-            let bits = u32::try_from(size * 8).unwrap_or(64);
-            let byte_offset = match l.offsets().get(i) {
-                Some(&at) if verbatim => 8 + u32::try_from(at).unwrap_or(0),
-                _ => offset,
-            };
-            cns.push(channel(
-                &mut blocks,
-                &Channel {
-                    name: &c.name,
-                    unit: &c.unit,
-                    cn_type: 0,
-                    sync: 0,
-                    data_type: dt,
-                    byte_offset,
-                    bits,
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A data group of the file: its DG and CG blocks and how each column is stored.
+struct Group {
+    dg: usize,
+    cg: usize,
+    stored: Vec<(Stored, usize)>,
+}
+
+/// Adds the channels, CG and DG of list `l` (record layout: time f64, then the values),
+/// chained after `prev_dg` (else first under the HD `hd`); channel names get `prefix`, and
+/// the CG names `source` (an SI block) when given. The group and its channel count.
+fn list_group(
+    blocks: &mut Blocks,
+    l: &crate::decode::List,
+    prefix: &str,
+    source: Option<usize>,
+    hd: usize,
+    prev_dg: Option<usize>,
+) -> (Group, usize) {
+    let mut cns = Vec::new();
+    let stored: Vec<(Stored, usize)> = l
+        .columns
+        .iter()
+        .map(|c| match conversion(blocks, c) {
+            Ok(cc) => (
+                Stored::Raw {
+                    data_type: data_type(c),
                     cc,
                 },
-            ));
-            offset += u32::try_from(*size).unwrap_or(8);
-        }
-        let time = channel(
-            &mut blocks,
+                c.size,
+            ),
+            Err(()) => (Stored::Physical, 8),
+        })
+        .collect();
+    // A record is the time, then the row's bytes as the decoder lays them out where every
+    // value is stored raw; else the values in column order.
+    let verbatim = stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. }));
+    let mut offset = 8u32;
+    for (i, (c, (s, size))) in l.columns.iter().zip(&stored).enumerate() {
+        let (dt, cc) = match s {
+            Stored::Raw { data_type, cc } => (*data_type, *cc),
+            Stored::Physical => (4, None),
+        };
+        let bits = u32::try_from(size * 8).unwrap_or(64);
+        let byte_offset = match l.offsets().get(i) {
+            Some(&at) if verbatim => 8 + u32::try_from(at).unwrap_or(0),
+            _ => offset,
+        };
+        let name = format!("{prefix}{}", c.name);
+        cns.push(channel(
+            blocks,
             &Channel {
-                name: "time",
-                unit: "s",
-                cn_type: 2,
-                sync: 1,
-                data_type: 4,
-                byte_offset: 0,
-                bits: 64,
-                cc: None,
+                name: &name,
+                unit: &c.unit,
+                cn_type: 0,
+                sync: 0,
+                data_type: dt,
+                byte_offset,
+                bits,
+                cc,
             },
-        );
-        // Chain: time first, then the signals.
-        let mut chain = vec![time];
-        chain.extend(cns);
-        for w in chain.windows(2) {
-            blocks.0[w[0]].links[0] = Some(w[1]);
-        }
-        channels += chain.len();
-        let acq = Some(blocks.text(&format!("DAQ list {} (event {})", l.number, l.event)));
-        let mut cg_data = Vec::new();
-        cg_data.extend_from_slice(&0u64.to_le_bytes()); // record id
-        cg_data.extend_from_slice(&0u64.to_le_bytes()); // cycle count, patched
-        cg_data.extend_from_slice(&0u16.to_le_bytes()); // flags
-        cg_data.extend_from_slice(&0u16.to_le_bytes()); // path separator
-        cg_data.extend_from_slice(&[0, 0, 0, 0]);
-        cg_data.extend_from_slice(&offset.to_le_bytes()); // data bytes
-        cg_data.extend_from_slice(&0u32.to_le_bytes()); // invalidation bytes
-        let cg = blocks.add(
-            b"##CG",
-            vec![None, Some(time), acq, None, None, None],
-            cg_data,
-        );
-        let dg = blocks.add(b"##DG", vec![None, Some(cg), None, None], vec![0; 8]);
-        if let Some(p) = prev_dg {
-            blocks.0[p].links[0] = Some(dg);
-        } else {
-            blocks.0[hd].links[0] = Some(dg);
-        }
-        prev_dg = Some(dg);
-        groups.push((dg, cg, stored));
+        ));
+        offset += u32::try_from(*size).unwrap_or(8);
     }
+    let time = channel(
+        blocks,
+        &Channel {
+            name: "time",
+            unit: "s",
+            cn_type: 2,
+            sync: 1,
+            data_type: 4,
+            byte_offset: 0,
+            bits: 64,
+            cc: None,
+        },
+    );
+    // Chain: time first, then the signals.
+    let mut chain = vec![time];
+    chain.extend(cns);
+    for w in chain.windows(2) {
+        blocks.0[w[0]].links[0] = Some(w[1]);
+    }
+    let acq = Some(blocks.text(&format!(
+        "{prefix}DAQ list {} (event {})",
+        l.number, l.event
+    )));
+    let mut cg_data = Vec::new();
+    cg_data.extend_from_slice(&0u64.to_le_bytes()); // record id
+    cg_data.extend_from_slice(&0u64.to_le_bytes()); // cycle count, patched
+    cg_data.extend_from_slice(&0u16.to_le_bytes()); // flags
+    cg_data.extend_from_slice(&0u16.to_le_bytes()); // path separator
+    cg_data.extend_from_slice(&[0, 0, 0, 0]);
+    cg_data.extend_from_slice(&offset.to_le_bytes()); // data bytes
+    cg_data.extend_from_slice(&0u32.to_le_bytes()); // invalidation bytes
+    let cg = blocks.add(
+        b"##CG",
+        vec![None, Some(time), acq, source, None, None],
+        cg_data,
+    );
+    let dg = blocks.add(b"##DG", vec![None, Some(cg), None, None], vec![0; 8]);
+    match prev_dg {
+        Some(p) => blocks.0[p].links[0] = Some(dg),
+        None => blocks.0[hd].links[0] = Some(dg),
+    }
+    (Group { dg, cg, stored }, chain.len())
+}
 
+/// An SI block naming a slave as an ECU on its bus (`url`'s scheme), with `path` (the URL)
+/// and a comment.
+fn source_block(blocks: &mut Blocks, name: &str, url: &str, comment: &str) -> usize {
+    let bus = match url.split("://").next().unwrap_or("") {
+        "tcp" | "udp" => 7,
+        "can" => 2,
+        "usb" => 8,
+        "sxi" => 1,
+        _ => 0,
+    };
+    let tx_name = Some(blocks.text(name));
+    let tx_path = Some(blocks.text(url));
+    let md = Some(blocks.add(
+        b"##MD",
+        Vec::new(),
+        format!("<SIcomment><TX>{}</TX></SIcomment>\0", xml_escape(comment)).into_bytes(),
+    ));
+    // Type ECU (1), the bus, no flags.
+    blocks.add(
+        b"##SI",
+        vec![tx_name, tx_path, md],
+        vec![1, bus, 0, 0, 0, 0, 0, 0],
+    )
+}
+
+/// Writes the ID block and `blocks` to a new `output`; the file, each block's offset and the
+/// position after them.
+fn write_head(blocks: &Blocks, output: &Path) -> Result<(BufWriter<File>, Vec<u64>, u64), Error> {
+    let io = |what: &'static str| {
+        move |source| Error::Io {
+            path: output.to_owned(),
+            what,
+            source,
+        }
+    };
     // Offsets: the ID block takes the first 64 bytes.
     let mut offsets = Vec::with_capacity(blocks.0.len());
     let mut at = 64u64;
@@ -409,11 +510,109 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
             .collect();
         write_block(&mut w, &b.id, &links, &b.data).map_err(io("write"))?;
     }
+    Ok((w, offsets, at))
+}
+
+/// After the records: each group's last fragment, a DL block for a group of several, and the
+/// groups' data links and record counts patched in; the file flushed (not synced: an export
+/// is derived from the recording, which is synced at its close, and can be made again).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the data phase's state, as the one- and the several-slave exports keep it"
+)]
+fn finish_data(
+    mut w: BufWriter<File>,
+    mut pos: u64,
+    groups: &[Group],
+    offsets: &[u64],
+    pending: &[Vec<u8>],
+    fragments: &mut [Vec<(u64, u64)>],
+    records: &[u64],
+    output: &Path,
+) -> Result<(), Error> {
+    let io = |what: &'static str| {
+        move |source| Error::Io {
+            path: output.to_owned(),
+            what,
+            source,
+        }
+    };
+    for (li, rec) in pending.iter().enumerate() {
+        // A list without records still gets its (empty) DT block.
+        if !rec.is_empty() || fragments[li].is_empty() {
+            fragments[li].push((pos, rec.len() as u64));
+            pos += write_block(&mut w, b"##DT", &[], rec).map_err(io("write"))?;
+        }
+    }
+    let mut data_links = Vec::with_capacity(groups.len());
+    for frags in fragments.iter() {
+        if let [(only, _)] = frags[..] {
+            data_links.push(only);
+            continue;
+        }
+        // DL: no next list; flags 0 (fragments of their own lengths), then the offset of each
+        // fragment in the group's data.
+        let links: Vec<u64> = std::iter::once(0)
+            .chain(frags.iter().map(|f| f.0))
+            .collect();
+        let mut data = vec![0u8; 4];
+        data.extend_from_slice(&u32::try_from(frags.len()).unwrap_or(u32::MAX).to_le_bytes());
+        let mut offset = 0u64;
+        for &(_, len) in frags {
+            data.extend_from_slice(&offset.to_le_bytes());
+            offset += len;
+        }
+        data_links.push(pos);
+        pos += write_block(&mut w, b"##DL", &links, &data).map_err(io("write"))?;
+    }
+    // Patched: each DG's data link (its third link), each CG's cycle count (its second data
+    // word).
+    for (g, (link, n)) in groups.iter().zip(data_links.iter().zip(records)) {
+        w.seek(SeekFrom::Start(offsets[g.dg] + 24 + 2 * 8))
+            .map_err(io("seek"))?;
+        w.write_all(&link.to_le_bytes()).map_err(io("write"))?;
+        w.seek(SeekFrom::Start(offsets[g.cg] + 24 + 6 * 8 + 8))
+            .map_err(io("seek"))?;
+        w.write_all(&n.to_le_bytes()).map_err(io("write"))?;
+    }
+    w.into_inner().map_err(|e| Error::Io {
+        path: output.to_owned(),
+        what: "flush",
+        source: e.into_error(),
+    })?;
+    Ok(())
+}
+
+/// [`export_from`]; `chunks` false decodes every frame on the calling thread even where rows
+/// stand alone (the tests compare both ways).
+fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf4Summary, Error> {
+    if crate::multi::is_multi(reader.meta()) {
+        return export_slaves(reader, output);
+    }
+    let mut dec = Decoder::new(reader.meta())?;
+    let start_ns = reader.first_ns().unwrap_or(0);
+    let mut blocks = Blocks(Vec::new());
+    let io = |what: &'static str| {
+        move |source| Error::Io {
+            path: output.to_owned(),
+            what,
+            source,
+        }
+    };
+    let hd = header_blocks(&mut blocks, start_ns, "exported from an xcpkit recording");
+    let mut groups = Vec::new();
+    let mut channels = 0;
+    for l in &dec.lists {
+        let prev = groups.last().map(|g: &Group| g.dg);
+        let (g, n) = list_group(&mut blocks, l, "", None, hd, prev);
+        channels += n;
+        groups.push(g);
+    }
+    let (mut w, offsets, mut pos) = write_head(&blocks, output)?;
 
     // Data: one pass over the recording. Each list's records gather in a buffer of its own
     // that goes to the file as a DT block whenever it passes `FRAGMENT` bytes; a list with
     // several such blocks gets a DL block listing them. Memory: one fragment per list.
-    let mut pos = at;
     let mut pending: Vec<Vec<u8>> = groups.iter().map(|_| Vec::new()).collect();
     let mut fragments: Vec<Vec<(u64, u64)>> = groups.iter().map(|_| Vec::new()).collect();
     let mut records = vec![0u64; groups.len()];
@@ -423,11 +622,15 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
         .collect();
     let all_raw: Vec<bool> = groups
         .iter()
-        .map(|(_, _, stored)| stored.iter().all(|(s, _)| matches!(s, Stored::Raw { .. })))
+        .map(|g| {
+            g.stored
+                .iter()
+                .all(|(s, _)| matches!(s, Stored::Raw { .. }))
+        })
         .collect();
     let mut raw = Vec::new();
     if chunks && dec.rows_stand_alone() {
-        let stored: Vec<&[(Stored, usize)]> = groups.iter().map(|g| g.2.as_slice()).collect();
+        let stored: Vec<&[(Stored, usize)]> = groups.iter().map(|g| g.stored.as_slice()).collect();
         let plan = ChunkPlan {
             start_ns,
             all_raw: &all_raw,
@@ -451,7 +654,7 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
                 return Ok(());
             };
             let li = head.list;
-            let (Some(rec), Some((_, _, stored))) = (pending.get_mut(li), groups.get(li)) else {
+            let (Some(rec), Some(g)) = (pending.get_mut(li), groups.get(li)) else {
                 return Ok(());
             };
             let at = match (head.slave_ticks, clocks[li].as_mut()) {
@@ -465,7 +668,7 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
                 li,
                 dec.row_bytes(li),
                 all_raw[li],
-                stored,
+                &g.stored,
                 &mut raw,
             );
             records[li] += 1;
@@ -477,52 +680,126 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
             Ok(())
         })?;
     }
-    for (li, rec) in pending.iter().enumerate() {
-        // A list without records still gets its (empty) DT block.
-        if !rec.is_empty() || fragments[li].is_empty() {
-            fragments[li].push((pos, rec.len() as u64));
+    finish_data(
+        w,
+        pos,
+        &groups,
+        &offsets,
+        &pending,
+        &mut fragments,
+        &records,
+        output,
+    )?;
+    Ok(Mdf4Summary {
+        groups: groups.len(),
+        channels,
+        records: records.iter().sum(),
+    })
+}
+
+/// The export of a recording of several slaves: a data group per slave and list, its
+/// channels named `LABEL.NAME`, its acquisition source (an SI block) naming the slave; every
+/// time on the host's axis through the slave's own clock readings.
+fn export_slaves(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary, Error> {
+    let slaves = crate::multi::Slaves::scan(reader)?;
+    let start_ns = reader.first_ns().unwrap_or(0);
+    let mut decs = Vec::new();
+    for s in &slaves.slaves {
+        decs.push(
+            Decoder::new(&s.meta).map_err(|e| Error::Meta(format!("slave {}: {e}", s.label)))?,
+        );
+    }
+    let mut blocks = Blocks(Vec::new());
+    let names: Vec<&str> = slaves.slaves.iter().map(|s| s.label.as_str()).collect();
+    let hd = header_blocks(
+        &mut blocks,
+        start_ns,
+        &format!("exported from an xcpkit recording of {}", names.join(", ")),
+    );
+    let (mut groups, mut base, mut clocks) = (Vec::new(), Vec::new(), Vec::new());
+    let mut channels = 0;
+    for (s, dec) in slaves.slaves.iter().zip(&decs) {
+        let url = s.meta["slave"]["transport"].as_str().unwrap_or("");
+        let comment = format!(
+            "XCP slave {url}, EPK {}",
+            s.meta["slave"]["epk"].as_str().unwrap_or("unknown")
+        );
+        let si = source_block(&mut blocks, &s.label, url, &comment);
+        base.push(groups.len());
+        for l in &dec.lists {
+            let prev = groups.last().map(|g: &Group| g.dg);
+            let (g, n) = list_group(&mut blocks, l, &format!("{}.", s.label), Some(si), hd, prev);
+            channels += n;
+            groups.push(g);
+            clocks.push(SlaveClock::from_meta(&s.meta));
+        }
+    }
+    let (mut w, offsets, mut pos) = write_head(&blocks, output)?;
+    let io = |what: &'static str| {
+        move |source| Error::Io {
+            path: output.to_owned(),
+            what,
+            source,
+        }
+    };
+    let mut pending: Vec<Vec<u8>> = groups.iter().map(|_| Vec::new()).collect();
+    let mut fragments: Vec<Vec<(u64, u64)>> = groups.iter().map(|_| Vec::new()).collect();
+    let mut records = vec![0u64; groups.len()];
+    let all_raw: Vec<bool> = groups
+        .iter()
+        .map(|g| {
+            g.stored
+                .iter()
+                .all(|(s, _)| matches!(s, Stored::Raw { .. }))
+        })
+        .collect();
+    let mut raw = Vec::new();
+    reader.each_frame(&mut |ns, bytes| {
+        let Some((&tag, frame)) = bytes.split_first() else {
+            return Ok(());
+        };
+        let Some(dec) = decs.get_mut(usize::from(tag)) else {
+            return Ok(());
+        };
+        let Some(head) = dec.next_row(ns, frame) else {
+            return Ok(());
+        };
+        let gi = base[usize::from(tag)] + head.list;
+        let (Some(rec), Some(g)) = (pending.get_mut(gi), groups.get(gi)) else {
+            return Ok(());
+        };
+        let at = match (head.slave_ticks, clocks[gi].as_mut()) {
+            (Some(raw), Some(c)) => c.host_ns(raw, ns),
+            _ => ns,
+        };
+        rec.extend_from_slice(&seconds_since(at, start_ns).to_le_bytes());
+        record_values(
+            rec,
+            dec,
+            head.list,
+            dec.row_bytes(head.list),
+            all_raw[gi],
+            &g.stored,
+            &mut raw,
+        );
+        records[gi] += 1;
+        if rec.len() >= FRAGMENT {
+            fragments[gi].push((pos, rec.len() as u64));
             pos += write_block(&mut w, b"##DT", &[], rec).map_err(io("write"))?;
+            rec.clear();
         }
-    }
-    let mut data_links = Vec::with_capacity(groups.len());
-    for frags in &fragments {
-        if let [(only, _)] = frags[..] {
-            data_links.push(only);
-            continue;
-        }
-        // DL: no next list; flags 0 (fragments of their own lengths), then the offset of each
-        // fragment in the group's data.
-        let links: Vec<u64> = std::iter::once(0)
-            .chain(frags.iter().map(|f| f.0))
-            .collect();
-        let mut data = vec![0u8; 4];
-        data.extend_from_slice(&u32::try_from(frags.len()).unwrap_or(u32::MAX).to_le_bytes());
-        let mut offset = 0u64;
-        for &(_, len) in frags {
-            data.extend_from_slice(&offset.to_le_bytes());
-            offset += len;
-        }
-        data_links.push(pos);
-        pos += write_block(&mut w, b"##DL", &links, &data).map_err(io("write"))?;
-    }
-    // Patched: each DG's data link (its third link), each CG's cycle count (its second data
-    // word).
-    for ((dg, cg, _), (link, n)) in groups.iter().zip(data_links.iter().zip(&records)) {
-        w.seek(SeekFrom::Start(offsets[*dg] + 24 + 2 * 8))
-            .map_err(io("seek"))?;
-        w.write_all(&link.to_le_bytes()).map_err(io("write"))?;
-        w.seek(SeekFrom::Start(offsets[*cg] + 24 + 6 * 8 + 8))
-            .map_err(io("seek"))?;
-        w.write_all(&n.to_le_bytes()).map_err(io("write"))?;
-    }
-    let file = w.into_inner().map_err(|e| Error::Io {
-        path: output.to_owned(),
-        what: "flush",
-        source: e.into_error(),
+        Ok(())
     })?;
-    // Not synced: an export is derived from the recording (which is synced at its close) and
-    // can be made again; fsync would add tens of milliseconds to a conversion of seconds.
-    drop(file);
+    finish_data(
+        w,
+        pos,
+        &groups,
+        &offsets,
+        &pending,
+        &mut fragments,
+        &records,
+        output,
+    )?;
     Ok(Mdf4Summary {
         groups: groups.len(),
         channels,

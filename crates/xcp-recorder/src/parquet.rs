@@ -501,6 +501,27 @@ pub fn export_from(
     output: &Path,
     compression: Compression,
 ) -> Result<ParquetSummary, Error> {
+    if crate::multi::is_multi(reader.meta()) {
+        // One file per slave and list, `<stem>.<label>.<list>.parquet`, each slave's times
+        // through its own clock readings.
+        let slaves = crate::multi::Slaves::scan(reader)?;
+        let stem = output
+            .file_stem()
+            .map_or_else(|| "recording".into(), |x| x.to_string_lossy().into_owned());
+        let mut all = ParquetSummary {
+            files: Vec::new(),
+            columns: 0,
+        };
+        for s in &slaves.slaves {
+            let beside = output.with_file_name(format!("{stem}.{}.parquet", s.label));
+            let mut view = crate::multi::SlaveView::new(reader, s);
+            let one = export_from(&mut view, &beside, compression)
+                .map_err(|e| Error::Meta(format!("slave {}: {e}", s.label)))?;
+            all.files.extend(one.files);
+            all.columns += one.columns;
+        }
+        return Ok(all);
+    }
     let meta = reader.meta().clone();
     let mut dec = Decoder::new(&meta)?;
     let paths = crate::outputs::list_files(&meta, output, dec.lists.len(), "parquet")?;

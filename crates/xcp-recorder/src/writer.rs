@@ -206,8 +206,15 @@ impl Recorder {
 
     /// Records one frame (a DTO as received) at host time `host_ns`.
     pub fn push(&mut self, host_ns: u64, frame: &[u8]) {
+        self.push_tagged(host_ns, None, frame);
+    }
+
+    /// Records one frame with `tag` (when given) stored as its first byte: a recording of
+    /// several slaves tags each DTO with its slave ([`crate::multi`]).
+    pub fn push_tagged(&mut self, host_ns: u64, tag: Option<u8>, frame: &[u8]) {
+        let len = frame.len() + usize::from(tag.is_some());
         if !self.chunk.data.is_empty()
-            && self.chunk.data.len() + frame.len() + 20 > self.options.chunk_bytes
+            && self.chunk.data.len() + len + 20 > self.options.chunk_bytes
         {
             self.hand_over();
         }
@@ -219,7 +226,10 @@ impl Recorder {
             host_ns.saturating_sub(self.last_ns)
         };
         put_varint(&mut self.chunk.data, delta);
-        put_varint(&mut self.chunk.data, frame.len() as u64);
+        put_varint(&mut self.chunk.data, len as u64);
+        if let Some(t) = tag {
+            self.chunk.data.push(t);
+        }
         self.chunk.data.extend_from_slice(frame);
         self.chunk.frames += 1;
         self.chunk.last_ns = host_ns.max(self.chunk.first_ns);

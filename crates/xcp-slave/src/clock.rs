@@ -20,6 +20,8 @@ pub struct SlaveClock {
     tsc: Option<Tsc>,
     /// Set for [`ClockSource::Simulated`]: the time the application last set.
     simulated: Option<Arc<AtomicU64>>,
+    /// Offset from the host's Unix time (ns) and rate error (ppm) of a skewed clock.
+    skew: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +49,33 @@ impl SlaveClock {
             unix_start_ns,
             tsc,
             simulated: (source == ClockSource::Simulated).then(|| Arc::new(AtomicU64::new(0))),
+            skew: None,
         }
+    }
+
+    /// The clock offset by `offset_ns` from the host's Unix time and running `ppm` parts per
+    /// million fast (negative: slow), as an ECU's own clock does; a simulated clock stays as
+    /// the application sets it.
+    #[must_use]
+    pub fn skewed(mut self, offset_ns: i64, ppm: i32) -> Self {
+        if (offset_ns != 0 || ppm != 0) && self.simulated.is_none() {
+            self.skew = Some((offset_ns, i64::from(ppm)));
+        }
+        self
+    }
+
+    /// Unix nanoseconds for `elapsed` nanoseconds since the clock was made.
+    #[inline]
+    fn at(&self, elapsed: u64) -> u64 {
+        let Some((offset, ppm)) = self.skew else {
+            return self.unix_start_ns.wrapping_add(elapsed);
+        };
+        let e = i128::from(elapsed);
+        let t = i128::from(self.unix_start_ns)
+            + i128::from(offset)
+            + e
+            + e * i128::from(ppm) / 1_000_000;
+        u64::try_from(t.max(0)).unwrap_or(u64::MAX)
     }
 
     /// Sets a simulated clock to `ns`; `false` (and nothing changes) for a real clock.
@@ -74,13 +102,9 @@ impl SlaveClock {
         {
             let ticks = u128::from(now.wrapping_sub(tsc.start));
             let ns = (ticks * u128::from(tsc.mult)) >> 32;
-            return self
-                .unix_start_ns
-                .wrapping_add(u64::try_from(ns).unwrap_or(u64::MAX));
+            return self.at(u64::try_from(ns).unwrap_or(u64::MAX));
         }
-        let ns = self.start.elapsed().as_nanos();
-        self.unix_start_ns
-            .wrapping_add(u64::try_from(ns).unwrap_or(u64::MAX))
+        self.at(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 }
 

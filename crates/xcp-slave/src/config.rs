@@ -65,6 +65,13 @@ pub struct SlaveConfig {
     pub timestamp_unit_ns: u32,
     /// Clock.
     pub clock: ClockSource,
+    /// A real clock's offset from the host's Unix time, in nanoseconds (0: none). With
+    /// [`clock_rate_ppm`](Self::clock_rate_ppm) it stands for an ECU whose clock was never
+    /// set and runs fast or slow, which a master must correlate away.
+    pub clock_offset_ns: i64,
+    /// How much faster (positive) or slower a real clock runs than the host's, in parts per
+    /// million (0: at the host's rate).
+    pub clock_rate_ppm: i32,
     /// Checksum algorithm BUILD_CHECKSUM uses.
     pub checksum: ChecksumType,
     /// Largest BUILD_CHECKSUM block, in bytes.
@@ -131,6 +138,8 @@ impl Default for SlaveConfig {
             timestamp_size: 4,
             timestamp_unit_ns: 1,
             clock: ClockSource::Tsc,
+            clock_offset_ns: 0,
+            clock_rate_ppm: 0,
             checksum: ChecksumType::Crc32,
             max_checksum_block: 16 << 20,
             daq_config: DaqConfigType::Dynamic,

@@ -1018,7 +1018,7 @@ impl SlaveBuilder {
                 c.max_lists_per_event,
             ),
             queue: ByteQueue::with_capacity(c.queue_bytes),
-            clock: SlaveClock::new(c.clock),
+            clock: SlaveClock::new(c.clock).skewed(c.clock_offset_ns, c.clock_rate_ppm),
             ts_unit: u64::from(c.timestamp_unit_ns.max(1)),
             config: self.config,
             name: self.name,

@@ -32,6 +32,7 @@ mod discover;
 mod ecu;
 mod fmu;
 mod live;
+mod multi;
 mod profile;
 mod record;
 mod session;
@@ -39,7 +40,7 @@ mod usb;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The xcpkit command line.
 #[derive(Debug, Parser)]
@@ -126,7 +127,11 @@ fn init_logging(verbose: u8, quiet: bool) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
@@ -142,7 +147,7 @@ fn main() -> ExitCode {
         Command::Can(args) => can::run(&args),
         Command::Usb(args) => usb::run(&args),
         Command::Profile(args) => profile::run(&args),
-        Command::Record(args) => record::record(&args),
+        Command::Record(args) => record::record(&args, matches.subcommand_matches("record")),
         Command::InfoRec(args) => record::info_rec(&args),
         Command::Convert(args) => record::convert(&args),
         Command::Ecu(args) => ecu::run(&args),

@@ -24,6 +24,9 @@ pub(crate) struct Profile {
     pub(crate) a2l: Option<PathBuf>,
     /// T1 in milliseconds.
     pub(crate) timeout_ms: Option<u64>,
+    /// The profiles of the slaves a bench of several holds (`slaves = ["front", "rear"]`):
+    /// `xcpkit record` records them together, each labelled with its profile's name.
+    pub(crate) slaves: Vec<String>,
 }
 
 /// The profile files, in search order, that exist.
@@ -56,16 +59,26 @@ fn parse(path: &Path) -> anyhow::Result<Vec<(String, Profile)>> {
         let t = v
             .as_table()
             .with_context(|| format!("{}: profiles.{name} is not a table", path.display()))?;
-        let transport = t
-            .get("transport")
-            .and_then(toml::Value::as_str)
-            .with_context(|| {
-                format!(
-                    "{}: profiles.{name} needs transport = \"tcp://HOST:PORT\"",
-                    path.display()
-                )
-            })?
-            .to_owned();
+        let slaves: Vec<String> = match t.get("slaves") {
+            None => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_owned)).collect())
+                .with_context(|| {
+                    format!(
+                        "{}: profiles.{name}.slaves must list profile names: slaves = [\"front\", \"rear\"]",
+                        path.display()
+                    )
+                })?,
+        };
+        let transport = match t.get("transport").and_then(toml::Value::as_str) {
+            Some(url) => url.to_owned(),
+            None if !slaves.is_empty() => String::new(),
+            None => anyhow::bail!(
+                "{}: profiles.{name} needs transport = \"tcp://HOST:PORT\" (or slaves = [\"PROFILE\", …] for several)",
+                path.display()
+            ),
+        };
         out.push((
             name.clone(),
             Profile {
@@ -78,6 +91,7 @@ fn parse(path: &Path) -> anyhow::Result<Vec<(String, Profile)>> {
                     .get("timeout_ms")
                     .and_then(toml::Value::as_integer)
                     .and_then(|v| u64::try_from(v).ok()),
+                slaves,
             },
         ));
     }

@@ -12,28 +12,44 @@ use xcp_recorder::{Codec, Reader, Source, WriterOptions};
 use xcpkit::MeasureOptions;
 
 use crate::a2l::emit;
-use crate::session::Conn;
 
 /// `xcpkit record`.
 #[derive(Debug, Args)]
 pub(crate) struct RecordArgs {
-    #[command(flatten)]
-    conn: Conn,
-    /// The A2L file (default: the profile's, else fetched from the slave).
+    /// The slave: tcp://HOST:PORT, udp://HOST:PORT, can://…, or the name of a profile. Give it
+    /// once per slave to record several into one file, each followed by its own `--a2l` and
+    /// `-s`, labelled `LABEL=URL` (default: the profile's name, else slave1, slave2, …).
+    #[arg(
+        short = 't',
+        long = "transport",
+        value_name = "[LABEL=]URL|PROFILE",
+        required = true
+    )]
+    pub(crate) targets: Vec<String>,
+    /// T1, the command timeout, in milliseconds (default: the profile's, else 1000).
+    #[arg(long, value_name = "MS")]
+    pub(crate) timeout_ms: Option<u64>,
+    /// The A2L MODULE to use (default: the only one, else the one whose IF_DATA XCP
+    /// describes this transport).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) module: Option<String>,
+    /// The A2L file of the slave it follows (default: the profile's, else fetched from the
+    /// slave).
     #[arg(long, value_name = "FILE")]
-    a2l: Option<PathBuf>,
-    /// Signals to record, by A2L name (repeat the option or give several).
+    pub(crate) a2l: Vec<PathBuf>,
+    /// Signals to record, by A2L name, of the slave they follow (repeat the option or give
+    /// several); `LABEL.NAME` names a slave's signal wherever it stands.
     #[arg(long = "signal", short = 's', value_name = "NAME", required = true, num_args = 1..)]
-    signals: Vec<String>,
+    pub(crate) signals: Vec<String>,
     /// Record every signal on this event instead of the one its A2L object names.
     #[arg(long, value_name = "N")]
-    event: Option<u16>,
+    pub(crate) event: Option<u16>,
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long, value_name = "S")]
-    duration: Option<f64>,
+    pub(crate) duration: Option<f64>,
     /// The recording file.
     #[arg(short, long, value_name = "FILE")]
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Block compression: lz4 (fast, the default), zstd (smaller files) or none.
     #[arg(long, default_value = "lz4", value_parser = parse_codec)]
     codec: Codec,
@@ -54,33 +70,53 @@ fn parse_codec(s: &str) -> Result<Codec, String> {
     Codec::parse(s).ok_or_else(|| format!("{s:?} is not a codec (lz4, zstd or none)"))
 }
 
-/// `xcpkit record`: DAQ by name into a recording, with a live line, until the duration is
-/// over or Ctrl-C; nothing queued is lost on the way out.
-#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
-pub(crate) fn record(args: &RecordArgs) -> anyhow::Result<()> {
-    let mut s = args.conn.open(args.a2l.clone())?;
-    if s.a2l().is_none() {
-        s.load_a2l_from_slave()?;
-    }
-    let names: Vec<&str> = args.signals.iter().map(String::as_str).collect();
-    let options = MeasureOptions {
-        event: args.event,
-        ..MeasureOptions::default()
-    };
-    let writer = WriterOptions {
+/// The writer's options from the command line.
+pub(crate) fn writer_options(args: &RecordArgs) -> WriterOptions {
+    WriterOptions {
         codec: args.codec,
         zstd_level: args.zstd_level,
         sync_every: (args.sync_ms > 0).then(|| Duration::from_millis(args.sync_ms)),
         ..WriterOptions::default()
     }
-    .flush_within(Duration::from_millis(args.flush_ms));
-    let rec = s.record(&names, &args.output, options, writer)?;
+    .flush_within(Duration::from_millis(args.flush_ms))
+}
+
+/// A flag Ctrl-C sets.
+pub(crate) fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// `xcpkit record`: DAQ by name into a recording, with a live line, until the duration is
+/// over or Ctrl-C; nothing queued is lost on the way out. Several `-t` record several slaves
+/// into one file. `matches` places each `--a2l` and `-s` after its `-t`.
+pub(crate) fn record(args: &RecordArgs, matches: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
+    let targets = crate::multi::targets(args, matches)?;
+    if let [one] = &targets[..]
+        && !one.grouped
     {
-        let stop = Arc::clone(&stop);
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-            .context("cannot install the Ctrl-C handler")?;
+        return record_one(args, one);
     }
+    crate::multi::record(args, targets)
+}
+
+/// One slave's recording.
+#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
+fn record_one(args: &RecordArgs, target: &crate::multi::Target) -> anyhow::Result<()> {
+    let mut s = target.conn(args).open(target.a2l.clone())?;
+    if s.a2l().is_none() {
+        s.load_a2l_from_slave()?;
+    }
+    let names: Vec<&str> = target.signals.iter().map(String::as_str).collect();
+    let options = MeasureOptions {
+        event: args.event,
+        ..MeasureOptions::default()
+    };
+    let rec = s.record(&names, &args.output, options, writer_options(args))?;
+    let stop = stop_flag()?;
     eprintln!(
         "recording {} column(s) on event(s) {:?} to {}{}",
         rec.measurement()
@@ -145,41 +181,17 @@ pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    let r = Reader::open(&args.file)?;
-    let m = r.meta();
-    let s = r.salvage();
+    let mut r = Reader::open(&args.file)?;
     let mut o = String::new();
     let _ = writeln!(o, "{}", args.file.display());
-    let _ = writeln!(
-        o,
-        "  slave        {} (EPK {})",
-        m["slave"]["transport"].as_str().unwrap_or("?"),
-        m["slave"]["epk"].as_str().unwrap_or("?")
-    );
-    if m["a2l"].is_object() {
-        let _ = writeln!(
-            o,
-            "  A2L          module {} file {} crc32 {}",
-            m["a2l"]["module"].as_str().unwrap_or("?"),
-            m["a2l"]["file"].as_str().unwrap_or("?"),
-            m["a2l"]["crc32"].as_str().unwrap_or("-")
-        );
+    if xcp_recorder::multi::is_multi(r.meta()) {
+        let slaves = xcp_recorder::multi::Slaves::scan(&mut r)?;
+        describe_slaves(&mut o, &slaves, r.time_span().map_or(0, |(a, _)| a));
     }
-    for l in m["daq"]["lists"].as_array().into_iter().flatten() {
-        let names: Vec<&str> = l["signals"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["name"].as_str())
-            .collect();
-        let _ = writeln!(
-            o,
-            "  list {:<3}     event {}, {} ODT(s): {}",
-            l["number"],
-            l["event"],
-            l["odts"].as_array().map_or(0, Vec::len),
-            names.join(", ")
-        );
+    let m = r.meta();
+    let s = r.salvage();
+    if !xcp_recorder::multi::is_multi(m) {
+        describe_slave(&mut o, m, "");
     }
     let mut codecs: Vec<&str> = Vec::new();
     for b in r.blocks() {
@@ -226,6 +238,106 @@ pub(crate) fn info_rec(args: &InfoRecArgs) -> anyhow::Result<()> {
         let _ = writeln!(o, "  damaged      at byte {at}: {why}");
     }
     emit(&o)
+}
+
+/// The slave, A2L and lists of one slave's metadata, each line indented by `indent`.
+fn describe_slave(o: &mut String, m: &serde_json::Value, indent: &str) {
+    let _ = writeln!(
+        o,
+        "{indent}  slave        {} (EPK {})",
+        m["slave"]["transport"].as_str().unwrap_or("?"),
+        m["slave"]["epk"].as_str().unwrap_or("?")
+    );
+    if m["a2l"].is_object() {
+        let _ = writeln!(
+            o,
+            "{indent}  A2L          module {} file {} crc32 {}",
+            m["a2l"]["module"].as_str().unwrap_or("?"),
+            m["a2l"]["file"].as_str().unwrap_or("?"),
+            m["a2l"]["crc32"].as_str().unwrap_or("-")
+        );
+    }
+    for l in m["daq"]["lists"].as_array().into_iter().flatten() {
+        let names: Vec<&str> = l["signals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        let _ = writeln!(
+            o,
+            "{indent}  list {:<3}     event {}, {} ODT(s): {}",
+            l["number"],
+            l["event"],
+            l["odts"].as_array().map_or(0, Vec::len),
+            names.join(", ")
+        );
+    }
+}
+
+/// Each slave of a recording of several: what it is, its frames and losses, its clock.
+#[allow(clippy::cast_precision_loss, reason = "seconds for display")]
+fn describe_slaves(o: &mut String, slaves: &xcp_recorder::multi::Slaves, first_ns: u64) {
+    let secs = |ns: u64| ns.saturating_sub(first_ns) as f64 / 1e9;
+    let _ = writeln!(o, "  slaves       {}", slaves.slaves.len());
+    for s in &slaves.slaves {
+        let _ = writeln!(o, "  slave {}", s.label);
+        describe_slave(o, &s.meta, "  ");
+        let lost = s.lost().map_or_else(
+            || "not known (the recording was not closed)".to_owned(),
+            |n| n.to_string(),
+        );
+        let span = s.span.map_or_else(
+            || "none".to_owned(),
+            |(a, b)| format!("{:.3} s to {:.3} s", secs(a), secs(b)),
+        );
+        let _ = writeln!(o, "    frames       {}, lost {lost}; from {span}", s.frames);
+        let worst = s.clock.iter().map(|c| c.uncertainty_ns).max().unwrap_or(0);
+        match (s.offset_ns(), s.drift_ppm()) {
+            (Some(off), Some(ppm)) => {
+                let wrap = s
+                    .wrap_ns()
+                    .filter(|w| {
+                        s.clock
+                            .first()
+                            .and_then(|c| c.slave_ns)
+                            .is_some_and(|x| x < *w)
+                    })
+                    .map_or_else(String::new, |w| {
+                        format!(" (modulo the clock's {:.3} s range)", w / 1e9)
+                    });
+                let _ = writeln!(
+                    o,
+                    "    clock        offset {:+.6} s{wrap}, drift {ppm:+.1} ppm, {} readings (within {:.1} µs)",
+                    off / 1e9,
+                    s.clock.len(),
+                    worst as f64 / 1e3
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    o,
+                    "    clock        {} reading(s): {}",
+                    s.clock.len(),
+                    if s.clock.is_empty() {
+                        "no correlation (its lists are timed by the host's arrival)"
+                    } else {
+                        "too few for a drift"
+                    }
+                );
+            }
+        }
+        if let Some((at, why)) = &s.dropped_out {
+            let _ = writeln!(o, "    dropped out  at {:.3} s: {why}", secs(*at));
+        }
+    }
+    if slaves.bad_notes > 0 || slaves.stray_frames > 0 {
+        let _ = writeln!(
+            o,
+            "  unreadable   {} note(s), {} frame(s) of no slave",
+            slaves.bad_notes, slaves.stray_frames
+        );
+    }
 }
 
 /// `xcpkit convert`.

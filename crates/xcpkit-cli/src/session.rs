@@ -37,6 +37,16 @@ impl Conn {
             return Ok((self.url.clone(), self.timeout_ms.unwrap_or(1000), None));
         }
         let p = crate::profile::find(&self.url)?;
+        if !p.slaves.is_empty() {
+            return Err(xcpkit::Error::Url {
+                url: self.url.clone(),
+                reason: format!(
+                    "the profile lists several slaves ({}): `xcpkit record` records them together; other commands take one of them",
+                    p.slaves.join(", ")
+                ),
+            }
+            .into());
+        }
         Ok((
             p.transport,
             self.timeout_ms.or(p.timeout_ms).unwrap_or(1000),

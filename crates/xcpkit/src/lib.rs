@@ -35,7 +35,7 @@ mod session;
 
 pub use cal::{FreezeReport, LoadOptions, LoadReport};
 pub use error::{Error, Kind, master_kind};
-pub use record::Recording;
+pub use record::{RecordGroup, RecordPart, Recording, SlaveRecording};
 pub use session::{
     Column, MeasureOptions, Measurement, Options, PhysRow, Reading, Session, Target,
 };

@@ -2,12 +2,14 @@
 //! metadata describes the slave, the A2L and the DAQ layout with each signal's conversion.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use xcp_a2l::{Compu, Conversion};
 use xcp_master::{DaqLayoutInfo, RawSink, block_on};
+use xcp_recorder::multi::SharedRecorder;
 use xcp_recorder::{Recorder, Summary, WriterOptions};
 
 use crate::error::Error;
@@ -202,5 +204,344 @@ impl Session {
             done,
             path: path.to_owned(),
         })
+    }
+}
+
+/// Hands one slave's DTOs to a recording of several slaves, tagged with the slave's index;
+/// when the master drops it (the sink removed, or the link's reader ended) it notes how many
+/// frames it handed over, so a reader can tell what the writer dropped.
+struct TaggedSink {
+    shared: SharedRecorder,
+    tag: u8,
+    end: Arc<End>,
+}
+
+/// How a slave's part ends: the frames its sink handed over, noted once (by the sink when the
+/// master drops it, or by [`SlaveRecording::drop_out`] for a slave whose link's reader may
+/// never drop it).
+#[derive(Debug)]
+struct End {
+    handed: AtomicU64,
+    noted: AtomicBool,
+    live: Arc<AtomicUsize>,
+}
+
+impl End {
+    /// Writes the `end` note of slave `tag`, once.
+    fn note(&self, shared: &SharedRecorder, tag: u8) {
+        if self.noted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        shared.note(
+            tag,
+            xcp_master::time::host_now_ns(),
+            "end",
+            json!({ "frames": self.handed.load(Ordering::Acquire) }),
+        );
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl RawSink for TaggedSink {
+    fn frame(&mut self, host_ns: u64, packet: &[u8]) {
+        self.end.handed.fetch_add(1, Ordering::Release);
+        self.shared.push(self.tag, host_ns, packet);
+    }
+
+    fn tick(&mut self) {
+        self.shared.tick();
+    }
+}
+
+impl Drop for TaggedSink {
+    fn drop(&mut self) {
+        self.end.note(&self.shared, self.tag);
+    }
+}
+
+/// One slave's part of a recording of several slaves, before it starts: the lists are on the
+/// slave, the clock read ([`Session::record_part`]).
+#[derive(Debug)]
+pub struct RecordPart {
+    label: String,
+    measurement: Measurement,
+    meta: Json,
+}
+
+impl RecordPart {
+    /// The slave's label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The live measurement.
+    pub const fn measurement(&self) -> &Measurement {
+        &self.measurement
+    }
+}
+
+impl Session {
+    /// Prepares this slave's part of a recording of several slaves (see [`RecordGroup`]):
+    /// `names` measured as [`Session::measure`] does, the lists written to the slave, its
+    /// clock read (GET_DAQ_CLOCK); DAQ starts with [`RecordGroup::start`].
+    ///
+    /// # Errors
+    /// As [`Session::measure`]; [`Error::Value`] for a label that cannot name a slave (1 to
+    /// 32 letters, digits, `_` or `-`).
+    pub fn record_part(
+        &mut self,
+        label: &str,
+        names: &[&str],
+        options: MeasureOptions,
+    ) -> Result<RecordPart, Error> {
+        if !xcp_recorder::multi::label_ok(label) {
+            return Err(Error::Value {
+                name: label.to_owned(),
+                reason: "a slave's label is 1 to 32 letters, digits, `_` or `-`".into(),
+            });
+        }
+        let (measurement, correlation) = self.prepare_measure(names, options)?;
+        block_on(self.master().select_daq())?;
+        let layout = self
+            .master()
+            .daq_layout()
+            .ok_or_else(|| Error::Measure("no DAQ layout after selecting the lists".into()))?;
+        let mut meta = metadata(self, &layout, measurement.columns(), correlation);
+        meta["label"] = json!(label);
+        if correlation.is_some() {
+            // The reading before DAQ starts, with the whole slave clock (its offset from the
+            // host's), anchors the slave's clock in the recording.
+            let (c, whole) = block_on(self.master().read_clock(16))?;
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "the whole reading in nanoseconds, for display"
+            )]
+            let slave_ns = whole as f64 * c.tick_ns;
+            meta["daq"]["clock"] = json!({
+                "host_ns": c.host_ns, "raw": c.raw, "tick_ns": c.tick_ns, "bytes": c.size,
+                "uncertainty_ns": c.uncertainty_ns, "slave_ns": slave_ns,
+            });
+        }
+        if let Some(o) = meta.as_object_mut() {
+            o.remove("format");
+            o.remove("created_unix_ns");
+        }
+        Ok(RecordPart {
+            label: label.to_owned(),
+            measurement,
+            meta,
+        })
+    }
+}
+
+/// A recording of several slaves in one file, one writer for all: each slave's DTOs tagged
+/// with its index, its clock read before, during ([`SlaveRecording::read_clock`]) and after,
+/// so every frame maps onto the host's time axis through its own slave's clock, drift
+/// removed. The parts are sessions of their own (any transports), each driven from wherever
+/// the caller likes (a thread each): nothing is global.
+///
+/// ```no_run
+/// # fn main() -> Result<(), xcpkit::Error> {
+/// use xcpkit::{MeasureOptions, RecordGroup, Session};
+///
+/// let mut a = Session::open("tcp://127.0.0.1:5555", &Default::default())?;
+/// let mut b = Session::open("udp://127.0.0.1:5556", &Default::default())?;
+/// let pa = a.record_part("front", &["counter_1ms"], MeasureOptions::default())?;
+/// let pb = b.record_part("rear", &["counter_1ms"], MeasureOptions::default())?;
+/// let path = std::path::Path::new("bench.xcprec");
+/// let (group, mut parts) = RecordGroup::start(path, vec![(&mut a, pa), (&mut b, pb)], Default::default())?;
+/// std::thread::sleep(std::time::Duration::from_secs(2));
+/// parts[0].read_clock(&mut a)?;
+/// parts[1].read_clock(&mut b)?;
+/// parts[0].finish(&mut a)?;
+/// parts[1].finish(&mut b)?;
+/// let summary = group.close()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RecordGroup {
+    shared: SharedRecorder,
+    live: Arc<AtomicUsize>,
+    path: PathBuf,
+}
+
+/// One slave of a [`RecordGroup`] while it records.
+#[derive(Debug)]
+pub struct SlaveRecording {
+    index: u8,
+    label: String,
+    shared: SharedRecorder,
+    measurement: Measurement,
+    ended: bool,
+    end: Arc<End>,
+}
+
+/// Writes a GET_DAQ_CLOCK reading of `session` (the best of `samples`) as a clock note of
+/// slave `tag`.
+fn note_clock(
+    shared: &SharedRecorder,
+    tag: u8,
+    session: &mut Session,
+    samples: usize,
+) -> Result<(), Error> {
+    let (c, whole) = block_on(session.master().read_clock(samples))?;
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "the whole reading in nanoseconds, for display"
+    )]
+    let slave_ns = whole as f64 * c.tick_ns;
+    shared.note(
+        tag,
+        c.host_ns,
+        "clock",
+        json!({
+            "host_ns": c.host_ns, "raw": c.raw, "slave_ns": slave_ns,
+            "uncertainty_ns": c.uncertainty_ns,
+        }),
+    );
+    Ok(())
+}
+
+impl RecordGroup {
+    /// Creates `path` with every part's metadata, installs each session's sink and starts
+    /// DAQ on each, in order. The group (to close the file) and each slave's recording.
+    ///
+    /// # Errors
+    /// Two parts with one label; the file cannot be created; a slave refuses to start (DAQ is
+    /// stopped again on those that started, and the file closed).
+    pub fn start(
+        path: &Path,
+        parts: Vec<(&mut Session, RecordPart)>,
+        writer: WriterOptions,
+    ) -> Result<(Self, Vec<SlaveRecording>), Error> {
+        let metas: Vec<Json> = parts.iter().map(|(_, p)| p.meta.clone()).collect();
+        let shared = SharedRecorder::create(path, metas, writer)
+            .map_err(|e| Error::Measure(format!("recording: {e}")))?;
+        let group = Self {
+            shared,
+            live: Arc::new(AtomicUsize::new(0)),
+            path: path.to_owned(),
+        };
+        let mut started: Vec<(&mut Session, SlaveRecording)> = Vec::new();
+        for (i, (session, part)) in parts.into_iter().enumerate() {
+            let tag = u8::try_from(i).unwrap_or(u8::MAX);
+            group.live.fetch_add(1, Ordering::AcqRel);
+            let end = Arc::new(End {
+                handed: AtomicU64::new(0),
+                noted: AtomicBool::new(false),
+                live: Arc::clone(&group.live),
+            });
+            session.master().set_raw_sink(Some(Box::new(TaggedSink {
+                shared: group.shared.clone(),
+                tag,
+                end: Arc::clone(&end),
+            })));
+            let rec = SlaveRecording {
+                index: tag,
+                label: part.label,
+                shared: group.shared.clone(),
+                measurement: part.measurement,
+                ended: false,
+                end,
+            };
+            if let Err(e) = block_on(session.master().start_stop_synch(1)) {
+                session.master().set_raw_sink(None);
+                for (s, mut r) in started {
+                    let _ = r.finish(s);
+                }
+                let _ = group.close();
+                return Err(e.into());
+            }
+            started.push((session, rec));
+        }
+        Ok((group, started.into_iter().map(|(_, r)| r).collect()))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Frames the writer dropped so far because it fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped()
+    }
+
+    /// Closes the file once every slave's sink is gone (waiting up to 2 s for the masters to
+    /// drop them) and returns what it holds.
+    ///
+    /// # Errors
+    /// The recorder's I/O errors.
+    pub fn close(self) -> Result<Summary, Error> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.live.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+        self.shared
+            .close()
+            .map_err(|e| Error::Measure(format!("recording: {e}")))
+    }
+}
+
+impl SlaveRecording {
+    /// The slave's label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The live measurement (rows in physical units while recording).
+    pub const fn measurement(&self) -> &Measurement {
+        &self.measurement
+    }
+
+    /// Reads the slave's clock (GET_DAQ_CLOCK, the best of 4 round trips) into the recording;
+    /// call it at a bounded interval while recording (the command line: every second), so
+    /// drift is removed. An error means the slave did not answer: note it with
+    /// [`drop_out`](Self::drop_out).
+    ///
+    /// # Errors
+    /// The master's.
+    pub fn read_clock(&self, session: &mut Session) -> Result<(), Error> {
+        note_clock(&self.shared, self.index, session, 4)
+    }
+
+    /// Ends this slave's part with a note saying why (it stopped answering); the others go on.
+    /// DAQ is not stopped (the slave is gone); the sink is removed.
+    pub fn drop_out(&mut self, session: &mut Session, reason: &str) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.shared.note(
+            self.index,
+            xcp_master::time::host_now_ns(),
+            "dropped out",
+            json!({ "reason": reason }),
+        );
+        session.master().set_raw_sink(None);
+        // The link's reader may be gone with its sink still held: nothing more arrives.
+        self.end.note(&self.shared, self.index);
+    }
+
+    /// Stops DAQ, removes the sink and reads the clock once more (the last reading of the
+    /// drift). Does nothing after [`drop_out`](Self::drop_out).
+    ///
+    /// # Errors
+    /// The master's (the slave's part is complete all the same).
+    pub fn finish(&mut self, session: &mut Session) -> Result<(), Error> {
+        if self.ended {
+            return Ok(());
+        }
+        self.ended = true;
+        let stopped = session.stop();
+        session.master().set_raw_sink(None);
+        let clock = note_clock(&self.shared, self.index, session, 8);
+        stopped?;
+        clock
+    }
+
+    /// Whether this slave's part has ended.
+    pub const fn ended(&self) -> bool {
+        self.ended
     }
 }

@@ -87,6 +87,20 @@ pub(crate) struct EcuArgs {
     /// (its drops are counted and the master sees the overload indication).
     #[arg(long, requires = "stress")]
     stress_overrun: bool,
+    /// Offset the ECU's clock (DAQ timestamps and GET_DAQ_CLOCK) from the host's by this many
+    /// milliseconds, as an ECU whose clock was never set (recordings of several slaves must
+    /// correlate it away).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    clock_offset_ms: f64,
+    /// Run the ECU's clock this many parts per million fast (negative: slow).
+    #[arg(long, value_name = "PPM", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-100_000..=100_000))]
+    clock_ppm: i32,
 }
 
 /// Runs the ECU until Ctrl-C or SIGTERM.
@@ -119,8 +133,22 @@ pub(crate) fn run(args: &EcuArgs) -> anyhow::Result<()> {
         }
         other => other,
     };
+    if !args.clock_offset_ms.is_finite() || args.clock_offset_ms.abs() > 1e12 {
+        return Err(xcpkit::Error::Value {
+            name: "--clock-offset-ms".into(),
+            reason: format!("{} is not an offset in milliseconds", args.clock_offset_ms),
+        }
+        .into());
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "finite and within ±10^12 ms, checked above"
+    )]
+    let clock_offset_ns = (args.clock_offset_ms * 1e6).round() as i64;
     let mut config = SlaveConfig {
         send_when_idle: !args.hold,
+        clock_offset_ns,
+        clock_rate_ppm: args.clock_ppm,
         persist_dir: args.persist.clone(),
         protected: if args.seed_key {
             Resources::CAL_PAG
