@@ -3,12 +3,14 @@
 
 Run by `cargo xtask interop`:
 
-    python compare.py --mf4 FILE --csv FILE
+    python compare.py --mf4 FILE --csv FILE [--sources front,rear]
 
 For every channel of the CSV, the MDF channel of the same name must hold the same samples in
 the same order: numbers equal (to float32 precision for float32 channels), texts equal (the
 value-to-text conversions). Raw values must be integers where the channel is an integer one.
-The master channel must increase. Exits 1 on any difference.
+The master channel must increase. With `--sources` (a recording of several slaves), every
+data group's acquisition source must name one of the slaves and every slave must have one.
+Exits 1 on any difference.
 """
 
 import argparse
@@ -24,6 +26,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mf4", required=True)
     ap.add_argument("--csv", required=True)
+    ap.add_argument("--sources", help="the slaves' labels, comma-separated")
     opts = ap.parse_args()
 
     with open(opts.csv, newline="") as f:
@@ -38,6 +41,21 @@ def main():
     print(f"  {opts.mf4}: MDF {mdf.version}, {len(mdf.groups)} group(s)")
     bad = 0
     checked = 0
+    if opts.sources:
+        want = set(opts.sources.split(","))
+        seen = set()
+        for i, g in enumerate(mdf.groups):
+            src = g.channel_group.acq_source
+            name = src.name if src is not None else None
+            if name not in want:
+                print(f"  MISMATCH group {i}: acquisition source {name!r}, not one of {sorted(want)}")
+                bad += 1
+            else:
+                seen.add(name)
+                print(f"  ok  group {i}: source {name!r} ({src.path})")
+        if seen != want:
+            print(f"  MISMATCH: no group of {sorted(want - seen)}")
+            bad += 1
     for name, cells in columns.items():
         sig = mdf.get(name)
         raw = mdf.get(name, raw=True)

@@ -648,6 +648,7 @@ fn mdf4(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<()> {
         ]);
     run("xcpkit record from the ECU", &mut cmd)?;
     export_and_compare(python, bin, &rec)?;
+    several_slaves(python, bin, work, port)?;
     // Every element type in both byte orders, the slave's timestamp in either order.
     for session in ["Intel", "Motorola"] {
         let rec = work.join(format!("every-type-{session}.xcprec"));
@@ -668,6 +669,61 @@ fn mdf4(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<()> {
         export_and_compare(python, bin, &rec)?;
     }
     Ok(())
+}
+
+/// `xcpkit record` of the ECU on `port` and a second ECU over UDP whose clock is 1.5 s ahead
+/// and 2000 ppm fast, into one recording; asammdf reads the MDF4 with a data group per slave,
+/// each naming its slave, and finds the merged CSV's values in it.
+fn several_slaves(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<()> {
+    let a2l = work.join("ecu-rear.a2l");
+    let rear = Ecu::start_on(
+        bin,
+        &a2l,
+        &[
+            "--udp",
+            "127.0.0.1:0",
+            "--clock-offset-ms",
+            "1500",
+            "--clock-ppm",
+            "2000",
+        ],
+    )?;
+    let rec = work.join("two-slaves.xcprec");
+    let mut cmd = Command::new(bin);
+    cmd.args(["record", "--duration", "2", "-o"])
+        .arg(&rec)
+        .args(["-t", &format!("front=tcp://127.0.0.1:{port}")])
+        .args(["-s", "counter_1ms", "engine_speed", "gear", "wheel_speeds"])
+        .args(["-t", &format!("rear=udp://127.0.0.1:{}", rear.udp)])
+        .args(["-s", "counter_1ms", "engine_speed", "oil_pressure"]);
+    let recorded = run("xcpkit record of two slaves into one file", &mut cmd);
+    rear.stop()?;
+    recorded?;
+    let mf4 = rec.with_extension("mf4");
+    let csv = rec.with_extension("csv");
+    for (to, out) in [("mf4", &mf4), ("csv", &csv)] {
+        run(
+            &format!("xcpkit convert --to {to} (two slaves)"),
+            Command::new(bin)
+                .arg("convert")
+                .arg(&rec)
+                .args(["--to", to, "-o"])
+                .arg(out),
+        )?;
+    }
+    let mut cmd = Command::new("timeout");
+    cmd.arg("300")
+        .arg(python)
+        .arg(root().join("interop").join("asammdf").join("compare.py"))
+        .arg("--mf4")
+        .arg(&mf4)
+        .arg("--csv")
+        .arg(&csv)
+        .args(["--sources", "front,rear"]);
+    run(
+        "asammdf reads the MDF4 of two slaves: a group each, the CSV's values",
+        &mut cmd,
+    )
 }
 
 /// `xcpkit convert` of `rec` to MDF4 and CSV beside it; asammdf must find the CSV's values in

@@ -103,6 +103,21 @@ impl SharedRecorder {
         self.with(|r| r.push_tagged(host_ns, Some(slave), frame));
     }
 
+    /// Records DTOs of slave `slave` at once (one lock for all): `frames` lists each one's
+    /// arrival time and length, their bytes follow each other in `bytes`.
+    pub fn push_many(&self, slave: u8, frames: &[(u64, u32)], bytes: &[u8]) {
+        self.with(|r| {
+            let mut at = 0usize;
+            for &(ns, len) in frames {
+                let end = at + len as usize;
+                if let Some(f) = bytes.get(at..end) {
+                    r.push_tagged(ns, Some(slave), f);
+                }
+                at = end;
+            }
+        });
+    }
+
     /// [`Recorder::tick`].
     pub fn tick(&self) {
         self.with(Recorder::tick);
