@@ -342,21 +342,53 @@ fn drive(
 
 /// Records every target into one file until the duration is over or Ctrl-C; a slave that
 /// drops out ends its part, the others go on.
-#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
 pub(crate) fn record(args: &RecordArgs, mut targets: Vec<Target>) -> anyhow::Result<()> {
-    let mut sessions = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut opened = Ok(());
     for t in &targets {
-        let mut s = t
-            .conn(args)
-            .open(t.a2l.clone())
-            .map_err(|e| e.context(format!("slave {}", t.label)))?;
-        if s.a2l().is_none() {
-            s.load_a2l_from_slave()
-                .map_err(|e| anyhow::Error::from(e).context(format!("slave {}", t.label)))?;
+        match open(args, t) {
+            Ok(s) => sessions.push(s),
+            Err(e) => {
+                opened = Err(e);
+                break;
+            }
         }
-        sessions.push(s);
     }
-    place_by_a2l(&mut targets, &sessions)?;
+    let result = opened.and_then(|()| run(args, &mut targets, &mut sessions));
+    // Every slave still answering is left disconnected, whatever happened (a slave keeps a
+    // master that left without DISCONNECT and refuses the next one for a while).
+    let dropped = result.as_ref().map_or_else(|_| Vec::new(), Clone::clone);
+    for (i, s) in sessions.into_iter().enumerate() {
+        if !dropped.contains(&i) {
+            let _ = s.close();
+        }
+    }
+    result.map(|_| ())
+}
+
+/// Opens the session of `t`, its A2L fetched from the slave when it has none.
+fn open(args: &RecordArgs, t: &Target) -> anyhow::Result<Session> {
+    let mut s = t
+        .conn(args)
+        .open(t.a2l.clone())
+        .map_err(|e| e.context(format!("slave {}", t.label)))?;
+    if s.a2l().is_none()
+        && let Err(e) = s.load_a2l_from_slave()
+    {
+        let _ = s.close();
+        return Err(anyhow::Error::from(e).context(format!("slave {}", t.label)));
+    }
+    Ok(s)
+}
+
+/// The recording of the opened `sessions`; the indices of the slaves that dropped out.
+#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
+fn run(
+    args: &RecordArgs,
+    targets: &mut [Target],
+    sessions: &mut [Session],
+) -> anyhow::Result<Vec<usize>> {
+    place_by_a2l(targets, sessions)?;
     let options = MeasureOptions {
         event: args.event,
         ..MeasureOptions::default()
@@ -465,10 +497,10 @@ pub(crate) fn record(args: &RecordArgs, mut targets: Vec<Target>) -> anyhow::Res
         summary.dropped_frames,
         args.output.display()
     );
-    for (s, o) in sessions.into_iter().zip(&outcomes) {
-        if o.dropped.is_none() {
-            let _ = s.close();
-        }
-    }
-    Ok(())
+    Ok(outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.dropped.is_some())
+        .map(|(i, _)| i)
+        .collect())
 }

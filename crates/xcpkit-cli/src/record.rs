@@ -104,9 +104,21 @@ pub(crate) fn record(args: &RecordArgs, matches: Option<&clap::ArgMatches>) -> a
 }
 
 /// One slave's recording.
-#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
 fn record_one(args: &RecordArgs, target: &crate::multi::Target) -> anyhow::Result<()> {
     let mut s = target.conn(args).open(target.a2l.clone())?;
+    let result = record_in(args, target, &mut s);
+    // Left disconnected either way: a slave keeps a master that left without DISCONNECT.
+    let closed = s.close();
+    result?;
+    Ok(closed?)
+}
+
+#[allow(clippy::cast_precision_loss, reason = "rates for the live line")]
+fn record_in(
+    args: &RecordArgs,
+    target: &crate::multi::Target,
+    s: &mut xcpkit::Session,
+) -> anyhow::Result<()> {
     if s.a2l().is_none() {
         s.load_a2l_from_slave()?;
     }
@@ -150,7 +162,7 @@ fn record_one(args: &RecordArgs, target: &crate::multi::Target) -> anyhow::Resul
         }
     }
     live.finish();
-    let summary = rec.finish(&mut s)?;
+    let summary = rec.finish(s)?;
     out!(
         "recorded {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",
         summary.frames,
@@ -160,7 +172,6 @@ fn record_one(args: &RecordArgs, target: &crate::multi::Target) -> anyhow::Resul
         summary.dropped_frames,
         args.output.display()
     );
-    s.close()?;
     Ok(())
 }
 

@@ -204,3 +204,104 @@ fn discover_finds_slaves_on_a_can_bus_and_over_ethernet() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Starts `xcpkit ecu --tcp 127.0.0.1:0 EXTRA` and returns it with its URL.
+fn tcp_ecu(a2l: &std::path::Path, extra: &[&str]) -> (Killer, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(["ecu", "--tcp", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--a2l-out")
+        .arg(a2l)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("xcpkit ecu starts");
+    let out = child.stdout.take().expect("stdout");
+    let killer = Killer(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.starts_with("listening on tcp://") => {
+                let url = l.trim_start_matches("listening on ").to_owned();
+                return (killer, url);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("xcpkit ecu --tcp did not start listening: {e}"),
+        }
+    }
+}
+
+#[test]
+fn an_ethernet_ecu_and_a_can_ecu_record_into_one_file() {
+    if !in_namespace("an_ethernet_ecu_and_a_can_ecu_record_into_one_file") {
+        return;
+    }
+    let d = dir("two-buses");
+    let can_url = "can://udp_multicast/default?master=0x7E0&slave=0x7E1";
+    let can_a2l = d.join("can.a2l");
+    let _can = ecu_with(
+        can_url,
+        &can_a2l,
+        &["--clock-offset-ms", "250", "--clock-ppm", "800"],
+    );
+    let (_eth, eth_url) = tcp_ecu(&d.join("eth.a2l"), &[]);
+    let rec = d.join("two.xcprec");
+    let rec_arg = rec.to_str().expect("utf-8 path");
+    ok(&[
+        "record",
+        "-t",
+        &format!("eth={eth_url}"),
+        "-s",
+        "counter_1ms",
+        "-t",
+        &format!("can={can_url}"),
+        "--a2l",
+        can_a2l.to_str().expect("utf-8 path"),
+        "-s",
+        "counter_1ms",
+        "engine_speed",
+        "--duration",
+        "2",
+        "-o",
+        rec_arg,
+    ]);
+    let info = ok(&["info-rec", rec_arg]);
+    for label in ["eth", "can"] {
+        let part = &info[info.find(&format!("slave {label}")).expect("the slave")..];
+        assert!(part.contains("lost 0;"), "{info}");
+    }
+    assert!(info.contains("slave        can://udp_multicast"), "{info}");
+    let csv = d.join("two.csv");
+    let csv_arg = csv.to_str().expect("utf-8 path");
+    ok(&["convert", rec_arg, "-o", csv_arg]);
+    let text = std::fs::read_to_string(&csv).expect("the CSV");
+    let header: Vec<&str> = text.lines().next().expect("a header").split(',').collect();
+    for label in ["eth", "can"] {
+        let col = header
+            .iter()
+            .position(|h| *h == format!("{label}.counter_1ms"))
+            .unwrap_or_else(|| panic!("no {label}.counter_1ms in {header:?}"));
+        let counters: Vec<u64> = text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',')
+                    .nth(1)
+                    .is_some_and(|c| c.starts_with(&format!("{label}/")))
+            })
+            .filter_map(|l| l.split(',').nth(col).and_then(|v| v.parse().ok()))
+            .collect();
+        assert!(counters.len() > 1500, "{label}: {} rows", counters.len());
+        assert!(
+            counters.windows(2).all(|w| w[1] == w[0] + 1),
+            "{label}: the counter jumps"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -388,3 +388,68 @@ fn signals_belong_to_their_slave_and_labels_must_differ() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("two slaves have this label"), "{e}");
 }
+
+#[test]
+fn a_profile_of_several_slaves_records_them_all() {
+    let scratch = Scratch::new("profile");
+    let a = ecu("tcp", &[]);
+    let b = ecu("udp", &["--clock-ppm", "-300"]);
+    let config = scratch.0.join("xcpkit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.front]\ntransport = \"{}\"\n\n[profiles.rear]\ntransport = \"{}\"\n\n\
+             [profiles.bench]\nslaves = [\"front\", \"rear\"]\n",
+            a.url, b.url
+        ),
+    )
+    .expect("the profile file");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+            .args(args)
+            .env("XCPKIT_CONFIG", &config)
+            .output()
+            .expect("xcpkit runs")
+    };
+    let rec = scratch.path("bench.xcprec");
+    // Names in both slaves' A2L must say whose they are.
+    let o = run(&[
+        "record",
+        "-t",
+        "bench",
+        "-s",
+        "counter_1ms",
+        "--duration",
+        "1",
+        "-o",
+        &rec,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("write front.counter_1ms or rear.counter_1ms"),
+        "{e}"
+    );
+    let o = run(&[
+        "record",
+        "-t",
+        "bench",
+        "-s",
+        "front.counter_1ms",
+        "rear.counter_1ms",
+        "rear.engine_speed",
+        "--duration",
+        "1",
+        "-o",
+        &rec,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info = ok(&["info-rec", &rec]);
+    assert!(info.contains("slave front"), "{info}");
+    assert!(info.contains("counter_1ms, engine_speed"), "{info}");
+    // Other commands take one slave.
+    let o = run(&["info", "-t", "bench"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("lists several slaves (front, rear)"), "{e}");
+}
