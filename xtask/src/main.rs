@@ -224,6 +224,13 @@ fn ci() -> Result<()> {
         .env("XCP_BENCH_SECONDS", "1")
         .env("XCP_BENCH_REPEAT", "1");
     run("recorder bench, smoke run (debug build)", &mut recorder)?;
+    // And two stress ECUs into one recording against each alone.
+    let mut multi = cargo(&["test", "-p", "xcpkit-cli", "--bench", "multi_record"]);
+    multi.env("XCP_BENCH_RUNS", "1").env("XCP_BENCH_MS", "300");
+    run(
+        "several-slave recording bench, smoke run (debug build)",
+        &mut multi,
+    )?;
     // And the CAN bench: the in-process bus, udp_multicast with python-can and pyXCP.
     let mut can = cargo(&["test", "-p", "xcpkit-cli", "--bench", "can"]);
     can.env("XCP_BENCH_RUNS", "1")

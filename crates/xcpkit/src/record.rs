@@ -365,22 +365,41 @@ impl Session {
 /// removed. The parts are sessions of their own (any transports), each driven from wherever
 /// the caller likes (a thread each): nothing is global.
 ///
-/// ```no_run
-/// # fn main() -> Result<(), xcpkit::Error> {
-/// use xcpkit::{MeasureOptions, RecordGroup, Session};
+/// ```
+/// use std::time::Duration;
+/// use xcpkit::recorder::multi::Slaves;
+/// use xcpkit::recorder::{Reader, WriterOptions};
+/// use xcpkit::{MeasureOptions, Options, RecordGroup, Session};
 ///
-/// let mut a = Session::open("tcp://127.0.0.1:5555", &Default::default())?;
-/// let mut b = Session::open("udp://127.0.0.1:5556", &Default::default())?;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Two virtual ECUs in this process; any URLs do (tcp://, udp://, can://, …).
+/// let front = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
+/// let rear = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse()?)?;
+/// let mut a = Session::open(&front.url(), &Options::default())?;
+/// let mut b = Session::open(&rear.url(), &Options::default())?;
+/// a.load_a2l_from_slave()?;
+/// b.load_a2l_from_slave()?;
 /// let pa = a.record_part("front", &["counter_1ms"], MeasureOptions::default())?;
-/// let pb = b.record_part("rear", &["counter_1ms"], MeasureOptions::default())?;
-/// let path = std::path::Path::new("bench.xcprec");
-/// let (group, mut parts) = RecordGroup::start(path, vec![(&mut a, pa), (&mut b, pb)], Default::default())?;
-/// std::thread::sleep(std::time::Duration::from_secs(2));
+/// let pb = b.record_part("rear", &["counter_1ms", "engine_speed"], MeasureOptions::default())?;
+/// let path = std::env::temp_dir().join(format!("group-{}.xcprec", std::process::id()));
+/// let (group, mut parts) =
+///     RecordGroup::start(&path, vec![(&mut a, pa), (&mut b, pb)], WriterOptions::default())?;
+/// std::thread::sleep(Duration::from_millis(300));
+/// // While recording: each slave's clock at a bounded interval (a thread per slave will do).
 /// parts[0].read_clock(&mut a)?;
 /// parts[1].read_clock(&mut b)?;
+/// std::thread::sleep(Duration::from_millis(300));
 /// parts[0].finish(&mut a)?;
 /// parts[1].finish(&mut b)?;
-/// let summary = group.close()?;
+/// group.close()?;
+///
+/// let mut r = Reader::open(&path)?;
+/// let slaves = Slaves::scan(&mut r)?;
+/// let rear = slaves.find("rear").expect("the rear slave");
+/// assert!(rear.frames > 400);
+/// assert_eq!(rear.lost(), Some(0));
+/// assert_eq!(rear.clock.len(), 3); // before, during, after
+/// # std::fs::remove_file(&path).ok();
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
