@@ -441,6 +441,43 @@ fn csv_cell(text: &str) -> String {
     }
 }
 
+/// Appends one CSV cell: an integer without a conversion exactly from its bits (64-bit ones
+/// included), else the physical value as the shortest decimal that reads back the same, or
+/// the verbal table's text, quoted.
+fn cell(line: &mut String, c: &crate::decode::Column, raw: f64, bytes: &[u8]) {
+    use std::fmt::Write as _;
+    let identical = matches!(c.compu.conversion, xcp_a2l::Conversion::Identical);
+    if identical && !c.is_float() {
+        let bits = c.raw_bits(bytes);
+        let _ = if c.is_signed() {
+            // Sign-extended from the element's width.
+            let shift = 64 - 8 * u32::try_from(c.size).unwrap_or(8).min(8);
+            write!(line, "{}", (bits.cast_signed() << shift) >> shift)
+        } else {
+            write!(line, "{bits}")
+        };
+        return;
+    }
+    if identical && c.size == 4 {
+        // A float32 as the shortest decimal of its own width.
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "the value came from a float32"
+        )]
+        let _ = write!(line, "{}", raw as f32);
+        return;
+    }
+    match c.compu.to_physical(raw) {
+        Ok(xcp_a2l::Value::Number(x)) => {
+            let _ = write!(line, "{x}");
+        }
+        Ok(xcp_a2l::Value::Text(t)) => {
+            let _ = write!(line, "\"{}\"", t.replace('"', "\"\""));
+        }
+        Err(_) => line.push_str("NaN"),
+    }
+}
+
 /// How long a row waits for rows of other slaves that belong before it (host arrival time):
 /// the merged CSV is in time order as long as no slave's frames arrive later than this after
 /// their timestamp.
@@ -557,6 +594,8 @@ pub(crate) fn csv_export(
         let Some(row) = dec.frame(ns, frame) else {
             return Ok(());
         };
+        let list = &dec.lists[row.list];
+        let bytes = dec.row_bytes(row.list);
         let at = match (row.slave_ticks, clocks[k][row.list].as_mut()) {
             (Some(t), Some(c)) => c.host_ns(t, ns),
             _ => ns,
@@ -564,20 +603,15 @@ pub(crate) fn csv_export(
         let (file, col) = place[k][row.list];
         let mut line = format!("{:.6}", crate::mdf4::seconds_since(at, first));
         if !per_list {
-            line.push_str(&format!(",{}/{}", s.label, dec.lists[row.list].number));
+            line.push_str(&format!(",{}/{}", s.label, list.number));
             line.extend(std::iter::repeat_n(',', col));
         }
-        for v in dec.physical(&row) {
+        for ((c, &raw), &at) in list.columns.iter().zip(&row.raw).zip(list.offsets()) {
             line.push(',');
-            match v {
-                xcp_a2l::Value::Number(x) => line.push_str(&x.to_string()),
-                xcp_a2l::Value::Text(t) => {
-                    line.push_str(&format!("\"{}\"", t.replace('"', "\"\"")))
-                }
-            }
+            cell(&mut line, c, raw, bytes.get(at..).unwrap_or_default());
         }
         if !per_list {
-            let after = columns - col - dec.lists[row.list].columns.len();
+            let after = columns - col - list.columns.len();
             line.extend(std::iter::repeat_n(',', after));
         }
         line.push('\n');

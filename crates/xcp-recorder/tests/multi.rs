@@ -42,6 +42,22 @@ impl Clock {
     }
 }
 
+fn signal(name: &str, ty: &str) -> Json {
+    json!({"name": name, "type": ty, "byte_order": "Intel", "unit": "",
+           "conversion": {"kind": "IDENTICAL", "name": "", "unit": ""}})
+}
+
+/// The 64-bit signal's value in sample `i`: past what a double holds exactly.
+const fn big(i: u64) -> u64 {
+    (1 << 60) + i
+}
+
+/// The float signal's value in sample `i`.
+#[allow(clippy::cast_precision_loss, reason = "test values")]
+fn float(i: u64) -> f32 {
+    i as f32 * 0.1
+}
+
 fn meta(label: &str, url: &str, clock: Clock) -> Json {
     let before = T0 - 5_000_000;
     json!({
@@ -53,9 +69,8 @@ fn meta(label: &str, url: &str, clock: Clock) -> Json {
             "clock": {"host_ns": before, "raw": clock.at(before) & 0xFFFF_FFFF, "tick_ns": 1.0,
                       "bytes": 4, "uncertainty_ns": 0, "slave_ns": clock.at(before) as f64},
             "lists": [{"number": 0, "first_pid": 0, "event": 0, "timestamps": true,
-                "name": "fast", "odts": [[[0, 0, 4]]],
-                "signals": [{"name": "counter", "type": "U32", "byte_order": "Intel",
-                    "unit": "", "conversion": {"kind": "IDENTICAL", "name": "", "unit": ""}}]}],
+                "name": "fast", "odts": [[[0, 0, 4], [1, 0, 8], [2, 0, 4]]],
+                "signals": [signal("counter", "U32"), signal("big", "U64"), signal("f", "F32")]}],
         },
     })
 }
@@ -69,7 +84,12 @@ fn record(dir: &std::path::Path, clocks: [Clock; 2], rear_until: u64) -> PathBuf
             meta("front", "tcp://127.0.0.1:5555", clocks[0]),
             meta("rear", "udp://127.0.0.1:5556", clocks[1]),
         ],
-        WriterOptions::default(),
+        // Small blocks: a crash's cut leaves many whole ones.
+        WriterOptions {
+            block_bytes: 16 << 10,
+            chunk_bytes: 4 << 10,
+            ..WriterOptions::default()
+        },
     )
     .expect("create");
     let mut handed = [0u64; 2];
@@ -88,6 +108,8 @@ fn record(dir: &std::path::Path, clocks: [Clock; 2], rear_until: u64) -> PathBuf
             f.extend_from_slice(&ts.to_le_bytes());
             #[allow(clippy::cast_possible_truncation, reason = "test counters")]
             f.extend_from_slice(&(i as u32).to_le_bytes());
+            f.extend_from_slice(&big(i).to_le_bytes());
+            f.extend_from_slice(&float(i).to_le_bytes());
             let tag = u8::try_from(k).expect("tag");
             rec.push(tag, sampled + LATENCY + 7_000 * k as u64, &f);
             handed[k] += 1;
@@ -172,13 +194,29 @@ fn the_reader_knows_each_slave_its_frames_clock_and_drop_out() {
     let mut view = SlaveView::new(&mut r, rear);
     let mut n = 0u64;
     view.each_frame(&mut |_, f| {
-        assert_eq!((f.len(), f[0]), (9, 0));
+        assert_eq!((f.len(), f[0]), (21, 0));
         n += 1;
         Ok(())
     })
     .expect("frames");
     assert_eq!(n, 6_000);
     assert_eq!(view.meta()["slave"]["epk"], "rear EPK");
+
+    // Cut short as a crash leaves it: what was written is read, the losses are unknown.
+    let cut = dir.join("cut.xcprec");
+    let bytes = std::fs::read(&path).expect("the recording");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("the cut copy");
+    let mut r = Reader::open(&cut).expect("open the cut copy");
+    assert!(!r.salvage().closed);
+    let s = Slaves::scan(&mut r).expect("scan the cut copy");
+    let front = s.find("front").expect("front");
+    assert!(
+        front.frames > 1_000 && front.frames < SAMPLES,
+        "{}",
+        front.frames
+    );
+    assert_eq!(front.lost(), None);
+    assert!(front.clock.len() > 1 && front.drift_ppm().is_some());
 }
 
 #[test]
@@ -194,7 +232,10 @@ fn every_export_puts_every_row_at_its_sample_time() {
     assert_eq!(s.rows, 2 * SAMPLES);
     let text = std::fs::read_to_string(&csv).expect("csv");
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("time_s,list,front.counter,rear.counter"));
+    assert_eq!(
+        lines.next(),
+        Some("time_s,list,front.counter,front.big,front.f,rear.counter,rear.big,rear.f")
+    );
     let first = T0 + LATENCY;
     let mut last = f64::NEG_INFINITY;
     let mut worst = 0.0f64;
@@ -203,9 +244,13 @@ fn every_export_puts_every_row_at_its_sample_time() {
         let t: f64 = c[0].parse().expect("time");
         assert!(t >= last, "back in time at {l}");
         last = t;
-        let counter: f64 = if c[1] == "front/0" { c[2] } else { c[3] }
-            .parse()
-            .expect("counter");
+        let at = if c[1] == "front/0" { 2 } else { 5 };
+        let counter: u64 = c[at].parse().expect("counter");
+        // 64-bit integers exactly, floats as their own width's shortest decimal.
+        assert_eq!(c[at + 1], big(counter).to_string(), "{l}");
+        assert_eq!(c[at + 2], float(counter).to_string(), "{l}");
+        #[allow(clippy::cast_precision_loss, reason = "test counters")]
+        let counter = counter as f64;
         #[allow(clippy::cast_precision_loss, reason = "test times")]
         let want = (T0 as f64 - first as f64) / 1e9 + counter * 1e-3;
         worst = worst.max((t - want).abs());
@@ -215,7 +260,7 @@ fn every_export_puts_every_row_at_its_sample_time() {
     // MDF4: a group per slave, the same times in its master channel.
     let mf4 = dir.join("two.mf4");
     let m = xcp_recorder::mdf4::export(&path, &mf4).expect("mdf4");
-    assert_eq!((m.groups, m.channels, m.records), (2, 4, 2 * SAMPLES));
+    assert_eq!((m.groups, m.channels, m.records), (2, 8, 2 * SAMPLES));
     let bytes = std::fs::read(&mf4).expect("mf4");
     for name in [
         "front.counter",
