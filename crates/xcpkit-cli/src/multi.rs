@@ -284,6 +284,7 @@ fn place_by_a2l(targets: &mut [Target], sessions: &[Session]) -> anyhow::Result<
 /// What one slave's thread saw.
 struct Outcome {
     label: String,
+    clocked: bool,
     rows: u64,
     clock_readings: u64,
     dropped: Option<String>,
@@ -300,6 +301,7 @@ fn drive(
 ) -> Outcome {
     let mut out = Outcome {
         label: rec.label().to_owned(),
+        clocked: rec.clocked(),
         rows: 0,
         clock_readings: 1,
         dropped: None,
@@ -457,6 +459,7 @@ fn run(
             .map(|h| {
                 h.join().unwrap_or_else(|_| Outcome {
                     label: "?".into(),
+                    clocked: false,
                     rows: 0,
                     clock_readings: 0,
                     dropped: Some("its thread panicked".into()),
@@ -475,17 +478,17 @@ fn run(
             (None, Some(e)) => eprintln!("warning: slave {} did not stop cleanly: {e}", o.label),
             (None, None) => {}
         }
-        out!(
-            "  {:<12} {} rows, {} clock readings{}",
-            o.label,
-            o.rows,
-            o.clock_readings,
-            if o.dropped.is_some() {
-                ", dropped out"
-            } else {
-                ""
-            }
-        );
+        let clock = if o.clocked {
+            format!("{} clock readings", o.clock_readings)
+        } else {
+            "no slave clock (rows timed by their arrival)".to_owned()
+        };
+        let dropped = if o.dropped.is_some() {
+            ", dropped out"
+        } else {
+            ""
+        };
+        out!("  {:<12} {} rows, {clock}{dropped}", o.label, o.rows);
     }
     out!(
         "recorded {} slaves, {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",

@@ -291,6 +291,8 @@ pub struct RecordPart {
     label: String,
     measurement: Measurement,
     meta: Json,
+    /// Whether the slave's clock is read (it has one, and its lists carry timestamps).
+    clocked: bool,
 }
 
 impl RecordPart {
@@ -355,6 +357,7 @@ impl Session {
             label: label.to_owned(),
             measurement,
             meta,
+            clocked: correlation.is_some(),
         })
     }
 }
@@ -418,6 +421,7 @@ pub struct SlaveRecording {
     measurement: Measurement,
     ended: bool,
     end: Arc<End>,
+    clocked: bool,
 }
 
 /// Writes a GET_DAQ_CLOCK reading of `session` (the best of `samples`) as a clock note of
@@ -489,6 +493,7 @@ impl RecordGroup {
                 measurement: part.measurement,
                 ended: false,
                 end,
+                clocked: part.clocked,
             };
             if let Err(e) = block_on(session.master().start_stop_synch(1)) {
                 session.master().set_raw_sink(None);
@@ -542,13 +547,19 @@ impl SlaveRecording {
 
     /// Reads the slave's clock (GET_DAQ_CLOCK, the best of 4 round trips) into the recording;
     /// call it at a bounded interval while recording (the command line: every second), so
-    /// drift is removed. An error means the slave did not answer: note it with
-    /// [`drop_out`](Self::drop_out).
+    /// drift is removed. A slave without a clock (or whose lists carry no timestamps) is
+    /// asked GET_STATUS instead, which only says it still answers. An error means the slave
+    /// did not answer: note it with [`drop_out`](Self::drop_out).
     ///
     /// # Errors
     /// The master's.
     pub fn read_clock(&self, session: &mut Session) -> Result<(), Error> {
-        note_clock(&self.shared, self.index, session, 4)
+        if self.clocked {
+            note_clock(&self.shared, self.index, session, 4)
+        } else {
+            block_on(session.master().get_status())?;
+            Ok(())
+        }
     }
 
     /// Ends this slave's part with a note saying why (it stopped answering); the others go on.
@@ -581,9 +592,18 @@ impl SlaveRecording {
         self.ended = true;
         let stopped = session.stop();
         session.master().set_raw_sink(None);
-        let clock = note_clock(&self.shared, self.index, session, 8);
+        let clock = if self.clocked {
+            note_clock(&self.shared, self.index, session, 8)
+        } else {
+            Ok(())
+        };
         stopped?;
         clock
+    }
+
+    /// Whether the slave's clock is read (else its rows are timed by their arrival).
+    pub const fn clocked(&self) -> bool {
+        self.clocked
     }
 
     /// Whether this slave's part has ended.

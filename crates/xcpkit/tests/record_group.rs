@@ -90,3 +90,58 @@ fn a_stopped_slave_ends_its_part_and_the_other_records_on() {
     let _ = front.stop();
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_slave_measured_without_timestamps_records_on_arrival_times() {
+    let front =
+        xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
+    let rear = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
+    let mut a = Session::open(&front.url(), &Options::default()).expect("front");
+    let mut b = Session::open(&rear.url(), &Options::default()).expect("rear");
+    a.load_a2l_from_slave().expect("A2L");
+    b.load_a2l_from_slave().expect("A2L");
+    let pa = a
+        .record_part("front", &["counter_1ms"], MeasureOptions::default())
+        .expect("front part");
+    let untimed = MeasureOptions {
+        timestamps: false,
+        ..MeasureOptions::default()
+    };
+    let pb = b
+        .record_part("rear", &["counter_1ms"], untimed)
+        .expect("rear part");
+    let path = std::env::temp_dir().join(format!("xcpkit-untimed-{}.xcprec", std::process::id()));
+    let (group, mut parts) = RecordGroup::start(
+        &path,
+        vec![(&mut a, pa), (&mut b, pb)],
+        WriterOptions::default(),
+    )
+    .expect("start");
+    assert!(parts[0].clocked() && !parts[1].clocked());
+    std::thread::park_timeout(Duration::from_millis(300));
+    // The untimed slave is only asked whether it still answers.
+    parts[0].read_clock(&mut a).expect("front clock");
+    parts[1].read_clock(&mut b).expect("rear status");
+    std::thread::park_timeout(Duration::from_millis(300));
+    parts[0].finish(&mut a).expect("front finish");
+    parts[1].finish(&mut b).expect("rear finish");
+    group.close().expect("close");
+    let mut r = Reader::open(&path).expect("open");
+    let slaves = Slaves::scan(&mut r).expect("scan");
+    let (f, b_info) = (
+        slaves.find("front").expect("f"),
+        slaves.find("rear").expect("r"),
+    );
+    assert_eq!(f.clock.len(), 3);
+    assert!(b_info.clock.is_empty() && b_info.drift_ppm().is_none());
+    assert!(b_info.frames > 400, "{}", b_info.frames);
+    // Both export, the untimed one on its arrival times.
+    let csv = path.with_extension("csv");
+    let s = xcpkit::recorder::csv::export(&path, &csv).expect("csv");
+    assert_eq!(s.rows, f.frames + b_info.frames);
+    a.close().expect("disconnect");
+    b.close().expect("disconnect");
+    let _ = (front.stop(), rear.stop());
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&csv);
+}
