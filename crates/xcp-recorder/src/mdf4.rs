@@ -592,13 +592,6 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
     let mut dec = Decoder::new(reader.meta())?;
     let start_ns = reader.first_ns().unwrap_or(0);
     let mut blocks = Blocks(Vec::new());
-    let io = |what: &'static str| {
-        move |source| Error::Io {
-            path: output.to_owned(),
-            what,
-            source,
-        }
-    };
     let hd = header_blocks(&mut blocks, start_ns, "exported from an xcpkit recording");
     let mut groups = Vec::new();
     let mut channels = 0;
@@ -620,15 +613,7 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
         .iter()
         .map(|_| SlaveClock::from_meta(reader.meta()))
         .collect();
-    let all_raw: Vec<bool> = groups
-        .iter()
-        .map(|g| {
-            g.stored
-                .iter()
-                .all(|(s, _)| matches!(s, Stored::Raw { .. }))
-        })
-        .collect();
-    let mut raw = Vec::new();
+    let all_raw = all_raw(&groups);
     if chunks && dec.rows_stand_alone() {
         let stored: Vec<&[(Stored, usize)]> = groups.iter().map(|g| g.stored.as_slice()).collect();
         let plan = ChunkPlan {
@@ -649,36 +634,16 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
         dec.incomplete += incomplete;
         dec.unknown += unknown;
     } else {
-        reader.each_frame(&mut |ns, bytes| {
-            let Some(head) = dec.next_row(ns, bytes) else {
-                return Ok(());
-            };
-            let li = head.list;
-            let (Some(rec), Some(g)) = (pending.get_mut(li), groups.get(li)) else {
-                return Ok(());
-            };
-            let at = match (head.slave_ticks, clocks[li].as_mut()) {
-                (Some(raw), Some(c)) => c.host_ns(raw, ns),
-                _ => ns,
-            };
-            rec.extend_from_slice(&seconds_since(at, start_ns).to_le_bytes());
-            record_values(
-                rec,
-                &dec,
-                li,
-                dec.row_bytes(li),
-                all_raw[li],
-                &g.stored,
-                &mut raw,
-            );
-            records[li] += 1;
-            if rec.len() >= FRAGMENT {
-                fragments[li].push((pos, rec.len() as u64));
-                pos += write_block(&mut w, b"##DT", &[], rec).map_err(io("write"))?;
-                rec.clear();
-            }
-            Ok(())
-        })?;
+        let mut data = Data {
+            w: &mut w,
+            pos: &mut pos,
+            pending: &mut pending,
+            fragments: &mut fragments,
+            records: &mut records,
+            clocks: &mut clocks,
+        };
+        let (decs, untagged) = (std::slice::from_mut(&mut dec), None);
+        records_in_order(reader, decs, untagged, &groups, start_ns, output, &mut data)?;
     }
     finish_data(
         w,
@@ -735,61 +700,26 @@ fn export_slaves(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary, 
         }
     }
     let (mut w, offsets, mut pos) = write_head(&blocks, output)?;
-    let io = |what: &'static str| {
-        move |source| Error::Io {
-            path: output.to_owned(),
-            what,
-            source,
-        }
-    };
     let mut pending: Vec<Vec<u8>> = groups.iter().map(|_| Vec::new()).collect();
     let mut fragments: Vec<Vec<(u64, u64)>> = groups.iter().map(|_| Vec::new()).collect();
     let mut records = vec![0u64; groups.len()];
-    let all_raw: Vec<bool> = groups
-        .iter()
-        .map(|g| {
-            g.stored
-                .iter()
-                .all(|(s, _)| matches!(s, Stored::Raw { .. }))
-        })
-        .collect();
-    let mut raw = Vec::new();
-    reader.each_frame(&mut |ns, bytes| {
-        let Some((&tag, frame)) = bytes.split_first() else {
-            return Ok(());
-        };
-        let Some(dec) = decs.get_mut(usize::from(tag)) else {
-            return Ok(());
-        };
-        let Some(head) = dec.next_row(ns, frame) else {
-            return Ok(());
-        };
-        let gi = base[usize::from(tag)] + head.list;
-        let (Some(rec), Some(g)) = (pending.get_mut(gi), groups.get(gi)) else {
-            return Ok(());
-        };
-        let at = match (head.slave_ticks, clocks[gi].as_mut()) {
-            (Some(raw), Some(c)) => c.host_ns(raw, ns),
-            _ => ns,
-        };
-        rec.extend_from_slice(&seconds_since(at, start_ns).to_le_bytes());
-        record_values(
-            rec,
-            dec,
-            head.list,
-            dec.row_bytes(head.list),
-            all_raw[gi],
-            &g.stored,
-            &mut raw,
-        );
-        records[gi] += 1;
-        if rec.len() >= FRAGMENT {
-            fragments[gi].push((pos, rec.len() as u64));
-            pos += write_block(&mut w, b"##DT", &[], rec).map_err(io("write"))?;
-            rec.clear();
-        }
-        Ok(())
-    })?;
+    let mut data = Data {
+        w: &mut w,
+        pos: &mut pos,
+        pending: &mut pending,
+        fragments: &mut fragments,
+        records: &mut records,
+        clocks: &mut clocks,
+    };
+    records_in_order(
+        reader,
+        &mut decs,
+        Some(&base),
+        &groups,
+        start_ns,
+        output,
+        &mut data,
+    )?;
     finish_data(
         w,
         pos,
@@ -805,6 +735,90 @@ fn export_slaves(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary, 
         channels,
         records: records.iter().sum(),
     })
+}
+
+/// For each group, whether every column is stored raw (a record is then the row's bytes).
+fn all_raw(groups: &[Group]) -> Vec<bool> {
+    groups
+        .iter()
+        .map(|g| {
+            g.stored
+                .iter()
+                .all(|(s, _)| matches!(s, Stored::Raw { .. }))
+        })
+        .collect()
+}
+
+/// Records from every frame in order, on this thread. With `slaves` (a recording of several:
+/// the first group of each slave) a frame's first byte says whose it is and which of `decs`
+/// decodes it, and its rows go to that slave's groups; without, `decs` holds the one decoder.
+/// A completed row becomes a record of its group, timed through the group's slave clock
+/// where it has one; a group's records go out as a DT block whenever they pass a fragment.
+fn records_in_order(
+    reader: &mut dyn Source,
+    decs: &mut [Decoder],
+    slaves: Option<&[usize]>,
+    groups: &[Group],
+    start_ns: u64,
+    output: &Path,
+    data: &mut Data<'_>,
+) -> Result<(), Error> {
+    let all_raw = all_raw(groups);
+    let mut raw = Vec::new();
+    reader.each_frame(&mut |ns, bytes| {
+        let (k, frame, base) = match slaves {
+            None => (0, bytes, 0),
+            Some(first) => match bytes.split_first() {
+                Some((&tag, rest)) => {
+                    let k = usize::from(tag);
+                    let Some(&base) = first.get(k) else {
+                        return Ok(());
+                    };
+                    (k, rest, base)
+                }
+                None => return Ok(()),
+            },
+        };
+        let Some(dec) = decs.get_mut(k) else {
+            return Ok(());
+        };
+        let Some(head) = dec.next_row(ns, frame) else {
+            return Ok(());
+        };
+        let gi = base + head.list;
+        let (Some(g), Some(clock)) = (groups.get(gi), data.clocks.get_mut(gi)) else {
+            return Ok(());
+        };
+        let at = match (head.slave_ticks, clock.as_mut()) {
+            (Some(raw), Some(c)) => c.host_ns(raw, ns),
+            _ => ns,
+        };
+        let rec = &mut data.pending[gi];
+        rec.extend_from_slice(&seconds_since(at, start_ns).to_le_bytes());
+        let li = head.list;
+        record_values(
+            rec,
+            dec,
+            li,
+            dec.row_bytes(li),
+            all_raw[gi],
+            &g.stored,
+            &mut raw,
+        );
+        data.records[gi] += 1;
+        if data.pending[gi].len() >= FRAGMENT {
+            let full = std::mem::take(&mut data.pending[gi]);
+            data.fragment(gi, &full).map_err(|source| Error::Io {
+                path: output.to_owned(),
+                what: "write",
+                source,
+            })?;
+            data.pending[gi] = full;
+            data.pending[gi].clear();
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Appends the values of a row of list `li` (element bytes `row`) to its record: the bytes

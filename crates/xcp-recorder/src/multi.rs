@@ -400,12 +400,7 @@ impl Source for SlaveView<'_> {
     }
 
     fn each_frame(&mut self, each: &mut OnFrame<'_>) -> Result<u64, Error> {
-        let tag = self.tag;
-        self.inner
-            .each_frame(&mut |ns, bytes| match bytes.split_first() {
-                Some((&t, rest)) if t == tag => each(ns, rest),
-                _ => Ok(()),
-            })
+        self.each_frame_between(0, None, each)
     }
 
     fn each_frame_between(

@@ -490,16 +490,8 @@ fn run(
         };
         out!("  {:<12} {} rows, {clock}{dropped}", o.label, o.rows);
     }
-    out!(
-        "recorded {} slaves, {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",
-        outcomes.len(),
-        summary.frames,
-        summary.bytes,
-        summary.blocks,
-        summary.file_bytes,
-        summary.dropped_frames,
-        args.output.display()
-    );
+    let what = format!("{} slaves, ", outcomes.len());
+    crate::record::written(&what, &summary, &args.output)?;
     Ok(outcomes
         .iter()
         .enumerate()

@@ -163,14 +163,23 @@ fn record_in(
     }
     live.finish();
     let summary = rec.finish(s)?;
+    written("", &summary, &args.output)
+}
+
+/// The closing line of a recording: `recorded {what}N frames …`.
+pub(crate) fn written(
+    what: &str,
+    summary: &xcp_recorder::Summary,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
     out!(
-        "recorded {} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",
+        "recorded {what}{} frames ({} bytes before compression) in {} blocks, {} bytes on disk, {} dropped by the writer, to {}",
         summary.frames,
         summary.bytes,
         summary.blocks,
         summary.file_bytes,
         summary.dropped_frames,
-        args.output.display()
+        output.display()
     );
     Ok(())
 }

@@ -65,15 +65,24 @@ fn ecu(url: &str, a2l: &std::path::Path) -> Killer {
 }
 
 fn ecu_with(url: &str, a2l: &std::path::Path, extra: &[&str]) -> Killer {
+    let mut args = vec!["--can", url];
+    args.extend_from_slice(extra);
+    spawn_ecu(&args, a2l, "can://").0
+}
+
+/// Starts `xcpkit ecu ARGS --a2l-out A2L` and waits until it prints that it listens on a URL
+/// of `scheme`; the process and that URL.
+fn spawn_ecu(args: &[&str], a2l: &std::path::Path, scheme: &str) -> (Killer, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(["ecu", "--can", url])
-        .args(extra)
+        .arg("ecu")
+        .args(args)
         .arg("--a2l-out")
         .arg(a2l)
         .stdout(Stdio::piped())
         .spawn()
         .expect("xcpkit ecu starts");
     let out = child.stdout.take().expect("stdout");
+    let killer = Killer(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -81,15 +90,18 @@ fn ecu_with(url: &str, a2l: &std::path::Path, extra: &[&str]) -> Killer {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let want = format!("listening on {scheme}");
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(l) if l.starts_with("listening on can://") => break,
+            Ok(l) if l.starts_with(&want) => {
+                let url = l.trim_start_matches("listening on ").to_owned();
+                return (killer, url);
+            }
             Ok(_) => {}
-            Err(e) => panic!("xcpkit ecu --can did not start listening: {e}"),
+            Err(e) => panic!("xcpkit ecu {args:?} did not start listening: {e}"),
         }
     }
-    Killer(child)
 }
 
 fn session(label: &str, extra: &str) {
@@ -205,38 +217,6 @@ fn discover_finds_slaves_on_a_can_bus_and_over_ethernet() {
     );
 }
 
-/// Starts `xcpkit ecu --tcp 127.0.0.1:0 EXTRA` and returns it with its URL.
-fn tcp_ecu(a2l: &std::path::Path, extra: &[&str]) -> (Killer, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(["ecu", "--tcp", "127.0.0.1:0"])
-        .args(extra)
-        .arg("--a2l-out")
-        .arg(a2l)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("xcpkit ecu starts");
-    let out = child.stdout.take().expect("stdout");
-    let killer = Killer(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) if l.starts_with("listening on tcp://") => {
-                let url = l.trim_start_matches("listening on ").to_owned();
-                return (killer, url);
-            }
-            Ok(_) => {}
-            Err(e) => panic!("xcpkit ecu --tcp did not start listening: {e}"),
-        }
-    }
-}
-
 #[test]
 fn an_ethernet_ecu_and_a_can_ecu_record_into_one_file() {
     if !in_namespace("an_ethernet_ecu_and_a_can_ecu_record_into_one_file") {
@@ -250,7 +230,7 @@ fn an_ethernet_ecu_and_a_can_ecu_record_into_one_file() {
         &can_a2l,
         &["--clock-offset-ms", "250", "--clock-ppm", "800"],
     );
-    let (_eth, eth_url) = tcp_ecu(&d.join("eth.a2l"), &[]);
+    let (_eth, eth_url) = spawn_ecu(&["--tcp", "127.0.0.1:0"], &d.join("eth.a2l"), "tcp://");
     let rec = d.join("two.xcprec");
     let rec_arg = rec.to_str().expect("utf-8 path");
     ok(&[

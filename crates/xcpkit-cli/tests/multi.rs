@@ -3,9 +3,13 @@
 //! the common time axis in step with the others', one slave killed while the others go on,
 //! and the exports (MDF4, merged CSV, Parquet per slave) holding every slave.
 
+mod common;
+
+use common::{ok, xcpkit};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -71,24 +75,6 @@ fn ecu(transport: &str, extra: &[&str]) -> Ecu {
         }
     }
     e
-}
-
-fn xcpkit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(args)
-        .output()
-        .expect("xcpkit runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = xcpkit(args);
-    assert!(
-        o.status.success(),
-        "xcpkit {args:?}: {}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Each slave's `(time_s, counter_1ms)` rows of a merged CSV of several slaves, checked to be
@@ -158,6 +144,14 @@ fn phases(rows: &[(f64, u64)], from: f64, until: f64) -> Vec<f64> {
         at += 0.5;
     }
     out
+}
+
+/// Two counters' phases (from [`phases`]) stay the same distance apart within 1 ms.
+fn in_step(a: &str, b: &str, pa: &[f64], pb: &[f64]) {
+    let d: Vec<f64> = pa.iter().zip(pb).map(|(x, y)| x - y).collect();
+    for x in &d {
+        assert!((x - d[0]).abs() < 1e-3, "{a} and {b} drift apart: {d:?}");
+    }
 }
 
 /// A value after `key` on the line of `text` that starts with `prefix` (trimmed).
@@ -244,10 +238,7 @@ fn two_skewed_ecus_over_tcp_and_udp_share_one_time_axis() {
             - p.iter().copied().fold(f64::INFINITY, f64::min);
         assert!(spread < 1e-3, "{label}: phase moves {spread} s: {p:?}");
     }
-    let d: Vec<f64> = pa.iter().zip(&pb).map(|(x, y)| x - y).collect();
-    for x in &d {
-        assert!((x - d[0]).abs() < 1e-3, "the counters drift apart: {d:?}");
-    }
+    in_step("front", "rear", &pa, &pb);
 
     // MDF4: a data group per slave and list, channels named by slave.
     let mf4 = scratch.path("two.mf4");
@@ -346,10 +337,7 @@ fn a_killed_slave_ends_its_part_and_the_others_complete() {
     // The survivors stay in step on the common axis.
     let pa = phases(&rows[0], 0.5, 2.5);
     let pb = phases(&rows[1], 0.5, 2.5);
-    let d: Vec<f64> = pa.iter().zip(&pb).map(|(x, y)| x - y).collect();
-    for x in &d {
-        assert!((x - d[0]).abs() < 1e-3, "ecu1 and ecu2 drift apart: {d:?}");
-    }
+    in_step("ecu1", "ecu2", &pa, &pb);
 }
 
 #[test]

@@ -6,6 +6,20 @@ use std::time::{Duration, Instant};
 use xcpkit::recorder::multi::Slaves;
 use xcpkit::recorder::{Reader, WriterOptions};
 use xcpkit::{MeasureOptions, Options, RecordGroup, Session, SlaveRecording};
+use xcpkit_ecu::InProcess;
+
+/// Two virtual ECUs in this process and a session with each, their A2Ls fetched.
+fn two_ecus() -> (InProcess, InProcess, Session, Session) {
+    let start = || InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
+    let (front, rear) = (start(), start());
+    let open = |e: &InProcess| {
+        let mut s = Session::open(&e.url(), &Options::default()).expect("a session");
+        s.load_a2l_from_slave().expect("A2L");
+        s
+    };
+    let (a, b) = (open(&front), open(&rear));
+    (front, rear, a, b)
+}
 
 /// Drives one slave for `window`: its clock every 200 ms; a failure is a drop-out.
 fn drive(rec: &mut SlaveRecording, s: &mut Session, window: Duration) -> Option<String> {
@@ -28,13 +42,7 @@ fn drive(rec: &mut SlaveRecording, s: &mut Session, window: Duration) -> Option<
 
 #[test]
 fn a_stopped_slave_ends_its_part_and_the_other_records_on() {
-    let front =
-        xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
-    let rear = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
-    let mut a = Session::open(&front.url(), &Options::default()).expect("front");
-    let mut b = Session::open(&rear.url(), &Options::default()).expect("rear");
-    a.load_a2l_from_slave().expect("A2L");
-    b.load_a2l_from_slave().expect("A2L");
+    let (front, rear, mut a, mut b) = two_ecus();
     let pa = a
         .record_part("front", &["counter_1ms"], MeasureOptions::default())
         .expect("front part");
@@ -93,13 +101,7 @@ fn a_stopped_slave_ends_its_part_and_the_other_records_on() {
 
 #[test]
 fn a_slave_measured_without_timestamps_records_on_arrival_times() {
-    let front =
-        xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
-    let rear = xcpkit_ecu::InProcess::start_tcp("127.0.0.1:0".parse().expect("addr")).expect("ECU");
-    let mut a = Session::open(&front.url(), &Options::default()).expect("front");
-    let mut b = Session::open(&rear.url(), &Options::default()).expect("rear");
-    a.load_a2l_from_slave().expect("A2L");
-    b.load_a2l_from_slave().expect("A2L");
+    let (front, rear, mut a, mut b) = two_ecus();
     let pa = a
         .record_part("front", &["counter_1ms"], MeasureOptions::default())
         .expect("front part");
