@@ -513,23 +513,26 @@ fn write_head(blocks: &Blocks, output: &Path) -> Result<(BufWriter<File>, Vec<u6
     Ok((w, offsets, at))
 }
 
+/// What the metadata phase wrote: the groups, each block's offset, the channels.
+struct Written<'a> {
+    groups: &'a [Group],
+    offsets: &'a [u64],
+    channels: usize,
+}
+
 /// After the records: each group's last fragment, a DL block for a group of several, and the
 /// groups' data links and record counts patched in; the file flushed (not synced: an export
 /// is derived from the recording, which is synced at its close, and can be made again).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the data phase's state, as the one- and the several-slave exports keep it"
-)]
 fn finish_data(
     mut w: BufWriter<File>,
     mut pos: u64,
-    groups: &[Group],
-    offsets: &[u64],
+    written: &Written<'_>,
     pending: &[Vec<u8>],
     fragments: &mut [Vec<(u64, u64)>],
     records: &[u64],
     output: &Path,
-) -> Result<(), Error> {
+) -> Result<Mdf4Summary, Error> {
+    let (groups, offsets) = (written.groups, written.offsets);
     let io = |what: &'static str| {
         move |source| Error::Io {
             path: output.to_owned(),
@@ -580,7 +583,11 @@ fn finish_data(
         what: "flush",
         source: e.into_error(),
     })?;
-    Ok(())
+    Ok(Mdf4Summary {
+        groups: groups.len(),
+        channels: written.channels,
+        records: records.iter().sum(),
+    })
 }
 
 /// [`export_from`]; `chunks` false decodes every frame on the calling thread even where rows
@@ -645,21 +652,12 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
         let (decs, untagged) = (std::slice::from_mut(&mut dec), None);
         records_in_order(reader, decs, untagged, &groups, start_ns, output, &mut data)?;
     }
-    finish_data(
-        w,
-        pos,
-        &groups,
-        &offsets,
-        &pending,
-        &mut fragments,
-        &records,
-        output,
-    )?;
-    Ok(Mdf4Summary {
-        groups: groups.len(),
+    let written = Written {
+        groups: &groups,
+        offsets: &offsets,
         channels,
-        records: records.iter().sum(),
-    })
+    };
+    finish_data(w, pos, &written, &pending, &mut fragments, &records, output)
 }
 
 /// The export of a recording of several slaves: a data group per slave and list, its
@@ -720,21 +718,12 @@ fn export_slaves(reader: &mut dyn Source, output: &Path) -> Result<Mdf4Summary, 
         output,
         &mut data,
     )?;
-    finish_data(
-        w,
-        pos,
-        &groups,
-        &offsets,
-        &pending,
-        &mut fragments,
-        &records,
-        output,
-    )?;
-    Ok(Mdf4Summary {
-        groups: groups.len(),
+    let written = Written {
+        groups: &groups,
+        offsets: &offsets,
         channels,
-        records: records.iter().sum(),
-    })
+    };
+    finish_data(w, pos, &written, &pending, &mut fragments, &records, output)
 }
 
 /// For each group, whether every column is stored raw (a record is then the row's bytes).
