@@ -365,7 +365,18 @@ pub(crate) fn record(args: &RecordArgs, mut targets: Vec<Target>) -> anyhow::Res
             let _ = s.close();
         }
     }
-    result.map(|_| ())
+    let dropped = result?;
+    if dropped.len() == targets.len() {
+        // Nothing answered to the end: say so in the exit code (3), the file is complete.
+        return Err(xcpkit::Error::Master(xcp_master::Error::Closed {
+            reason: format!(
+                "every slave dropped out; {} holds what they sent before",
+                args.output.display()
+            ),
+        })
+        .into());
+    }
+    Ok(())
 }
 
 /// Opens the session of `t`, its A2L fetched from the slave when it has none.
@@ -442,7 +453,13 @@ fn run(
             })
             .collect();
         let mut live = crate::live::Live::new();
-        while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| t0.elapsed() < l) {
+        // Until the duration is over, Ctrl-C, or every slave has dropped out.
+        while !stop.load(Ordering::Relaxed)
+            && limit.is_none_or(|l| t0.elapsed() < l)
+            && !handles
+                .iter()
+                .all(std::thread::ScopedJoinHandle::is_finished)
+        {
             std::thread::park_timeout(Duration::from_millis(100));
             let n = rows.load(Ordering::Relaxed);
             live.show(&format!(

@@ -441,3 +441,46 @@ fn a_profile_of_several_slaves_records_them_all() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("lists several slaves (front, rear)"), "{e}");
 }
+
+#[test]
+fn a_recording_whose_every_slave_drops_out_exits_3_and_keeps_what_came() {
+    let scratch = Scratch::new("all-gone");
+    let mut a = ecu("tcp", &[]);
+    let mut b = ecu("tcp", &[]);
+    let rec = scratch.path("gone.xcprec");
+    let record = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
+        .args(["record", "--duration", "4", "-o", &rec])
+        .args(["-t", &format!("a={}", a.url), "-s", "counter_1ms"])
+        .args(["-t", &format!("b={}", b.url), "-s", "counter_1ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xcpkit record starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !Path::new(&rec).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recording after 30 s"
+        );
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    std::thread::park_timeout(Duration::from_millis(500));
+    for e in [&mut a, &mut b] {
+        e.child.kill().expect("kill");
+        let _ = e.child.wait();
+    }
+    let killed = std::time::Instant::now();
+    let out = record.wait_with_output().expect("xcpkit record ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // It ends once both are gone, not at the end of the 4 s asked for.
+    assert!(
+        killed.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(stderr.contains("every slave dropped out"), "{stderr}");
+    let info = ok(&["info-rec", &rec]);
+    assert_eq!(info.matches("dropped out  at").count(), 2, "{info}");
+    assert!(info.contains("closed normally"), "{info}");
+}
