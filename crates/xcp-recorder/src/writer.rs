@@ -211,7 +211,12 @@ impl Recorder {
 
     /// Records one frame with `tag` (when given) stored as its first byte: a recording of
     /// several slaves tags each DTO with its slave ([`crate::multi`]).
+    ///
+    /// Host times in a recording never go back: a frame pushed with an earlier time than the
+    /// last one (two slaves' readers reaching the writer in the other order) is recorded at
+    /// the last one's time.
     pub fn push_tagged(&mut self, host_ns: u64, tag: Option<u8>, frame: &[u8]) {
+        let host_ns = host_ns.max(self.last_ns);
         let len = frame.len() + usize::from(tag.is_some());
         if !self.chunk.data.is_empty()
             && self.chunk.data.len() + len + 20 > self.options.chunk_bytes
@@ -223,7 +228,7 @@ impl Recorder {
             self.chunk.started = Some(Instant::now());
             0
         } else {
-            host_ns.saturating_sub(self.last_ns)
+            host_ns - self.last_ns
         };
         put_varint(&mut self.chunk.data, delta);
         put_varint(&mut self.chunk.data, len as u64);
@@ -232,8 +237,8 @@ impl Recorder {
         }
         self.chunk.data.extend_from_slice(frame);
         self.chunk.frames += 1;
-        self.chunk.last_ns = host_ns.max(self.chunk.first_ns);
-        self.last_ns = self.chunk.last_ns;
+        self.chunk.last_ns = host_ns;
+        self.last_ns = host_ns;
     }
 
     /// Sends the current chunk to the writer thread (or drops it, counted, when it is
