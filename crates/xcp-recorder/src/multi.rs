@@ -475,8 +475,12 @@ fn cell(line: &mut String, c: &crate::decode::Column, raw: f64, bytes: &[u8]) {
 
 /// How long a row waits for rows of other slaves that belong before it (host arrival time):
 /// the merged CSV is in time order as long as no slave's frames arrive later than this after
-/// their timestamp.
-const REORDER_NS: u64 = 2_000_000_000;
+/// their timestamp (and fewer than [`REORDER_ROWS`] rows arrive meanwhile).
+const REORDER_NS: u64 = 500_000_000;
+
+/// Most rows the reorder buffer holds (memory: about 100 bytes a row); past it the earliest
+/// goes out whatever its age.
+const REORDER_ROWS: usize = 250_000;
 
 /// A formatted row waiting in the reorder buffer: ordered by time, then by arrival.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -618,7 +622,10 @@ pub(crate) fn csv_export(
         });
         // Rows whose time is well behind the latest arrival cannot be passed any more.
         let horizon = i128::from(ns) - i128::from(REORDER_NS);
-        while heap.peek().is_some_and(|p| p.time.0.0 < horizon) {
+        while heap
+            .peek()
+            .is_some_and(|p| p.time.0.0 < horizon || heap.len() > REORDER_ROWS)
+        {
             if let Some(p) = heap.pop() {
                 write_out(p, &mut files)?;
             }
