@@ -200,6 +200,17 @@ fn template(name: &str, url: &str, a2l: Option<&str>, timeout_ms: u64, origin: &
         "# T1, the command timeout, in milliseconds (the A2L's PROTOCOL_LAYER has the slave's)."
     );
     let _ = writeln!(s, "timeout_ms = {timeout_ms}");
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "# Several slaves, each one of the profiles above: `xcpkit record -t test_bench`"
+    );
+    let _ = writeln!(
+        s,
+        "# records them into one file, their signals named as `{name}.NAME` where not unique."
+    );
+    let _ = writeln!(s, "# [profiles.test_bench]");
+    let _ = writeln!(s, "# slaves = [\"{name}\", \"other\"]");
     s
 }
 
