@@ -76,7 +76,7 @@ impl SharedRecorder {
         labels.sort_unstable();
         if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::Meta(format!(
-                "two slaves are labelled {:?}: give each its own",
+                "two slaves are labelled `{}`: give each its own",
                 w[0]
             )));
         }
