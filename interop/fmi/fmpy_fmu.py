@@ -139,7 +139,9 @@ def main():
     # 3. Three instances, paced, measured and calibrated.
     md3, md2 = read_model_description(opts.fmu3), read_model_description(opts.fmu2)
     v3, v2 = vrs(md3), vrs(md2)
-    d3, d2 = extract(opts.fmu3), extract(opts.fmu2)
+    # Unpacked into the work folder (fmpy's default is a temporary folder it leaves behind).
+    d3 = extract(opts.fmu3, unzipdir=os.path.join(opts.workdir, "unpacked-fmi3"))
+    d2 = extract(opts.fmu2, unzipdir=os.path.join(opts.workdir, "unpacked-fmi2"))
     check(not listening(DEFAULT_PORT), f"port {DEFAULT_PORT} is free for instance B")
     port_a, port_c = free_port(), free_port()
 

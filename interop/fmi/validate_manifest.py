@@ -6,6 +6,7 @@ pointed at the copy beside it (`../shared/reference/fmi-ls-xcp/`) in a temporary
 """
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +23,10 @@ def schema(xsd_dir: Path) -> etree.XMLSchema:
     with tempfile.NamedTemporaryFile("w", suffix=".xsd", delete=False, encoding="utf-8") as f:
         f.write(text)
         path = f.name
-    return etree.XMLSchema(etree.parse(path))
+    try:
+        return etree.XMLSchema(etree.parse(path))
+    finally:
+        os.unlink(path)
 
 
 def main() -> int:
