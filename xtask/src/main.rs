@@ -249,9 +249,20 @@ fn ci() -> Result<()> {
         "xcpkit demo, as the README says",
         &mut cargo(&["run", "--release", "-p", "xcpkit-cli", "--", "demo"]),
     )?;
-    let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
-    doc.env("RUSTDOCFLAGS", "-D warnings");
-    run("rustdoc", &mut doc)?;
+    // The binary `xcpkit` (xcpkit-cli) and the library `xcpkit` write to the same doc folder
+    // (cargo#6313); documented in one run they race on it and the run fails now and then.
+    // The binary first, then everything else, so the library's pages are the ones kept.
+    for (what, args) in [
+        ("rustdoc (the command line)", &["-p", "xcpkit-cli"][..]),
+        (
+            "rustdoc (the libraries)",
+            &["--workspace", "--exclude", "xcpkit-cli"][..],
+        ),
+    ] {
+        let mut doc = cargo(&["doc", "--no-deps", "--all-features"]);
+        doc.args(args).env("RUSTDOCFLAGS", "-D warnings");
+        run(what, &mut doc)?;
+    }
     if !has_cargo_tool("deny") {
         run(
             "install cargo-deny",
