@@ -699,36 +699,13 @@ fn several_slaves(python: &Path, bin: &Path, work: &Path, port: u16) -> Result<(
     let recorded = run("xcpkit record of two slaves into one file", &mut cmd);
     rear.stop()?;
     recorded?;
-    let mf4 = rec.with_extension("mf4");
-    let csv = rec.with_extension("csv");
-    for (to, out) in [("mf4", &mf4), ("csv", &csv)] {
-        run(
-            &format!("xcpkit convert --to {to} (two slaves)"),
-            Command::new(bin)
-                .arg("convert")
-                .arg(&rec)
-                .args(["--to", to, "-o"])
-                .arg(out),
-        )?;
-    }
-    let mut cmd = Command::new("timeout");
-    cmd.arg("300")
-        .arg(python)
-        .arg(root().join("interop").join("asammdf").join("compare.py"))
-        .arg("--mf4")
-        .arg(&mf4)
-        .arg("--csv")
-        .arg(&csv)
-        .args(["--sources", "front,rear"]);
-    run(
-        "asammdf reads the MDF4 of two slaves: a group each, the CSV's values",
-        &mut cmd,
-    )
+    mdf4_against_csv(python, bin, &rec, Some("front,rear"))
 }
 
 /// `xcpkit convert` of `rec` to MDF4 and CSV beside it; asammdf must find the CSV's values in
-/// the MDF4.
-fn export_and_compare(python: &Path, bin: &Path, rec: &Path) -> Result<()> {
+/// the MDF4 (and with `sources`, a recording of several slaves, each group's acquisition
+/// source must name one of them).
+fn mdf4_against_csv(python: &Path, bin: &Path, rec: &Path, sources: Option<&str>) -> Result<()> {
     let mf4 = rec.with_extension("mf4");
     let csv = rec.with_extension("csv");
     for (to, out) in [("mf4", &mf4), ("csv", &csv)] {
@@ -749,7 +726,22 @@ fn export_and_compare(python: &Path, bin: &Path, rec: &Path) -> Result<()> {
         .arg(&mf4)
         .arg("--csv")
         .arg(&csv);
-    run("asammdf reads our MDF4 with the CSV's values", &mut cmd)?;
+    if let Some(s) = sources {
+        cmd.args(["--sources", s]);
+    }
+    run(
+        &format!(
+            "asammdf reads our MDF4 with the CSV's values{}",
+            sources.map_or_else(String::new, |s| format!(", a group per slave ({s})"))
+        ),
+        &mut cmd,
+    )
+}
+
+/// [`mdf4_against_csv`], then Parquet: pyarrow and DuckDB must find the CSV's values in it.
+fn export_and_compare(python: &Path, bin: &Path, rec: &Path) -> Result<()> {
+    mdf4_against_csv(python, bin, rec, None)?;
+    let csv = rec.with_extension("csv");
     // Parquet: one file per list, named on standard output; the default compression (Snappy)
     // and ZSTD.
     for (ext, compression) in [("parquet", None), ("zstd.parquet", Some("zstd"))] {

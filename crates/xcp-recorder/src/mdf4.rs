@@ -621,34 +621,27 @@ fn export_in(reader: &mut dyn Source, output: &Path, chunks: bool) -> Result<Mdf
         .map(|_| SlaveClock::from_meta(reader.meta()))
         .collect();
     let all_raw = all_raw(&groups);
+    let timed: Vec<bool> = clocks.iter().map(Option::is_some).collect();
+    let mut data = Data {
+        w: &mut w,
+        pos: &mut pos,
+        pending: &mut pending,
+        fragments: &mut fragments,
+        records: &mut records,
+        clocks: &mut clocks,
+    };
     if chunks && dec.rows_stand_alone() {
         let stored: Vec<&[(Stored, usize)]> = groups.iter().map(|g| g.stored.as_slice()).collect();
         let plan = ChunkPlan {
             start_ns,
             all_raw: &all_raw,
             stored: &stored,
-            timed: &clocks.iter().map(Option::is_some).collect::<Vec<_>>(),
-        };
-        let mut data = Data {
-            w: &mut w,
-            pos: &mut pos,
-            pending: &mut pending,
-            fragments: &mut fragments,
-            records: &mut records,
-            clocks: &mut clocks,
+            timed: &timed,
         };
         let (incomplete, unknown) = plan.run(reader, output, &mut data)?;
         dec.incomplete += incomplete;
         dec.unknown += unknown;
     } else {
-        let mut data = Data {
-            w: &mut w,
-            pos: &mut pos,
-            pending: &mut pending,
-            fragments: &mut fragments,
-            records: &mut records,
-            clocks: &mut clocks,
-        };
         let (decs, untagged) = (std::slice::from_mut(&mut dec), None);
         records_in_order(reader, decs, untagged, &groups, start_ns, output, &mut data)?;
     }

@@ -27,8 +27,11 @@ pub(crate) struct Target {
     pub(crate) a2l: Option<PathBuf>,
     /// Its signals.
     pub(crate) signals: Vec<String>,
-    /// Signals of its profile group still to place by the A2Ls (`None`: not from a group).
+    /// The profile group it came from (`None`: not from a group).
     group: Option<usize>,
+    /// Signals of that group that named no slave, to be placed by the A2Ls once connected
+    /// (kept on the group's first slave).
+    by_a2l: Vec<String>,
     /// Whether several slaves are recorded (or one from a profile of several).
     pub(crate) grouped: bool,
 }
@@ -99,6 +102,7 @@ pub(crate) fn targets(
                     a2l: None,
                     signals: Vec::new(),
                     group: None,
+                    by_a2l: Vec::new(),
                     grouped: false,
                 });
             }
@@ -172,6 +176,7 @@ pub(crate) fn targets(
                 a2l: None,
                 signals: Vec::new(),
                 group: Some(g),
+                by_a2l: Vec::new(),
                 grouped: true,
             });
         }
@@ -232,7 +237,7 @@ pub(crate) fn targets(
                 Some((k, rest)) => out[k].signals.push(rest),
                 None => {
                     if let Some(t) = out.iter_mut().find(|t| t.group == Some(g)) {
-                        t.signals.push(format!("\u{0}{name}"));
+                        t.by_a2l.push(name);
                     }
                 }
             }
@@ -241,19 +246,15 @@ pub(crate) fn targets(
     Ok(out)
 }
 
-/// Places each signal of a profile group that named no slave (marked by a leading NUL) on the
-/// one slave of the group whose A2L has it.
+/// Places each signal of a profile group that named no slave on the one slave of the group
+/// whose A2L has it.
 fn place_by_a2l(targets: &mut [Target], sessions: &[Session]) -> anyhow::Result<()> {
     let mut unplaced: Vec<(Option<usize>, String)> = Vec::new();
     for t in targets.iter_mut() {
-        let (marked, own): (Vec<String>, Vec<String>) = std::mem::take(&mut t.signals)
-            .into_iter()
-            .partition(|s| s.starts_with('\u{0}'));
-        t.signals = own;
         unplaced.extend(
-            marked
+            std::mem::take(&mut t.by_a2l)
                 .into_iter()
-                .map(|s| (t.group, s.trim_start_matches('\u{0}').to_owned())),
+                .map(|s| (t.group, s)),
         );
     }
     for (group, name) in unplaced {

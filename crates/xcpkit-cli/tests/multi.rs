@@ -77,6 +77,30 @@ fn ecu(transport: &str, extra: &[&str]) -> Ecu {
     e
 }
 
+/// `xcpkit record` of `counter_1ms` from each of `targets` into `rec` for `seconds`, started
+/// in the background; returned once the file exists (DAQ has started).
+fn recording(rec: &str, seconds: u32, targets: &[String]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xcpkit"));
+    cmd.args(["record", "--duration", &seconds.to_string(), "-o", rec]);
+    for t in targets {
+        cmd.args(["-t", t, "-s", "counter_1ms"]);
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xcpkit record starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !Path::new(rec).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recording after 30 s"
+        );
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    child
+}
+
 /// Each slave's `(time_s, counter_1ms)` rows of a merged CSV of several slaves, checked to be
 /// in time order over all slaves.
 fn counters(csv: &Path, labels: &[&str]) -> Vec<Vec<(f64, u64)>> {
@@ -275,24 +299,8 @@ fn a_killed_slave_ends_its_part_and_the_others_complete() {
         format!("ecu2={}", b.url),
         format!("ecu3={}", c.url),
     ];
-    let record = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(["record", "--duration", "3", "-o", &rec])
-        .args(["-t", &urls[0], "-s", "counter_1ms"])
-        .args(["-t", &urls[1], "-s", "counter_1ms"])
-        .args(["-t", &urls[2], "-s", "counter_1ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xcpkit record starts");
-    // Killed once the recording has run a while (its file exists once DAQ starts).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !Path::new(&rec).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no recording after 30 s"
-        );
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
+    let record = recording(&rec, 3, &urls);
+    // Killed once the recording has run a while.
     std::thread::park_timeout(Duration::from_millis(1200));
     c.child.kill().expect("kill ecu3");
     let _ = c.child.wait();
@@ -448,22 +456,7 @@ fn a_recording_whose_every_slave_drops_out_exits_3_and_keeps_what_came() {
     let mut a = ecu("tcp", &[]);
     let mut b = ecu("tcp", &[]);
     let rec = scratch.path("gone.xcprec");
-    let record = Command::new(env!("CARGO_BIN_EXE_xcpkit"))
-        .args(["record", "--duration", "4", "-o", &rec])
-        .args(["-t", &format!("a={}", a.url), "-s", "counter_1ms"])
-        .args(["-t", &format!("b={}", b.url), "-s", "counter_1ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xcpkit record starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !Path::new(&rec).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no recording after 30 s"
-        );
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
+    let record = recording(&rec, 4, &[format!("a={}", a.url), format!("b={}", b.url)]);
     std::thread::park_timeout(Duration::from_millis(500));
     for e in [&mut a, &mut b] {
         e.child.kill().expect("kill");

@@ -226,6 +226,8 @@ const SINK_BATCH: usize = 64 << 10;
 impl TaggedSink {
     fn hand_on(&mut self) {
         if !self.frames.is_empty() {
+            let n = self.frames.len() as u64;
+            self.end.handed.fetch_add(n, Ordering::Release);
             self.shared.push_many(self.tag, &self.frames, &self.bytes);
             self.frames.clear();
             self.bytes.clear();
@@ -261,7 +263,6 @@ impl End {
 
 impl RawSink for TaggedSink {
     fn frame(&mut self, host_ns: u64, packet: &[u8]) {
-        self.end.handed.fetch_add(1, Ordering::Release);
         let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
         self.frames.push((host_ns, len));
         self.bytes.extend_from_slice(packet);
@@ -338,16 +339,10 @@ impl Session {
         if correlation.is_some() {
             // The reading before DAQ starts, with the whole slave clock (its offset from the
             // host's), anchors the slave's clock in the recording.
-            let (c, whole) = block_on(self.master().read_clock(16))?;
-            #[allow(
-                clippy::cast_precision_loss,
-                reason = "the whole reading in nanoseconds, for display"
-            )]
-            let slave_ns = whole as f64 * c.tick_ns;
-            meta["daq"]["clock"] = json!({
-                "host_ns": c.host_ns, "raw": c.raw, "tick_ns": c.tick_ns, "bytes": c.size,
-                "uncertainty_ns": c.uncertainty_ns, "slave_ns": slave_ns,
-            });
+            let mut clock = read_clock(self, 16)?;
+            clock["tick_ns"] = json!(correlation.map(|c| c.tick_ns));
+            clock["bytes"] = json!(correlation.map(|c| c.size));
+            meta["daq"]["clock"] = clock;
         }
         if let Some(o) = meta.as_object_mut() {
             o.remove("format");
@@ -432,22 +427,26 @@ fn note_clock(
     session: &mut Session,
     samples: usize,
 ) -> Result<(), Error> {
+    let clock = read_clock(session, samples)?;
+    let host_ns = clock["host_ns"].as_u64().unwrap_or(0);
+    shared.note(tag, host_ns, "clock", clock);
+    Ok(())
+}
+
+/// A GET_DAQ_CLOCK reading of `session` (the best of `samples`) as a recording stores it:
+/// host time, ticks cut to the timestamp width, the whole reading in nanoseconds, and how far
+/// off it can be.
+fn read_clock(session: &mut Session, samples: usize) -> Result<Json, Error> {
     let (c, whole) = block_on(session.master().read_clock(samples))?;
     #[allow(
         clippy::cast_precision_loss,
         reason = "the whole reading in nanoseconds, for display"
     )]
     let slave_ns = whole as f64 * c.tick_ns;
-    shared.note(
-        tag,
-        c.host_ns,
-        "clock",
-        json!({
-            "host_ns": c.host_ns, "raw": c.raw, "slave_ns": slave_ns,
-            "uncertainty_ns": c.uncertainty_ns,
-        }),
-    );
-    Ok(())
+    Ok(json!({
+        "host_ns": c.host_ns, "raw": c.raw, "slave_ns": slave_ns,
+        "uncertainty_ns": c.uncertainty_ns,
+    }))
 }
 
 impl RecordGroup {
