@@ -173,6 +173,23 @@ impl Recording {
 }
 
 impl Session {
+    /// The lists of `names` written to the slave and selected (so every PID is known), and the
+    /// recording's metadata for them; the clock correlation, if one was made.
+    fn prepare_recording(
+        &mut self,
+        names: &[&str],
+        options: MeasureOptions,
+    ) -> Result<(Measurement, Json, Option<xcp_master::ClockCorrelation>), Error> {
+        let (measurement, correlation) = self.prepare_measure(names, options)?;
+        block_on(self.master().select_daq())?;
+        let layout = self
+            .master()
+            .daq_layout()
+            .ok_or_else(|| Error::Measure("no DAQ layout after selecting the lists".into()))?;
+        let meta = metadata(self, &layout, measurement.columns(), correlation);
+        Ok((measurement, meta, correlation))
+    }
+
     /// Measures `names` like [`Session::measure`] and records every DTO into `path`.
     ///
     /// # Errors
@@ -184,13 +201,7 @@ impl Session {
         options: MeasureOptions,
         writer: WriterOptions,
     ) -> Result<Recording, Error> {
-        let (measurement, correlation) = self.prepare_measure(names, options)?;
-        block_on(self.master().select_daq())?;
-        let layout = self
-            .master()
-            .daq_layout()
-            .ok_or_else(|| Error::Measure("no DAQ layout after selecting the lists".into()))?;
-        let meta = metadata(self, &layout, measurement.columns(), correlation);
+        let (measurement, meta, _) = self.prepare_recording(names, options)?;
         let rec = Recorder::create(path, &meta, writer)
             .map_err(|e| Error::Measure(format!("recording: {e}")))?;
         let (done_tx, done) = mpsc::channel();
@@ -328,13 +339,7 @@ impl Session {
                 reason: "a slave's label is 1 to 32 letters, digits, `_` or `-`".into(),
             });
         }
-        let (measurement, correlation) = self.prepare_measure(names, options)?;
-        block_on(self.master().select_daq())?;
-        let layout = self
-            .master()
-            .daq_layout()
-            .ok_or_else(|| Error::Measure("no DAQ layout after selecting the lists".into()))?;
-        let mut meta = metadata(self, &layout, measurement.columns(), correlation);
+        let (measurement, mut meta, correlation) = self.prepare_recording(names, options)?;
         meta["label"] = json!(label);
         if correlation.is_some() {
             // The reading before DAQ starts, with the whole slave clock (its offset from the
