@@ -336,7 +336,16 @@ impl Ecu {
         if !status.success() {
             bail!("xcpkit ecu exited with {status} after SIGINT");
         }
-        let summary = self.lines.try_iter().any(|l| l.starts_with("stopped:"));
+        // Its last lines may still be on their way through the reading thread: take them
+        // until it sees the end of the pipe (bounded).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut summary = false;
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            summary |= l.starts_with("stopped:");
+        }
         if !summary {
             bail!("xcpkit ecu stopped without its summary line");
         }

@@ -118,7 +118,16 @@ impl Ecu {
         if !status.success() {
             bail!("the ECU exited with {status}");
         }
-        let lines: Vec<String> = self.lines.try_iter().collect();
+        // The process has exited, but its last lines may still be on their way through the
+        // reading thread: take them until it sees the end of the pipe (bounded).
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            lines.push(line);
+        }
         let number_after = |line: &str, key: &str| -> Option<u64> {
             let words: Vec<&str> = line.split_whitespace().collect();
             let i = words.iter().position(|w| *w == key)?;
